@@ -1,0 +1,48 @@
+"""Packaging for robot_rl: the ROS-free core (robot_rl), the rclpy nodes (ros_nodes) and the CLI.
+
+Install with `bash scripts/install.sh` (Debian packages + a virtual environment), or by hand with
+`pip install -e ".[test]"` on a machine that already has the Debian libraries listed in README.md.
+"""
+from setuptools import find_packages, setup
+
+# torch is pinned to the CPU build that ships on our machines; a bare `torch` pulls GBs of CUDA.
+CORE = [
+    "numpy>=1.26,<3",
+    "pyyaml>=6.0",
+    "torch==2.13.0",
+    "onnx>=1.16",
+    "onnxruntime>=1.18",
+    "zarr>=3.0,<4",
+    "numcodecs>=0.13",
+    "mujoco>=3.2",
+    "opencv-python-headless>=4.9",
+    "pyrealsense2>=2.55",
+    "safetensors>=0.4",
+    "matplotlib>=3.8",
+]
+# ROS 2 Kilted from PyPI wheels (see docs/ROS2.md). Standard message packages only.
+ROS = [
+    "ros-rclpy==9.1.2",
+    "ros-rmw-fastrtps-cpp",
+    "ros-sensor-msgs",
+    "ros-std-msgs",
+    "ros-std-srvs",
+    "ros-geometry-msgs",
+    "ros-trajectory-msgs",
+    "ros-diagnostic-msgs",
+    "ros-rosgraph-msgs",
+    "ros-builtin-interfaces",
+]
+
+setup(
+    name="robot_rl",
+    version="0.1.0",
+    description="Real-robot learning control stack: ROS 2 nodes, Zarr episode store, "
+    "off-policy residual / human-in-the-loop RL, ONNX control, MuJoCo simulator",
+    python_requires=">=3.11",
+    packages=find_packages(include=["robot_rl", "robot_rl.*", "ros_nodes", "ros_nodes.*"]),
+    package_data={"robot_rl": ["resources/*"]},
+    install_requires=CORE + ROS,
+    extras_require={"test": ["pytest>=8", "pytest-timeout>=2.3"]},
+    entry_points={"console_scripts": ["robot-rl=robot_rl.cli:main"]},
+)

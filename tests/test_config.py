@@ -1,0 +1,125 @@
+"""The config system: typed dataclasses from YAML with CLI overrides and one-line errors."""
+from __future__ import annotations
+
+import pathlib
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pytest
+
+from robot_rl import config
+from robot_rl.config import ConfigError
+
+
+@dataclass
+class Camera:
+    name: str
+    rate_hz: float = 30.0
+    size: tuple[int, int] = (640, 480)
+
+    def validate(self):
+        if self.rate_hz <= 0:
+            raise ValueError(f"rate_hz must be > 0, got {self.rate_hz}")
+
+
+@dataclass
+class Robot:
+    name: str
+    control: Literal["joint", "cartesian"] = "joint"
+    cameras: list[Camera] = field(default_factory=list)
+    limits: dict[str, float] = field(default_factory=dict)
+    enabled: bool = True
+    notes: str | None = None
+    model: pathlib.Path | None = None
+
+
+def test_loads_nested_yaml_with_defaults(tmp_path):
+    path = tmp_path / "robot.yaml"
+    path.write_text("name: arm\ncontrol: cartesian\ncameras:\n  - {name: front, rate_hz: 15}\n"
+                    "limits: {joint1: 2.5}\nmodel: models/arm.xml\n")
+    robot = config.load(Robot, path)
+    assert robot.control == "cartesian"
+    assert robot.cameras == [Camera(name="front", rate_hz=15.0, size=(640, 480))]
+    assert isinstance(robot.cameras[0].rate_hz, float)
+    assert robot.limits == {"joint1": 2.5}
+    assert robot.model == pathlib.Path("models/arm.xml")
+    assert robot.notes is None
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"name": "arm", "colour": "red"}, "colour: unknown key (known keys: name, control"),
+    ({"name": "arm", "control": "torque"}, "control: expected one of 'joint', 'cartesian', got 'torque'"),
+    ({"name": 3}, "name: expected a string, got 3"),
+    ({}, "name: required key is missing"),
+    ({"name": "arm", "enabled": "yes"}, "enabled: expected true or false, got 'yes'"),
+    ({"name": "arm", "cameras": [{"name": "a"}, {"name": "b", "rate_hz": "fast"}]},
+     "cameras[1].rate_hz: expected a number, got 'fast'"),
+    ({"name": "arm", "cameras": [{"name": "a", "rate_hz": -1}]}, "cameras[0]: rate_hz must be > 0, got -1.0"),
+    ({"name": "arm", "cameras": [{"name": "a", "size": [1, 2, 3]}]}, "cameras[0].size: expected 2 items, got 3"),
+    ({"name": "arm", "limits": {"j": float("nan")}}, "limits.j: expected a finite number"),
+    ({"name": "arm", "cameras": {"name": "a"}}, "cameras: expected a list"),
+])
+def test_bad_values_name_the_key(data, message):
+    with pytest.raises(ConfigError) as err:
+        config.from_dict(Robot, data)
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_int_is_not_bool_and_bool_is_not_int():
+    @dataclass
+    class C:
+        n: int = 0
+
+    with pytest.raises(ConfigError, match="n: expected an integer, got True"):
+        config.from_dict(C, {"n": True})
+    with pytest.raises(ConfigError, match="n: expected an integer, got 1.5"):
+        config.from_dict(C, {"n": 1.5})
+
+
+def test_overrides_reach_nested_keys_and_list_items(tmp_path):
+    path = tmp_path / "robot.yaml"
+    path.write_text("name: arm\ncameras:\n  - {name: front}\n  - {name: wrist}\n")
+    robot = config.load(Robot, path, ["cameras.1.rate_hz=60", "limits.j2=1.5", "notes=hello world",
+                                      "enabled=false"])
+    assert robot.cameras[1].rate_hz == 60.0 and robot.cameras[0].rate_hz == 30.0
+    assert robot.limits == {"j2": 1.5}
+    assert robot.notes == "hello world"
+    assert robot.enabled is False
+
+
+@pytest.mark.parametrize("override, message", [
+    ("cameras.5.rate_hz=1", "'5' is not an index of a 1-item list"),
+    ("no_equals_sign", "expected KEY=VALUE"),
+    ("name.first=x", "name is not a mapping or list"),
+    ("cameras.0.fps=10", "cameras[0].fps: unknown key"),
+])
+def test_bad_overrides(tmp_path, override, message):
+    path = tmp_path / "robot.yaml"
+    path.write_text("name: arm\ncameras:\n  - {name: front}\n")
+    with pytest.raises(ConfigError) as err:
+        config.load(Robot, path, [override])
+    assert message in str(err.value)
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="no such config file"):
+        config.load(Robot, tmp_path / "absent.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: arm\ncameras: [\n  {name: a\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml: invalid YAML at line \d+"):
+        config.load(Robot, bad)
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        config.load(Robot, tmp_path)
+
+
+def test_error_names_the_file(tmp_path):
+    path = tmp_path / "robot.yaml"
+    path.write_text("name: arm\ncontrol: torque\n")
+    with pytest.raises(ConfigError, match=r"robot.yaml: control: expected one of"):
+        config.load(Robot, path)
+
+
+def test_to_dict_round_trips():
+    robot = Robot(name="arm", cameras=[Camera("front")], model=pathlib.Path("m.xml"))
+    assert config.from_dict(Robot, config.to_dict(robot)) == robot
