@@ -1,0 +1,113 @@
+"""The environment every ROS 2 process of ours runs in. ROS-free: this module never imports rclpy.
+
+Why this exists (docs/ROS2.md has the long version):
+- ROS 2 from PyPI wheels needs LD_LIBRARY_PATH to name the wheels' library folders *before* the
+  interpreter starts. The wheels' `.pth` hook re-executes every Python process (`os.execve`) to
+  set it unless `_ROS_WHEELS_BOOTSTRAP_COMPLETE=1` is already set. We set both up front for every
+  child we start, so no process is re-executed behind our back.
+- DDS discovery and traffic stay on this machine by default: ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
+  plus our Fast DDS profile (SHM with a 32 MB segment + UDPv4 on 127.0.0.1 only).
+- Each graph runs on an explicit ROS_DOMAIN_ID, so parallel test runs don't cross-talk.
+
+`dds="system"` leaves discovery and transports to ROS/Fast DDS defaults, for a robot whose nodes
+span several machines; it is never the default.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import random
+import sys
+import sysconfig
+from importlib import resources
+from typing import Literal, Mapping
+
+DdsScope = Literal["loopback", "system"]
+
+MARKER = "ROBOT_RL_ROS_ENV"  # set to the DDS scope once a process environment is prepared
+BOOTSTRAP_FLAG = "_ROS_WHEELS_BOOTSTRAP_COMPLETE"
+PROFILE_VAR = "FASTDDS_DEFAULT_PROFILES_FILE"
+DEPRECATED_PROFILE_VAR = "FASTRTPS_DEFAULT_PROFILES_FILE"  # Fast DDS 3 warns and may prefer it
+MAX_DOMAIN_ID = 101  # the largest domain id whose ports stay out of Linux's ephemeral range
+
+
+def profile_path() -> str:
+    """Path of the loopback Fast DDS XML profile shipped inside the package."""
+    return str(resources.files("robot_rl") / "resources" / "fastdds_loopback.xml")
+
+
+def wheel_library_dirs() -> list[str]:
+    """Library folders of the ROS 2 PyPI wheels in this interpreter's environment (may be empty,
+    e.g. with a system ROS install, whose setup.bash already set LD_LIBRARY_PATH)."""
+    dirs: list[str] = []
+    prefix_lib = os.path.join(sys.prefix, "lib")
+    site_dirs = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+    for site in sorted(site_dirs):
+        dirs.extend(sorted(d for d in glob.glob(os.path.join(site, "ros_*.libs")) if os.path.isdir(d)))
+    if dirs:
+        dirs.insert(0, prefix_lib)
+    return dirs
+
+
+def validate_domain_id(domain_id: int) -> int:
+    if isinstance(domain_id, bool) or not isinstance(domain_id, int) or not 0 <= domain_id <= MAX_DOMAIN_ID:
+        raise ValueError(f"ROS domain id must be an integer in 0..{MAX_DOMAIN_ID}, got {domain_id!r}")
+    return domain_id
+
+
+def random_domain_id(rng: random.Random | None = None) -> int:
+    """A domain id for a test or bench run, away from 0 (the default a person's shell uses)."""
+    return (rng or random.Random()).randint(10, MAX_DOMAIN_ID)
+
+
+def ros_environment(
+    base: Mapping[str, str] | None = None,
+    domain_id: int | None = None,
+    dds: DdsScope = "loopback",
+) -> dict[str, str]:
+    """A copy of `base` (default: os.environ) prepared for a ROS 2 process of ours."""
+    env = dict(os.environ if base is None else base)
+    libs = wheel_library_dirs()
+    if libs:
+        current = [p for p in env.get("LD_LIBRARY_PATH", "").split(os.pathsep) if p]
+        env["LD_LIBRARY_PATH"] = os.pathsep.join(libs + [p for p in current if p not in libs])
+    env[BOOTSTRAP_FLAG] = "1"
+    env.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
+    if domain_id is None:
+        domain_id = int(env.get("ROS_DOMAIN_ID", "0") or 0)
+    env["ROS_DOMAIN_ID"] = str(validate_domain_id(domain_id))
+    if dds == "loopback":
+        env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+        env.pop("ROS_STATIC_PEERS", None)
+        env.pop("ROS_LOCALHOST_ONLY", None)  # deprecated; conflicts with the range variable
+        env[PROFILE_VAR] = profile_path()
+        env.pop(DEPRECATED_PROFILE_VAR, None)
+    elif dds != "system":
+        raise ValueError(f"dds scope must be 'loopback' or 'system', got {dds!r}")
+    env["PYTHONUNBUFFERED"] = "1"  # children's logs reach the graph runner line by line
+    env["RCUTILS_LOGGING_BUFFERED_STREAM"] = "0"
+    env[MARKER] = dds
+    return env
+
+
+def is_prepared(env: Mapping[str, str] | None = None) -> bool:
+    env = os.environ if env is None else env
+    return env.get(BOOTSTRAP_FLAG) == "1" and env.get(MARKER) in ("loopback", "system")
+
+
+def ensure_prepared(dds: DdsScope = "loopback") -> None:
+    """Called first by every node entry point: if this process was not started with our
+    environment (e.g. `python -m ros_nodes.x` typed by hand), re-execute it once with it.
+    LD_LIBRARY_PATH only takes effect for a new process image, hence the exec."""
+    if is_prepared():
+        return
+    os.execve(sys.executable, sys.orig_argv, ros_environment(dds=dds))
+
+
+def shell_exports(env: Mapping[str, str]) -> str:
+    """`export` lines for the variables ros_environment sets, for `eval "$(robot-rl env)"`."""
+    import shlex
+
+    keys = ["LD_LIBRARY_PATH", BOOTSTRAP_FLAG, "RMW_IMPLEMENTATION", "ROS_DOMAIN_ID",
+            "ROS_AUTOMATIC_DISCOVERY_RANGE", PROFILE_VAR, MARKER]
+    return "\n".join(f"export {k}={shlex.quote(env[k])}" for k in keys if k in env)

@@ -1,0 +1,112 @@
+"""Shared fixtures: real processes in a per-run ROS domain, on loopback DDS only."""
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from robot_rl import ros_env
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def ros_domain() -> int:
+    """One ROS_DOMAIN_ID per test run, so parallel runs on one machine don't cross-talk."""
+    return ros_env.random_domain_id()
+
+
+@pytest.fixture
+def ros_child_env(ros_domain, tmp_path) -> dict:
+    env = ros_env.ros_environment(domain_id=ros_domain, dds="loopback")
+    env["ROS_LOG_DIR"] = str(tmp_path / "ros_log")
+    return env
+
+
+class Procs:
+    """Starts processes in their own sessions and makes sure none outlives the test."""
+
+    def __init__(self, env: dict, tmp: pathlib.Path):
+        self.env, self.tmp, self.procs = env, tmp, []
+
+    def node(self, module: str, name: str, **params) -> subprocess.Popen:
+        from robot_rl.graph import NodeSpec
+
+        spec = NodeSpec(name=name, module=module, parameters=params)
+        return self.start(spec.command(), name)
+
+    def start(self, cmd: list[str], name: str, **kwargs) -> subprocess.Popen:
+        log = open(self.tmp / f"{name}.log", "wb")
+        proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True, cwd=REPO, **kwargs)
+        proc.log_path = self.tmp / f"{name}.log"
+        self.procs.append(proc)
+        return proc
+
+    def cleanup(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                proc.wait()
+
+
+@pytest.fixture
+def procs(ros_child_env, tmp_path):
+    p = Procs(ros_child_env, tmp_path)
+    yield p
+    p.cleanup()
+
+
+def wait_exit(proc: subprocess.Popen, timeout: float) -> int:
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        log = proc.log_path.read_text(errors="replace")[-3000:] if hasattr(proc, "log_path") else ""
+        pytest.fail(f"process {proc.args[:4]} still running after {timeout} s; log tail:\n{log}")
+
+
+def read_json(path: pathlib.Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def pid_alive(pid: int) -> bool:
+    """True if pid exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def children_of(pid: int) -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        out.append(int(entry))
+            except (FileNotFoundError, ProcessLookupError, IndexError):
+                pass
+    return out
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.05) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+
+
+ROBOT_RL = [sys.executable, "-m", "robot_rl.cli"]
