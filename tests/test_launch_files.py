@@ -1,0 +1,42 @@
+"""launch/*.launch.py are the generated twins of launch/*.yaml graphs and must not drift."""
+from __future__ import annotations
+
+import ast
+import pathlib
+
+import pytest
+
+from robot_rl import config
+from robot_rl.graph import GraphConfig
+from robot_rl.launch_files import generate
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+GRAPHS = sorted((REPO / "launch").glob("*.yaml"))
+
+
+def test_there_are_graphs():
+    assert GRAPHS, "launch/ has no graph configs"
+
+
+@pytest.mark.parametrize("yaml_path", GRAPHS, ids=lambda p: p.name)
+def test_launch_twin_matches_yaml(yaml_path):
+    graph = config.load(GraphConfig, yaml_path)
+    twin = yaml_path.with_suffix(".launch.py")
+    assert twin.exists(), f"{twin.name} missing: run robot-rl launch-file launch/{yaml_path.name} -o launch/{twin.name}"
+    expected = generate(graph, f"launch/{yaml_path.name}")
+    assert twin.read_text() == expected, f"{twin.name} is stale: regenerate it with robot-rl launch-file"
+    ast.parse(expected)
+
+
+def test_generated_launch_file_carries_every_node_and_parameter():
+    graph = config.from_dict(GraphConfig, {
+        "name": "g", "domain_id": 7,
+        "nodes": [{"name": "cam", "module": "synthetic_source", "parameters": {"rate_hz": 30.0, "topic": "/c"},
+                   "remappings": {"/c": "/cam/image"}},
+                  {"name": "mon", "module": "mypkg.my_node", "required": False, "restart": "on-failure"}]})
+    text = generate(graph, "launch/g.yaml")
+    tree = ast.parse(text)
+    strings = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+    assert {"ros_nodes.synthetic_source", "mypkg.my_node", "__node:=cam", "rate_hz:=30.0", "topic:=/c",
+            "/c:=/cam/image", "7"} <= strings
+    assert "respawn=True" in text and "target_action=cam" in text and "target_action=mon" not in text
