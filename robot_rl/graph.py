@@ -134,6 +134,7 @@ class _Child:
     done: bool = False  # ended for good
     returncode: int | None = None
     restart_at: float | None = None
+    partial: bytes = b""  # output after the last newline
 
 
 class GraphRunner:
@@ -176,11 +177,16 @@ class GraphRunner:
         self._say(f"started {child.spec.name} (pid {child.proc.pid}): python -m {child.spec.python_module}")
 
     def _drain(self, timeout: float) -> None:
+        """Forward whatever children wrote. os.read, not readline: a child writing a partial line
+        (a progress bar) must never block the runner, which also handles the signals."""
         for key, _ in self._selector.select(timeout):
             child: _Child = key.data
-            line = key.fileobj.readline()
-            if line:
-                self._emit(child.spec.name, line.decode(errors="replace").rstrip("\n"))
+            chunk = os.read(key.fd, 65536)
+            if chunk:
+                child.partial += chunk
+                *lines, child.partial = child.partial.split(b"\n")
+                for line in lines:
+                    self._emit(child.spec.name, line.decode(errors="replace").rstrip("\r"))
             else:
                 self._selector.unregister(key.fileobj)
 
@@ -221,14 +227,16 @@ class GraphRunner:
                 self._say(f"node {spec.name} {how}" + ("; giving up restarts" if want_restart else ""))
 
     def _drain_child(self, child: _Child) -> None:
-        """Read what a finished child left in its pipe, then forget the pipe."""
+        """Forward what a finished child left in its pipe, then close the pipe."""
         stream = child.proc.stdout
         try:
             self._selector.unregister(stream)
         except (KeyError, ValueError):
             pass
-        for raw in stream:
-            self._emit(child.spec.name, raw.decode(errors="replace").rstrip("\n"))
+        rest = child.partial + stream.read()
+        child.partial = b""
+        for line in rest.decode(errors="replace").splitlines():
+            self._emit(child.spec.name, line)
         stream.close()
 
     def _signal_all(self, sig: int) -> None:
@@ -271,10 +279,7 @@ class GraphRunner:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             self._selector.close()
-        failed = [c.spec.name for c in self.children if c.spec.required and c.returncode not in (0, None)
-                  and self._exit_code]
-        self._say(f"graph stopped ({self._stop_reason}); exit code {self._exit_code}"
-                  + (f"; failed: {', '.join(failed)}" if failed else ""))
+        self._say(f"graph stopped ({self._stop_reason}); exit code {self._exit_code}")
         return self._exit_code
 
     def _shutdown(self) -> None:

@@ -150,3 +150,20 @@ def test_bad_config_is_one_line_and_exit_2(tmp_path, content, message):
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert lines[0].startswith("robot-rl up: error: ") and message in lines[0], lines[0]
     assert proc.stdout == ""
+
+
+def test_partial_output_line_never_blocks_the_runner(procs, tmp_path):
+    """A child that prints a progress bar without a newline, then hangs, must not stall output
+    forwarding or signal handling for the rest of the graph."""
+    (tmp_path / "extra_nodes").mkdir()
+    (tmp_path / "extra_nodes" / "progress.py").write_text(
+        "import sys, time\n"
+        "sys.stdout.write('progress 10%\\r'); sys.stdout.flush()\n"
+        "time.sleep(600)\n")
+    progress = {"name": "progress", "module": "extra_nodes.progress", "required": False,
+                "env": {"PYTHONPATH": str(tmp_path)}}
+    runner = up(procs, write_graph(tmp_path, [progress, talker(), listener(tmp_path)]))
+    assert wait_until(lambda: re.search(r"\[listener\s*\] .* [1-9]\d* msgs", log_of(runner)), 30), log_of(runner)
+    runner.send_signal(signal.SIGINT)
+    assert wait_exit(runner, 8) == 0, log_of(runner)
+    assert re.search(r"^\[progress\s*\] progress 10%", log_of(runner), re.M), log_of(runner)
