@@ -10,6 +10,7 @@ pytestmark = pytest.mark.ros
 
 def _stream(procs, tmp_path, kind, msg_type, qos, rate_hz, count, **source_params):
     monitor = procs.node("topic_monitor", "monitor", topic="/stream", msg_type=msg_type, qos=qos,
+                         check_frame_counter=kind == "image",
                          expected_count=count, duration_s=count / rate_hz + 30.0, status_period_s=0.0,
                          report_path=str(tmp_path / "monitor.json"))
     source = procs.node("synthetic_source", "source", topic="/stream", kind=kind, qos=qos, rate_hz=rate_hz,
@@ -26,6 +27,7 @@ def test_rgb_640x480_at_30hz_best_effort_drops_nothing_over_10s(procs, tmp_path)
     assert sent["published"] == 300
     assert sent["elapsed_s"] >= 9.5  # it really streamed for ~10 s at 30 Hz
     assert got["received"] == 300, got
+    assert got["missing_frames"] == []  # every frame, by its embedded frame counter
     assert got["out_of_order"] == 0
     assert 25 <= got["rate_hz"] <= 35, got
 
