@@ -163,7 +163,7 @@ def _convert_dataclass(cls: Any, value: Any, path: str) -> Any:
     except ConfigError:
         raise
     except ValueError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
+        raise ConfigError(f"{path}: {exc}" if path else str(exc)) from None
     return obj
 
 

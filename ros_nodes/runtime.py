@@ -1,10 +1,10 @@
 """What every node process of ours shares: environment, parameters, executor, clean shutdown.
 
-A node module defines a config dataclass (subclass of NodeConfig) and a Node subclass taking it,
-and ends with:
+A node module defines a config dataclass (subclass of NodeConfig) and a RobotRLNode subclass
+whose constructor calls `super().__init__("default_name", MyNodeConfig)`, and ends with:
 
-    def main(argv=None):
-        run_node(MyNodeConfig, MyNode, argv)
+    if __name__ == "__main__":
+        main_entry(MyNode)
 
 Parameters are the ROS parameters (`--ros-args -p key:=value`, what `robot-rl up` passes), declared
 from the dataclass fields and validated by robot_rl.config, so a bad value stops the node with one
@@ -66,9 +66,6 @@ def qos(name: str, depth: int | None = None) -> QoSProfile:
     raise ValueError(f"unknown QoS preset {name!r} (sensor, reliable, latched)")
 
 
-QOS_PRESETS = ("sensor", "reliable", "latched")
-
-
 # --- parameters -------------------------------------------------------------------------------
 def _ros_value(value: Any) -> Any:
     """ROS parameters have no None, tuple or Path: map config defaults onto what they have."""
@@ -85,25 +82,21 @@ def declare_config(node: Node, cls: type[C]) -> C:
     descriptor = ParameterDescriptor(dynamic_typing=True)
     values: dict[str, Any] = {}
     for field in dataclasses.fields(cls):
-        if field.default is not dataclasses.MISSING:
-            default = field.default
-        elif field.default_factory is not dataclasses.MISSING:
-            default = field.default_factory()
-        else:
-            default = None
-        param = node.declare_parameter(field.name, _ros_value(default) if default is not None else None,
-                                       descriptor)
+        has_default = field.default is not dataclasses.MISSING or field.default_factory is not dataclasses.MISSING
+        default = field.default if field.default is not dataclasses.MISSING else (
+            field.default_factory() if has_default else None)
+        param = node.declare_parameter(field.name, _ros_value(default) if has_default else None, descriptor)
         if param.type_ == Parameter.Type.NOT_SET:
-            if default is None and field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
-                continue  # required: from_dict reports it missing
-            values[field.name] = default
-            continue
+            if has_default:
+                values[field.name] = default
+            continue  # a required field left unset: from_dict reports it missing
         value = param.value
         if isinstance(value, str) and value == "" and _optional(hints[field.name]):
             value = None
         if isinstance(value, (list, tuple)) or type(value).__name__ == "array":
             value = list(value)
         values[field.name] = value
+    # rclpy keeps the -p overrides it was given here; any not declared above is a typo.
     undeclared = sorted(set(node._parameter_overrides) - {f.name for f in dataclasses.fields(cls)}
                         - {"use_sim_time"})
     if undeclared:

@@ -118,13 +118,17 @@ def test_duration_stops_the_graph(procs, tmp_path):
     assert "--duration 3 s reached" in log_of(runner)
 
 
-def test_bad_node_parameter_fails_the_graph_with_a_clear_line(procs, tmp_path):
-    bad = listener(tmp_path, qos="sometimes")
-    graph = write_graph(tmp_path, [bad])
+@pytest.mark.parametrize("params, message", [
+    ({"qos": "sometimes"}, "bad parameter: qos: expected one of 'sensor', 'reliable', got 'sometimes'"),
+    ({"rate_hz": 30.0}, "bad parameter: rate_hz: unknown parameter (known: executor, topic"),
+    ({"msg_type": "sensor_msgs/msg/Nope"}, "bad parameter: unknown message type 'sensor_msgs/msg/Nope'"),
+])
+def test_bad_node_parameter_fails_the_graph_with_a_clear_line(procs, tmp_path, params, message):
+    graph = write_graph(tmp_path, [listener(tmp_path, **params)])
     runner = up(procs, graph)
     assert wait_exit(runner, 30) == 1
     log = log_of(runner)
-    assert "bad parameter: qos: expected one of 'sensor', 'reliable', got 'sometimes'" in log
+    assert message in log, log
     assert "required node listener exited with code 2" in log
 
 
