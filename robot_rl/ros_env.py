@@ -17,6 +17,7 @@ from __future__ import annotations
 import glob
 import os
 import random
+import shlex
 import sys
 import sysconfig
 from importlib import resources
@@ -106,8 +107,6 @@ def ensure_prepared(dds: DdsScope = "loopback") -> None:
 
 def shell_exports(env: Mapping[str, str]) -> str:
     """`export` lines for the variables ros_environment sets, for `eval "$(robot-rl env)"`."""
-    import shlex
-
     keys = ["LD_LIBRARY_PATH", BOOTSTRAP_FLAG, "RMW_IMPLEMENTATION", "ROS_DOMAIN_ID",
             "ROS_AUTOMATIC_DISCOVERY_RANGE", PROFILE_VAR, MARKER]
     return "\n".join(f"export {k}={shlex.quote(env[k])}" for k in keys if k in env)

@@ -20,13 +20,6 @@ class SampleRecorder:
         n = min(self.count, self._buf.shape[0])
         return self._buf[:n].copy()
 
-    def percentiles(self, qs=(50, 99, 100)) -> dict[str, float]:
-        v = self.values()
-        if v.size == 0:
-            return {f"p{q}" if q != 100 else "max": float("nan") for q in qs}
-        ps = np.percentile(v, qs)
-        return {(f"p{q}" if q != 100 else "max"): float(p) for q, p in zip(qs, ps)}
-
 
 def summarize_ns(samples_ns: np.ndarray) -> dict[str, float]:
     """p50/p99/max/mean of a nanosecond sample array, in microseconds."""

@@ -67,8 +67,9 @@ class TopicMonitor(RobotRLNode):
         self.first_ns = self.last_ns = self.last_stamp_ns = 0
         self.started_ns = time.time_ns()
         self._status_count = 0
-        self.has_header = "header" in message_class(c.msg_type).get_fields_and_field_types()
-        self.subscription = self.create_subscription(message_class(c.msg_type), c.topic, self._on_msg, qos(c.qos))
+        msg_cls = message_class(c.msg_type)
+        self.has_header = "header" in msg_cls.get_fields_and_field_types()
+        self.subscription = self.create_subscription(msg_cls, c.topic, self._on_msg, qos(c.qos))
         if c.status_period_s:
             self.create_timer(c.status_period_s, self._status)
         if c.duration_s:
@@ -96,10 +97,10 @@ class TopicMonitor(RobotRLNode):
     def _status(self) -> None:
         new = self.received - self._status_count
         self._status_count = self.received
-        lat = self.latency.percentiles()
+        lat = summarize_ns(self.latency.values())
         self.get_logger().info(
             f"{self.config.topic}: {new / self.config.status_period_s:.1f} Hz, {self.received} msgs, "
-            f"latency p50 {lat['p50'] / 1e3:.0f} us p99 {lat['p99'] / 1e3:.0f} us")
+            f"latency p50 {lat['p50_us']:.0f} us p99 {lat['p99_us']:.0f} us")
 
     def _deadline(self) -> None:
         reached = not self.config.expected_count or self.received >= self.config.expected_count
