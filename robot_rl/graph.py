@@ -15,7 +15,6 @@ This module is ROS-free: it only starts processes.
 from __future__ import annotations
 
 import ctypes
-import dataclasses
 import os
 import selectors
 import signal
@@ -29,9 +28,6 @@ from typing import Any, Literal, TextIO
 import yaml
 
 from robot_rl import ros_env
-from robot_rl.log import get_logger
-
-log = get_logger(__name__)
 
 _ROS_PARAM_SCALARS = (bool, int, float, str)
 _PR_SET_PDEATHSIG = 1
@@ -183,12 +179,18 @@ class GraphRunner:
             child: _Child = key.data
             chunk = os.read(key.fd, 65536)
             if chunk:
-                child.partial += chunk
-                *lines, child.partial = child.partial.split(b"\n")
-                for line in lines:
-                    self._emit(child.spec.name, line.decode(errors="replace").rstrip("\r"))
+                self._forward(child, chunk)
             else:
                 self._selector.unregister(key.fileobj)
+
+    def _forward(self, child: _Child, data: bytes, final: bool = False) -> None:
+        """Emit the complete lines in child.partial + data; keep the rest for later unless final."""
+        *lines, child.partial = (child.partial + data).split(b"\n")
+        if final and child.partial:
+            lines.append(child.partial)
+            child.partial = b""
+        for line in lines:
+            self._emit(child.spec.name, line.decode(errors="replace").rstrip("\r"))
 
     def _reap(self) -> None:
         now = time.monotonic()
@@ -233,10 +235,7 @@ class GraphRunner:
             self._selector.unregister(stream)
         except (KeyError, ValueError):
             pass
-        rest = child.partial + stream.read()
-        child.partial = b""
-        for line in rest.decode(errors="replace").splitlines():
-            self._emit(child.spec.name, line)
+        self._forward(child, stream.read(), final=True)
         stream.close()
 
     def _signal_all(self, sig: int) -> None:
