@@ -74,9 +74,10 @@ def test_sigint_stops_every_process_within_5s(procs, tmp_path):
 def test_killed_required_node_makes_up_exit_nonzero(procs, tmp_path):
     graph = write_graph(tmp_path, [talker(), listener(tmp_path)])
     runner = up(procs, graph)
-    assert wait_until(lambda: len(children_of(runner.pid)) == 2, 30)
-    talker_pid = next(int(m) for m in re.findall(r"started talker \(pid (\d+)\)", log_of(runner)))
-    listener_pid = next(int(m) for m in re.findall(r"started listener \(pid (\d+)\)", log_of(runner)))
+    # Wait for what we read: the runner logs "started X (pid N)" just after starting X.
+    assert wait_until(lambda: "started listener (pid" in log_of(runner), 30), log_of(runner)
+    talker_pid = int(re.search(r"started talker \(pid (\d+)\)", log_of(runner)).group(1))
+    listener_pid = int(re.search(r"started listener \(pid (\d+)\)", log_of(runner)).group(1))
     os.kill(talker_pid, signal.SIGKILL)
     assert wait_exit(runner, 15) == 1, log_of(runner)
     assert "required node talker was killed by SIGKILL" in log_of(runner)
