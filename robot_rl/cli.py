@@ -9,9 +9,8 @@ import pathlib
 import sys
 
 from robot_rl import __version__, config
-from robot_rl.log import get_logger, setup
+from robot_rl.log import setup
 
-log = get_logger("cli")
 EXIT_USAGE = 2
 
 
@@ -28,13 +27,16 @@ def _add_overrides(parser: argparse.ArgumentParser) -> None:
 def cmd_up(args: argparse.Namespace) -> int:
     from robot_rl.graph import GraphConfig, GraphRunner
 
-    graph = config.load(GraphConfig, args.config, args.overrides)
-    if args.domain_id is not None:
-        graph.domain_id = args.domain_id
-        graph.validate()
+    # --domain-id is an override like any other, so the config system validates it.
+    domain = [f"domain_id={args.domain_id}"] if args.domain_id is not None else []
+    graph = config.load(GraphConfig, args.config, args.overrides + domain)
     if args.duration is not None and args.duration <= 0:
         raise UsageError(f"--duration must be > 0, got {args.duration:g}")
-    return GraphRunner(graph, duration_s=args.duration).run()
+    try:
+        runner = GraphRunner(graph, duration_s=args.duration)
+    except ValueError as exc:  # from the environment, e.g. a non-integer ROS_DOMAIN_ID
+        raise UsageError(str(exc)) from None
+    return runner.run()
 
 
 def cmd_launch_file(args: argparse.Namespace) -> int:

@@ -75,7 +75,10 @@ def ros_environment(
     env[BOOTSTRAP_FLAG] = "1"
     env.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
     if domain_id is None:
-        domain_id = int(env.get("ROS_DOMAIN_ID", "0") or 0)
+        raw = env.get("ROS_DOMAIN_ID", "").strip() or "0"
+        if not raw.isdigit():
+            raise ValueError(f"ROS_DOMAIN_ID in the environment must be an integer in 0..{MAX_DOMAIN_ID}, got {raw!r}")
+        domain_id = int(raw)
     env["ROS_DOMAIN_ID"] = str(validate_domain_id(domain_id))
     if dds == "loopback":
         env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"

@@ -172,3 +172,17 @@ def test_partial_output_line_never_blocks_the_runner(procs, tmp_path):
     runner.send_signal(signal.SIGINT)
     assert wait_exit(runner, 8) == 0, log_of(runner)
     assert re.search(r"^\[progress\s*\] progress 10%", log_of(runner), re.M), log_of(runner)
+
+
+@pytest.mark.parametrize("args, env, message", [
+    (["--domain-id", "500"], {}, "domain id must be an integer in 0..101, got 500"),
+    ([], {"ROS_DOMAIN_ID": "abc"}, "ROS_DOMAIN_ID in the environment must be an integer in 0..101, got 'abc'"),
+])
+def test_bad_domain_id_from_cli_or_environment_is_one_line(tmp_path, args, env, message):
+    graph = write_graph(tmp_path, [talker()])
+    proc = subprocess.run([*ROBOT_RL, "up", graph, *args], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, **env})
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert message in lines[0], lines[0]
