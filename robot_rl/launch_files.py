@@ -39,7 +39,7 @@ def generate(graph: GraphConfig, source: str) -> str:
         lines.append(f"        'ROS_DOMAIN_ID': '{graph.domain_id}',")
     lines += ["    }", "    actions = []"]
     for node in graph.nodes:
-        cmd = ", ".join(repr(a) for a in ["-m", node.python_module, *node.ros_args()])
+        cmd = ", ".join(repr(a) for a in node.command()[1:])  # the runner's command, minus the interpreter
         respawn = node.restart != "never"
         lines += [
             f"    {node.name} = ExecuteProcess(",
