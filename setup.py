@@ -14,6 +14,7 @@ CORE = [
     "onnxruntime>=1.18",
     "zarr>=3.0,<4",
     "numcodecs>=0.13",
+    "google-crc32c>=1.5",  # zarr's crc32c codec: every chunk of the store carries a checksum
     "mujoco>=3.2",
     "opencv-python-headless>=4.9",
     "pyrealsense2>=2.55",
@@ -44,5 +45,9 @@ setup(
     package_data={"robot_rl": ["resources/*"]},
     install_requires=CORE + ROS,
     extras_require={"test": ["pytest>=8", "pytest-timeout>=2.3"]},
-    entry_points={"console_scripts": ["robot-rl=robot_rl.cli:main"]},
+    entry_points={
+        "console_scripts": ["robot-rl=robot_rl.cli:main"],
+        # lets plain `zarr.open` decode our JPEG image streams without importing robot_rl
+        "zarr.codecs": ["robot_rl.jpeg=robot_rl.store.codecs:JpegCodec"],
+    },
 )

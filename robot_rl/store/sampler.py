@@ -1,0 +1,188 @@
+"""Random transition batches for the off-policy learner, straight from a store.
+
+    sampler = TransitionSampler(EpisodeStore.open(path), cameras=["wrist_rgb", "scene_rgb"])
+    batch = sampler.sample(256)   # obs, action, reward, next_obs, done, intervention, images...
+
+A transition is step i -> step i+1 of the same episode (and the last step of an episode whose
+last step is terminal, with done=1). `action` is the executed action (the human's while they
+intervene); the policy's, base policy's and human's actions come along for residual and
+human-in-the-loop losses. Images stay uint8 exactly as recorded (no float32 copies), and each
+frame is held once: obs and next_obs index the same frame buffer.
+
+Frames are decoded into RAM when they fit `memory_budget_mb` (`cache="all"`), or read from the
+store for every batch (`cache="none"`); `auto` picks. `refresh()` adds episodes committed since,
+so a learner can train while the recorder keeps writing.
+"""
+from __future__ import annotations
+
+from typing import Any, Literal, Optional
+
+import numpy as np
+
+from robot_rl.log import get_logger
+from robot_rl.store.reader import Episode, EpisodeStore
+from robot_rl.store.schema import StoreError
+
+log = get_logger(__name__)
+STEP_FIELDS = {"obs": "obs", "action": "executed_action", "policy_action": "action",
+               "base_action": "base_action", "human_action": "human_action", "reward": "reward",
+               "terminal": "terminal", "intervention": "intervention", "policy_version": "policy_version"}
+
+
+class _Growable:
+    """Rows appended in place; grows by 25% so capacity never exceeds 1.25x what it holds."""
+
+    def __init__(self, row_shape: tuple[int, ...], dtype: Any) -> None:
+        self.buf = np.empty((0, *row_shape), dtype=dtype)
+        self.n = 0
+
+    def reserve(self, total: int) -> None:
+        if total > len(self.buf):
+            cap = max(total, int(len(self.buf) * 1.25))
+            new = np.empty((cap, *self.buf.shape[1:]), dtype=self.buf.dtype)
+            new[:self.n] = self.buf[:self.n]
+            self.buf = new
+
+    def extend(self, rows: np.ndarray) -> None:
+        self.reserve(self.n + len(rows))
+        self.buf[self.n:self.n + len(rows)] = rows
+        self.n += len(rows)
+
+    @property
+    def view(self) -> np.ndarray:
+        return self.buf[:self.n]
+
+    @property
+    def nbytes(self) -> int:
+        return self.buf.nbytes
+
+
+class TransitionSampler:
+    def __init__(self, store: EpisodeStore, cameras: Optional[list[str]] = None,
+                 statuses: tuple[str, ...] = ("complete", "aborted"), tasks: Optional[list[str]] = None,
+                 memory_budget_mb: float = 4096.0, cache: Literal["auto", "all", "none"] = "auto",
+                 seed: Optional[int] = None) -> None:
+        self.store = store
+        spec = store.spec
+        self.cameras = list(cameras) if cameras is not None else [s.name for s in spec.streams if s.is_image]
+        for c in self.cameras:
+            if not spec.stream(c).is_image:
+                raise ValueError(f"stream {c!r} is not an image stream")
+        if cache not in ("auto", "all", "none"):
+            raise ValueError(f"cache must be auto, all or none, got {cache!r}")
+        self.statuses, self.tasks = tuple(statuses), tasks
+        self.memory_budget = int(memory_budget_mb * 1e6)
+        self.rng = np.random.default_rng(seed)
+        adim, odim = spec.steps.action_dim, spec.steps.obs_dim
+        self._cols = {k: _Growable((odim,) if k == "obs" else (adim,), np.float32)
+                      for k in ("obs", "action", "policy_action", "base_action", "human_action")}
+        self._cols.update({"reward": _Growable((), np.float32), "terminal": _Growable((), np.bool_),
+                           "intervention": _Growable((), np.bool_), "policy_version": _Growable((), np.int64)})
+        self._next = _Growable((), np.int64)        # row of the next step (or itself when terminal)
+        self._valid = _Growable((), np.int64)       # rows that start a transition
+        self._frame_row = {c: _Growable((), np.int64) for c in self.cameras}   # step row -> frame row
+        self._sample_idx = {c: _Growable((), np.int64) for c in self.cameras}  # step row -> store index
+        self._frames = {c: _Growable(tuple(spec.stream(c).shape), np.dtype(spec.stream(c).dtype))
+                        for c in self.cameras}
+        self.episodes: list[int] = []
+        self._seen = 0
+        self.mode = cache
+        self.refresh()
+
+    # --- loading --------------------------------------------------------------------------------
+    def _wanted(self, ep: Episode) -> bool:
+        return ep.status in self.statuses and ep.num_steps > 0 and (self.tasks is None or ep.task in self.tasks)
+
+    def refresh(self) -> int:
+        """Load episodes committed since the last call; returns how many transitions were added."""
+        self.store.refresh()
+        new = [e for e in self.store.episodes()[self._seen:] if self._wanted(e)]
+        self._seen = len(self.store)
+        if self.mode == "auto" or (self.mode == "all" and new):
+            need = self.frame_bytes_needed(new) + sum(g.view.nbytes for g in self._frames.values())
+            if self.mode == "auto":
+                self.mode = "all" if need <= self.memory_budget else "none"
+                log.info("sampler: %d frames need %.0f MB of %.0f MB budget: %s", sum(
+                    len(self._unique_refs(e, c)) for e in new for c in self.cameras), need / 1e6,
+                    self.memory_budget / 1e6, "caching frames in RAM" if self.mode == "all"
+                    else "reading frames from the store per batch")
+            elif need > self.memory_budget:
+                raise StoreError(f"frames need {need / 1e6:.0f} MB, over the sampler's memory budget of "
+                                 f"{self.memory_budget / 1e6:.0f} MB (raise memory_budget_mb or use cache='none')")
+        before = self._valid.n
+        total_steps = self._next.n + sum(e.num_steps for e in new)
+        for g in (*self._cols.values(), self._next, *self._frame_row.values(), *self._sample_idx.values()):
+            g.reserve(total_steps)
+        for ep in new:
+            self._load(ep)
+        return self._valid.n - before
+
+    def _unique_refs(self, ep: Episode, cam: str) -> np.ndarray:
+        idx = self.store.read_steps(ep, ["sample_index"])["sample_index"][cam]
+        return np.unique(idx[idx >= 0])
+
+    def frame_bytes_needed(self, episodes: list[Episode]) -> int:
+        spec = self.store.spec
+        return sum(len(self._unique_refs(e, c)) * spec.stream(c).sample_nbytes for e in episodes for c in self.cameras)
+
+    def _load(self, ep: Episode) -> None:
+        steps = self.store.read_steps(ep, list(set(STEP_FIELDS.values()) | {"sample_index"}))
+        base = self._next.n
+        n = ep.num_steps
+        for out, col in STEP_FIELDS.items():
+            self._cols[out].extend(steps[col])
+        rows = base + np.arange(n)
+        nxt = rows + 1
+        nxt[-1] = rows[-1]
+        self._next.extend(nxt)
+        # every step with a successor; the last one only when it is a true terminal
+        valid = rows[:-1] if not steps["terminal"][-1] else rows
+        for cam in self.cameras:
+            idx = steps["sample_index"][cam]
+            self._sample_idx[cam].extend(idx)
+            if self.mode == "all":
+                uniq = np.unique(idx[idx >= 0])
+                row = np.full(n, -1, dtype=np.int64)
+                if len(uniq):
+                    # one contiguous read of the episode's range, then keep only referenced frames
+                    block = self.store.read_samples(cam, np.arange(uniq[0], uniq[-1] + 1))[uniq - uniq[0]]
+                    row[idx >= 0] = self._frames[cam].n + np.searchsorted(uniq, idx[idx >= 0])
+                    self._frames[cam].extend(block)
+                self._frame_row[cam].extend(row)
+            else:
+                self._frame_row[cam].extend(np.full(n, -1, dtype=np.int64))
+            # a transition needs a frame at both ends
+            valid = valid[(idx[valid - base] >= 0) & (idx[nxt[valid - base] - base] >= 0)]
+        self._valid.extend(valid)
+        self.episodes.append(ep.index)
+
+    # --- sampling -------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return self._valid.n
+
+    @property
+    def nbytes(self) -> int:
+        """Memory the sampler holds (frames, step columns and indices)."""
+        groups = [*self._cols.values(), self._next, self._valid, *self._frame_row.values(),
+                  *self._sample_idx.values(), *self._frames.values()]
+        return sum(g.nbytes for g in groups)
+
+    def sample(self, batch_size: int) -> dict[str, Any]:
+        if self._valid.n == 0:
+            raise StoreError("no transitions to sample (no matching episodes with steps yet)")
+        rows = self._valid.view[self.rng.integers(0, self._valid.n, size=batch_size)]
+        nxt = self._next.view[rows]
+        out: dict[str, Any] = {k: g.view[rows] for k, g in self._cols.items() if k != "terminal"}
+        out["next_obs"] = self._cols["obs"].view[nxt]
+        out["done"] = self._cols["terminal"].view[rows]
+        out["images"], out["next_images"] = {}, {}
+        for cam in self.cameras:
+            if self.mode == "all":
+                frames = self._frames[cam].view
+                out["images"][cam] = frames[self._frame_row[cam].view[rows]]
+                out["next_images"][cam] = frames[self._frame_row[cam].view[nxt]]
+            else:
+                idx = self._sample_idx[cam].view
+                both = self.store.read_samples(cam, np.concatenate([idx[rows], idx[nxt]]))
+                out["images"][cam], out["next_images"][cam] = both[:batch_size], both[batch_size:]
+        return out
