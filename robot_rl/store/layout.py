@@ -25,7 +25,7 @@ from robot_rl import __version__
 from robot_rl.store import codecs
 from robot_rl.store.durable import DurableLocalStore
 from robot_rl.store.schema import (SCHEMA_NAME, SCHEMA_VERSION, StoreError, StoreSpec, spec_from_attrs,
-                                   spec_to_attrs)
+                                   spec_to_attrs, validated)
 
 STEP_VECTORS = ("obs", "action", "base_action", "human_action", "executed_action")
 STEP_SCALARS = {"t_ns": "int64", "intervention": "bool", "reward": "float32", "done": "bool",
@@ -41,7 +41,8 @@ def step_vector_dim(spec: StoreSpec, column: str) -> int:
 def create(path: pathlib.Path, spec: StoreSpec) -> zarr.Group:
     """Create an empty store at `path` (which must not exist or be empty)."""
     path = pathlib.Path(path)
-    if path.exists() and any(path.iterdir()):
+    spec = validated(spec)
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
         raise StoreError(f"{path}: exists and is not empty; refusing to create a store there")
     store = DurableLocalStore(path)
     root = zarr.open_group(store, mode="w-", zarr_format=3)

@@ -174,6 +174,14 @@ class StoreSpec:
         return [s.name for s in self.streams]
 
 
+def validated(spec: StoreSpec) -> StoreSpec:
+    """Run every validate() hook of a spec built in code (YAML-loaded specs already ran them)."""
+    try:
+        return config.from_dict(StoreSpec, config.to_dict(spec))
+    except config.ConfigError as exc:
+        raise StoreError(f"invalid store spec: {exc}") from None
+
+
 def spec_to_attrs(spec: StoreSpec) -> dict[str, Any]:
     return config.to_dict(spec)
 
