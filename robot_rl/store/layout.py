@@ -13,7 +13,9 @@
 from __future__ import annotations
 
 import json
+import os
 import pathlib
+import shutil
 import time
 from typing import Any
 
@@ -23,7 +25,7 @@ import zarr.errors
 
 from robot_rl import __version__
 from robot_rl.store import codecs
-from robot_rl.store.durable import DurableLocalStore
+from robot_rl.store.durable import DurableLocalStore, fsync_dir
 from robot_rl.store.schema import (SCHEMA_NAME, SCHEMA_VERSION, StoreError, StoreSpec, spec_from_attrs,
                                    spec_to_attrs, validated)
 
@@ -38,12 +40,40 @@ def step_vector_dim(spec: StoreSpec, column: str) -> int:
     return spec.steps.obs_dim if column == "obs" else spec.steps.action_dim
 
 
-def create(path: pathlib.Path, spec: StoreSpec) -> zarr.Group:
-    """Create an empty store at `path` (which must not exist or be empty)."""
+def create(path: pathlib.Path, spec: StoreSpec) -> None:
+    """Create an empty store at `path` (which must not exist, or be an empty directory).
+
+    The store is built in a hidden sibling directory and renamed into place, so a crash during
+    creation never leaves a half-made store at `path`."""
     path = pathlib.Path(path)
     spec = validated(spec)
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
         raise StoreError(f"{path}: exists and is not empty; refusing to create a store there")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{path.name}.creating-*"):  # left by a creator that died
+        pid = stale.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+    tmp = path.parent / f".{path.name}.creating-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    _build(tmp, spec)
+    if path.exists():
+        path.rmdir()  # empty (checked above)
+    os.rename(tmp, path)
+    fsync_dir(path.parent)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _build(path: pathlib.Path, spec: StoreSpec) -> None:
     store = DurableLocalStore(path)
     root = zarr.open_group(store, mode="w-", zarr_format=3)
     for s in spec.streams:
@@ -92,7 +122,6 @@ def create(path: pathlib.Path, spec: StoreSpec) -> zarr.Group:
         "recording": None,
     })
     store.sync()
-    return root
 
 
 def empty_commit(spec: StoreSpec) -> dict[str, Any]:
@@ -165,3 +194,11 @@ class StoreLayout:
             if arr.shape[0] < want[label]:
                 raise StoreError(f"{self.path}: {label} holds {arr.shape[0]} rows but {want[label]} are "
                                  "committed; the store is truncated")
+
+
+def open_checked(path: pathlib.Path) -> StoreLayout:
+    """Open read-only and check every array holds its committed rows: the gate before anything
+    writes to an existing store, so a damaged store gets an error and no writes."""
+    lay = StoreLayout(path, read_only=True)
+    lay.check_extents(lay.attrs["commit"])
+    return lay

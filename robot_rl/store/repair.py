@@ -116,7 +116,7 @@ def recover(path: pathlib.Path) -> RecoveryReport:
 def repair(path: pathlib.Path) -> RecoveryReport:
     """`robot-rl data repair`: recover under the writer lock (refuses while a writer is running)."""
     from robot_rl.store.durable import WriterLock
-    L.read_root_attrs(path)  # clear errors before taking a lock in a directory that is not a store
+    L.open_checked(path)  # clear errors, and no lock file written, for a directory that is not a good store
     lock = WriterLock(pathlib.Path(path))
     lock.acquire()
     try:

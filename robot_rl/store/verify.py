@@ -3,7 +3,8 @@
 Checks the schema, that the episode table covers the commit record without gaps, that timestamps
 never go backwards inside an episode, that every step refers to samples of its own episode, and
 that every chunk of every array decodes with a matching crc32c checksum. Problems name the array,
-the rows and the episode, so a user knows exactly what is damaged.
+the rows and the episode, so a user knows exactly what is damaged. A store that cannot be opened
+at all (not a store, a newer schema, truncated) raises StoreError instead.
 """
 from __future__ import annotations
 
@@ -58,10 +59,9 @@ def verify(path: str | pathlib.Path, checksums: bool = True,
     path = pathlib.Path(path)
     report = VerifyReport(str(path))
     try:
-        store = EpisodeStore.open(path)
-    except StoreError as exc:
-        report.problems.append(str(exc))
-        return report
+        store = EpisodeStore.open(path)  # StoreError (not a store, newer, truncated) goes to the caller
+    except StoreError:
+        raise
     except Exception as exc:  # a damaged episode table (checksum) is a finding, not a crash
         report.problems.append(f"cannot read the episode table: {exc}")
         return report
