@@ -444,3 +444,31 @@ def test_cli_info_plot_video(tmp_path):
     assert frame.shape == (96, 2 * 128, 3)  # cam and depth side by side, 24x32 scaled to height 96
     res = run_cli("data", "plot", path, "--episode", "7")
     assert res.returncode == 2 and "no episode 7" in res.stderr
+
+
+def test_fast_sample_reads_equal_zarr_and_check_checksums(tmp_path):
+    from robot_rl.store.fastread import ChecksumError
+    path = tmp_path / "s.zarr"
+    spec = StoreSpec(streams=[*store_child.SPEC.streams,
+                              StreamSpec(name="jpg", kind="rgb", shape=[24, 32, 3], dtype="uint8", codec="jpeg")],
+                     steps=store_child.SPEC.steps)
+    with StoreWriter(path, spec) as w:
+        w.begin_episode()
+        rng = np.random.default_rng(1)
+        for i in range(70):
+            w.append("jpg", rng.integers(0, 256, (24, 32, 3), dtype=np.uint8), sensor_ns=i)
+            w.append("depth", rng.integers(0, 9000, (24, 32), dtype=np.uint16), sensor_ns=i)
+        w.end_episode()
+    store = EpisodeStore.open(path)
+    idx = np.array([69, 0, 31, 31, 5, 64])
+    for name in ("jpg", "depth"):
+        reader = store._sample_reader(name)
+        assert reader.fast
+        via_zarr = np.stack([store.layout.streams[name]["data"][int(i)] for i in idx])
+        np.testing.assert_array_equal(store.read_samples(name, idx), via_zarr)
+    shard = path / "streams/depth/data/c/0/0/0"
+    data = bytearray(shard.read_bytes())
+    data[100] ^= 0x10
+    shard.write_bytes(bytes(data))
+    with pytest.raises(ChecksumError, match="crc32c"):
+        EpisodeStore.open(path).read_samples("depth", np.array([0, 1, 2, 3]))

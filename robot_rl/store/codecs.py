@@ -10,6 +10,7 @@ byte lengths, then n baseline JPEG files (one per frame along axis 0, RGB order)
 """
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from typing import Any
 
@@ -61,11 +62,17 @@ class JpegCodec(ArrayBytesCodec):
         return chunk_spec.prototype.buffer.from_bytes(header + b"".join(blobs))
 
     def _decode_sync(self, chunk_bytes: Any, chunk_spec: Any) -> Any:
+        out = self.decode_frames(chunk_bytes.as_numpy_array(), tuple(chunk_spec.shape))
+        return chunk_spec.prototype.nd_buffer.from_ndarray_like(out)
+
+    @staticmethod
+    def decode_frames(data: Any, shape: tuple[int, ...]) -> np.ndarray:
+        """Decode one encoded chunk (bytes or a uint8 array) to a uint8 array of `shape`."""
         import cv2
-        raw = chunk_bytes.as_numpy_array().view(np.uint8)
+        raw = np.frombuffer(data, dtype=np.uint8) if isinstance(data, (bytes, bytearray, memoryview)) \
+            else np.asarray(data).view(np.uint8)
         n = int(raw[:4].view("<u4")[0])
         lengths = raw[4:4 + 4 * n].view("<u4")
-        shape = tuple(chunk_spec.shape)
         out = np.empty(shape, dtype=np.uint8)
         flat = out.reshape((n,) + shape[-3:] if shape[-1] == 3 and len(shape) >= 4 else (n,) + shape[-2:])
         offset = 4 + 4 * n
@@ -77,13 +84,15 @@ class JpegCodec(ArrayBytesCodec):
             if img is None or img.shape[:2] != flat.shape[1:3]:
                 raise ValueError(f"{JPEG_CODEC_NAME}: frame {i} of the chunk does not decode")
             flat[i] = img[..., ::-1] if img.ndim == 3 else img
-        return chunk_spec.prototype.nd_buffer.from_ndarray_like(out)
+        return out
 
+    # zarr runs codecs on its one event-loop thread; OpenCV releases the GIL, so encode and decode
+    # in worker threads and a shard's frames are coded in parallel.
     async def _encode_single(self, chunk_array: Any, chunk_spec: Any) -> Any:
-        return self._encode_sync(chunk_array, chunk_spec)
+        return await asyncio.to_thread(self._encode_sync, chunk_array, chunk_spec)
 
     async def _decode_single(self, chunk_bytes: Any, chunk_spec: Any) -> Any:
-        return self._decode_sync(chunk_bytes, chunk_spec)
+        return await asyncio.to_thread(self._decode_sync, chunk_bytes, chunk_spec)
 
 
 zarr.registry.register_codec(JPEG_CODEC_NAME, JpegCodec)

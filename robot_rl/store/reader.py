@@ -19,6 +19,7 @@ from typing import Any, Iterator, Optional
 import numpy as np
 
 from robot_rl.store import layout as L
+from robot_rl.store.fastread import ShardedSampleReader
 from robot_rl.store.schema import STATUS_CODES, STATUS_NAMES, SUCCESS_UNKNOWN, SUCCESS_YES, StoreError, StoreSpec
 
 CLOCKS = ("sensor", "receive")
@@ -55,6 +56,7 @@ class EpisodeStore:
         self._episodes: list[Episode] = []
         self._commit: dict[str, Any] = {}
         self._layout: Optional[L.StoreLayout] = None
+        self._readers: dict[str, tuple[L.StoreLayout, ShardedSampleReader]] = {}
         self.refresh()
 
     @classmethod
@@ -175,9 +177,16 @@ class EpisodeStore:
         end = self._commit["streams"][name]
         if idx.min() < 0 or idx.max() >= end:
             raise IndexError(f"stream {name}: index out of range 0..{end - 1}")
-        uniq, inverse = np.unique(idx, return_inverse=True)
-        data = self._stream(name)["data"].get_orthogonal_selection((uniq,))
-        return data[inverse]
+        return self._sample_reader(name).read(idx)
+
+    def _sample_reader(self, name: str) -> ShardedSampleReader:
+        layout = self.layout
+        cached = self._readers.get(name)
+        if cached is None or cached[0] is not layout:  # arrays were reopened by refresh()
+            arr = self._stream(name)["data"]
+            cached = (layout, ShardedSampleReader(arr, self.path / "streams" / name / "data"))
+            self._readers[name] = cached
+        return cached[1]
 
     def sample_at(self, ep: Episode | int, name: str, t_ns: int | np.ndarray, clock: str = "sensor",
                   interpolate: bool = False) -> tuple[np.ndarray, np.ndarray]:

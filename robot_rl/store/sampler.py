@@ -113,6 +113,9 @@ class TransitionSampler:
         total_steps = self._next.n + sum(e.num_steps for e in new)
         for g in (*self._cols.values(), self._next, *self._frame_row.values(), *self._sample_idx.values()):
             g.reserve(total_steps)
+        if self.mode == "all":  # exact sizes up front: no growth copies of the big frame buffers
+            for cam in self.cameras:
+                self._frames[cam].reserve(self._frames[cam].n + sum(len(self._unique_refs(e, cam)) for e in new))
         for ep in new:
             self._load(ep)
         return self._valid.n - before

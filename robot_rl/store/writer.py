@@ -344,6 +344,13 @@ class StoreWriter:
                           ("data", "sensor_ns", "receive_ns")] for n in lay.streams}
         self._step_cols = {k: _Column(a, a.shape[0]) for k, a in lay.steps.items()}
         self._recording: Optional[dict[str, Any]] = None
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="store-io")
+        try:
+            self._loop()
+        finally:
+            self._pool.shutdown()
+
+    def _loop(self) -> None:
         last_durable = time.monotonic()
         while True:
             timeout = max(0.0, self.config.flush_interval_s - (time.monotonic() - last_durable))
@@ -398,9 +405,11 @@ class StoreWriter:
             self.stats.shard_writes += 1
 
     def _flush_all(self) -> None:
-        for cols in (*self._cols.values(), list(self._step_cols.values())):
-            for col in cols:
-                col.write()
+        """Write every pending row of every array. Arrays are independent files, so they are
+        written concurrently: encoding runs in C outside the GIL, and this is commit latency."""
+        cols = [c for group in (*self._cols.values(), self._step_cols.values()) for c in group if c.pending]
+        for _ in self._pool.map(lambda c: c.write(), cols):
+            pass
 
     def _sync(self) -> None:
         if self.config.fsync:
@@ -430,10 +439,12 @@ class StoreWriter:
                                 dtype=np.int64).reshape(len(names), 2),
             "task": ep["task"], "notes": ep["notes"],
         }
-        for k, value in row.items():
-            arr = eps[k]
+        def put(item: tuple[str, Any]) -> None:
+            arr = eps[item[0]]
             arr.resize((e + 1, *arr.shape[1:]))
-            arr[e] = value
+            arr[e] = item[1]
+        for _ in self._pool.map(put, row.items()):
+            pass
         self._sync()  # data and the episode's row are durable before the commit record names them
         commit = {"episodes": e + 1, "steps": ep["end_steps"], "streams": dict(ep["end_streams"])}
         self._layout.root.attrs.update({"commit": commit, "recording": None})
