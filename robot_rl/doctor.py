@@ -50,6 +50,30 @@ def _child(code: str, env: dict, timeout: float = 30) -> tuple[bool, str]:
     return True, out
 
 
+def _store_probe() -> tuple[bool, str]:
+    """Record one tiny episode (lossless and JPEG streams) in a temp store and verify it."""
+    import tempfile
+
+    import numpy as np
+    try:
+        from robot_rl.store import EpisodeStore, StepSpec, StoreSpec, StoreWriter, StreamSpec
+        from robot_rl.store.verify import verify
+        with tempfile.TemporaryDirectory() as tmp:
+            spec = StoreSpec(streams=[StreamSpec(name="rgb", kind="rgb", shape=[8, 8, 3], dtype="uint8", codec="jpeg"),
+                                      StreamSpec(name="q", shape=[2])], steps=StepSpec(obs_dim=2, action_dim=1))
+            with StoreWriter(f"{tmp}/s.zarr", spec) as w:
+                w.begin_episode()
+                i = w.append("rgb", np.full((8, 8, 3), 128, np.uint8), sensor_ns=1)
+                j = w.append("q", np.zeros(2), sensor_ns=1)
+                w.append_step(np.zeros(2), np.zeros(1), sample_index={"rgb": i, "q": j})
+                w.end_episode()
+            report = verify(f"{tmp}/s.zarr")
+            n = len(EpisodeStore.open(f"{tmp}/s.zarr"))
+        return report.ok and n == 1, f"{n} episode, verify {'OK' if report.ok else report.problems[0]}"
+    except Exception as exc:
+        return False, f"{exc.__class__.__name__}: {exc}"
+
+
 def run_checks() -> int:
     failures = 0
 
@@ -77,6 +101,9 @@ def run_checks() -> int:
         gl_env["PYOPENGL_PLATFORM"] = backend
         ok, detail = _child(_MUJOCO_PROBE, gl_env)
         report(ok, f"MuJoCo headless rendering (MUJOCO_GL={backend})", detail)
+
+    ok, detail = _store_probe()
+    report(ok, "episode store write, commit, verify (zarr, crc32c, JPEG codec)", detail)
 
     try:
         import pyrealsense2 as rs

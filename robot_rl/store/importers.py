@@ -22,6 +22,14 @@ from robot_rl.store.writer import StoreWriter
 _SAFE = str.maketrans({c: "_" for c in "-. /"})
 
 
+def _codec_hint(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+    if "codec" in text.lower() or "imagecodecs" in text.lower():
+        text += " (UMI stores images with imagecodecs' JPEG-XL: `pip install imagecodecs` and " \
+                "`imagecodecs.numcodecs.register_codecs()` before importing)"
+    return text
+
+
 def _stream_name(key: str) -> str:
     name = key.translate(_SAFE).lower()
     return name if name[:1].isalpha() else "s_" + name
@@ -32,9 +40,14 @@ def _open_replay_buffer(src: pathlib.Path) -> tuple[zarr.Group, dict[str, zarr.A
         root = zarr.open_group(str(src), mode="r")
         data = root["data"]
         ends = np.asarray(root["meta/episode_ends"][:], dtype=np.int64)
-    except (KeyError, FileNotFoundError, ValueError, TypeError) as exc:
+    except (KeyError, FileNotFoundError) as exc:
         raise StoreError(f"{src}: not a ReplayBuffer zarr (needs data/* and meta/episode_ends): {exc}") from None
-    arrays = {k: v for k, v in data.arrays()}
+    except Exception as exc:  # e.g. a codec this environment lacks
+        raise StoreError(f"{src}: cannot read it: {_codec_hint(exc)}") from None
+    try:
+        arrays = {k: v for k, v in data.arrays()}
+    except Exception as exc:
+        raise StoreError(f"{src}: cannot read data/: {_codec_hint(exc)}") from None
     if not arrays:
         raise StoreError(f"{src}: data/ holds no arrays")
     lengths = {k: a.shape[0] for k, a in arrays.items()}
@@ -88,7 +101,11 @@ def import_replay_buffer(src: str | pathlib.Path, dest: str | pathlib.Path, fps:
     with StoreWriter(dest, spec) as writer:
         for e, (a, b) in enumerate(zip(starts, ends)):
             a, b = int(a), int(b)
-            block = {k: v[a:b] for k, v in arrays.items()}
+            try:
+                block = {k: v[a:b] for k, v in arrays.items()}
+            except Exception as exc:
+                raise StoreError(f"{src}: cannot read episode {e} (rows {a}..{b - 1}): {_codec_hint(exc)}; "
+                                 f"the {e} episodes before it are imported and committed") from None
             if stamps_key:
                 t = np.round(np.asarray(block[stamps_key], dtype=np.float64) * 1e9).astype(np.int64)
             else:
