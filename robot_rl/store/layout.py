@@ -184,15 +184,19 @@ class StoreLayout:
         for k, a in self.episodes.items():
             yield f"episodes/{k}", a
 
+    def extents(self, commit: dict[str, Any]):
+        """(label, array, committed rows) for every array of the store."""
+        for label, arr in self.arrays():
+            kind, name = label.split("/")[:2]
+            rows = (commit["streams"].get(name, 0) if kind == "streams" else
+                    commit["steps"] if kind == "steps" else commit["episodes"])
+            yield label, arr, int(rows)
+
     def check_extents(self, commit: dict[str, Any]) -> None:
         """Every array must hold at least the committed extent, else the store was truncated."""
-        want = {f"streams/{n}/{k}": commit["streams"].get(n, 0) for n in self.streams
-                for k in ("data", "sensor_ns", "receive_ns")}
-        want.update({f"steps/{k}": commit["steps"] for k in self.steps})
-        want.update({f"episodes/{k}": commit["episodes"] for k in self.episodes})
-        for label, arr in self.arrays():
-            if arr.shape[0] < want[label]:
-                raise StoreError(f"{self.path}: {label} holds {arr.shape[0]} rows but {want[label]} are "
+        for label, arr, rows in self.extents(commit):
+            if arr.shape[0] < rows:
+                raise StoreError(f"{self.path}: {label} holds {arr.shape[0]} rows but {rows} are "
                                  "committed; the store is truncated")
 
 

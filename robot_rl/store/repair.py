@@ -96,14 +96,11 @@ def recover(path: pathlib.Path) -> RecoveryReport:
     # Truncate everything past the commit record. Shrinking deletes whole chunks/shards past the
     # end; rows of a kept shard past the end are overwritten by the next append before they count.
     lay.check_extents(commit)
-    want = {f"streams/{n}/{k}": commit["streams"][n] for n in lay.streams for k in ("data", "sensor_ns", "receive_ns")}
-    want.update({f"steps/{k}": commit["steps"] for k in lay.steps})
-    want.update({f"episodes/{k}": commit["episodes"] for k in lay.episodes})
-    for label, arr in lay.arrays():
+    for label, arr, keep in lay.extents(commit):
         rows = arr.shape[0]
-        if rows > want[label]:
-            arr.resize((want[label], *arr.shape[1:]))
-            report.truncated[label] = (rows, want[label])
+        if rows > keep:
+            arr.resize((keep, *arr.shape[1:]))
+            report.truncated[label] = (rows, keep)
     for tmp in pathlib.Path(path).rglob("*.partial"):
         tmp.unlink(missing_ok=True)
         report.partial_files += 1

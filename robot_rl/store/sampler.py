@@ -98,14 +98,19 @@ class TransitionSampler:
         self.store.refresh()
         new = [e for e in self.store.episodes()[self._seen:] if self._wanted(e)]
         self._seen = len(self.store)
+        # each new episode's step columns, read once and used for sizing and loading
+        steps = [self.store.read_steps(e, list(set(STEP_FIELDS.values()) | {"sample_index"})) for e in new]
+        frames_new = {c: sum(len(np.unique(st["sample_index"][c][st["sample_index"][c] >= 0])) for st in steps)
+                      for c in self.cameras}
         if self.mode == "auto" or (self.mode == "all" and new):
-            need = self.frame_bytes_needed(new) + sum(g.view.nbytes for g in self._frames.values())
+            spec = self.store.spec
+            need = sum(frames_new[c] * spec.stream(c).sample_nbytes for c in self.cameras) + \
+                sum(g.view.nbytes for g in self._frames.values())
             if self.mode == "auto":
                 self.mode = "all" if need <= self.memory_budget else "none"
-                log.info("sampler: %d frames need %.0f MB of %.0f MB budget: %s", sum(
-                    len(self._unique_refs(e, c)) for e in new for c in self.cameras), need / 1e6,
-                    self.memory_budget / 1e6, "caching frames in RAM" if self.mode == "all"
-                    else "reading frames from the store per batch")
+                log.info("sampler: %d frames need %.0f MB of %.0f MB budget: %s", sum(frames_new.values()),
+                         need / 1e6, self.memory_budget / 1e6, "caching frames in RAM" if self.mode == "all"
+                         else "reading frames from the store per batch")
             elif need > self.memory_budget:
                 raise StoreError(f"frames need {need / 1e6:.0f} MB, over the sampler's memory budget of "
                                  f"{self.memory_budget / 1e6:.0f} MB (raise memory_budget_mb or use cache='none')")
@@ -115,21 +120,12 @@ class TransitionSampler:
             g.reserve(total_steps)
         if self.mode == "all":  # exact sizes up front: no growth copies of the big frame buffers
             for cam in self.cameras:
-                self._frames[cam].reserve(self._frames[cam].n + sum(len(self._unique_refs(e, cam)) for e in new))
-        for ep in new:
-            self._load(ep)
+                self._frames[cam].reserve(self._frames[cam].n + frames_new[cam])
+        for ep, st in zip(new, steps):
+            self._load(ep, st)
         return self._valid.n - before
 
-    def _unique_refs(self, ep: Episode, cam: str) -> np.ndarray:
-        idx = self.store.read_steps(ep, ["sample_index"])["sample_index"][cam]
-        return np.unique(idx[idx >= 0])
-
-    def frame_bytes_needed(self, episodes: list[Episode]) -> int:
-        spec = self.store.spec
-        return sum(len(self._unique_refs(e, c)) * spec.stream(c).sample_nbytes for e in episodes for c in self.cameras)
-
-    def _load(self, ep: Episode) -> None:
-        steps = self.store.read_steps(ep, list(set(STEP_FIELDS.values()) | {"sample_index"}))
+    def _load(self, ep: Episode, steps: dict[str, Any]) -> None:
         base = self._next.n
         n = ep.num_steps
         for out, col in STEP_FIELDS.items():

@@ -71,7 +71,7 @@ def verify(path: str | pathlib.Path, checksums: bool = True,
 
     # Uncommitted state: expected while a writer runs, a sign of a crash otherwise.
     active = writer_active(path)
-    tails = [f"{label} ({arr.shape[0]} rows, {n} committed)" for label, arr, n in _extents(lay, commit)
+    tails = [f"{label} ({arr.shape[0]} rows, {n} committed)" for label, arr, n in lay.extents(commit)
              if arr.shape[0] > n]
     if lay.attrs.get("recording") or tails:
         what = "an episode is being recorded" if lay.attrs.get("recording") else "uncommitted rows"
@@ -122,18 +122,11 @@ def verify(path: str | pathlib.Path, checksums: bool = True,
                                        f"outside the episode's samples {a}..{b - 1}")
 
     if checksums:
-        for label, arr, n in _extents(lay, commit):
+        for label, arr, n in lay.extents(commit):
             if progress:
                 progress(f"checking {label} ({n} rows)")
             _check_chunks(label, arr, n, store, report)
     return report
-
-
-def _extents(lay: L.StoreLayout, commit: dict):
-    for label, arr in lay.arrays():
-        kind, name = label.split("/")[:2]
-        n = commit["streams"].get(name, 0) if kind == "streams" else commit["steps"] if kind == "steps" else commit["episodes"]
-        yield label, arr, int(n)
 
 
 def _safe(fn, report: VerifyReport, where: str):

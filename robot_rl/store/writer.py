@@ -29,8 +29,10 @@ from typing import Any, Optional
 
 import numpy as np
 
+from robot_rl import config
 from robot_rl.log import get_logger
 from robot_rl.store import layout as L
+from robot_rl.store.repair import recover
 from robot_rl.store.durable import WriterLock
 from robot_rl.store.schema import STATUS_CODES, SUCCESS_NO, SUCCESS_UNKNOWN, SUCCESS_YES, StoreError, StoreSpec
 
@@ -150,7 +152,6 @@ class StoreWriter:
         self._lock = WriterLock(self.path)
         self._lock.acquire()
         try:
-            from robot_rl.store.repair import recover
             self.recovery = recover(self.path)
             self._layout = L.StoreLayout(self.path, read_only=False)
         except BaseException:
@@ -481,5 +482,4 @@ def _vector(value: Any, dim: int, what: str) -> np.ndarray:
 
 
 def _plain(spec: StoreSpec) -> Any:
-    from robot_rl import config
     return config.to_dict(spec)
