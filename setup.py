@@ -16,6 +16,7 @@ CORE = [
     "numcodecs>=0.13",
     "google-crc32c>=1.5",  # zarr's crc32c codec: every chunk of the store carries a checksum
     "mujoco>=3.2",
+    "gymnasium>=1.0",
     "opencv-python-headless>=4.9",
     "pyrealsense2>=2.55",
     "safetensors>=0.4",

@@ -1,0 +1,203 @@
+"""The simulated robot as a Gymnasium environment: `robot_rl.sim.make("pick_cube", seed=0)`.
+
+Actions (`action_mode="ee_delta"`, 5 floats in [-1, 1]): end-effector position delta (x, y, z;
+scaled by `max_pos_step` m), yaw delta (scaled by `max_yaw_step` rad) and the gripper command
+(-1 closed .. 1 open). Each step the target is the current end-effector pose plus the delta,
+clamped to the workspace; differential IK turns it into joint targets for the position servos and
+physics runs `physics_hz / control_hz` steps. `action_mode="joint"`: joint position targets in
+radians (clamped to the limits) plus the gripper command.
+
+Observations: `proprio` float32 [q (n), qd (n), ee position (3), ee yaw (1), gripper opening (1)]
+and one uint8 [H, W, 3] image per camera (`front`, `wrist`). `info["success"]`, `info["state"]`
+(privileged object state for experts and the simulated human, never for policies) and
+`info["is_intervention"]` (False here; the corrector sets it).
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Literal, Optional
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+
+from robot_rl.sim.kinematics import DifferentialIK, yawed
+from robot_rl.sim.model import Robot, RobotModelConfig, add_scene, load_robot_spec
+from robot_rl.sim.tasks import TASKS, Task
+
+WORKSPACE_LOW = np.array([0.20, -0.35, 0.0])
+WORKSPACE_HIGH = np.array([0.65, 0.35, 0.40])
+
+
+@dataclasses.dataclass
+class SimConfig:
+    task: str = "pick_cube"
+    robot: RobotModelConfig = dataclasses.field(default_factory=RobotModelConfig)
+    control_hz: float = 10.0
+    physics_hz: float = 500.0
+    max_steps: int = 0                       # 0: the task's default
+    action_mode: Literal["ee_delta", "joint"] = "ee_delta"
+    max_pos_step: float = 0.03               # m per control step at |action| = 1
+    max_yaw_step: float = 0.15               # rad per control step
+    cameras: list[str] = dataclasses.field(default_factory=lambda: ["front", "wrist"])
+    image_size: list[int] = dataclasses.field(default_factory=lambda: [128, 128])  # H, W
+
+    def validate(self) -> None:
+        if self.task not in TASKS:
+            raise ValueError(f"task {self.task!r} is not one of {', '.join(TASKS)}")
+        if not 10 <= self.control_hz <= 100:
+            raise ValueError(f"control_hz must be 10..100, got {self.control_hz:g}")
+        if self.physics_hz < 500 or abs(self.physics_hz / self.control_hz - round(self.physics_hz / self.control_hz)) > 1e-9:
+            raise ValueError("physics_hz must be >= 500 and a whole multiple of control_hz")
+        for c in self.cameras:
+            if c not in ("front", "wrist"):
+                raise ValueError(f"camera {c!r} is not front or wrist")
+
+
+def build_model(cfg: SimConfig, task: Task) -> tuple[mujoco.MjModel, Robot]:
+    spec = load_robot_spec(cfg.robot)
+    # the end-effector site's body and pose in it, for tasks that attach to the hand
+    probe = spec.compile()
+    site = mujoco.mj_name2id(probe, mujoco.mjtObj.mjOBJ_SITE, cfg.robot.ee_site)
+    if site < 0:
+        raise ValueError(f"{cfg.robot.mjcf}: no site named {cfg.robot.ee_site!r}")
+    ee_body = mujoco.mj_id2name(probe, mujoco.mjtObj.mjOBJ_BODY, probe.site_bodyid[site])
+    add_scene(spec)
+    task.build(spec, ee_body, probe.site_pos[site].copy(), probe.site_quat[site].copy())
+    spec.option.timestep = 1.0 / cfg.physics_hz
+    model = spec.compile()
+    return model, Robot(model, cfg.robot)
+
+
+class RobotEnv(gym.Env):
+    metadata = {"render_modes": ["rgb_array"]}
+
+    def __init__(self, config: Optional[SimConfig] = None, render_mode: Optional[str] = None) -> None:
+        from robot_rl import config as config_mod
+        self.cfg = config_mod.from_dict(SimConfig, config_mod.to_dict(config or SimConfig()))
+        self.task: Task = TASKS[self.cfg.task]()
+        self.model, self.robot = build_model(self.cfg, self.task)
+        self.task.bind(self.model)
+        self.data = mujoco.MjData(self.model)
+        self.ik = DifferentialIK(self.model, self.robot)
+        home = np.asarray(self.cfg.robot.home, dtype=np.float64)
+        self.home_q = home
+        _, self.home_quat = self.ik.forward(home)
+        self.substeps = int(round(self.cfg.physics_hz / self.cfg.control_hz))
+        self.max_steps = self.cfg.max_steps or self.task.max_steps
+        self.render_mode = render_mode
+        n = self.robot.n
+        if self.cfg.action_mode == "ee_delta":
+            self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(5,), dtype=np.float32)
+        else:
+            low = np.concatenate([self.robot.lower, [-1.0]]).astype(np.float32)
+            high = np.concatenate([self.robot.upper, [1.0]]).astype(np.float32)
+            self.action_space = gym.spaces.Box(low, high, dtype=np.float32)
+        h, w = self.cfg.image_size
+        spaces = {"proprio": gym.spaces.Box(-np.inf, np.inf, shape=(2 * n + 5,), dtype=np.float32)}
+        for c in self.cfg.cameras:
+            spaces[c] = gym.spaces.Box(0, 255, shape=(h, w, 3), dtype=np.uint8)
+        self.observation_space = gym.spaces.Dict(spaces)
+        self._renderer: Optional[mujoco.Renderer] = None
+        self._cam_ids = {"front": mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_CAMERA, "front"),
+                         "wrist": self.robot.wrist_camera}
+        self.steps = 0
+
+    # --- kinematic state ----------------------------------------------------------------------
+    @property
+    def q(self) -> np.ndarray:
+        return self.data.qpos[self.robot.qpos_adr].copy()
+
+    def ee_pose(self) -> tuple[np.ndarray, float]:
+        """End-effector position and yaw relative to the home orientation."""
+        pos = self.data.site_xpos[self.robot.ee_site].copy()
+        quat = np.zeros(4)
+        mujoco.mju_mat2Quat(quat, self.data.site_xmat[self.robot.ee_site])
+        rel = np.zeros(4)
+        inv = np.zeros(4)
+        mujoco.mju_negQuat(inv, self.home_quat)
+        mujoco.mju_mulQuat(rel, quat, inv)
+        yaw = np.arctan2(2 * (rel[0] * rel[3] + rel[1] * rel[2]), 1 - 2 * (rel[2] ** 2 + rel[3] ** 2))
+        return pos, float(yaw)
+
+    def gripper_opening(self) -> float:
+        r, c = self.robot, self.cfg.robot
+        length = self.data.actuator_length[r.gripper_ids].mean()
+        return float(np.clip((length - c.gripper_closed) / (c.gripper_open - c.gripper_closed), 0, 1))
+
+    # --- gym API --------------------------------------------------------------------------------
+    def reset(self, *, seed: Optional[int] = None, options: Optional[dict] = None):
+        super().reset(seed=seed)
+        mujoco.mj_resetData(self.model, self.data)
+        self.data.qpos[self.robot.qpos_adr] = self.home_q
+        start_pos, start_yaw = self.task.reset(self.model, self.data, self.np_random)
+        q, _ = self.ik.solve(self.home_q, start_pos, yawed(self.home_quat, start_yaw))
+        self.data.qpos[self.robot.qpos_adr] = q
+        self.data.ctrl[self.robot.actuator_ids] = q
+        self._set_gripper(self.task.start_gripper * 2 - 1)
+        grip = self.data.ctrl[self.robot.gripper_ids]
+        for jid, a in zip(self.model.actuator_trnid[self.robot.gripper_ids, 0], grip):
+            self.data.qpos[self.model.jnt_qposadr[jid]] = a
+        mujoco.mj_forward(self.model, self.data)
+        self.steps = 0
+        return self._obs(), self._info(False)
+
+    def _set_gripper(self, command: float) -> None:
+        c = self.cfg.robot
+        g = float(np.clip(command, -1, 1))
+        self.data.ctrl[self.robot.gripper_ids] = c.gripper_closed + (g + 1) / 2 * (c.gripper_open - c.gripper_closed)
+
+    def joint_targets(self, action: np.ndarray) -> np.ndarray:
+        """Joint targets for an action (ee_delta through IK, or joint targets clamped)."""
+        a = np.asarray(action, dtype=np.float64)
+        if self.cfg.action_mode == "joint":
+            return np.clip(a[:self.robot.n], self.robot.lower, self.robot.upper)
+        a = np.clip(a, -1, 1)
+        pos, yaw = self.ee_pose()
+        target = np.clip(pos + a[:3] * self.cfg.max_pos_step, WORKSPACE_LOW, WORKSPACE_HIGH)
+        target_yaw = float(np.clip(yaw + a[3] * self.cfg.max_yaw_step, -np.pi, np.pi))
+        q, _ = self.ik.solve(self.q, target, yawed(self.home_quat, target_yaw))
+        return q
+
+    def step(self, action: Any):
+        action = np.asarray(action, dtype=np.float64).reshape(-1)
+        if action.shape != self.action_space.shape or not np.all(np.isfinite(action)):
+            raise ValueError(f"action must be {self.action_space.shape} finite floats, got {action!r}")
+        self.data.ctrl[self.robot.actuator_ids] = self.joint_targets(action)
+        self._set_gripper(action[-1])
+        mujoco.mj_step(self.model, self.data, nstep=self.substeps)
+        self.steps += 1
+        success = self.task.success(self.model, self.data, self.ee_pose()[0])
+        truncated = self.steps >= self.max_steps and not success
+        return self._obs(), float(success), success, truncated, self._info(success)
+
+    def _obs(self) -> dict[str, np.ndarray]:
+        pos, yaw = self.ee_pose()
+        r = self.robot
+        proprio = np.concatenate([self.data.qpos[r.qpos_adr], self.data.qvel[r.dof_adr], pos, [yaw],
+                                  [self.gripper_opening()]]).astype(np.float32)
+        obs = {"proprio": proprio}
+        for c in self.cfg.cameras:
+            obs[c] = self.render_camera(c)
+        return obs
+
+    def _info(self, success: bool) -> dict[str, Any]:
+        return {"success": bool(success), "is_intervention": False, "state": self.task.state(self.model, self.data),
+                "sim_time": float(self.data.time)}
+
+    def render_camera(self, camera: str, size: Optional[tuple[int, int]] = None) -> np.ndarray:
+        h, w = size or tuple(self.cfg.image_size)
+        if self._renderer is None or (self._renderer.height, self._renderer.width) != (h, w):
+            if self._renderer is not None:
+                self._renderer.close()
+            self._renderer = mujoco.Renderer(self.model, h, w)
+        self._renderer.update_scene(self.data, camera=self._cam_ids[camera])
+        return self._renderer.render().copy()
+
+    def render(self):
+        return self.render_camera("front", (480, 640))
+
+    def close(self) -> None:
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None

@@ -1,0 +1,73 @@
+"""Differential inverse kinematics on a MuJoCo model: end-effector pose targets -> joint targets.
+
+The MJCF is the robot's kinematic model everywhere: the simulator and a real robot's control node
+run this same code (on their own MjData copy, never the simulation's), so a policy's end-effector
+actions mean the same thing in both.
+"""
+from __future__ import annotations
+
+import mujoco
+import numpy as np
+
+from robot_rl.sim.model import Robot
+
+
+def yawed(home_quat: np.ndarray, yaw: float) -> np.ndarray:
+    """The home tool orientation (tool pointing down) turned by `yaw` about the world's vertical."""
+    q_yaw = np.array([np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)])
+    out = np.zeros(4)
+    mujoco.mju_mulQuat(out, q_yaw, np.asarray(home_quat, dtype=np.float64))
+    return out
+
+
+class DifferentialIK:
+    """Damped least-squares IK for a site's position and orientation over the robot's joints."""
+
+    def __init__(self, model: mujoco.MjModel, robot: Robot, damping: float = 0.05, iterations: int = 8,
+                 max_joint_step: float = 0.2) -> None:
+        self.model, self.robot = model, robot
+        self.data = mujoco.MjData(model)  # scratch: never the simulation's data
+        self.damping, self.iterations, self.max_joint_step = damping, iterations, max_joint_step
+        self._jacp = np.zeros((3, model.nv))
+        self._jacr = np.zeros((3, model.nv))
+
+    def forward(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """End-effector (position, quaternion wxyz) for joint positions q."""
+        self.data.qpos[self.robot.qpos_adr] = q
+        mujoco.mj_kinematics(self.model, self.data)
+        mujoco.mj_comPos(self.model, self.data)  # the Jacobian needs cdof
+        pos = self.data.site_xpos[self.robot.ee_site].copy()
+        quat = np.zeros(4)
+        mujoco.mju_mat2Quat(quat, self.data.site_xmat[self.robot.ee_site])
+        return pos, quat
+
+    def solve(self, q0: np.ndarray, target_pos: np.ndarray, target_quat: np.ndarray | None = None,
+              rot_weight: float = 0.5) -> tuple[np.ndarray, float]:
+        """Joint positions near q0 that put the site at the target; returns (q, position error m)."""
+        r = self.robot
+        q = np.clip(np.asarray(q0, dtype=np.float64).copy(), r.lower, r.upper)
+        err_pos = np.inf
+        for _ in range(self.iterations):
+            pos, quat = self.forward(q)
+            e_pos = target_pos - pos
+            err_pos = float(np.linalg.norm(e_pos))
+            if target_quat is not None:
+                e_rot = np.zeros(3)
+                mujoco.mju_subQuat(e_rot, target_quat, quat)
+                err = np.concatenate([e_pos, rot_weight * e_rot])
+            else:
+                err = e_pos
+            mujoco.mj_jacSite(self.model, self.data, self._jacp, self._jacr, r.ee_site)
+            jac = self._jacp[:, r.dof_adr]
+            if target_quat is not None:
+                jac = np.vstack([jac, rot_weight * self._jacr[:, r.dof_adr]])
+            jjt = jac @ jac.T + (self.damping ** 2) * np.eye(jac.shape[0])
+            dq = jac.T @ np.linalg.solve(jjt, err)
+            step = np.max(np.abs(dq))
+            if step > self.max_joint_step:
+                dq *= self.max_joint_step / step
+            q = np.clip(q + dq, r.lower, r.upper)
+            if err_pos < 1e-4 and (target_quat is None or np.linalg.norm(err[3:]) < 1e-3):
+                break
+        pos, _ = self.forward(q)
+        return q, float(np.linalg.norm(target_pos - pos))

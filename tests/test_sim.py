@@ -1,0 +1,141 @@
+"""The MuJoCo simulator core: determinism, experts, both robot models, actions and bad input.
+Real MuJoCo, headless rendering."""
+from __future__ import annotations
+
+import pathlib
+import shutil
+
+import numpy as np
+import pytest
+
+from robot_rl import config
+from robot_rl.sim import RobotModelConfig, SimConfig, make, robot_config
+from robot_rl.sim.env import RobotEnv
+from robot_rl.sim.experts import make_expert, run_episode
+from robot_rl.sim.model import MODELS
+
+
+def rollout(env, seed, steps=30, noise=0.2):
+    """Expert actions with seeded noise; everything the env returns, per step."""
+    expert = make_expert(env, noise_std=noise, seed=seed)
+    obs, info = env.reset(seed=seed)
+    expert.reset()
+    out = [obs]
+    for _ in range(steps):
+        obs, reward, term, trunc, info = env.step(expert.act(obs, info))
+        out.append(obs)
+        if term or trunc:
+            break
+    return out
+
+
+@pytest.mark.parametrize("task", ["pick_cube", "peg_insert"])
+def test_same_seed_gives_bit_identical_trajectories(task):
+    a, b = make(task), make(task)  # two separate simulators, cameras on
+    try:
+        ra, rb = rollout(a, seed=7), rollout(b, seed=7)
+        assert len(ra) == len(rb) > 5
+        for oa, ob in zip(ra, rb):
+            for key in oa:
+                assert np.array_equal(oa[key], ob[key]), key
+        rc = rollout(a, seed=8)
+        assert not np.array_equal(ra[0]["proprio"], rc[0]["proprio"])  # the seed moves the start pose
+    finally:
+        a.close()
+        b.close()
+
+
+def test_seed_determines_object_pose_and_reset_restores_it():
+    env = make("pick_cube", cameras=[])
+    _, i1 = env.reset(seed=3)
+    env.step(np.array([0, 0, -1, 0, 1.0]))
+    _, i2 = env.reset(seed=3)
+    _, i3 = env.reset(seed=4)
+    np.testing.assert_array_equal(i1["state"]["cube_pos"], i2["state"]["cube_pos"])
+    assert not np.array_equal(i1["state"]["cube_pos"], i3["state"]["cube_pos"])
+
+
+@pytest.mark.parametrize("task", ["pick_cube", "peg_insert"])
+def test_expert_success_over_100_seeds(task):
+    env = make(task, cameras=[])
+    expert = make_expert(env, seed=0)
+    results = [run_episode(env, expert, seed) for seed in range(100)]
+    rate = np.mean([r["success"] for r in results])
+    assert rate >= 0.95, rate
+
+
+@pytest.mark.parametrize("task", ["pick_cube", "peg_insert"])
+def test_a_differently_built_robot_plugs_in_by_config(task, tmp_path):
+    # the 7-joint arm, loaded from a path as a user's own MJCF would be
+    path = tmp_path / "my_arm.xml"
+    shutil.copy(MODELS / "arm7.xml", path)
+    cfg = config.from_dict(RobotModelConfig, {**config.to_dict(robot_config("arm7")), "mjcf": str(path)})
+    env = make(task, robot=cfg, cameras=["front", "wrist"])
+    assert env.robot.n == 7 and env.observation_space["proprio"].shape == (19,)
+    expert = make_expert(env, seed=0)
+    assert sum(run_episode(env, expert, s)["success"] for s in range(20)) >= 19
+    obs, _ = env.reset(seed=0)
+    assert obs["wrist"].shape == (128, 128, 3) and obs["wrist"].std() > 0
+    env.close()
+
+
+def test_degraded_expert_is_weaker():
+    env = make("pick_cube", cameras=[])
+    good = make_expert(env, seed=0)
+    weak = make_expert(env, seed=0, bias_m=0.03, noise_std=0.3)
+    ok_good = sum(run_episode(env, good, s)["success"] for s in range(30))
+    ok_weak = sum(run_episode(env, weak, s)["success"] for s in range(30))
+    assert ok_good == 30 and ok_weak < 25
+
+
+def test_joint_mode_tracks_and_clamps_targets():
+    env = make("pick_cube", cameras=[], action_mode="joint")
+    env.reset(seed=0)
+    target = env.q + np.array([0.1, -0.1, 0.1, 0.0, 0.1, 0.2])
+    for _ in range(10):
+        obs, *_ = env.step(np.concatenate([target, [1.0]]))
+    np.testing.assert_allclose(env.q, target, atol=0.01)
+    q = env.joint_targets(np.concatenate([env.robot.upper + 5.0, [0.0]]))
+    np.testing.assert_array_equal(q, env.robot.upper)
+
+
+def test_ee_delta_moves_the_end_effector_and_respects_the_workspace():
+    env = make("pick_cube", cameras=[])
+    env.reset(seed=0)
+    p0, _ = env.ee_pose()
+    for _ in range(3):
+        env.step(np.array([1.0, 0, 0, 0, 1.0]))
+    p1, _ = env.ee_pose()
+    assert 0.05 < p1[0] - p0[0] <= 3 * env.cfg.max_pos_step + 0.005
+    for _ in range(40):
+        env.step(np.array([0, 0, -1.0, 0, 1.0]))
+    assert env.ee_pose()[0][2] > -0.005  # never driven into the table
+
+
+@pytest.mark.parametrize("bad", [np.full(5, np.nan), np.zeros(4), np.array([0, 0, np.inf, 0, 0])])
+def test_bad_actions_are_refused_and_the_robot_does_not_move(bad):
+    env = make("pick_cube", cameras=[])
+    env.reset(seed=0)
+    q, ctrl, t = env.q, env.data.ctrl.copy(), env.data.time
+    with pytest.raises(ValueError, match="finite"):
+        env.step(bad)
+    np.testing.assert_array_equal(env.q, q)
+    np.testing.assert_array_equal(env.data.ctrl, ctrl)
+    assert env.data.time == t
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"task": "juggle"}, "not one of"), ({"control_hz": 5}, "10..100"), ({"physics_hz": 450}, ">= 500"),
+    ({"physics_hz": 700, "control_hz": 30}, "whole multiple"), ({"cameras": ["top"]}, "not front or wrist"),
+])
+def test_bad_sim_config_is_a_one_line_error(override, message):
+    with pytest.raises(config.ConfigError, match=message):
+        config.from_dict(SimConfig, override)
+
+
+def test_robot_config_names_are_checked():
+    cfg = config.from_dict(RobotModelConfig, {"ee_site": "nope"})
+    with pytest.raises(ValueError, match="no site named 'nope'"):
+        RobotEnv(SimConfig(robot=cfg))
+    with pytest.raises(FileNotFoundError, match="not found"):
+        RobotEnv(SimConfig(robot=RobotModelConfig(mjcf="/nonexistent/arm.xml")))
