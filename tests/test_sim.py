@@ -139,3 +139,44 @@ def test_robot_config_names_are_checked():
         RobotEnv(SimConfig(robot=cfg))
     with pytest.raises(FileNotFoundError, match="not found"):
         RobotEnv(SimConfig(robot=RobotModelConfig(mjcf="/nonexistent/arm.xml")))
+
+
+def _corrected_episodes(policy, n=10, **human_kw):
+    from robot_rl.sim.corrector import CorrectedEnv, CorrectorConfig, SimulatedHuman
+    env = make("pick_cube", cameras=[])
+    human = SimulatedHuman(env, CorrectorConfig(**human_kw), seed=0)
+    cenv = CorrectedEnv(env, human)
+    out = []
+    for seed in range(n):
+        obs, info = cenv.reset(seed=seed)
+        flags, done = [], False
+        while not done:
+            obs, _, term, trunc, info = cenv.step(policy(env, obs, info))
+            flags.append(info["is_intervention"])
+            done = term or trunc
+        out.append((info["success"], flags))
+    return out
+
+
+def test_simulated_human_leaves_a_good_policy_alone():
+    expert = {}
+
+    def good(env, obs, info):
+        e = expert.setdefault("e", make_expert(env, seed=1))
+        if env.steps == 0:
+            e.reset()
+        return e.act(obs, info)
+    results = _corrected_episodes(good)
+    assert all(s for s, _ in results) and not any(any(f) for _, f in results)
+
+
+def test_simulated_human_takes_over_after_its_reaction_delay_and_rescues_episodes():
+    idle = lambda env, obs, info: np.zeros(5)  # noqa: E731  (a policy that does nothing)
+    # off the expert's plan from the first step: noticed after `patience` steps (step 2), acts 3 later
+    results = _corrected_episodes(idle, patience=3, reaction_steps=3)
+    assert sum(s for s, _ in results) >= 9
+    assert all(flags.index(True) == 2 + 3 for _, flags in results)
+    # no tube: only the stall triggers it (no progress for 6 steps: noticed at step 6, acts 3 later)
+    results = _corrected_episodes(idle, tube=100.0, stall_steps=6, reaction_steps=3)
+    assert sum(s for s, _ in results) >= 9
+    assert all(flags.index(True) == 6 + 3 for _, flags in results)

@@ -26,6 +26,7 @@ class Expert:
         self.reset()
 
     def reset(self) -> None:
+        self.goal: Optional[np.ndarray] = None  # where the expert is heading now
         self.phase = 0
         self.phase_steps = 0
         angle = self.rng.uniform(0, 2 * np.pi)
@@ -33,6 +34,7 @@ class Expert:
 
     def _toward(self, pos: np.ndarray, yaw: float, target: np.ndarray, target_yaw: float, grip: float,
                 max_step: float = 1.0) -> np.ndarray:
+        self.goal = np.asarray(target, dtype=np.float64)
         cfg = self.env.cfg
         a = np.zeros(5)
         a[:3] = np.clip((target - pos) / cfg.max_pos_step, -max_step, max_step)

@@ -1,0 +1,114 @@
+"""A simulated human corrector: lets sessions with human corrections run unattended.
+
+It watches the running policy the way a person with a gamepad would. It triggers when the policy
+leaves a tube around the expert's plan (its motion disagrees with the expert's by more than
+`tube` for `patience` steps) or when progress stalls (the distance to the expert's current goal
+has not shrunk by `stall_eps` for `stall_steps` steps). After `reaction_steps` of reaction delay it
+takes over: expert actions plus hand noise for `hold_steps`, then hands back once the policy's
+action agrees with the expert's again (otherwise it keeps driving). Its outputs are
+what a teleop device gives: the action it commands and whether it is intervening.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Optional
+
+import numpy as np
+
+from robot_rl.sim.env import RobotEnv
+from robot_rl.sim.experts import make_expert
+
+
+@dataclasses.dataclass
+class CorrectorConfig:
+    tube: float = 0.8            # |policy - expert| over the xyz+yaw action components that counts as off-plan
+    patience: int = 3            # consecutive off-plan steps before it reacts
+    stall_steps: int = 15        # steps without progress before it reacts
+    stall_eps: float = 0.005     # m of progress that counts
+    reaction_steps: int = 2      # delay between noticing and taking over (a person's reaction time)
+    hold_steps: int = 12         # how long it drives before handing back
+    hand_noise: float = 0.1      # std of the noise on its actions (a thumb on a stick)
+
+    def validate(self) -> None:
+        if min(self.patience, self.stall_steps, self.hold_steps) < 1 or self.reaction_steps < 0:
+            raise ValueError("patience, stall_steps and hold_steps must be >= 1, reaction_steps >= 0")
+
+
+class SimulatedHuman:
+    def __init__(self, env: RobotEnv, config: Optional[CorrectorConfig] = None, seed: Optional[int] = None) -> None:
+        self.env, self.cfg = env, config or CorrectorConfig()
+        self.expert = make_expert(env, seed=seed)
+        self.rng = np.random.default_rng(seed)
+        self.reset()
+
+    def reset(self) -> None:
+        self.expert.reset()
+        self.off_plan = 0
+        self.best_distance = np.inf
+        self.since_progress = 0
+        self.countdown: Optional[int] = None   # reaction delay running
+        self.driving = 0                       # steps of control left
+        self.interventions = 0
+
+    def act(self, policy_action: np.ndarray, obs: dict[str, Any], info: dict[str, Any]) -> tuple[np.ndarray, bool]:
+        """(action to execute, intervening) for this step."""
+        expert_action = self.expert.act(obs, info)
+        pos, _ = self.env.ee_pose()
+        distance = float(np.linalg.norm(self.expert.goal - pos)) if self.expert.goal is not None else 0.0
+        if self.driving > 0:
+            self.driving -= 1
+            if self.driving == 0:
+                # like a person, hand back only if the policy would now do what the expert does
+                if np.linalg.norm(np.asarray(policy_action)[:4] - expert_action[:4]) > self.cfg.tube or \
+                        np.sign(policy_action[4]) != np.sign(expert_action[4]):
+                    self.driving = self.cfg.hold_steps
+                else:
+                    self._watch_again(distance)
+            noisy = expert_action.copy()
+            noisy[:4] += self.rng.normal(0, self.cfg.hand_noise, 4)
+            return np.clip(noisy, -1, 1), True
+        # watching
+        disagreement = float(np.linalg.norm(np.asarray(policy_action)[:4] - expert_action[:4]))
+        self.off_plan = self.off_plan + 1 if disagreement > self.cfg.tube else 0
+        if distance < self.best_distance - self.cfg.stall_eps:
+            self.best_distance, self.since_progress = distance, 0
+        else:
+            self.since_progress += 1
+        if self.countdown is None and (self.off_plan >= self.cfg.patience or self.since_progress >= self.cfg.stall_steps):
+            self.countdown = self.cfg.reaction_steps
+        if self.countdown is not None:
+            if self.countdown == 0:
+                self.countdown = None
+                self.driving = self.cfg.hold_steps
+                self.interventions += 1
+                return self.act(policy_action, obs, info)
+            self.countdown -= 1
+        return np.asarray(policy_action, dtype=np.float64), False
+
+    def _watch_again(self, distance: float) -> None:
+        self.off_plan = 0
+        self.since_progress = 0
+        self.best_distance = distance
+
+
+class CorrectedEnv:
+    """An env whose step(policy_action) passes through the simulated human, like a session with a
+    person holding the gamepad. info gains policy_action, executed_action and is_intervention."""
+
+    def __init__(self, env: RobotEnv, human: SimulatedHuman) -> None:
+        self.env, self.human = env, human
+        self._obs: Any = None
+        self._info: Any = None
+
+    def reset(self, *, seed: Optional[int] = None):
+        self._obs, self._info = self.env.reset(seed=seed)
+        self.human.reset()
+        return self._obs, self._info
+
+    def step(self, policy_action: Any):
+        executed, intervening = self.human.act(np.asarray(policy_action, dtype=np.float64), self._obs, self._info)
+        obs, reward, terminated, truncated, info = self.env.step(executed)
+        info.update(is_intervention=intervening, policy_action=np.asarray(policy_action, dtype=np.float64),
+                    executed_action=executed)
+        self._obs, self._info = obs, info
+        return obs, reward, terminated, truncated, info
