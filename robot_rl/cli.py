@@ -69,6 +69,20 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return run_checks()
 
 
+def cmd_sim(args: argparse.Namespace) -> int:
+    from robot_rl.sim.showcase import run_showcase
+    from robot_rl.sim.tasks import TASKS
+
+    if args.task not in TASKS:
+        raise UsageError(f"--task must be one of {', '.join(TASKS)}, got {args.task!r}")
+    policy = "expert" if args.expert else args.policy
+    res = run_showcase(args.task, args.out, seed=args.seed, robot=args.robot, policy=policy, human=args.human)
+    print(f"{args.task} seed {args.seed} ({policy}{' + simulated human' if args.human else ''}): "
+          f"{'success' if res['success'] else 'failure'} after {res['steps']} steps, "
+          f"{res['intervention_steps']} intervention steps; wrote {res['mp4']} and {res['png']}")
+    return 0
+
+
 # --- robot-rl data ... -----------------------------------------------------------------------
 def _progress(label: str):
     """A progress callback that logs at most every 2 s (plus the end) for long store work."""
@@ -181,6 +195,7 @@ COMMANDS = {
     "up": ("start a graph of nodes from a YAML config (Ctrl-C stops it)", cmd_up),
     "launch-file": ("print the ROS 2 launch file equivalent of a graph config", cmd_launch_file),
     "env": ("print shell exports for running ROS 2 tools in robot_rl's environment", cmd_env),
+    "sim": ("run one simulator episode and write an mp4 and a PNG strip of it", cmd_sim),
     "data": ("inspect, verify, repair, export and import episode stores", cmd_data),
     "doctor": ("check this installation: libraries, ROS 2 transport, simulator rendering", cmd_doctor),
 }
@@ -213,6 +228,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="loopback (default): DDS stays on this machine; system: ROS defaults")
 
     sub.add_parser("doctor", help=COMMANDS["doctor"][0], description=COMMANDS["doctor"][0])
+
+    p = sub.add_parser("sim", help=COMMANDS["sim"][0], description=COMMANDS["sim"][0])
+    p.add_argument("--task", default="pick_cube", help="pick_cube (default) or peg_insert")
+    p.add_argument("--robot", default="arm6", choices=["arm6", "arm7"], help="builtin robot model (default arm6)")
+    p.add_argument("--seed", type=int, default=0, help="episode seed: fixes object and start poses (default 0)")
+    p.add_argument("--expert", action="store_true", help="drive with the scripted expert (same as --policy expert)")
+    p.add_argument("--policy", choices=["expert", "weak", "idle"], default="expert",
+                   help="expert, weak (a degraded expert) or idle (does nothing)")
+    p.add_argument("--human", action="store_true", help="a simulated human corrects the policy")
+    p.add_argument("--out", type=pathlib.Path, default=pathlib.Path("runs/sim"), help="output folder (default runs/sim)")
 
     p = sub.add_parser("data", help=COMMANDS["data"][0], description=COMMANDS["data"][0])
     dsub = p.add_subparsers(dest="data_command", metavar="SUBCOMMAND", title="subcommands", required=True)

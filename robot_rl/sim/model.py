@@ -98,4 +98,5 @@ def add_scene(spec: mujoco.MjSpec, width: int = 128, height: int = 128) -> None:
     wb.add_geom(name="rl_floor", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[2, 2, 0.1], pos=[0, 0, -0.75], material="rl_floor")
     wb.add_geom(name="table", type=mujoco.mjtGeom.mjGEOM_BOX, size=[0.45, 0.5, 0.02], pos=[0.35, 0, -0.02],
                 rgba=[.45, .33, .24, 1], contype=1, conaffinity=1, friction=[1, 0.01, 0.001])
-    wb.add_camera(name="front", pos=[1.05, 0.0, 0.45], xyaxes=[0, 1, 0, -0.45, 0, 0.89], fovy=50)
+    # looks from the far side of the table at the middle of the workspace (0.4, 0, 0.1)
+    wb.add_camera(name="front", pos=[0.95, 0.0, 0.55], xyaxes=[0, 1, 0, -0.633, 0, 0.774], fovy=50)
