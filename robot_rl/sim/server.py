@@ -1,0 +1,145 @@
+"""The simulated robot behind a command interface, as a ROS node (ros_nodes/sim_robot.py) serves it.
+
+ROS-free: commands come in as numpy arrays, are validated (shape, finite, joint limits, workspace,
+speed) and either accepted or rejected and counted; a rejected command makes the robot hold where
+it is. `step()` advances one control period with the current targets. Everything a robot driver
+publishes (joint state, end-effector pose, gripper opening, camera images and intrinsics, sim
+time, task success) comes from here.
+"""
+from __future__ import annotations
+
+import collections
+import dataclasses
+import math
+from typing import Any, Optional
+
+import mujoco
+import numpy as np
+
+from robot_rl.sim.env import WORKSPACE_HIGH, WORKSPACE_LOW, RobotEnv, SimConfig
+
+
+@dataclasses.dataclass
+class SimServerConfig:
+    sim: SimConfig = dataclasses.field(default_factory=SimConfig)
+    seed: int = 0
+    max_joint_speed: float = 2.0     # rad/s: a joint target further than this * period is rejected
+    max_ee_speed: float = 0.6        # m/s: an end-effector target further than this * period is rejected
+
+    def validate(self) -> None:
+        if self.max_joint_speed <= 0 or self.max_ee_speed <= 0:
+            raise ValueError("max_joint_speed and max_ee_speed must be > 0")
+
+
+class SimServer:
+    def __init__(self, config: Optional[SimServerConfig] = None) -> None:
+        self.cfg = config or SimServerConfig()
+        # The env renders nothing itself: images() renders on demand, so a node decides which
+        # thread owns the OpenGL context (a context is bound to the thread that made it).
+        self.cameras = list(self.cfg.sim.cameras)
+        self.env = RobotEnv(dataclasses.replace(self.cfg.sim, cameras=[]))
+        self.period = 1.0 / self.cfg.sim.control_hz
+        self.accepted = 0
+        self.rejected: collections.Counter[str] = collections.Counter()
+        self.episode = 0
+        self.reset(self.cfg.seed)
+
+    # --- state --------------------------------------------------------------------------------
+    @property
+    def joint_names(self) -> list[str]:
+        return list(self.cfg.sim.robot.joints)
+
+    def reset(self, seed: Optional[int] = None) -> None:
+        seed = self.cfg.seed + self.episode if seed is None else seed
+        self.obs, self.info = self.env.reset(seed=seed)
+        self.seed = seed
+        self.episode += 1
+        self.success = False
+        self._hold()
+
+    def _hold(self) -> None:
+        """Targets = where the robot is now (fail to a hold)."""
+        self.env.data.ctrl[self.env.robot.actuator_ids] = self.env.q
+
+    def state(self) -> dict[str, Any]:
+        env, r = self.env, self.env.robot
+        pos = env.data.site_xpos[r.ee_site].copy()
+        quat = np.zeros(4)
+        mujoco.mju_mat2Quat(quat, env.data.site_xmat[r.ee_site])
+        return {"q": env.q, "qd": env.data.qvel[r.dof_adr].copy(), "effort": env.data.actuator_force[r.actuator_ids].copy(),
+                "ee_pos": pos, "ee_quat_wxyz": quat, "gripper": env.gripper_opening(),
+                "sim_time_ns": int(round(env.data.time * 1e9)), "success": self.success}
+
+    def images(self) -> dict[str, np.ndarray]:
+        return {c: self.env.render_camera(c, tuple(self.cfg.sim.image_size)) for c in self.cameras}
+
+    def camera_intrinsics(self, camera: str) -> np.ndarray:
+        h, w = self.cfg.sim.image_size
+        cam = self.env._cam_ids[camera]
+        f = (h / 2) / math.tan(math.radians(self.env.model.cam_fovy[cam]) / 2)
+        return np.array([[f, 0, w / 2], [0, f, h / 2], [0, 0, 1]])
+
+    # --- commands -----------------------------------------------------------------------------
+    def _reject(self, reason: str) -> tuple[bool, str]:
+        self.rejected[reason] += 1
+        self._hold()
+        return False, reason
+
+    def command_joints(self, q: Any, gripper: Optional[float] = None) -> tuple[bool, str]:
+        """Joint position targets (rad), optionally with a gripper command in [-1 closed, 1 open]."""
+        r = self.env.robot
+        try:
+            q = np.asarray(q, dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError):
+            return self._reject("malformed")
+        if q.shape != (r.n,):
+            return self._reject("wrong_size")
+        if not np.all(np.isfinite(q)) or (gripper is not None and not math.isfinite(gripper)):
+            return self._reject("not_finite")
+        if np.any(q < r.lower) or np.any(q > r.upper):
+            return self._reject("joint_limits")
+        if np.max(np.abs(q - self.env.q)) > self.cfg.max_joint_speed * self.period:
+            return self._reject("too_fast")
+        self.env.data.ctrl[r.actuator_ids] = q
+        if gripper is not None:
+            self.env._set_gripper(gripper)
+        self.accepted += 1
+        return True, "ok"
+
+    def command_ee(self, pos: Any, quat_wxyz: Any, gripper: Optional[float] = None) -> tuple[bool, str]:
+        """An end-effector pose target (world frame), turned into joint targets by IK."""
+        try:
+            pos = np.asarray(pos, dtype=np.float64).reshape(3)
+            quat = np.asarray(quat_wxyz, dtype=np.float64).reshape(4)
+        except (TypeError, ValueError):
+            return self._reject("malformed")
+        if not (np.all(np.isfinite(pos)) and np.all(np.isfinite(quat))) or (gripper is not None and not math.isfinite(gripper)):
+            return self._reject("not_finite")
+        norm = np.linalg.norm(quat)
+        if not 0.9 < norm < 1.1:
+            return self._reject("bad_quaternion")
+        if np.any(pos < WORKSPACE_LOW) or np.any(pos > WORKSPACE_HIGH):
+            return self._reject("workspace")
+        current = self.env.data.site_xpos[self.env.robot.ee_site]
+        if np.linalg.norm(pos - current) > self.cfg.max_ee_speed * self.period:
+            return self._reject("too_fast")
+        q, err = self.env.ik.solve(self.env.q, pos, quat / norm)
+        if err > 0.01:
+            return self._reject("unreachable")
+        return self.command_joints(q, gripper) if np.max(np.abs(q - self.env.q)) <= self.cfg.max_joint_speed * self.period \
+            else self._reject("too_fast")
+
+    def command_gripper(self, command: float) -> tuple[bool, str]:
+        if not math.isfinite(command):
+            return self._reject("not_finite")
+        self.env._set_gripper(command)
+        self.accepted += 1
+        return True, "ok"
+
+    def step(self) -> dict[str, Any]:
+        """Advance one control period with the current targets."""
+        env = self.env
+        mujoco.mj_step(env.model, env.data, nstep=env.substeps)
+        env.steps += 1
+        self.success = self.success or env.task.success(env.model, env.data, env.ee_pose()[0])
+        return self.state()

@@ -1,0 +1,229 @@
+"""The simulated robot on the robot's ROS 2 interface (glue around robot_rl.sim.server.SimServer).
+
+Publishes /joint_states, /ee_pose, /gripper/opening, /camera/<name>/image_raw + camera_info,
+/task/success and /clock (sim time, which stamps everything). Accepts /command/ee_target
+(PoseStamped, as Cartesian impedance controllers take it), /command/joint_positions
+(Float64MultiArray of the arm's joints, as ros2_control's forward_command_controller takes it,
+optionally one more value: the gripper command in [-1 closed, 1 open]), /command/joint_trajectory
+(the first point is the target for the next period) and /command/gripper (Float64). Service
+/sim/reset (std_srvs/Trigger) starts the next episode.
+
+mode=realtime: a paced thread steps the sim at control_hz with the latest accepted targets and logs
+its real-time factor. mode=lockstep: each arm command advances exactly one control period, then
+the new state is published, for deterministic tests. Bad commands are rejected, counted and
+logged; the robot holds. The node never dies on input.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from ros_nodes.runtime import NodeConfig, RobotRLNode, main_entry, qos
+
+from ros_nodes import convert  # noqa: E402  (after runtime: environment prepared)
+from geometry_msgs.msg import PoseStamped  # noqa: E402
+from rosgraph_msgs.msg import Clock  # noqa: E402
+from sensor_msgs.msg import CameraInfo, Image, JointState  # noqa: E402
+from std_msgs.msg import Bool, Float64, Float64MultiArray  # noqa: E402
+from std_srvs.srv import Trigger  # noqa: E402
+from trajectory_msgs.msg import JointTrajectory  # noqa: E402
+
+from robot_rl.sim.env import SimConfig  # noqa: E402
+from robot_rl.sim.model import robot_config  # noqa: E402
+from robot_rl.sim.server import SimServer, SimServerConfig  # noqa: E402
+
+
+@dataclass
+class SimRobotConfig(NodeConfig):
+    task: str = "pick_cube"
+    robot: Literal["arm6", "arm7"] = "arm6"
+    seed: int = 0
+    mode: Literal["realtime", "lockstep"] = "realtime"
+    control_hz: float = 10.0
+    physics_hz: float = 500.0
+    cameras: str = "front,wrist"          # comma-separated; "" for none
+    image_width: int = 128
+    image_height: int = 128
+    camera_every: int = 1                 # publish images every N control periods
+    max_joint_speed: float = 2.0
+    max_ee_speed: float = 0.6
+    report_path: str = ""                 # JSON at shutdown: steps, rtf, accepted, rejected by reason
+    duration_s: float = 0.0               # realtime: stop after this much wall time (0: never)
+
+    def validate(self) -> None:
+        if self.camera_every < 1 or self.duration_s < 0:
+            raise ValueError("camera_every must be >= 1 and duration_s >= 0")
+
+    def server_config(self) -> SimServerConfig:
+        from robot_rl import config
+        cams = [c for c in self.cameras.split(",") if c]
+        sim = config.from_dict(SimConfig, {"task": self.task, "robot": config.to_dict(robot_config(self.robot)),
+                                           "control_hz": self.control_hz, "physics_hz": self.physics_hz,
+                                           "cameras": cams, "image_size": [self.image_height, self.image_width]})
+        return SimServerConfig(sim=sim, seed=self.seed, max_joint_speed=self.max_joint_speed,
+                               max_ee_speed=self.max_ee_speed)
+
+
+class SimRobot(RobotRLNode):
+    def __init__(self):
+        super().__init__("sim_robot", SimRobotConfig)
+        c = self.config
+        self.server = SimServer(c.server_config())
+        self.lock = threading.Lock()
+        self.steps = 0
+        self.rtf = 0.0
+        # Robot state is reliable and kept for late joiners (transient local, last 10): a client that
+        # connects to an idle lockstep sim still learns where the robot is.
+        state_qos = qos("latched", 10)
+        self.pub_joints = self.create_publisher(JointState, "/joint_states", state_qos)
+        self.pub_ee = self.create_publisher(PoseStamped, "/ee_pose", state_qos)
+        self.pub_gripper = self.create_publisher(Float64, "/gripper/opening", state_qos)
+        self.pub_success = self.create_publisher(Bool, "/task/success", state_qos)
+        self.pub_clock = self.create_publisher(Clock, "/clock", qos("reliable", 10))
+        self.pub_images = {cam: (self.create_publisher(Image, f"/camera/{cam}/image_raw", qos("sensor")),
+                                 self.create_publisher(CameraInfo, f"/camera/{cam}/camera_info", qos("sensor")))
+                           for cam in self.server.cameras}
+        self.create_subscription(PoseStamped, "/command/ee_target", self._on_ee, qos("reliable"))
+        self.create_subscription(Float64MultiArray, "/command/joint_positions", self._on_joints, qos("reliable"))
+        self.create_subscription(JointTrajectory, "/command/joint_trajectory", self._on_trajectory, qos("reliable"))
+        self.create_subscription(Float64, "/command/gripper", self._on_gripper, qos("reliable"))
+        self.create_service(Trigger, "/sim/reset", self._on_reset)
+        # OpenGL contexts belong to one thread: in realtime mode only the stepping thread renders.
+        self._publish(images=c.mode == "lockstep")
+        self._stop = threading.Event()
+        if c.mode == "realtime":
+            self.thread = threading.Thread(target=self._realtime_loop, daemon=True)
+            self.thread.start()
+        self.get_logger().info(f"{c.task} on {c.robot}, seed {c.seed}, {c.mode} at {c.control_hz:g} Hz, "
+                               f"cameras {list(self.pub_images) or 'none'}")
+
+    # --- commands -------------------------------------------------------------------------------
+    def _handled(self, result: tuple[bool, str], what: str, advance: bool) -> None:
+        ok, reason = result
+        if not ok:
+            self.get_logger().warning(f"rejected {what}: {reason} (holding; "
+                                      f"{sum(self.server.rejected.values())} rejected so far)")
+        if advance and self.config.mode == "lockstep":
+            self._advance()
+
+    def _on_joints(self, msg: Float64MultiArray) -> None:
+        with self.lock:
+            try:
+                values = convert.multiarray_to_array(msg).reshape(-1)
+            except Exception:  # noqa: BLE001 - a malformed message is a rejection, never a crash
+                values = None
+            n = len(self.server.joint_names)
+            if values is None or values.size not in (n, n + 1):
+                result = self.server._reject("wrong_size" if values is not None else "malformed")
+            else:
+                result = self.server.command_joints(values[:n], float(values[n]) if values.size == n + 1 else None)
+            self._handled(result, "joint_positions", advance=True)
+
+    def _on_trajectory(self, msg: JointTrajectory) -> None:
+        with self.lock:
+            try:
+                traj = convert.msg_to_trajectory(msg)
+                order = [traj["joint_names"].index(j) for j in self.server.joint_names]
+                result = self.server.command_joints(traj["positions"][0, order])
+            except Exception:  # noqa: BLE001 - names missing, no points, ragged points
+                result = self.server._reject("malformed")
+            self._handled(result, "joint_trajectory", advance=True)
+
+    def _on_ee(self, msg: PoseStamped) -> None:
+        with self.lock:
+            pos, quat_xyzw, _ = convert.msg_to_pose(msg)
+            result = self.server.command_ee(pos, np.roll(quat_xyzw, 1))
+            self._handled(result, "ee_target", advance=True)
+
+    def _on_gripper(self, msg: Float64) -> None:
+        with self.lock:
+            self._handled(self.server.command_gripper(float(msg.data)), "gripper", advance=False)
+
+    def _on_reset(self, request, response):
+        with self.lock:
+            self.server.reset()
+            self._publish(images=self.config.mode == "lockstep")
+        response.success, response.message = True, f"episode {self.server.episode} seed {self.server.seed}"
+        return response
+
+    # --- stepping -------------------------------------------------------------------------------
+    def _advance(self) -> None:
+        self.server.step()
+        self.steps += 1
+        self._publish(images=self.steps % self.config.camera_every == 0)
+
+    def _publish(self, images: bool) -> None:
+        s = self.server.state()
+        t = s["sim_time_ns"]
+        clock = Clock()
+        clock.clock = convert.ns_to_stamp(t)
+        self.pub_clock.publish(clock)
+        self.pub_joints.publish(convert.joint_state_to_msg(self.server.joint_names, s["q"], s["qd"], s["effort"], t))
+        self.pub_ee.publish(convert.pose_to_msg(s["ee_pos"], np.roll(s["ee_quat_wxyz"], -1), t, "world"))
+        self.pub_gripper.publish(Float64(data=float(s["gripper"])))
+        self.pub_success.publish(Bool(data=bool(s["success"])))
+        if images:
+            h, w = self.server.cfg.sim.image_size
+            for cam, image in self.server.images().items():
+                pub_image, pub_info = self.pub_images[cam]
+                pub_image.publish(convert.image_to_msg(image, "rgb8", t, cam))
+                pub_info.publish(convert.camera_info_to_msg(w, h, self.server.camera_intrinsics(cam), stamp_ns=t,
+                                                            frame_id=cam))
+
+    def _realtime_loop(self) -> None:
+        c = self.config
+        period = 1.0 / c.control_hz
+        start = time.monotonic()
+        sim0 = self.server.env.data.time
+        next_tick = start
+        last_log = start
+        try:
+            self._pace(c, period, start, sim0, next_tick, last_log)
+        finally:
+            self.server.env.close()  # the renderer's context belongs to this thread
+
+    def _pace(self, c, period, start, sim0, next_tick, last_log) -> None:
+        while not self._stop.is_set():
+            next_tick += period
+            with self.lock:
+                self._advance()
+            now = time.monotonic()
+            self.rtf = (self.server.env.data.time - sim0) / max(now - start, 1e-9)
+            if now - last_log >= 5.0:
+                last_log = now
+                self.get_logger().info(f"real-time factor {self.rtf:.2f} over {now - start:.0f} s, {self.steps} steps")
+            if c.duration_s and now - start >= c.duration_s:
+                self.stop(0)
+                return
+            delay = next_tick - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            else:
+                next_tick = time.monotonic()  # behind: don't try to catch up with a burst
+
+    def close(self) -> None:
+        self._stop.set()
+        if self.config.mode == "realtime":
+            self.thread.join(timeout=10)
+        else:
+            self.server.env.close()
+        if self.config.report_path:
+            with self.lock:
+                report = {"steps": self.steps, "rtf": self.rtf, "accepted": self.server.accepted,
+                          "rejected": dict(self.server.rejected), "episode": self.server.episode,
+                          "success": bool(self.server.success), "q": self.server.env.q.tolist()}
+            with open(self.config.report_path, "w") as f:
+                json.dump(report, f)
+
+
+def main() -> None:
+    main_entry(SimRobot)
+
+
+if __name__ == "__main__":
+    main()
