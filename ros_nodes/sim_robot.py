@@ -34,6 +34,7 @@ from std_srvs.srv import Trigger  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 
 from robot_rl.sim.env import SimConfig  # noqa: E402
+from robot_rl.stats import SampleRecorder, summarize_ns  # noqa: E402
 from robot_rl.sim.model import robot_config  # noqa: E402
 from robot_rl.sim.server import SimServer, SimServerConfig  # noqa: E402
 
@@ -77,6 +78,7 @@ class SimRobot(RobotRLNode):
         self.lock = threading.Lock()
         self.steps = 0
         self.rtf = 0.0
+        self.step_ns = SampleRecorder(1 << 16)  # time to step, render and publish one period
         # Robot state is reliable and kept for late joiners (transient local, last 10): a client that
         # connects to an idle lockstep sim still learns where the robot is.
         state_qos = qos("latched", 10)
@@ -178,6 +180,8 @@ class SimRobot(RobotRLNode):
     def _realtime_loop(self) -> None:
         c = self.config
         period = 1.0 / c.control_hz
+        with self.lock:
+            self.server.images()  # make the OpenGL context now (~0.3 s), not inside the first period
         start = time.monotonic()
         sim0 = self.server.env.data.time
         next_tick = start
@@ -190,8 +194,10 @@ class SimRobot(RobotRLNode):
     def _pace(self, c, period, start, sim0, next_tick, last_log) -> None:
         while not self._stop.is_set():
             next_tick += period
+            t_step = time.perf_counter_ns()
             with self.lock:
                 self._advance()
+            self.step_ns.add(time.perf_counter_ns() - t_step)
             now = time.monotonic()
             self.rtf = (self.server.env.data.time - sim0) / max(now - start, 1e-9)
             if now - last_log >= 5.0:
@@ -203,8 +209,9 @@ class SimRobot(RobotRLNode):
             delay = next_tick - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-            else:
-                next_tick = time.monotonic()  # behind: don't try to catch up with a burst
+            elif delay < -3 * period:
+                next_tick = time.monotonic()  # far behind (a stall): give up those periods, don't burst
+            # else a little late (GC, scheduling): step again at once and catch up with the clock
 
     def close(self) -> None:
         self._stop.set()
@@ -214,7 +221,7 @@ class SimRobot(RobotRLNode):
             self.server.env.close()
         if self.config.report_path:
             with self.lock:
-                report = {"steps": self.steps, "rtf": self.rtf, "accepted": self.server.accepted,
+                report = {"steps": self.steps, "rtf": self.rtf, "step_time": summarize_ns(self.step_ns.values()), "accepted": self.server.accepted,
                           "rejected": dict(self.server.rejected), "episode": self.server.episode,
                           "success": bool(self.server.success), "q": self.server.env.q.tolist()}
             with open(self.config.report_path, "w") as f:
