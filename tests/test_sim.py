@@ -180,3 +180,25 @@ def test_simulated_human_takes_over_after_its_reaction_delay_and_rescues_episode
     results = _corrected_episodes(idle, tube=100.0, stall_steps=6, reaction_steps=3)
     assert sum(s for s, _ in results) >= 9
     assert all(flags.index(True) == 6 + 3 for _, flags in results)
+
+
+def test_cli_sim_writes_a_video_and_a_strip(tmp_path):
+    import subprocess
+    import sys
+
+    import cv2
+    out = subprocess.run([sys.executable, "-m", "robot_rl.cli", "sim", "--task", "pick_cube", "--expert",
+                          "--seed", "2", "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "success" in out.stdout
+    cap = cv2.VideoCapture(str(tmp_path / "pick_cube_seed2.mp4"))
+    frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    ok, frame = cap.read()
+    cap.release()
+    steps = int(out.stdout.split(" after ")[1].split()[0])
+    assert ok and frames == steps + 1 and frame.shape == (240, 640, 3)  # front | wrist, one frame per step
+    strip = cv2.imread(str(tmp_path / "pick_cube_seed2.png"))
+    assert strip is not None and strip.shape == (120, 8 * 160, 3)
+    bad = subprocess.run([sys.executable, "-m", "robot_rl.cli", "sim", "--task", "juggle"], capture_output=True,
+                         text=True, timeout=60)
+    assert bad.returncode == 2 and "--task must be one of" in bad.stderr
