@@ -33,6 +33,7 @@ from std_msgs.msg import Bool, Float64, Float64MultiArray  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 
+from robot_rl import config  # noqa: E402
 from robot_rl.sim.env import SimConfig  # noqa: E402
 from robot_rl.stats import SampleRecorder, summarize_ns  # noqa: E402
 from robot_rl.sim.model import robot_config  # noqa: E402
@@ -61,7 +62,6 @@ class SimRobotConfig(NodeConfig):
             raise ValueError("camera_every must be >= 1 and duration_s >= 0")
 
     def server_config(self) -> SimServerConfig:
-        from robot_rl import config
         cams = [c for c in self.cameras.split(",") if c]
         sim = config.from_dict(SimConfig, {"task": self.task, "robot": config.to_dict(robot_config(self.robot)),
                                            "control_hz": self.control_hz, "physics_hz": self.physics_hz,
@@ -121,7 +121,7 @@ class SimRobot(RobotRLNode):
                 values = None
             n = len(self.server.joint_names)
             if values is None or values.size not in (n, n + 1):
-                result = self.server._reject("wrong_size" if values is not None else "malformed")
+                result = self.server.reject("wrong_size" if values is not None else "malformed")
             else:
                 result = self.server.command_joints(values[:n], float(values[n]) if values.size == n + 1 else None)
             self._handled(result, "joint_positions", advance=True)
@@ -133,7 +133,7 @@ class SimRobot(RobotRLNode):
                 order = [traj["joint_names"].index(j) for j in self.server.joint_names]
                 result = self.server.command_joints(traj["positions"][0, order])
             except Exception:  # noqa: BLE001 - names missing, no points, ragged points
-                result = self.server._reject("malformed")
+                result = self.server.reject("malformed")
             self._handled(result, "joint_trajectory", advance=True)
 
     def _on_ee(self, msg: PoseStamped) -> None:

@@ -21,7 +21,8 @@ import gymnasium as gym
 import mujoco
 import numpy as np
 
-from robot_rl.sim.kinematics import DifferentialIK, yawed
+from robot_rl import config as config_mod
+from robot_rl.sim.kinematics import DifferentialIK, yaw_of, yawed
 from robot_rl.sim.model import Robot, RobotModelConfig, add_scene, load_robot_spec
 from robot_rl.sim.tasks import TASKS, Task
 
@@ -73,7 +74,6 @@ class RobotEnv(gym.Env):
     metadata = {"render_modes": ["rgb_array"]}
 
     def __init__(self, config: Optional[SimConfig] = None, render_mode: Optional[str] = None) -> None:
-        from robot_rl import config as config_mod
         self.cfg = config_mod.from_dict(SimConfig, config_mod.to_dict(config or SimConfig()))
         self.task: Task = TASKS[self.cfg.task]()
         self.model, self.robot = build_model(self.cfg, self.task)
@@ -99,7 +99,7 @@ class RobotEnv(gym.Env):
             spaces[c] = gym.spaces.Box(0, 255, shape=(h, w, 3), dtype=np.uint8)
         self.observation_space = gym.spaces.Dict(spaces)
         self._renderer: Optional[mujoco.Renderer] = None
-        self._cam_ids = {"front": mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_CAMERA, "front"),
+        self.camera_ids = {"front": mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_CAMERA, "front"),
                          "wrist": self.robot.wrist_camera}
         self.steps = 0
 
@@ -117,8 +117,7 @@ class RobotEnv(gym.Env):
         inv = np.zeros(4)
         mujoco.mju_negQuat(inv, self.home_quat)
         mujoco.mju_mulQuat(rel, quat, inv)
-        yaw = np.arctan2(2 * (rel[0] * rel[3] + rel[1] * rel[2]), 1 - 2 * (rel[2] ** 2 + rel[3] ** 2))
-        return pos, float(yaw)
+        return pos, yaw_of(rel)
 
     def gripper_opening(self) -> float:
         r, c = self.robot, self.cfg.robot
@@ -134,7 +133,7 @@ class RobotEnv(gym.Env):
         q, _ = self.ik.solve(self.home_q, start_pos, yawed(self.home_quat, start_yaw))
         self.data.qpos[self.robot.qpos_adr] = q
         self.data.ctrl[self.robot.actuator_ids] = q
-        self._set_gripper(self.task.start_gripper * 2 - 1)
+        self.set_gripper(self.task.start_gripper * 2 - 1)
         grip = self.data.ctrl[self.robot.gripper_ids]
         for jid, a in zip(self.model.actuator_trnid[self.robot.gripper_ids, 0], grip):
             self.data.qpos[self.model.jnt_qposadr[jid]] = a
@@ -142,7 +141,8 @@ class RobotEnv(gym.Env):
         self.steps = 0
         return self._obs(), self._info(False)
 
-    def _set_gripper(self, command: float) -> None:
+    def set_gripper(self, command: float) -> None:
+        """Gripper command in [-1 closed, 1 open]."""
         c = self.cfg.robot
         g = float(np.clip(command, -1, 1))
         self.data.ctrl[self.robot.gripper_ids] = c.gripper_closed + (g + 1) / 2 * (c.gripper_open - c.gripper_closed)
@@ -164,7 +164,7 @@ class RobotEnv(gym.Env):
         if action.shape != self.action_space.shape or not np.all(np.isfinite(action)):
             raise ValueError(f"action must be {self.action_space.shape} finite floats, got {action!r}")
         self.data.ctrl[self.robot.actuator_ids] = self.joint_targets(action)
-        self._set_gripper(action[-1])
+        self.set_gripper(action[-1])
         mujoco.mj_step(self.model, self.data, nstep=self.substeps)
         self.steps += 1
         success = self.task.success(self.model, self.data, self.ee_pose()[0])
@@ -191,7 +191,7 @@ class RobotEnv(gym.Env):
             if self._renderer is not None:
                 self._renderer.close()
             self._renderer = mujoco.Renderer(self.model, h, w)
-        self._renderer.update_scene(self.data, camera=self._cam_ids[camera])
+        self._renderer.update_scene(self.data, camera=self.camera_ids[camera])
         return self._renderer.render().copy()
 
     def render(self):

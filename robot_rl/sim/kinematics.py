@@ -12,6 +12,12 @@ import numpy as np
 from robot_rl.sim.model import Robot
 
 
+def yaw_of(quat_wxyz: np.ndarray) -> float:
+    """Rotation about the vertical of a wxyz quaternion."""
+    w, x, y, z = quat_wxyz
+    return float(np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z)))
+
+
 def yawed(home_quat: np.ndarray, yaw: float) -> np.ndarray:
     """The home tool orientation (tool pointing down) turned by `yaw` about the world's vertical."""
     q_yaw = np.array([np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)])

@@ -75,12 +75,13 @@ class SimServer:
 
     def camera_intrinsics(self, camera: str) -> np.ndarray:
         h, w = self.cfg.sim.image_size
-        cam = self.env._cam_ids[camera]
+        cam = self.env.camera_ids[camera]
         f = (h / 2) / math.tan(math.radians(self.env.model.cam_fovy[cam]) / 2)
         return np.array([[f, 0, w / 2], [0, f, h / 2], [0, 0, 1]])
 
     # --- commands -----------------------------------------------------------------------------
-    def _reject(self, reason: str) -> tuple[bool, str]:
+    def reject(self, reason: str) -> tuple[bool, str]:
+        """Count a refused command and hold."""
         self.rejected[reason] += 1
         self._hold()
         return False, reason
@@ -91,18 +92,18 @@ class SimServer:
         try:
             q = np.asarray(q, dtype=np.float64).reshape(-1)
         except (TypeError, ValueError):
-            return self._reject("malformed")
+            return self.reject("malformed")
         if q.shape != (r.n,):
-            return self._reject("wrong_size")
+            return self.reject("wrong_size")
         if not np.all(np.isfinite(q)) or (gripper is not None and not math.isfinite(gripper)):
-            return self._reject("not_finite")
+            return self.reject("not_finite")
         if np.any(q < r.lower) or np.any(q > r.upper):
-            return self._reject("joint_limits")
+            return self.reject("joint_limits")
         if np.max(np.abs(q - self.env.q)) > self.cfg.max_joint_speed * self.period:
-            return self._reject("too_fast")
+            return self.reject("too_fast")
         self.env.data.ctrl[r.actuator_ids] = q
         if gripper is not None:
-            self.env._set_gripper(gripper)
+            self.env.set_gripper(gripper)
         self.accepted += 1
         return True, "ok"
 
@@ -112,27 +113,26 @@ class SimServer:
             pos = np.asarray(pos, dtype=np.float64).reshape(3)
             quat = np.asarray(quat_wxyz, dtype=np.float64).reshape(4)
         except (TypeError, ValueError):
-            return self._reject("malformed")
+            return self.reject("malformed")
         if not (np.all(np.isfinite(pos)) and np.all(np.isfinite(quat))) or (gripper is not None and not math.isfinite(gripper)):
-            return self._reject("not_finite")
+            return self.reject("not_finite")
         norm = np.linalg.norm(quat)
         if not 0.9 < norm < 1.1:
-            return self._reject("bad_quaternion")
+            return self.reject("bad_quaternion")
         if np.any(pos < WORKSPACE_LOW) or np.any(pos > WORKSPACE_HIGH):
-            return self._reject("workspace")
+            return self.reject("workspace")
         current = self.env.data.site_xpos[self.env.robot.ee_site]
         if np.linalg.norm(pos - current) > self.cfg.max_ee_speed * self.period:
-            return self._reject("too_fast")
+            return self.reject("too_fast")
         q, err = self.env.ik.solve(self.env.q, pos, quat / norm)
         if err > 0.01:
-            return self._reject("unreachable")
-        return self.command_joints(q, gripper) if np.max(np.abs(q - self.env.q)) <= self.cfg.max_joint_speed * self.period \
-            else self._reject("too_fast")
+            return self.reject("unreachable")
+        return self.command_joints(q, gripper)  # limits and joint speed are checked there
 
     def command_gripper(self, command: float) -> tuple[bool, str]:
         if not math.isfinite(command):
-            return self._reject("not_finite")
-        self.env._set_gripper(command)
+            return self.reject("not_finite")
+        self.env.set_gripper(command)
         self.accepted += 1
         return True, "ok"
 

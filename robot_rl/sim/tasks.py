@@ -8,6 +8,8 @@ from __future__ import annotations
 import mujoco
 import numpy as np
 
+from robot_rl.sim.kinematics import yaw_of
+
 CUBE_HALF = 0.02
 PEG_HALF = 0.011          # 22 mm square peg
 HOLE_HALF = 0.012         # 24 mm square hole: 2 mm total clearance, 1 mm a side
@@ -65,9 +67,7 @@ class PickCube(Task):
         return _start_pose(rng)
 
     def state(self, model, data):
-        quat = data.xquat[self.body]
-        yaw = np.arctan2(2 * (quat[0] * quat[3] + quat[1] * quat[2]), 1 - 2 * (quat[2] ** 2 + quat[3] ** 2))
-        return {"cube_pos": data.xpos[self.body].copy(), "cube_yaw": np.array([yaw])}
+        return {"cube_pos": data.xpos[self.body].copy(), "cube_yaw": np.array([yaw_of(data.xquat[self.body])])}
 
     def success(self, model, data, ee_pos):
         cube = data.xpos[self.body]
