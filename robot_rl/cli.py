@@ -83,6 +83,74 @@ def cmd_sim(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calib(args: argparse.Namespace) -> int:
+    import json as _json
+
+    from robot_rl.calibration import workflow as wf
+    from robot_rl.calibration.board import BoardSpec, CalibrationError
+    from robot_rl.log import get_logger
+
+    log = get_logger("robot_rl.calib")
+    board = BoardSpec()
+    try:
+        if args.calib_command == "latency":
+            if not args.sim:
+                raise UsageError("latency needs --sim for now (live capture comes with the recorder, #6)")
+            from robot_rl.calibration.simscene import record_motion
+            log.info("recording %.0f s of arm motion, camera delay %.0f ms injected", args.seconds, args.inject_delay_ms)
+            rec = record_motion(args.seconds, args.inject_delay_ms / 1e3, seed=args.seed)
+            res = wf.run_latency(args.out, args.stream, rec)
+        else:
+            res = _calib_views(args, board, log)
+    except CalibrationError as exc:
+        raise UsageError(str(exc)) from None
+    print(_json.dumps(res, indent=1, default=float))
+    return 0
+
+
+def _calib_views(args: argparse.Namespace, board, log) -> dict:
+    from robot_rl.calibration import workflow as wf
+    from robot_rl.calibration.intrinsics import load_camera_info_yaml
+
+    if args.sim:
+        from robot_rl.calibration.simscene import VIEWPOINTS, CalibrationSim, capture
+        vp = VIEWPOINTS[args.setup]
+        sim = CalibrationSim(vp["mount"], board)
+        try:
+            log.info("capturing %d views with the %s camera (%s, board on the %s)", args.views, vp["camera"],
+                     args.setup, vp["mount"])
+            images, poses = capture(sim, args.setup, args.views, seed=args.seed)
+            camera = vp["camera"]
+            K_true, truth = sim.K(camera), (sim.T_gripper_camera(camera) if args.setup == "eye_in_hand"
+                                            else sim.T_base_camera(camera))
+        finally:
+            sim.close()
+    else:
+        if args.calib_command == "handeye":
+            raise UsageError("handeye needs --sim for now (robot poses come with the recorder, #6)")
+        if args.images:
+            images = wf.load_images(args.images)
+        elif args.store:
+            if not args.stream:
+                raise UsageError("--store needs --stream NAME (an rgb stream)")
+            images = wf.load_store_images(args.store, args.stream, args.every)
+        else:
+            raise UsageError("give --sim, --images DIR or --store PATH --stream NAME")
+        camera, K_true, truth, poses = args.camera or (args.stream or "camera"), None, None, []
+    if args.calib_command == "intrinsics":
+        return wf.run_intrinsics(args.out, camera, images, board, progress=log.info, truth_K=K_true)
+    intr = args.out / f"{camera}.yaml"
+    if intr.exists():
+        info = load_camera_info_yaml(intr)
+        K, D = info["K"], info["D"]
+    else:
+        log.info("no %s; calibrating intrinsics from the same views first", intr)
+        wf.run_intrinsics(args.out, camera, images, board, progress=log.info)
+        info = load_camera_info_yaml(intr)
+        K, D = info["K"], info["D"]
+    return wf.run_handeye(args.out, args.setup, camera, images, poses, K, D, board, truth=truth)
+
+
 # --- robot-rl data ... -----------------------------------------------------------------------
 def _progress(label: str):
     """A progress callback that logs at most every 2 s (plus the end) for long store work."""
@@ -196,6 +264,7 @@ COMMANDS = {
     "launch-file": ("print the ROS 2 launch file equivalent of a graph config", cmd_launch_file),
     "env": ("print shell exports for running ROS 2 tools in robot_rl's environment", cmd_env),
     "sim": ("run one simulator episode and write an mp4 and a PNG strip of it", cmd_sim),
+    "calib": ("camera intrinsics, hand-eye and sensor latency calibration (ChArUco board)", cmd_calib),
     "data": ("inspect, verify, repair, export and import episode stores", cmd_data),
     "doctor": ("check this installation: libraries, ROS 2 transport, simulator rendering", cmd_doctor),
 }
@@ -238,6 +307,30 @@ def build_parser() -> argparse.ArgumentParser:
                    help="expert, weak (a degraded expert) or idle (does nothing)")
     p.add_argument("--human", action="store_true", help="a simulated human corrects the policy")
     p.add_argument("--out", type=pathlib.Path, default=pathlib.Path("runs/sim"), help="output folder (default runs/sim)")
+
+    p = sub.add_parser("calib", help=COMMANDS["calib"][0], description=COMMANDS["calib"][0])
+    csub = p.add_subparsers(dest="calib_command", metavar="SUBCOMMAND", title="subcommands", required=True)
+    for name, what in (("intrinsics", "focal length, principal point, distortion -> calibration/<camera>.yaml"),
+                       ("handeye", "camera pose on the gripper (eye_in_hand) or in the base (eye_to_hand)"),
+                       ("latency", "each camera's delay against the joint encoders, by cross-correlation")):
+        c = csub.add_parser(name, help=what, description=what)
+        c.add_argument("--sim", action="store_true", help="capture in the simulator (board in the scene)")
+        c.add_argument("--out", type=pathlib.Path, default=pathlib.Path("calibration"), help="output folder")
+        c.add_argument("--seed", type=int, default=0)
+        if name == "latency":
+            c.add_argument("--inject-delay-ms", type=float, default=100.0, help="simulated camera delay (default 100)")
+            c.add_argument("--seconds", type=float, default=8.0, help="seconds of motion to record (default 8)")
+            c.add_argument("--stream", default="front", help="camera stream name to write the result under")
+            continue
+        c.add_argument("--setup", choices=["eye_in_hand", "eye_to_hand"], default="eye_in_hand",
+                       help="eye_in_hand: wrist camera, board on the table; eye_to_hand: front camera, board on the hand")
+        c.add_argument("--views", type=int, default=30, help="views to capture in the simulator (default 30)")
+        if name == "intrinsics":
+            c.add_argument("--images", type=pathlib.Path, help="a folder of .png/.jpg views of the board")
+            c.add_argument("--store", type=pathlib.Path, help="an episode store to take views from")
+            c.add_argument("--stream", help="the store's rgb stream")
+            c.add_argument("--every", type=int, default=10, help="take every Nth frame of the stream (default 10)")
+            c.add_argument("--camera", help="camera name for the output file (default: the stream name)")
 
     p = sub.add_parser("data", help=COMMANDS["data"][0], description=COMMANDS["data"][0])
     dsub = p.add_subparsers(dest="data_command", metavar="SUBCOMMAND", title="subcommands", required=True)

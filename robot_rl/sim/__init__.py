@@ -1,13 +1,9 @@
 """MuJoCo simulator: a light arm in a table scene, tasks, differential IK and a Gymnasium env."""
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering on CPU (docs: DESIGN.md)
-
-from robot_rl.sim.env import RobotEnv, SimConfig  # noqa: E402
-from robot_rl.sim.model import RobotModelConfig, robot_config  # noqa: E402
-from robot_rl.sim.tasks import TASKS  # noqa: E402
+from robot_rl.sim.env import RobotEnv, SimConfig  # (robot_rl/__init__ sets MUJOCO_GL=egl first)
+from robot_rl.sim.model import RobotModelConfig, robot_config
+from robot_rl.sim.tasks import TASKS
 
 
 def make(task: str = "pick_cube", robot: str | RobotModelConfig = "arm6", **overrides) -> RobotEnv:
