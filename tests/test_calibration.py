@@ -99,3 +99,25 @@ def test_cli_writes_results_and_reports(tmp_path):
     empty.mkdir()
     bad = subprocess.run(CLI + ["calib", "intrinsics", "--images", str(empty)], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "no .png/.jpg images" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_intrinsics_from_an_episode_store(tmp_path):
+    from robot_rl.store import StoreSpec, StoreWriter, StreamSpec
+    sim = CalibrationSim("table")
+    try:
+        images, _ = capture(sim, "eye_in_hand", 14, seed=3)
+        K = sim.K("wrist")
+    finally:
+        sim.close()
+    spec = StoreSpec(streams=[StreamSpec(name="wrist_rgb", kind="rgb", shape=[480, 640, 3], dtype="uint8", codec="zstd")])
+    with StoreWriter(tmp_path / "s.zarr", spec) as w:
+        w.begin_episode(task="calibration views")
+        for i, img in enumerate(images):
+            w.append("wrist_rgb", img, sensor_ns=i)
+        w.end_episode()
+    res = subprocess.run(CLI + ["calib", "intrinsics", "--store", str(tmp_path / "s.zarr"), "--stream", "wrist_rgb",
+                                "--every", "1", "--out", str(tmp_path / "cal")], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    got = yaml.safe_load((tmp_path / "cal" / "wrist_rgb.yaml").read_text())
+    fx = got["camera_matrix"]["data"][0]
+    assert abs(fx - K[0, 0]) / K[0, 0] < 0.01
