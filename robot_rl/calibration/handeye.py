@@ -31,10 +31,6 @@ class HandEyeResult:
     residual_deg: float
 
 
-def _rt(T: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return T[:3, :3], T[:3, 3].reshape(3, 1)
-
-
 def _pose(R: np.ndarray, t: np.ndarray) -> np.ndarray:
     T = np.eye(4)
     T[:3, :3], T[:3, 3] = R, np.asarray(t).reshape(3)
