@@ -1,0 +1,78 @@
+"""One control tick, ROS-free: inputs fresh? -> policy (or the human, while intervening) -> command
+-> safety layer -> a step record with everything the store's steps table needs.
+
+The control node (#5, ros_nodes) calls tick() from its paced loop; policies are swapped between two
+ticks by replacing one reference, after they were loaded and checked elsewhere (try_load).
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from robot_rl.control.safety import SafetyLayer
+from robot_rl.control.watchdog import Watchdog
+from robot_rl.policy.runtime import PolicyRuntime
+from robot_rl.policy.spec import ObsSpec, PolicyError
+
+
+@dataclasses.dataclass
+class StepRecord:
+    t_ns: int
+    policy_action: Optional[np.ndarray]      # None while holding (the policy did not run)
+    base_action: Optional[np.ndarray]        # residual mode: the base policy's action
+    human_action: Optional[np.ndarray]
+    command: np.ndarray                      # what was sent, after the safety layer
+    intervention: bool
+    hold: Optional[str]                      # why the robot was held ("stale: camera", "estop", ...), or None
+    policy_version: str
+
+
+def ee_delta_command(max_pos_step: float = 0.03, max_yaw_step: float = 0.15) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """action [dx, dy, dz, dyaw, grip] in [-1, 1] + state [x, y, z, yaw] -> target [x, y, z, yaw, grip]
+    (the simulator's ee_delta convention)."""
+    scale = np.array([max_pos_step] * 3 + [max_yaw_step])
+
+    def to_command(action: np.ndarray, state: np.ndarray) -> np.ndarray:
+        a = np.asarray(action, dtype=np.float64)
+        return np.append(np.asarray(state[:4], float) + a[:4] * scale, a[4])
+    return to_command
+
+
+class ControlCore:
+    def __init__(self, policy: Any, safety: SafetyLayer, watchdog: Watchdog,
+                 to_command: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> None:
+        self.policy, self.safety, self.watchdog, self.to_command = policy, safety, watchdog, to_command
+        self.swaps = 0
+
+    def try_load(self, path: str, sha256: str = "", expected_obs: Optional[list[ObsSpec]] = None,
+                 expected_action_dim: Optional[int] = None) -> tuple[Optional[PolicyRuntime], str]:
+        """Load and check a new policy (off the loop thread). (runtime, "ok") or (None, why not)."""
+        try:
+            rt = PolicyRuntime.from_file(path, sha256, expected_obs=expected_obs, expected_action_dim=expected_action_dim)
+        except PolicyError as exc:
+            return None, str(exc)
+        return rt, "ok"
+
+    def swap(self, policy: Any) -> None:
+        """Between two ticks: one reference assignment."""
+        self.policy = policy
+        self.swaps += 1
+
+    def tick(self, now_ns: int, obs: dict[str, np.ndarray], state: np.ndarray,
+             human_action: Optional[np.ndarray] = None) -> StepRecord:
+        policy = self.policy  # one read: a swap during this tick takes effect at the next
+        version = getattr(policy, "version", "")
+        if not self.watchdog.ok(now_ns):
+            stale = self.watchdog.stale(now_ns)
+            cmd = self.safety.hold(np.asarray(state, float))
+            self.safety.last = cmd
+            return StepRecord(now_ns, None, None, human_action, cmd, human_action is not None,
+                              "stale: " + ", ".join(stale) if stale else "waiting for fresh inputs", version)
+        action = np.asarray(policy(obs), dtype=np.float64)
+        base = getattr(policy, "last_base", None)
+        chosen = np.asarray(human_action, dtype=np.float64) if human_action is not None else action
+        cmd, hold = self.safety.filter(self.to_command(chosen, state), state)
+        return StepRecord(now_ns, action, None if base is None else np.asarray(base), human_action, cmd,
+                          human_action is not None, hold, version)

@@ -1,0 +1,72 @@
+"""Running an exported policy: an onnxruntime session checked against the robot's spec, warmed up,
+and optionally a residual on top of a base policy: clip(base + scale * residual)."""
+from __future__ import annotations
+
+import pathlib
+from typing import Optional
+
+import numpy as np
+
+from robot_rl.policy import registry
+from robot_rl.policy.export import session
+from robot_rl.policy.spec import ObsSpec, PolicyError, PolicyMetadata
+
+_ORT_TYPES = {"tensor(float)": "float32", "tensor(uint8)": "uint8"}
+
+
+class PolicyRuntime:
+    def __init__(self, onnx_bytes: bytes, meta: PolicyMetadata, expected_obs: Optional[list[ObsSpec]] = None,
+                 expected_action_dim: Optional[int] = None, warmup: int = 10) -> None:
+        self.meta = meta
+        self.sess = session(onnx_bytes)
+        inputs = {i.name: i for i in self.sess.get_inputs()}
+        for o in meta.obs:  # the graph must be what its metadata says
+            i = inputs.get(o.name)
+            if i is None or list(i.shape[1:]) != list(o.shape) or _ORT_TYPES.get(i.type) != o.dtype:
+                raise PolicyError(f"model input {o.name!r} does not match its metadata ({o.shape} {o.dtype})")
+        if expected_obs is not None:  # and what this robot provides
+            want = {o.name: (list(o.shape), o.dtype) for o in expected_obs}
+            have = {o.name: (list(o.shape), o.dtype) for o in meta.obs}
+            if want != have:
+                raise PolicyError(f"policy {meta.name}/{meta.version} expects observations {have}, the robot provides {want}")
+        if expected_action_dim is not None and meta.action.dim != expected_action_dim:
+            raise PolicyError(f"policy {meta.name}/{meta.version} outputs {meta.action.dim} actions, the robot takes "
+                              f"{expected_action_dim}")
+        self.names = [o.name for o in meta.obs]
+        self.low = np.asarray(meta.action.low, np.float32)
+        self.high = np.asarray(meta.action.high, np.float32)
+        zero = {o.name: np.zeros((1, *o.shape), dtype=o.dtype) for o in meta.obs}
+        for _ in range(warmup):  # first runs allocate; do it before the control loop needs them
+            self.sess.run(["action"], zero)
+
+    @classmethod
+    def from_file(cls, path: str | pathlib.Path, expected_sha256: str = "", **kwargs) -> "PolicyRuntime":
+        data, meta = registry.load(path, expected_sha256)
+        return cls(data, meta, **kwargs)
+
+    @property
+    def version(self) -> str:
+        return f"{self.meta.name}/{self.meta.version}"
+
+    def __call__(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        feed = {n: np.asarray(obs[n])[None] for n in self.names}
+        return self.sess.run(["action"], feed)[0][0]
+
+
+class ResidualRuntime:
+    """clip(base + scale * residual, action bounds): a residual policy on a frozen base."""
+
+    def __init__(self, base: PolicyRuntime, residual: PolicyRuntime, scale: float) -> None:
+        if base.meta.action.dim != residual.meta.action.dim:
+            raise PolicyError("base and residual policies have different action sizes")
+        self.base, self.residual, self.scale = base, residual, float(scale)
+        self.meta = residual.meta
+        self.low, self.high = base.low, base.high
+
+    @property
+    def version(self) -> str:
+        return f"{self.base.version}+{self.residual.version}"
+
+    def __call__(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        self.last_base = self.base(obs)
+        return np.clip(self.last_base + self.scale * self.residual(obs), self.low, self.high)

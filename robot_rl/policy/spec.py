@@ -1,0 +1,77 @@
+"""What a policy consumes and produces, stored with every exported model (metadata JSON and the
+ONNX file's own metadata), so a runtime can refuse a model that does not fit the robot."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Optional
+
+from robot_rl import config
+
+METADATA_KEY = "robot_rl.policy"
+FORMAT_VERSION = 1
+
+
+class PolicyError(Exception):
+    """A policy that cannot be exported, loaded or run as asked; str() is one line."""
+
+
+@dataclasses.dataclass
+class ObsSpec:
+    name: str                 # the ONNX input name, e.g. "proprio", "front"
+    shape: list[int]          # one sample's shape (the batch axis is added), e.g. [17] or [128, 128, 3]
+    dtype: str = "float32"    # float32 for vectors, uint8 for images
+
+    def validate(self) -> None:
+        if self.dtype not in ("float32", "uint8"):
+            raise ValueError(f"obs {self.name}: dtype must be float32 or uint8")
+
+
+@dataclasses.dataclass
+class ActionSpec:
+    names: list[str]
+    low: list[float]
+    high: list[float]
+    units: str = ""
+
+    def validate(self) -> None:
+        if not (len(self.names) == len(self.low) == len(self.high)) or any(lo > hi for lo, hi in zip(self.low, self.high)):
+            raise ValueError("action names, low and high must have equal lengths with low <= high")
+
+    @property
+    def dim(self) -> int:
+        return len(self.names)
+
+
+@dataclasses.dataclass
+class ResidualSpec:
+    base: str                 # registry reference of the base policy, "name/version"
+    scale: float = 0.1
+
+
+@dataclasses.dataclass
+class PolicyMetadata:
+    name: str
+    obs: list[ObsSpec]
+    action: ActionSpec
+    control_hz: float = 10.0
+    normalization: dict[str, Any] = dataclasses.field(default_factory=dict)  # obs name -> {mean, std}
+    residual: Optional[ResidualSpec] = None
+    version: str = ""
+    sha256: str = ""
+    parent: str = ""
+    created_ns: int = 0
+    metrics: dict[str, Any] = dataclasses.field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        return config.to_dict(self)
+
+    @classmethod
+    def from_json(cls, data: Any) -> "PolicyMetadata":
+        try:
+            meta = config.from_dict(cls, data)
+        except config.ConfigError as exc:
+            raise PolicyError(f"invalid policy metadata: {exc}") from None
+        if meta.format_version > FORMAT_VERSION:
+            raise PolicyError(f"policy metadata format {meta.format_version} is newer than this robot_rl reads")
+        return meta
