@@ -1,0 +1,64 @@
+"""Torch policy checkpoints: weights in safetensors (no pickle) with the policy's config as JSON in
+the file's metadata, so a checkpoint alone rebuilds its model for export and parity checks."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+from typing import Literal, Optional
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from robot_rl import config
+from robot_rl.policy.models import CNNPolicy, MLPPolicy
+from robot_rl.policy.spec import ActionSpec, ObsSpec, PolicyError
+
+CONFIG_KEY = "robot_rl.policy_config"
+
+
+@dataclasses.dataclass
+class PolicyConfig:
+    kind: Literal["mlp", "cnn"] = "mlp"
+    proprio: ObsSpec = dataclasses.field(default_factory=lambda: ObsSpec("proprio", [17]))
+    cameras: list[ObsSpec] = dataclasses.field(default_factory=list)
+    action: ActionSpec = dataclasses.field(default_factory=lambda: ActionSpec(
+        ["dx", "dy", "dz", "dyaw", "gripper"], [-1.0] * 5, [1.0] * 5))
+    hidden: list[int] = dataclasses.field(default_factory=lambda: [256, 256])
+    control_hz: float = 10.0
+
+    @property
+    def obs(self) -> list[ObsSpec]:
+        return (self.cameras if self.kind == "cnn" else []) + [self.proprio]
+
+    def build(self) -> torch.nn.Module:
+        if self.kind == "mlp":
+            return MLPPolicy(self.proprio, self.action, hidden=self.hidden)
+        if not self.cameras:
+            raise PolicyError("a cnn policy needs at least one camera")
+        return CNNPolicy(self.cameras, self.proprio, self.action, hidden=self.hidden)
+
+
+def sim_policy_config(kind: str = "mlp", robot_joints: int = 6, image_size: int = 128) -> PolicyConfig:
+    """The spec of the simulator's observations and ee_delta actions (robot_rl.sim)."""
+    cams = [ObsSpec(c, [image_size, image_size, 3], "uint8") for c in ("front", "wrist")] if kind == "cnn" else []
+    return PolicyConfig(kind=kind, proprio=ObsSpec("proprio", [2 * robot_joints + 5]), cameras=cams,  # type: ignore[arg-type]
+                        hidden=[256, 256] if kind == "mlp" else [256])
+
+
+def save_checkpoint(model: torch.nn.Module, cfg: PolicyConfig, path: str | pathlib.Path) -> None:
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(path), metadata={CONFIG_KEY: json.dumps(config.to_dict(cfg))})
+
+
+def load_checkpoint(path: str | pathlib.Path) -> tuple[torch.nn.Module, PolicyConfig]:
+    from safetensors import safe_open
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        cfg = config.from_dict(PolicyConfig, json.loads(meta[CONFIG_KEY]))
+        model = cfg.build()
+        model.load_state_dict(load_file(str(path)))
+    except (OSError, KeyError, ValueError, RuntimeError, config.ConfigError) as exc:
+        raise PolicyError(f"{path}: not a robot_rl policy checkpoint ({str(exc).splitlines()[0][:120]})") from None
+    return model.eval(), cfg
