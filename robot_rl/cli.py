@@ -151,6 +151,34 @@ def _calib_views(args: argparse.Namespace, board, log) -> dict:
     return wf.run_handeye(args.out, args.setup, camera, images, poses, K, D, board, truth=truth)
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    from robot_rl.graph import GraphConfig, GraphRunner, NodeSpec
+    from robot_rl.policy.registry import PolicyRegistry
+    from robot_rl.policy.spec import PolicyError
+
+    policy = args.policy
+    registry = pathlib.Path(args.registry)
+    if policy.startswith(f"{registry}/") or policy.startswith(f"{registry.name}/"):
+        policy = policy.split("/", 1)[1]  # "policies/NAME" as the README writes it
+    try:
+        path = PolicyRegistry(registry).resolve(policy)
+        from robot_rl.policy.registry import load
+        _, meta = load(path)
+    except PolicyError as exc:
+        raise UsageError(str(exc)) from None
+    cams = ",".join(o.name for o in meta.obs if o.dtype == "uint8")
+    size = next((o.shape for o in meta.obs if o.dtype == "uint8"), [128, 128, 3])
+    graph = GraphConfig(name="run", nodes=[
+        NodeSpec(name="sim", module="sim_robot", parameters={
+            "task": args.task, "seed": args.seed, "mode": "realtime", "control_hz": float(args.rate_hz),
+            "physics_hz": float(args.rate_hz * max(1, round(500 / args.rate_hz))), "cameras": cams,
+            "image_width": int(size[1]), "image_height": int(size[0])}),
+        NodeSpec(name="control", module="control_node", parameters={
+            "policy": str(path), "rate_hz": float(args.rate_hz), "registry": str(registry)}),
+    ])
+    return GraphRunner(graph, duration_s=args.duration).run()
+
+
 def cmd_policy(args: argparse.Namespace) -> int:
     from robot_rl.policy.spec import PolicyError
 
@@ -341,6 +369,8 @@ COMMANDS = {
     "env": ("print shell exports for running ROS 2 tools in robot_rl's environment", cmd_env),
     "sim": ("run one simulator episode and write an mp4 and a PNG strip of it", cmd_sim),
     "calib": ("camera intrinsics, hand-eye and sensor latency calibration (ChArUco board)", cmd_calib),
+    "run": ("run a registry policy on the simulator through the control node (safety layer, live loop statistics)",
+            cmd_run),
     "policy": ("export torch policies to the ONNX registry, check and list them", cmd_policy),
     "data": ("inspect, verify, repair, export and import episode stores", cmd_data),
     "doctor": ("check this installation: libraries, ROS 2 transport, simulator rendering", cmd_doctor),
@@ -408,6 +438,14 @@ def build_parser() -> argparse.ArgumentParser:
             c.add_argument("--stream", help="the store's rgb stream")
             c.add_argument("--every", type=int, default=10, help="take every Nth frame of the stream (default 10)")
             c.add_argument("--camera", help="camera name for the output file (default: the stream name)")
+
+    p = sub.add_parser("run", help=COMMANDS["run"][0], description=COMMANDS["run"][0])
+    p.add_argument("--policy", required=True, help="policies/NAME, NAME, NAME/vNNNN or an .onnx path")
+    p.add_argument("--registry", default="policies")
+    p.add_argument("--task", default="pick_cube")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--rate-hz", type=float, default=10.0, help="control rate (default 10)")
+    p.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds")
 
     p = sub.add_parser("policy", help=COMMANDS["policy"][0], description=COMMANDS["policy"][0])
     psub = p.add_subparsers(dest="policy_command", metavar="SUBCOMMAND", title="subcommands", required=True)

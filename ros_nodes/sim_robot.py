@@ -195,8 +195,13 @@ class SimRobot(RobotRLNode):
         while not self._stop.is_set():
             next_tick += period
             t_step = time.perf_counter_ns()
-            with self.lock:
-                self._advance()
+            try:
+                with self.lock:
+                    self._advance()
+            except Exception as exc:  # noqa: BLE001
+                if not self.context.ok():  # shutting down: publishers are gone
+                    return
+                self.get_logger().error(f"sim step failed: {exc!r}")
             self.step_ns.add(time.perf_counter_ns() - t_step)
             now = time.monotonic()
             self.rtf = (self.server.env.data.time - sim0) / max(now - start, 1e-9)

@@ -13,6 +13,7 @@ import numpy as np
 import onnx
 import torch
 
+from robot_rl.policy.ort import session
 from robot_rl.policy.spec import METADATA_KEY, ObsSpec, PolicyError, PolicyMetadata
 
 PARITY_TOL = 1e-5
@@ -43,23 +44,6 @@ def to_onnx_bytes(model: torch.nn.Module, meta: PolicyMetadata) -> bytes:
     entry = proto.metadata_props.add()
     entry.key, entry.value = METADATA_KEY, json.dumps(meta.to_json())
     return proto.SerializeToString()
-
-
-def session(onnx_bytes: bytes):
-    """An onnxruntime session for the control loop: one thread, no spinning (spinning threads
-    steal the CPU the rest of the robot needs)."""
-    import onnxruntime as ort
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    opts.inter_op_num_threads = 1
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
-    opts.log_severity_level = 3
-    try:
-        return ort.InferenceSession(onnx_bytes, sess_options=opts, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # truncated or corrupt file, unsupported op...
-        raise PolicyError(f"onnxruntime cannot load the model: {str(exc).splitlines()[0][:200]}") from None
 
 
 def parity(model: torch.nn.Module, onnx_bytes: bytes, obs: list[ObsSpec], n: int = 64,

@@ -8,7 +8,7 @@ from typing import Optional
 import numpy as np
 
 from robot_rl.policy import registry
-from robot_rl.policy.export import session
+from robot_rl.policy.ort import session
 from robot_rl.policy.spec import ObsSpec, PolicyError, PolicyMetadata
 
 _ORT_TYPES = {"tensor(float)": "float32", "tensor(uint8)": "uint8"}
