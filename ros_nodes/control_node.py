@@ -49,8 +49,10 @@ class ControlNodeConfig(NodeConfig):
     registry: str = "policies"
     robot: Literal["arm6", "arm7"] = "arm6"   # the kinematic model (MJCF) of the robot
     rate_hz: float = 10.0
-    max_pos_step: float = 0.03        # ee_delta action scaling (the simulator's)
-    max_yaw_step: float = 0.15
+    # An action of 1 moves this fast; per tick that is speed / rate_hz (0.03 m and 0.15 rad at
+    # 10 Hz: the simulator's ee_delta scaling), so one policy means the same motion at any rate.
+    max_ee_speed: float = 0.3         # m/s
+    max_yaw_rate: float = 1.5         # rad/s
     proprio_max_age_s: float = 0.2
     camera_max_age_s: float = 0.3
     resume_after_s: float = 0.2
@@ -78,8 +80,10 @@ class ControlNode(RobotRLNode):
         self.cameras = [o.name for o in rt.meta.obs if o.dtype == "uint8"]
         self.expected_obs = rt.meta.obs
         inputs = {"proprio": c.proprio_max_age_s, **{cam: c.camera_max_age_s for cam in self.cameras}}
-        self.core = ControlCore(rt, SafetyLayer(SafetyConfig(), self.period), Watchdog(inputs, c.resume_after_s),
-                                ee_delta_command(c.max_pos_step, c.max_yaw_step))
+        step = [c.max_ee_speed * self.period] * 3 + [c.max_yaw_rate * self.period]
+        safety = SafetyConfig(max_step=step, max_velocity=[2 * c.max_ee_speed] * 3 + [2 * c.max_yaw_rate])
+        self.core = ControlCore(rt, SafetyLayer(safety, self.period), Watchdog(inputs, c.resume_after_s),
+                                ee_delta_command(step[0], step[3]))
         self.lock = threading.Lock()
         self.joints = self.ee = None
         self.gripper = 0.0
@@ -101,7 +105,8 @@ class ControlNode(RobotRLNode):
         self.pub_step = self.create_publisher(Float64MultiArray, "/control/step", qos("reliable"))
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", qos("reliable", 10))
         self.period_err = SampleRecorder(1 << 18)
-        self.latency = SampleRecorder(1 << 18)
+        self.latency = SampleRecorder(1 << 18)      # age of the newest proprio when the command goes out
+        self.compute = SampleRecorder(1 << 18)      # tick start (observation read) -> command published
         self.max_gap_ns = 0
         self.overruns = 0
         self.ticks = 0
@@ -228,7 +233,9 @@ class ControlNode(RobotRLNode):
         quat = yawed(self.home_quat, float(cmd[3]))
         self.pub_pose.publish(convert.pose_to_msg(cmd[:3], np.roll(quat, -1), 0, "world"))
         self.pub_grip.publish(Float64(data=float(cmd[4])))
-        self.latency.add(time.monotonic_ns() - obs_ns)
+        sent = time.monotonic_ns()
+        self.latency.add(sent - obs_ns)
+        self.compute.add(sent - now)
         pa = rec.policy_action if rec.policy_action is not None else np.full(5, np.nan)
         ha = rec.human_action if rec.human_action is not None else np.full(5, np.nan)
         row = np.concatenate([[float(now), float(rec.intervention), float(rec.hold is not None)], pa, ha, cmd])
@@ -256,6 +263,7 @@ class ControlNode(RobotRLNode):
         if self.config.report_path:
             report = {"ticks": self.ticks, "overruns": self.overruns, "max_gap_ms": self.max_gap_ns / 1e6,
                       "period_error": summarize_ns(self.period_err.values()), "latency": summarize_ns(self.latency.values()),
+                      "compute": summarize_ns(self.compute.values()),
                       "policy": self.core.policy.version, "swaps": self.swap_log, "clamps": dict(self.core.safety.counts),
                       "stale_events": self.core.watchdog.stale_events}
             with open(self.config.report_path, "w") as f:
