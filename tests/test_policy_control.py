@@ -197,3 +197,28 @@ def test_exported_policy_drives_the_simulator_like_torch_and_the_human_overrides
     res_rt = ResidualRuntime(rt, PolicyRuntime.from_file(path), 0.1)
     a = res_rt(obs)
     assert np.allclose(a, np.clip(1.1 * rt(obs), -1, 1), atol=1e-6)
+
+
+def test_policy_cli_export_check_list_and_run(tmp_path):
+    import subprocess
+    import sys
+    cli = [sys.executable, "-m", "robot_rl.cli"]
+
+    def run(*args, timeout=120):
+        return subprocess.run(cli + [str(a) for a in args], capture_output=True, text=True, timeout=timeout, cwd=tmp_path)
+
+    res = run("policy", "export", "--random-init", "mlp", "--name", "demo", "--save-checkpoint", "a.safetensors")
+    assert res.returncode == 0 and "policies/demo/v0001.onnx" in res.stdout, res.stderr
+    assert run("policy", "check", "demo", "--checkpoint", "a.safetensors").returncode == 0
+    other = run("policy", "export", "--random-init", "mlp", "--seed", "7", "--name", "other", "--save-checkpoint",
+                "b.safetensors")
+    assert other.returncode == 0
+    mismatch = run("policy", "check", "demo", "--checkpoint", "b.safetensors")  # not the model it was exported from
+    assert mismatch.returncode == 1 and "PARITY FAILED" in mismatch.stdout
+    listing = run("policy", "list")
+    assert "demo/v0001" in listing.stdout and "other/v0001" in listing.stdout
+    missing = run("policy", "check", "nope")
+    assert missing.returncode == 2 and "no policy 'nope'" in missing.stderr
+    live = run("run", "--policy", "policies/demo", "--duration", "8", timeout=120)
+    assert live.returncode == 0, live.stdout[-2000:] + live.stderr[-2000:]
+    assert "demo/v0001:" in live.stdout and "running" in live.stdout  # live loop statistics
