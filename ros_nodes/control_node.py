@@ -19,7 +19,6 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
-import mujoco
 import numpy as np
 
 from ros_nodes.runtime import NodeConfig, RobotRLNode, main_entry, qos
@@ -35,7 +34,7 @@ from robot_rl.control.safety import SafetyConfig, SafetyLayer  # noqa: E402
 from robot_rl.control.watchdog import Watchdog  # noqa: E402
 from robot_rl.policy.registry import PolicyRegistry  # noqa: E402
 from robot_rl.policy.runtime import PolicyRuntime  # noqa: E402
-from robot_rl.sim.kinematics import DifferentialIK, yaw_of, yawed  # noqa: E402
+from robot_rl.sim.kinematics import DifferentialIK, yaw_from_home, yawed  # noqa: E402
 from robot_rl.sim.model import Robot, load_robot_spec, robot_config  # noqa: E402
 from robot_rl.stats import SampleRecorder, summarize_ns  # noqa: E402
 
@@ -177,17 +176,11 @@ class ControlNode(RobotRLNode):
         if js is None or ee is None:
             return None, None
         n = self.n_joints
-        yaw = self._yaw(ee[1])
+        yaw = yaw_from_home(ee[1], self.home_quat)
         proprio = np.concatenate([js["position"][:n], js["velocity"][:n] if len(js["velocity"]) else np.zeros(n),
                                   ee[0], [yaw], [self.gripper]]).astype(np.float32)
         obs = {"proprio": proprio, **{c: self.images[c] for c in self.cameras if c in self.images}}
         return obs, np.append(ee[0], yaw)
-
-    def _yaw(self, quat_wxyz: np.ndarray) -> float:
-        rel, inv = np.zeros(4), np.zeros(4)
-        mujoco.mju_negQuat(inv, self.home_quat)
-        mujoco.mju_mulQuat(rel, np.asarray(quat_wxyz, float), inv)
-        return yaw_of(rel)
 
     def _loop(self) -> None:
         next_t = time.monotonic_ns()

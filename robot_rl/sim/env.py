@@ -22,7 +22,7 @@ import mujoco
 import numpy as np
 
 from robot_rl import config as config_mod
-from robot_rl.sim.kinematics import DifferentialIK, yaw_of, yawed
+from robot_rl.sim.kinematics import DifferentialIK, yaw_from_home, yawed
 from robot_rl.sim.model import Robot, RobotModelConfig, add_scene, load_robot_spec
 from robot_rl.sim.tasks import TASKS, Task
 
@@ -115,11 +115,7 @@ class RobotEnv(gym.Env):
         pos = self.data.site_xpos[self.robot.ee_site].copy()
         quat = np.zeros(4)
         mujoco.mju_mat2Quat(quat, self.data.site_xmat[self.robot.ee_site])
-        rel = np.zeros(4)
-        inv = np.zeros(4)
-        mujoco.mju_negQuat(inv, self.home_quat)
-        mujoco.mju_mulQuat(rel, quat, inv)
-        return pos, yaw_of(rel)
+        return pos, yaw_from_home(quat, self.home_quat)
 
     def gripper_opening(self) -> float:
         r, c = self.robot, self.cfg.robot

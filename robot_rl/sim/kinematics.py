@@ -18,6 +18,14 @@ def yaw_of(quat_wxyz: np.ndarray) -> float:
     return float(np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z)))
 
 
+def yaw_from_home(quat_wxyz: np.ndarray, home_quat: np.ndarray) -> float:
+    """Yaw of an orientation relative to the home tool orientation (the inverse of `yawed`)."""
+    rel, inv = np.zeros(4), np.zeros(4)
+    mujoco.mju_negQuat(inv, np.asarray(home_quat, dtype=np.float64))
+    mujoco.mju_mulQuat(rel, np.asarray(quat_wxyz, dtype=np.float64), inv)
+    return yaw_of(rel)
+
+
 def yawed(home_quat: np.ndarray, yaw: float) -> np.ndarray:
     """The home tool orientation (tool pointing down) turned by `yaw` about the world's vertical."""
     q_yaw = np.array([np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)])

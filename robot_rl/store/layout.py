@@ -200,6 +200,28 @@ class StoreLayout:
                                  "committed; the store is truncated")
 
 
+def write_episode_row(layout: "StoreLayout", index: int, *, status: int, success: int, start_ns: int, end_ns: int,
+                      steps: tuple[int, int], streams: dict[str, tuple[int, int]], task: str, notes: str,
+                      pool=None) -> None:
+    """Write episode `index`'s row into every episodes/ column (resizing each to index + 1).
+    `pool`: an executor to write the columns concurrently (they are separate arrays)."""
+    names = layout.spec.stream_names
+    row = {
+        "status": np.int8(status), "success": np.int8(success),
+        "start_ns": np.int64(start_ns), "end_ns": np.int64(end_ns),
+        "steps": np.array(steps, dtype=np.int64),
+        "streams": np.array([streams[n] for n in names], dtype=np.int64).reshape(len(names), 2),
+        "task": str(task), "notes": str(notes),
+    }
+
+    def put(item: tuple[str, Any]) -> None:
+        arr = layout.episodes[item[0]]
+        arr.resize((index + 1, *arr.shape[1:]))
+        arr[index] = item[1]
+    for _ in (pool.map(put, row.items()) if pool is not None else map(put, row.items())):
+        pass
+
+
 def open_checked(path: pathlib.Path) -> StoreLayout:
     """Open read-only and check every array holds its committed rows: the gate before anything
     writes to an existing store, so a damaged store gets an error and no writes."""

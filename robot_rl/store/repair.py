@@ -11,9 +11,7 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 import time
-from typing import Any, Optional
-
-import numpy as np
+from typing import Optional
 
 from robot_rl.log import get_logger
 from robot_rl.store import layout as L
@@ -69,26 +67,16 @@ def recover(path: pathlib.Path) -> RecoveryReport:
         if grew:
             e = int(commit["episodes"])
             last = [int(lay.streams[n]["receive_ns"][ends[n] - 1]) for n in ends if ends[n] > commit["streams"][n]]
-            names = lay.spec.stream_names
-            row: dict[str, Any] = {
-                "status": np.int8(STATUS_ABORTED), "success": np.int8(SUCCESS_UNKNOWN),
-                "start_ns": np.int64(rec.get("start_ns", 0)),
-                "end_ns": np.int64(max(last) if last else rec.get("start_ns", 0)),
-                "steps": np.array([commit["steps"], end_steps], dtype=np.int64),
-                "streams": np.array([[commit["streams"][n], ends[n]] for n in names], dtype=np.int64
-                                    ).reshape(len(names), 2),
-                "task": str(rec.get("task", "")),
-                "notes": (str(rec.get("notes", "")) + " " + RECOVERED_NOTE).strip(),
-            }
-            for k, value in row.items():
-                arr = lay.episodes[k]
-                arr.resize((e + 1, *arr.shape[1:]))
-                arr[e] = value
+            ranges = {n: (int(commit["streams"][n]), ends[n]) for n in lay.spec.stream_names}
+            L.write_episode_row(lay, e, status=STATUS_ABORTED, success=SUCCESS_UNKNOWN,
+                                start_ns=rec.get("start_ns", 0), end_ns=max(last) if last else rec.get("start_ns", 0),
+                                steps=(int(commit["steps"]), end_steps), streams=ranges, task=rec.get("task", ""),
+                                notes=(str(rec.get("notes", "")) + " " + RECOVERED_NOTE).strip())
             lay.store.sync()
-            commit = {"episodes": e + 1, "steps": end_steps, "streams": ends}
             report.recovered_episode = e
-            report.recovered_steps = end_steps - int(row["steps"][0])
-            report.recovered_samples = {n: ends[n] - int(r[0]) for n, r in zip(names, row["streams"])}
+            report.recovered_steps = end_steps - int(commit["steps"])
+            report.recovered_samples = {n: b - a for n, (a, b) in ranges.items()}
+            commit = {"episodes": e + 1, "steps": end_steps, "streams": ends}
         else:
             report.dropped_recording = True
         lay.root.attrs.update({"commit": {**commit, "updated_ns": time.time_ns()}, "recording": None})

@@ -429,23 +429,12 @@ class StoreWriter:
 
     def _commit(self, ep: dict[str, Any]) -> CommitResult:
         self._flush_all()
-        eps = self._layout.episodes
         e = self._episodes_on_disk()
         names = self.spec.stream_names
-        row = {
-            "status": np.int8(ep["status"]), "success": np.int8(ep["success"]),
-            "start_ns": np.int64(ep["start_ns"]), "end_ns": np.int64(ep["end_ns"]),
-            "steps": np.array([ep["steps"], ep["end_steps"]], dtype=np.int64),
-            "streams": np.array([[ep["streams"][n], ep["end_streams"][n]] for n in names],
-                                dtype=np.int64).reshape(len(names), 2),
-            "task": ep["task"], "notes": ep["notes"],
-        }
-        def put(item: tuple[str, Any]) -> None:
-            arr = eps[item[0]]
-            arr.resize((e + 1, *arr.shape[1:]))
-            arr[e] = item[1]
-        for _ in self._pool.map(put, row.items()):
-            pass
+        L.write_episode_row(self._layout, e, status=ep["status"], success=ep["success"], start_ns=ep["start_ns"],
+                            end_ns=ep["end_ns"], steps=(ep["steps"], ep["end_steps"]),
+                            streams={n: (ep["streams"][n], ep["end_streams"][n]) for n in names},
+                            task=ep["task"], notes=ep["notes"], pool=self._pool)
         self._sync()  # data and the episode's row are durable before the commit record names them
         commit = {"episodes": e + 1, "steps": ep["end_steps"], "streams": dict(ep["end_streams"])}
         self._layout.root.attrs.update({"commit": commit, "recording": None})
