@@ -222,3 +222,14 @@ def test_policy_cli_export_check_list_and_run(tmp_path):
     live = run("run", "--policy", "policies/demo", "--duration", "8", timeout=120)
     assert live.returncode == 0, live.stdout[-2000:] + live.stderr[-2000:]
     assert "demo/v0001:" in live.stdout and "running" in live.stdout  # live loop statistics
+
+
+def test_hold_on_a_broken_state_keeps_the_last_safe_command():
+    safety = SafetyLayer(SafetyConfig(), 0.1)
+    state = np.array([0.4, 0.0, 0.2, 0.0])
+    good, _ = safety.filter(np.array([0.41, 0.01, 0.2, 0.0, 1.0]), state)
+    broken = np.array([np.nan, 0.0, 0.2, 0.0])  # one encoder reads NaN
+    out, why = safety.filter(np.array([0.42, 0.0, 0.2, 0.0, 1.0]), broken)
+    assert why == "bad_state" and np.array_equal(out, good)  # no jump to a made-up position
+    held = safety.hold(state)
+    assert np.allclose(held[:4], state) and held[4] == good[4] and np.array_equal(safety.last, held)

@@ -66,8 +66,7 @@ class ControlCore:
         version = getattr(policy, "version", "")
         if not self.watchdog.ok(now_ns):
             stale = self.watchdog.stale(now_ns)
-            cmd = self.safety.hold(np.asarray(state, float))
-            self.safety.last = cmd
+            cmd = self.safety.hold(state)
             return StepRecord(now_ns, None, None, human_action, cmd, human_action is not None,
                               "stale: " + ", ".join(stale) if stale else "waiting for fresh inputs", version)
         action = np.asarray(policy(obs), dtype=np.float64)

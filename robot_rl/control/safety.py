@@ -54,26 +54,18 @@ class SafetyLayer:
         self.estopped = False
         self.last = None
 
-    def hold(self, state: np.ndarray, gripper: Optional[float] = None) -> np.ndarray:
-        """A command that keeps the robot where it is (measured state, clamped into bounds)."""
-        axes = np.clip(np.nan_to_num(state[:self.n], nan=0.0, posinf=0.0, neginf=0.0), self.low, self.high)
-        g = self.last[-1] if self.last is not None and gripper is None else (gripper if gripper is not None else 0.0)
-        cmd = np.append(axes, g)
-        return cmd
-
     def filter(self, command: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, Optional[str]]:
         """(safe command, hold reason or None). `state` is the measured [axes...] of the robot."""
         command = np.asarray(command, dtype=np.float64).reshape(-1)
         state = np.asarray(state, dtype=np.float64).reshape(-1)
         if self.estopped:
-            out = self._held(state, "estop")
-            return out, "estop"
+            return self.hold(state), "estop"
         if state.shape[0] < self.n or not np.all(np.isfinite(state[:self.n])):
             self.counts["bad_state"] += 1
-            return self._held(state, None), "bad_state"
+            return self.hold(state), "bad_state"
         if command.shape != (self.n + 1,) or not np.all(np.isfinite(command)):
             self.counts["bad_command"] += 1
-            return self._held(state, None), "bad_command"
+            return self.hold(state), "bad_command"
         axes, g = command[:self.n].copy(), float(command[-1])
         ref = self.last[:self.n] if self.last is not None else state[:self.n]
         axes = self._clamp(axes, ref - self.max_step, ref + self.max_step, "step")
@@ -97,10 +89,14 @@ class SafetyLayer:
             self.counts[kind] += 1
         return y
 
-    def _held(self, state: np.ndarray, reason: Optional[str]) -> np.ndarray:
-        out = self.hold(state) if state.shape[0] >= self.n else (self.last if self.last is not None else
-                                                                  np.append((self.low + self.high) / 2, 0.0))
-        if not np.all(np.isfinite(out)):  # state itself is garbage: keep the last safe command
-            out = self.last if self.last is not None else np.append((self.low + self.high) / 2, 0.0)
+    def hold(self, state: np.ndarray) -> np.ndarray:
+        """The command that keeps the robot where it is (measured state clamped into bounds, gripper
+        unchanged), recorded as the last command sent. A garbage state keeps the last safe command."""
+        state = np.asarray(state, dtype=np.float64).reshape(-1)
+        fallback = self.last if self.last is not None else np.append((self.low + self.high) / 2, 0.0)
+        if state.shape[0] < self.n or not np.all(np.isfinite(state[:self.n])):
+            out = fallback
+        else:
+            out = np.append(np.clip(state[:self.n], self.low, self.high), self.last[-1] if self.last is not None else 0.0)
         self.last = out
         return out
