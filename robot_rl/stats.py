@@ -20,6 +20,13 @@ class SampleRecorder:
         n = min(self.count, self._buf.shape[0])
         return self._buf[:n].copy()
 
+    def recent(self, n: int) -> np.ndarray:
+        """The last n samples (fewer if fewer were added), oldest first."""
+        cap = self._buf.shape[0]
+        n = min(n, self.count, cap)
+        idx = (np.arange(self.count - n, self.count)) % cap
+        return self._buf[idx]
+
 
 def summarize_ns(samples_ns: np.ndarray) -> dict[str, float]:
     """p50/p99/max/mean of a nanosecond sample array, in microseconds."""

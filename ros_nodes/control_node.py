@@ -4,42 +4,61 @@ with a watchdog on its inputs, human override and hot swap (glue around robot_rl
 Inputs: /joint_states, /ee_pose, /gripper/opening (-> the proprio vector [q, qd, ee xyz, ee yaw,
 gripper], the simulator's convention) and, for image policies, /camera/<name>/image_raw.
 /teleop/intervention (std_msgs/Bool) and /teleop/action (Float64MultiArray [dx, dy, dz, dyaw, grip])
-let a human take over. /policy/update (std_msgs/String "path [sha256]") swaps the policy.
-Outputs: /command/ee_target (PoseStamped) + /command/gripper (Float64), or /command/joint_positions;
-/control/step (Float64MultiArray, layout in STEP_FIELDS) per tick; /diagnostics once a second.
+let a human take over. /control/estop (Bool, true) latches an e-stop: every command holds until the
+/control/reset_estop service (std_srvs/Trigger) is called. /policy/update (std_msgs/String
+"path [sha256]") swaps the policy.
+Outputs: /command/ee_target (PoseStamped) + /command/gripper (Float64), or in joint mode
+/command/joint_positions (Float64MultiArray [q..., gripper]); /control/step
+(Float64MultiArray, layout in step_fields()) per tick; /diagnostics once a second.
 
 The loop runs in its own thread, paced by the monotonic clock (sleep, then a short spin for the
-last 0.2 ms): rclpy timers jitter by milliseconds at 500 Hz (docs/ROS2.md).
+last 0.2 ms): rclpy timers jitter by milliseconds at 500 Hz (docs/ROS2.md). It takes its inputs
+itself at each tick, raw, from subscriptions no executor spins (ros_nodes.polled): executor
+callbacks would hold the GIL the loop needs. The main thread's executor serves only rare events
+(policy updates, the e-stop reset, parameters, the 1 Hz diagnostics).
 """
 from __future__ import annotations
 
 import json
+import os
+import sys
 import threading
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Optional
 
 import numpy as np
 
 from ros_nodes.runtime import NodeConfig, RobotRLNode, main_entry, qos
 
-from ros_nodes import convert  # noqa: E402
+from ros_nodes import cdr, convert  # noqa: E402
+from ros_nodes.polled import PolledInputs  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue  # noqa: E402
 from geometry_msgs.msg import PoseStamped  # noqa: E402
 from sensor_msgs.msg import Image, JointState  # noqa: E402
 from std_msgs.msg import Bool, Float64, Float64MultiArray, String  # noqa: E402
+from std_srvs.srv import Trigger  # noqa: E402
 
-from robot_rl.control.core import ControlCore, ee_delta_command  # noqa: E402
+from robot_rl.config import ConfigError  # noqa: E402
+from robot_rl.control.core import ControlCore, ee_delta_command, joint_delta_command  # noqa: E402
 from robot_rl.control.safety import SafetyConfig, SafetyLayer  # noqa: E402
 from robot_rl.control.watchdog import Watchdog  # noqa: E402
 from robot_rl.policy.registry import PolicyRegistry  # noqa: E402
 from robot_rl.policy.runtime import PolicyRuntime  # noqa: E402
+from robot_rl.policy.spec import PolicyError  # noqa: E402
 from robot_rl.sim.kinematics import DifferentialIK, yaw_from_home, yawed  # noqa: E402
 from robot_rl.sim.model import Robot, load_robot_spec, robot_config  # noqa: E402
 from robot_rl.stats import SampleRecorder, summarize_ns  # noqa: E402
 
-STEP_FIELDS = ["t_ns", "intervention", "hold", *[f"policy_{i}" for i in range(5)], *[f"human_{i}" for i in range(5)],
-               *[f"command_{i}" for i in range(5)]]
+GIL_SWITCH_INTERVAL_S = 0.0002
+def step_fields(action_dim: int) -> list[str]:
+    """The /control/step row: t_ns, intervention, hold, then policy action, human action and the
+    command sent, action_dim values each (NaN where there was none)."""
+    return ["t_ns", "intervention", "hold", *[f"{kind}_{i}" for kind in ("policy", "human", "command")
+                                              for i in range(action_dim)]]
+
+
+STEP_FIELDS = step_fields(5)  # ee mode
 
 
 @dataclass
@@ -47,14 +66,30 @@ class ControlNodeConfig(NodeConfig):
     policy: str = ""                  # registry reference (name, name/vNNNN) or .onnx path
     registry: str = "policies"
     robot: Literal["arm6", "arm7"] = "arm6"   # the kinematic model (MJCF) of the robot
+    # ee: actions [dx, dy, dz, dyaw, grip] -> /command/ee_target + /command/gripper (Cartesian
+    # impedance style); joint: actions [dq_1..dq_n, grip] -> /command/joint_positions [q..., grip]
+    # (forward_command_controller style), limited by the model's joint ranges.
+    command_mode: Literal["ee", "joint"] = "ee"
     rate_hz: float = 10.0
     # An action of 1 moves this fast; per tick that is speed / rate_hz (0.03 m and 0.15 rad at
     # 10 Hz: the simulator's ee_delta scaling), so one policy means the same motion at any rate.
     max_ee_speed: float = 0.3         # m/s
     max_yaw_rate: float = 1.5         # rad/s
+    max_joint_speed: float = 1.0      # rad/s for an action of 1 (joint mode)
     proprio_max_age_s: float = 0.2
     camera_max_age_s: float = 0.3
     resume_after_s: float = 0.2
+    # SCHED_FIFO priority of the loop thread (1..98; 0 = normal scheduling), as ros2_control's
+    # controller manager does: the loop then preempts DDS, camera and logging threads. Needs root or
+    # an rtprio limit (ulimit -r); without it the node warns and runs at normal priority.
+    rt_priority: int = 0
+    # The loop sleeps until this long before a tick and busy-waits the rest: wake-ups from sleep
+    # arrive up to ~0.75 ms late at p99 on a loaded 2-core VM (docs/BENCHMARKS.md), so a precise
+    # tick costs CPU. 0.2 ms at 500 Hz is 10% of a core; 0.8 ms is 40%.
+    busy_wait_s: float = 0.0002
+    # Pin the loop thread to this CPU (-1: no pinning); pair it with keeping other processes off
+    # that CPU (taskset, isolcpus), as real-time robot deployments do.
+    loop_cpu: int = -1
     report_path: str = ""
 
     def validate(self) -> None:
@@ -62,143 +97,240 @@ class ControlNodeConfig(NodeConfig):
             raise ValueError(f"rate_hz must be 10..500, got {self.rate_hz:g}")
         if not self.policy:
             raise ValueError("policy is required (a registry name or an .onnx path)")
+        if not 0 <= self.busy_wait_s < 1.0 / self.rate_hz:
+            raise ValueError(f"busy_wait_s must be in [0, one period), got {self.busy_wait_s:g}")
+        if not 0 <= self.rt_priority <= 98:
+            raise ValueError(f"rt_priority must be 0 (normal) or 1..98 (SCHED_FIFO), got {self.rt_priority}")
 
 
 class ControlNode(RobotRLNode):
     def __init__(self):
         super().__init__("control_node", ControlNodeConfig)
         c = self.config
+        # A thread that wants the GIL gets it after at most this long (default 5 ms): the loop
+        # thread must not wait behind the policy loader or the main executor's Python code.
+        sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         self.period = 1.0 / c.rate_hz
         rcfg = robot_config(c.robot)
         spec = load_robot_spec(rcfg)
         model = spec.compile()
+        self.joint_names = list(rcfg.joints)
         self.n_joints = len(rcfg.joints)
         _, self.home_quat = DifferentialIK(model, Robot(model, rcfg)).forward(np.asarray(rcfg.home, float))
         self.registry = PolicyRegistry(c.registry)
-        rt = PolicyRuntime.from_file(self.registry.resolve(c.policy))
+        try:
+            rt = PolicyRuntime.from_file(self.registry.resolve(c.policy))
+        except (PolicyError, FileNotFoundError, ValueError) as exc:  # one line and exit 2, as other bad parameters
+            raise ConfigError(f"policy {c.policy!r}: {exc}") from None
         self.cameras = [o.name for o in rt.meta.obs if o.dtype == "uint8"]
         self.expected_obs = rt.meta.obs
         inputs = {"proprio": c.proprio_max_age_s, **{cam: c.camera_max_age_s for cam in self.cameras}}
-        step = [c.max_ee_speed * self.period] * 3 + [c.max_yaw_rate * self.period]
-        safety = SafetyConfig(max_step=step, max_velocity=[2 * c.max_ee_speed] * 3 + [2 * c.max_yaw_rate])
-        self.core = ControlCore(rt, SafetyLayer(safety, self.period), Watchdog(inputs, c.resume_after_s),
-                                ee_delta_command(step[0], step[3]))
-        self.lock = threading.Lock()
-        self.joints = self.ee = None
-        self.gripper = 0.0
+        n = self.n_joints
+        if c.command_mode == "ee":
+            step = [c.max_ee_speed * self.period] * 3 + [c.max_yaw_rate * self.period]
+            safety = SafetyConfig(max_step=step, max_velocity=[2 * c.max_ee_speed] * 3 + [2 * c.max_yaw_rate])
+            to_command = ee_delta_command(step[0], step[3])
+        else:
+            robot = Robot(model, rcfg)
+            step = [c.max_joint_speed * self.period] * n
+            safety = SafetyConfig(mode="joint", low=robot.lower.tolist(), high=robot.upper.tolist(), max_step=step,
+                                  max_velocity=[2 * c.max_joint_speed] * n)
+            to_command = joint_delta_command(step)
+        self.action_dim = len(safety.low) + 1
+        if rt.meta.action.dim != self.action_dim:
+            raise ConfigError(f"policy {rt.version} outputs {rt.meta.action.dim} actions; command_mode "
+                             f"{c.command_mode} on {c.robot} takes {self.action_dim}")
+        self.core = ControlCore(rt, SafetyLayer(safety, self.period), Watchdog(inputs, c.resume_after_s), to_command)
+        # Latest input values, touched only by the loop thread (it takes them at each tick).
+        n = self.n_joints
+        self.proprio = np.zeros(2 * n + 5, np.float32)   # [q, qd, ee xyz, ee yaw, gripper]
+        self.ee_state = np.zeros(4)                       # [ee xyz, yaw]
+        self.q = np.zeros(n)
+        self.state = self.ee_state if c.command_mode == "ee" else self.q   # what commands are relative to
+        self.have = {"joints": False, "ee": False}
+        self.joint_index: Optional[np.ndarray] = None
+        self._index_for: tuple = ()
         self.images: dict[str, np.ndarray] = {}
         self.last_obs_ns = 0
         self.human_active = False
-        self.human_action = np.zeros(5)
-        self.create_subscription(JointState, "/joint_states", self._on_joints, qos("reliable", 10))
-        self.create_subscription(PoseStamped, "/ee_pose", self._on_ee, qos("reliable", 10))
-        self.create_subscription(Float64, "/gripper/opening", self._on_gripper, qos("reliable", 10))
-        for cam in self.cameras:
-            self.create_subscription(Image, f"/camera/{cam}/image_raw", lambda m, cam=cam: self._on_image(cam, m),
-                                     qos("sensor"))
-        self.create_subscription(Bool, "/teleop/intervention", self._on_intervention, qos("reliable"))
-        self.create_subscription(Float64MultiArray, "/teleop/action", self._on_human_action, qos("reliable"))
+        self.human_action = np.zeros(self.action_dim)
+        self._estop_reset = threading.Event()
+        self.polled = PolledInputs(self)
+        self.in_joints = self.polled.subscribe(JointState, "/joint_states", qos("reliable", 10),
+                                              cdr.JointStateDecoder())
+        self.in_ee = self.polled.subscribe(PoseStamped, "/ee_pose", qos("reliable", 10), cdr.pose_stamped)
+        self.in_grip = self.polled.subscribe(Float64, "/gripper/opening", qos("reliable", 10), cdr.float64)
+        self.in_images = {cam: self.polled.subscribe(Image, f"/camera/{cam}/image_raw", qos("sensor"), cdr.image)
+                          for cam in self.cameras}
+        self.in_intervention = self.polled.subscribe(Bool, "/teleop/intervention", qos("reliable", 10), cdr.boolean)
+        self.in_human = self.polled.subscribe(Float64MultiArray, "/teleop/action", qos("reliable", 10),
+                                              cdr.float64_multiarray)
+        self.in_estop = self.polled.subscribe(Bool, "/control/estop", qos("reliable", 10), cdr.boolean)
+        # Rare events stay on the node's executor (the main thread).
         self.create_subscription(String, "/policy/update", self._on_update, qos("latched"))
-        self.pub_pose = self.create_publisher(PoseStamped, "/command/ee_target", qos("reliable"))
-        self.pub_grip = self.create_publisher(Float64, "/command/gripper", qos("reliable"))
+        self.create_service(Trigger, "/control/reset_estop", self._on_reset_estop)
+        if c.command_mode == "ee":
+            self.pub_pose = self.create_publisher(PoseStamped, "/command/ee_target", qos("reliable"))
+            self.pub_grip = self.create_publisher(Float64, "/command/gripper", qos("reliable"))
+        else:
+            self.pub_joints = self.create_publisher(Float64MultiArray, "/command/joint_positions", qos("reliable"))
         self.pub_step = self.create_publisher(Float64MultiArray, "/control/step", qos("reliable"))
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", qos("reliable", 10))
+        # Messages built once and refilled each tick (publish serializes them at once).
+        self.msg_pose = convert.pose_to_msg([0, 0, 0], [0, 0, 0, 1], 0, "world")
+        self.msg_grip = Float64()
+        self.msg_joints = convert.array_to_multiarray(np.zeros(n + 1), ["joint"])
+        fields = step_fields(self.action_dim)
+        self.msg_step = convert.array_to_multiarray(np.zeros(len(fields)), ["field"])
+        self.row = np.zeros(len(fields))
         self.period_err = SampleRecorder(1 << 18)
         self.latency = SampleRecorder(1 << 18)      # age of the newest proprio when the command goes out
-        self.compute = SampleRecorder(1 << 18)      # tick start (observation read) -> command published
+        self.compute = SampleRecorder(1 << 18)      # tick start (inputs taken) -> command published
         self.max_gap_ns = 0
+        self.late_ticks: list[tuple[int, int]] = []   # (tick time, gap) where a tick was missed
+        # Where a tick's time goes: taking inputs, the core (policy + safety), the step record.
+        self.prof = {k: SampleRecorder(1 << 16) for k in ("take", "core", "step")}
         self.overruns = 0
         self.ticks = 0
         self.swap_log: list[dict] = []
+        self._slack = threading.Event()             # set by the loop after each tick: a good time to hold the GIL
         self._stop = threading.Event()
-        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.create_timer(1.0, self._diagnostics)
+        self.thread = threading.Thread(target=self._loop, daemon=True, name="control_loop")
         self.thread.start()
         self.get_logger().info(f"running {rt.version} at {c.rate_hz:g} Hz (inputs: {', '.join(inputs)})")
 
-    # --- inputs ---------------------------------------------------------------------------------
-    def _on_joints(self, msg):
-        js = convert.msg_to_joint_state(msg)
-        with self.lock:
-            self.joints = js
-            self.last_obs_ns = time.monotonic_ns()
-            self.core.watchdog.update("proprio", self.last_obs_ns)
-
-    def _on_ee(self, msg):
-        pos, quat_xyzw, _ = convert.msg_to_pose(msg)
-        with self.lock:
-            self.ee = (pos, np.roll(quat_xyzw, 1))
-
-    def _on_gripper(self, msg):
-        with self.lock:
-            self.gripper = float(msg.data)
-
-    def _on_image(self, cam, msg):
-        img = convert.msg_to_image(msg)
-        with self.lock:
-            self.images[cam] = img
-            self.core.watchdog.update(cam, time.monotonic_ns())
-
-    def _on_intervention(self, msg):
-        with self.lock:
-            self.human_active = bool(msg.data)
-
-    def _on_human_action(self, msg):
-        a = convert.multiarray_to_array(msg).reshape(-1)
-        if a.shape == (5,):
-            with self.lock:
-                self.human_action = a
+    # --- rare events (main executor) --------------------------------------------------------------
+    def _on_reset_estop(self, _request, response):
+        if not self.core.safety.estopped:
+            response.success, response.message = False, "not e-stopped"
+            return response
+        self._estop_reset.set()  # applied by the loop thread at its next tick
+        response.success, response.message = True, "e-stop reset: control resumes from the current state"
+        self.get_logger().warning("e-stop reset by service call")
+        return response
 
     def _on_update(self, msg):
         parts = msg.data.split()
         path, sha = (parts + [""])[:2] if parts else ("", "")
         threading.Thread(target=self._load_and_swap, args=(path, sha), daemon=True).start()
 
+    def _between_ticks(self, fn):
+        """Run fn right after a tick ends, so the GIL it may hold (building an onnxruntime session,
+        ~1.5-5 ms) falls into the idle part of the period."""
+        self._slack.clear()
+        if not self._slack.wait(timeout=1.0) and self.thread.is_alive():
+            self.get_logger().warning("control loop gave no slack for 1 s; loading anyway")
+        return fn()
+
     def _load_and_swap(self, path: str, sha: str) -> None:
         """Off the loop thread: load, check, warm up; the loop sees the new policy at its next tick."""
         t0 = time.monotonic()
+        t0_ns = time.monotonic_ns()
         try:
             resolved = str(self.registry.resolve(path))
         except Exception as exc:  # noqa: BLE001 - any bad reference is reported, never raised into rclpy
             resolved, rt, why = path, None, str(exc)
         else:
-            rt, why = self.core.try_load(resolved, sha, expected_obs=self.expected_obs, expected_action_dim=5)
+            rt, why = self.core.try_load(resolved, sha, expected_obs=self.expected_obs, expected_action_dim=self.action_dim,
+                                         run_between=self._between_ticks)
         if rt is None:
             self.get_logger().error(f"policy update refused, keeping {self.core.policy.version}: {why}")
-            self.swap_log.append({"path": resolved, "ok": False, "why": why})
+            self.swap_log.append({"path": resolved, "ok": False, "why": why, "t_ns": [t0_ns, time.monotonic_ns()]})
             return
         self.core.swap(rt)
         self.get_logger().info(f"swapped to {rt.version} (loaded in {time.monotonic() - t0:.2f} s)")
-        self.swap_log.append({"path": resolved, "ok": True, "version": rt.version})
+        self.swap_log.append({"path": resolved, "ok": True, "version": rt.version, "t_ns": [t0_ns, time.monotonic_ns()]})
 
     # --- loop -----------------------------------------------------------------------------------
-    def _observation(self):
-        js, ee = self.joints, self.ee
-        if js is None or ee is None:
-            return None, None
+    def _take_inputs(self) -> None:
+        """Take the newest message of every input (the loop thread only)."""
         n = self.n_joints
-        yaw = yaw_from_home(ee[1], self.home_quat)
-        proprio = np.concatenate([js["position"][:n], js["velocity"][:n] if len(js["velocity"]) else np.zeros(n),
-                                  ee[0], [yaw], [self.gripper]]).astype(np.float32)
-        obs = {"proprio": proprio, **{c: self.images[c] for c in self.cameras if c in self.images}}
-        return obs, np.append(ee[0], yaw)
+        got = self.in_joints.take_latest()
+        if got is not None:
+            js, received = got
+            if js["names"] is not self._index_for and js["names"] != self._index_for:  # map the robot's joint order onto ours, once per layout
+                self._index_for = js["names"]
+                try:
+                    self.joint_index = np.array([js["names"].index(j) for j in self.joint_names])
+                except ValueError:
+                    self.joint_index = None
+                    self.get_logger().error(f"/joint_states lacks joints of {self.config.robot}: {js['names']}")
+            if self.joint_index is not None and js["position"].size:
+                self.q[:] = js["position"][self.joint_index]
+                self.proprio[:n] = self.q
+                self.proprio[n:2 * n] = js["velocity"][self.joint_index] if js["velocity"].size else 0.0
+                self.have["joints"] = True
+                self.last_obs_ns = received
+                self.core.watchdog.update("proprio", received)
+        got = self.in_ee.take_latest()
+        if got is not None:
+            (pos, quat_xyzw, _), _ = got
+            self.ee_state[:3] = pos
+            self.ee_state[3] = yaw_from_home(np.roll(quat_xyzw, 1), self.home_quat)
+            self.proprio[2 * n:2 * n + 4] = self.ee_state
+            self.have["ee"] = True
+        got = self.in_grip.take_latest()
+        if got is not None:
+            self.proprio[2 * n + 4] = got[0]
+        for cam, sub in self.in_images.items():
+            got = sub.take_latest()
+            if got is not None:
+                (img, _), received = got
+                self.images[cam] = img
+                self.core.watchdog.update(cam, received)
+        got = self.in_intervention.take_latest()
+        if got is not None:
+            self.human_active = got[0]
+        got = self.in_human.take_latest()
+        if got is not None and got[0].shape == (self.action_dim,):
+            self.human_action = got[0].copy()
+        got = self.in_estop.take_latest()
+        if got is not None and got[0]:
+            if not self.core.safety.estopped:
+                self.get_logger().error("E-STOP: holding until /control/reset_estop is called")
+            self.core.safety.estop()
+        if self._estop_reset.is_set():
+            self._estop_reset.clear()
+            self.core.safety.reset_estop()
+
+    def _realtime(self) -> None:
+        cpu = self.config.loop_cpu
+        if cpu >= 0:
+            try:
+                os.sched_setaffinity(0, {cpu})  # this thread only
+            except OSError as exc:
+                self.get_logger().warning(f"cannot pin the control loop to CPU {cpu} ({exc})")
+        prio = self.config.rt_priority
+        if prio:
+            try:
+                os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(prio))  # this thread only
+                self.get_logger().info(f"control loop thread at SCHED_FIFO priority {prio}")
+            except (PermissionError, OSError, AttributeError) as exc:
+                self.get_logger().warning(f"cannot set SCHED_FIFO priority {prio} ({exc}); running at normal "
+                                          "priority (set an rtprio limit for this user, or run as root)")
 
     def _loop(self) -> None:
+        self._realtime()
         next_t = time.monotonic_ns()
         prev = None
         period_ns = int(self.period * 1e9)
-        last_diag = time.monotonic()
+        busy_ns = int(self.config.busy_wait_s * 1e9)
         while not self._stop.is_set():
             next_t += period_ns
             remaining = next_t - time.monotonic_ns()
-            if remaining > 300_000:
-                time.sleep((remaining - 200_000) / 1e9)
-            while time.monotonic_ns() < next_t:  # the last 0.2 ms: spin for a precise tick
+            if remaining > busy_ns + 50_000:
+                time.sleep((remaining - busy_ns) / 1e9)
+            while time.monotonic_ns() < next_t:  # the last busy_wait_s: spin for a precise tick
                 pass
             now = time.monotonic_ns()
             if prev is not None:
                 gap = now - prev
                 self.period_err.add(abs(gap - period_ns))
-                self.max_gap_ns = max(self.max_gap_ns, gap)
+                if gap > self.max_gap_ns:
+                    self.max_gap_ns = gap
+                if gap > period_ns * 3 // 2 and len(self.late_ticks) < 10_000:  # a tick was missed
+                    self.late_ticks.append((now, gap))
             prev = now
             try:
                 self._tick(now)
@@ -206,61 +338,87 @@ class ControlNode(RobotRLNode):
                 if not self.context.ok():  # shutting down: publishers are gone
                     return
                 self.get_logger().error(f"control tick failed: {exc!r}")
+            self._slack.set()
             if time.monotonic_ns() > next_t + period_ns:
                 self.overruns += 1
                 next_t = time.monotonic_ns()  # don't burst to catch up
-            if time.monotonic() - last_diag >= 1.0:
-                last_diag = time.monotonic()
-                self._diagnostics()
 
     def _tick(self, now: int) -> None:
-        with self.lock:
-            obs, state = self._observation()
-            human = self.human_action.copy() if self.human_active else None
-            obs_ns = self.last_obs_ns
+        self._take_inputs()
+        self.prof["take"].add(time.monotonic_ns() - now)
         self.ticks += 1
-        if obs is None:
+        if not (self.have["joints"] and self.have["ee"]):
             return  # nothing heard from the robot yet: send nothing
-        rec = self.core.tick(now, obs, state, human_action=human)
+        obs = {"proprio": self.proprio, **self.images} if self.images else {"proprio": self.proprio}
+        human = self.human_action if self.human_active else None
+        t1 = time.monotonic_ns()
+        rec = self.core.tick(now, obs, self.state, human_action=human)
+        self.prof["core"].add(time.monotonic_ns() - t1)
         cmd = rec.command
-        quat = yawed(self.home_quat, float(cmd[3]))
-        self.pub_pose.publish(convert.pose_to_msg(cmd[:3], np.roll(quat, -1), 0, "world"))
-        self.pub_grip.publish(Float64(data=float(cmd[4])))
+        if self.config.command_mode == "ee":
+            quat = yawed(self.home_quat, float(cmd[3]))
+            pose = self.msg_pose.pose
+            pose.position.x, pose.position.y, pose.position.z = float(cmd[0]), float(cmd[1]), float(cmd[2])
+            o = pose.orientation
+            o.w, o.x, o.y, o.z = float(quat[0]), float(quat[1]), float(quat[2]), float(quat[3])
+            self.pub_pose.publish(self.msg_pose)
+            self.msg_grip.data = float(cmd[4])
+            self.pub_grip.publish(self.msg_grip)
+        else:
+            self.msg_joints.data = cmd
+            self.pub_joints.publish(self.msg_joints)
         sent = time.monotonic_ns()
-        self.latency.add(sent - obs_ns)
+        self.latency.add(sent - self.last_obs_ns)
         self.compute.add(sent - now)
-        pa = rec.policy_action if rec.policy_action is not None else np.full(5, np.nan)
-        ha = rec.human_action if rec.human_action is not None else np.full(5, np.nan)
-        row = np.concatenate([[float(now), float(rec.intervention), float(rec.hold is not None)], pa, ha, cmd])
-        self.pub_step.publish(convert.array_to_multiarray(row, ["field"]))
+        row, a = self.row, self.action_dim
+        row[0], row[1], row[2] = now, rec.intervention, rec.hold is not None
+        row[3:3 + a] = rec.policy_action if rec.policy_action is not None else np.nan
+        row[3 + a:3 + 2 * a] = rec.human_action if rec.human_action is not None else np.nan
+        row[3 + 2 * a:] = cmd
+        t2 = time.monotonic_ns()
+        self.msg_step.data = row
+        self.pub_step.publish(self.msg_step)
+        self.prof["step"].add(time.monotonic_ns() - t2)
 
     def _diagnostics(self) -> None:
-        per, lat = summarize_ns(self.period_err.values()), summarize_ns(self.latency.values())
-        status = DiagnosticStatus(name="control_node", hardware_id=self.config.robot,
-                                  level=DiagnosticStatus.OK if not self.core.watchdog.holding else DiagnosticStatus.WARN,
-                                  message="holding" if self.core.watchdog.holding else "running")
+        window = int(5 * self.config.rate_hz)  # the last 5 s
+        per, lat = summarize_ns(self.period_err.recent(window)), summarize_ns(self.latency.recent(window))
+        comp = summarize_ns(self.compute.recent(window))
+        safety, watchdog = self.core.safety, self.core.watchdog
+        level, state = DiagnosticStatus.OK, "running"
+        if safety.estopped:
+            level, state = DiagnosticStatus.ERROR, "E-STOPPED"
+        elif watchdog.holding:
+            level, state = DiagnosticStatus.WARN, "holding"
+        status = DiagnosticStatus(name="control_node", hardware_id=self.config.robot, level=level, message=state)
         values = {"policy": self.core.policy.version, "ticks": self.ticks, "overruns": self.overruns,
-                  "period_error_p99_us": round(per["p99_us"], 1), "latency_p99_us": round(lat["p99_us"], 1),
-                  "stale_events": self.core.watchdog.stale_events, "clamps": json.dumps(dict(self.core.safety.counts))}
+                  "period_error_p50_us": round(per["p50_us"], 1), "period_error_p99_us": round(per["p99_us"], 1),
+                  "compute_p99_us": round(comp["p99_us"], 1), "obs_age_p99_us": round(lat["p99_us"], 1),
+                  "stale_events": watchdog.stale_events, "clamps": json.dumps(dict(safety.counts)),
+                  "malformed_inputs": json.dumps(self.polled.malformed())}
         status.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
         msg = DiagnosticArray()
         msg.status = [status]
         self.pub_diag.publish(msg)
         self.get_logger().info(f"{values['policy']}: {self.ticks} ticks, period error p99 {per['p99_us']:.0f} us, "
-                               f"obs->command p99 {lat['p99_us']:.0f} us, {self.overruns} overruns, "
-                               f"{'HOLDING' if self.core.watchdog.holding else 'running'}, clamps {values['clamps']}")
+                               f"compute p99 {comp['p99_us']:.0f} us, obs age p99 {lat['p99_us']:.0f} us, "
+                               f"{self.overruns} overruns, {state}, clamps {values['clamps']}")
 
     def close(self) -> None:
         self._stop.set()
         self.thread.join(timeout=2)
         if self.config.report_path:
             report = {"ticks": self.ticks, "overruns": self.overruns, "max_gap_ms": self.max_gap_ns / 1e6,
+                      "late_ticks": self.late_ticks,
                       "period_error": summarize_ns(self.period_err.values()), "latency": summarize_ns(self.latency.values()),
                       "compute": summarize_ns(self.compute.values()),
                       "policy": self.core.policy.version, "swaps": self.swap_log, "clamps": dict(self.core.safety.counts),
-                      "stale_events": self.core.watchdog.stale_events}
+                      "stale_events": self.core.watchdog.stale_events, "estopped": self.core.safety.estopped,
+                      "inputs_received": {s.topic: s.received for s in self.polled.subs},
+                      "malformed_inputs": self.polled.malformed(), "compute_parts": {k: summarize_ns(v.values()) for k, v in self.prof.items()}}
             with open(self.config.report_path, "w") as f:
                 json.dump(report, f)
+        self.polled.destroy()
 
 
 def main() -> None:

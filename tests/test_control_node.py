@@ -59,3 +59,48 @@ def test_control_node_drives_the_sim_and_hot_swaps_only_good_policies(procs, tmp
     assert rep["stale_events"] >= 1  # held when the sim went silent
     log = ctl.log_path.read_text()
     assert "policy update refused, keeping pol/v0002" in log
+
+
+def test_estop_topic_latches_until_the_reset_service(procs, tmp_path):
+    reg = PolicyRegistry(tmp_path / "policies")
+    v1 = publish(reg, 0)
+    procs.node("sim_robot", "sim", mode="realtime", control_hz=20.0, cameras="")
+    ctl = procs.node("control_node", "control", policy=str(v1), registry=str(reg.root), rate_hz=20.0,
+                     report_path=str(tmp_path / "ctl.json"))
+    client = procs.start([sys.executable, str(REPO / "tests" / "estop_client.py")], "client")
+    assert wait_exit(client, 90) == 0, client.log_path.read_text()[-2000:]
+    seen = json.loads(client.log_path.read_text().strip().splitlines()[-1])
+    assert seen["acting_before"] and seen["reset_when_not_stopped"] is False
+    assert len(seen["held_after_press"]) >= 10 and all(seen["held_after_press"])  # Bool(false) did not release it
+    assert seen["reset"]["success"]
+    assert len(seen["after_reset"]) >= 10 and not any(seen["after_reset"])
+    ctl.send_signal(signal.SIGINT)
+    assert wait_exit(ctl, 20) == 0
+    rep = read_json(tmp_path / "ctl.json")
+    assert rep["clamps"].get("estop") == 1 and rep["estopped"] is False
+    assert "E-STOP" in ctl.log_path.read_text()
+
+
+def test_joint_mode_drives_the_sim_through_joint_position_commands(procs, tmp_path):
+    reg = PolicyRegistry(tmp_path / "policies")
+    joint_action = ActionSpec([f"dq{i}" for i in range(6)] + ["gripper"], [-1.0] * 7, [1.0] * 7)
+    torch.manual_seed(0)
+    meta = PolicyMetadata(name="joints", obs=[PROPRIO], action=joint_action)
+    v1 = reg.publish(export(MLPPolicy(PROPRIO, joint_action, hidden=(32,)), meta)[0], meta)
+    ee_policy = publish(reg, 0)
+    # a 5-action (ee) policy in joint mode is a bad parameter: one line, exit 2, before anything moves
+    bad = procs.node("control_node", "bad", policy=str(ee_policy), registry=str(reg.root), command_mode="joint")
+    assert wait_exit(bad, 30) == 2
+    assert "takes 7" in bad.log_path.read_text()
+    sim = procs.node("sim_robot", "sim", mode="realtime", control_hz=20.0, cameras="",
+                     report_path=str(tmp_path / "sim.json"))
+    ctl = procs.node("control_node", "control", policy=str(v1), registry=str(reg.root), rate_hz=20.0,
+                     command_mode="joint", report_path=str(tmp_path / "ctl.json"))
+    time.sleep(6.0)
+    ctl.send_signal(signal.SIGINT)
+    assert wait_exit(ctl, 20) == 0, ctl.log_path.read_text()[-2000:]
+    sim.send_signal(signal.SIGINT)
+    assert wait_exit(sim, 20) == 0
+    rep, sim_rep = read_json(tmp_path / "ctl.json"), read_json(tmp_path / "sim.json")
+    assert rep["ticks"] > 40 and rep["policy"] == "joints/v0001"
+    assert sim_rep["accepted"] > 20 and not sim_rep["rejected"]  # every joint command was within the model's limits

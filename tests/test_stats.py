@@ -14,6 +14,11 @@ def test_ring_keeps_the_most_recent_samples():
         rec.add(v)
     assert rec.count == 10
     assert sorted(rec.values().tolist()) == [6, 7, 8, 9]
+    assert rec.recent(3).tolist() == [7, 8, 9]
+    assert rec.recent(100).tolist() == [6, 7, 8, 9]
+    few = SampleRecorder(capacity=8)
+    few.add(5)
+    assert few.recent(3).tolist() == [5]
 
 
 def test_summary_in_microseconds():

@@ -40,6 +40,20 @@ def ee_delta_command(max_pos_step: float = 0.03, max_yaw_step: float = 0.15) -> 
     return to_command
 
 
+def joint_delta_command(max_step: list[float]) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """action [dq_1..dq_n, grip] in [-1, 1] + state [q_1..q_n] -> target [q_1..q_n, grip]
+    (joint position control, as ros2_control's forward_command_controller takes it)."""
+    scale = np.asarray(max_step, dtype=np.float64)
+    n = scale.shape[0]
+
+    def to_command(action: np.ndarray, state: np.ndarray) -> np.ndarray:
+        a = np.asarray(action, dtype=np.float64)
+        if a.shape != (n + 1,):  # the safety layer holds on a wrong-sized command
+            return a
+        return np.append(np.asarray(state[:n], float) + a[:n] * scale, a[n])
+    return to_command
+
+
 class ControlCore:
     def __init__(self, policy: Any, safety: SafetyLayer, watchdog: Watchdog,
                  to_command: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> None:
@@ -47,10 +61,12 @@ class ControlCore:
         self.swaps = 0
 
     def try_load(self, path: str, sha256: str = "", expected_obs: Optional[list[ObsSpec]] = None,
-                 expected_action_dim: Optional[int] = None) -> tuple[Optional[PolicyRuntime], str]:
+                 expected_action_dim: Optional[int] = None,
+                 run_between: Optional[Callable[[Callable[[], Any]], Any]] = None) -> tuple[Optional[PolicyRuntime], str]:
         """Load and check a new policy (off the loop thread). (runtime, "ok") or (None, why not)."""
         try:
-            rt = PolicyRuntime.from_file(path, sha256, expected_obs=expected_obs, expected_action_dim=expected_action_dim)
+            rt = PolicyRuntime.from_file(path, sha256, expected_obs=expected_obs, expected_action_dim=expected_action_dim,
+                                         run_between=run_between)
         except PolicyError as exc:
             return None, str(exc)
         return rt, "ok"
