@@ -19,6 +19,7 @@ CORE = [
     "gymnasium>=1.0",
     "opencv-python-headless>=4.9",
     "pyrealsense2>=2.55",
+    "hidapi>=0.14",  # the SpaceMouse teleop device
     "safetensors>=0.4",
     "matplotlib>=3.8",
 ]
