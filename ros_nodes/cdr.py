@@ -105,12 +105,17 @@ def joint_state(data: bytes, names: bool = True) -> dict:
     else:
         for _ in range(n):
             r.skip_string()
+    _joint_values(r, n, out)
+    return out
+
+
+def _joint_values(r: CdrReader, n: int, out: dict) -> None:
+    """position, velocity, effort: each empty or one value per joint name."""
     for field in ("position", "velocity", "effort"):
         values = r.f64_seq()
         if values.size not in (0, n):
             raise ConversionError(f"JointState.{field} has {values.size} values for {n} joint names")
         out[field] = values
-    return out
 
 
 class JointStateDecoder:
@@ -136,12 +141,7 @@ class JointStateDecoder:
             names = [r.string() for _ in range(n)]
             self._at, self._raw, self._names = start, bytes(data[start:r.pos]), names
             out["names"] = names
-        n = len(out["names"])
-        for field in ("position", "velocity", "effort"):
-            values = r.f64_seq()
-            if values.size not in (0, n):
-                raise ConversionError(f"JointState.{field} has {values.size} values for {n} joint names")
-            out[field] = values
+        _joint_values(r, len(out["names"]), out)
         return out
 
 
