@@ -58,8 +58,6 @@ def step_fields(action_dim: int) -> list[str]:
                                               for i in range(action_dim)]]
 
 
-STEP_FIELDS = step_fields(5)  # ee mode
-
 
 @dataclass
 class ControlNodeConfig(NodeConfig):
@@ -225,7 +223,6 @@ class ControlNode(RobotRLNode):
 
     def _load_and_swap(self, path: str, sha: str) -> None:
         """Off the loop thread: load, check, warm up; the loop sees the new policy at its next tick."""
-        t0 = time.monotonic()
         t0_ns = time.monotonic_ns()
         try:
             resolved = str(self.registry.resolve(path))
@@ -239,7 +236,7 @@ class ControlNode(RobotRLNode):
             self.swap_log.append({"path": resolved, "ok": False, "why": why, "t_ns": [t0_ns, time.monotonic_ns()]})
             return
         self.core.swap(rt)
-        self.get_logger().info(f"swapped to {rt.version} (loaded in {time.monotonic() - t0:.2f} s)")
+        self.get_logger().info(f"swapped to {rt.version} (loaded in {(time.monotonic_ns() - t0_ns) / 1e9:.2f} s)")
         self.swap_log.append({"path": resolved, "ok": True, "version": rt.version, "t_ns": [t0_ns, time.monotonic_ns()]})
 
     # --- loop -----------------------------------------------------------------------------------
