@@ -179,6 +179,48 @@ def cmd_run(args: argparse.Namespace) -> int:
     return GraphRunner(graph, duration_s=args.duration).run()
 
 
+def cmd_record(args: argparse.Namespace) -> int:
+    from robot_rl.graph import GraphConfig, GraphRunner, NodeSpec
+    from robot_rl.sim.tasks import TASKS
+
+    if args.task not in TASKS and args.sim:
+        raise UsageError(f"--task must be one of {', '.join(TASKS)} in the simulator, got {args.task!r}")
+    teleop = args.teleop or ("expert" if args.sim else "keyboard")
+    if teleop == "expert" and not args.sim:
+        raise UsageError("--teleop expert needs --sim (the scripted expert sees the simulator's state)")
+    if args.episodes < 1:
+        raise UsageError("--episodes must be >= 1")
+    store = args.store or pathlib.Path("data") / f"{args.task}_demos.zarr"
+    cams = args.cameras
+    rate = float(args.rate_hz)
+    nodes = []
+    if args.sim:
+        # lockstep: the simulator advances one period per command, so an episode replays exactly
+        nodes.append(NodeSpec(name="sim", module="sim_robot", parameters={
+            "task": args.task, "robot": args.robot, "seed": args.seed, "mode": "lockstep", "control_hz": rate,
+            "physics_hz": float(rate * max(1, round(500 / rate))), "cameras": cams,
+            "image_width": args.image_size, "image_height": args.image_size,
+            "operator": "expert" if teleop == "expert" else "none"}))
+    if teleop != "expert":
+        nodes.append(NodeSpec(name="teleop", module="teleop_node", parameters={"device": teleop, "rate_hz": 50.0},
+                              stdin="inherit" if teleop == "keyboard" else "null"))
+    nodes.append(NodeSpec(name="control", module="control_node", parameters={
+        "policy": "", "robot": args.robot, "rate_hz": rate}))
+    nodes.append(NodeSpec(name="recorder", module="recorder_node", parameters={
+        "store": str(store), "task": args.task, "notes": f"demonstration, teleop {teleop}", "episodes": args.episodes,
+        "robot": args.robot, "control_rate_hz": rate, "cameras": cams, "image_width": args.image_size,
+        "image_height": args.image_size, "camera_rate_hz": rate, "proprio_rate_hz": rate, "teleop_rate_hz": rate,
+        "camera_codec": args.codec, "max_episode_s": float(args.max_episode_s),
+        "reset_service": "/sim/reset" if args.sim else "", "reset_wait_s": float(args.reset_wait_s)}))
+    code = GraphRunner(GraphConfig(name="record", nodes=nodes)).run()
+    if code == 0:
+        from robot_rl.store import EpisodeStore
+        eps = EpisodeStore(store).episodes(status="complete")
+        ok = sum(e.success is True for e in eps)
+        print(f"{store}: {len(eps)} complete episodes ({ok} successful); check it with `robot-rl data verify {store}`")
+    return code
+
+
 def cmd_policy(args: argparse.Namespace) -> int:
     from robot_rl.policy.spec import PolicyError
 
@@ -371,6 +413,8 @@ COMMANDS = {
     "calib": ("camera intrinsics, hand-eye and sensor latency calibration (ChArUco board)", cmd_calib),
     "run": ("run a registry policy on the simulator through the control node (safety layer, live loop statistics)",
             cmd_run),
+    "record": ("record demonstrations: robot (simulator by default), teleop, control, recorder for N episodes",
+               cmd_record),
     "policy": ("export torch policies to the ONNX registry, check and list them", cmd_policy),
     "data": ("inspect, verify, repair, export and import episode stores", cmd_data),
     "doctor": ("check this installation: libraries, ROS 2 transport, simulator rendering", cmd_doctor),
@@ -446,6 +490,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--rate-hz", type=float, default=10.0, help="control rate (default 10)")
     p.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds")
+
+    p = sub.add_parser("record", help=COMMANDS["record"][0], description=COMMANDS["record"][0] +
+                       ". In the simulator the scripted expert can be the operator: robot-rl record --sim --episodes 20")
+    p.add_argument("--sim", action="store_true", help="the built-in simulator is the robot (otherwise the robot's "
+                   "driver and cameras must already be running on the robot's topics)")
+    p.add_argument("--task", default="pick_cube", help="task name (simulator: pick_cube or peg_insert)")
+    p.add_argument("--episodes", type=int, default=10, help="episodes to record (default 10)")
+    p.add_argument("--store", type=pathlib.Path, help="episode store (default data/<task>_demos.zarr; appended to)")
+    p.add_argument("--teleop", choices=["expert", "keyboard", "gamepad", "spacemouse"],
+                   help="who drives: expert (simulator only; the default there) or a device (default keyboard)")
+    p.add_argument("--robot", default="arm6", choices=["arm6", "arm7"])
+    p.add_argument("--seed", type=int, default=0, help="first episode's seed (the next ones count up)")
+    p.add_argument("--rate-hz", type=float, default=10.0, help="control and recording rate (default 10)")
+    p.add_argument("--cameras", default="front,wrist", help="comma-separated camera names (default front,wrist)")
+    p.add_argument("--image-size", type=int, default=128, help="square image size in pixels (default 128)")
+    p.add_argument("--codec", default="zstd", choices=["zstd", "lz4", "none", "jpeg"],
+                   help="image codec (default zstd, lossless)")
+    p.add_argument("--max-episode-s", type=float, default=60.0, help="an episode ends here at the latest (default 60)")
+    p.add_argument("--reset-wait-s", type=float, default=5.0,
+                   help="without a simulator: seconds between episodes to reset the scene (default 5)")
 
     p = sub.add_parser("policy", help=COMMANDS["policy"][0], description=COMMANDS["policy"][0])
     psub = p.add_subparsers(dest="policy_command", metavar="SUBCOMMAND", title="subcommands", required=True)

@@ -58,6 +58,8 @@ class NodeSpec:
     restart_delay_s: float = 1.0
     remappings: dict[str, str] = field(default_factory=dict)  # from-topic: to-topic
     env: dict[str, str] = field(default_factory=dict)
+    # null: no input; inherit: the runner's stdin (a keyboard teleop node reads the terminal)
+    stdin: Literal["null", "inherit"] = "null"
 
     def validate(self) -> None:
         if not self.name or not self.name.replace("_", "a").isalnum() or self.name[0].isdigit():
@@ -165,7 +167,8 @@ class GraphRunner:
         env = dict(self.env)
         env.update(child.spec.env)
         child.proc = subprocess.Popen(
-            child.spec.command(self.python), env=env, stdin=subprocess.DEVNULL,
+            child.spec.command(self.python), env=env,
+            stdin=None if child.spec.stdin == "inherit" else subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
             preexec_fn=_set_pdeathsig)
         child.restart_at = None

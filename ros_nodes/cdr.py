@@ -168,6 +168,12 @@ def boolean(data: bytes) -> bool:
 
 
 @_decoder
+def string(data: bytes) -> str:
+    """Serialized std_msgs/String -> str."""
+    return CdrReader(data).string()
+
+
+@_decoder
 def float64_multiarray(data: bytes) -> np.ndarray:
     """Serialized std_msgs/Float64MultiArray -> its data, flat (the layout's offset applied)."""
     r = CdrReader(data)

@@ -51,17 +51,33 @@ from robot_rl.sim.model import Robot, load_robot_spec, robot_config  # noqa: E40
 from robot_rl.stats import SampleRecorder, summarize_ns  # noqa: E402
 
 GIL_SWITCH_INTERVAL_S = 0.0002
-def step_fields(action_dim: int) -> list[str]:
-    """The /control/step row: t_ns, intervention, hold, then policy action, human action and the
-    command sent, action_dim values each (NaN where there was none)."""
-    return ["t_ns", "intervention", "hold", *[f"{kind}_{i}" for kind in ("policy", "human", "command")
-                                              for i in range(action_dim)]]
+
+
+def version_number(version: str) -> int:
+    """"pick/v0003" -> 3; 0 for teleop or a file outside the registry."""
+    tail = version.rsplit("/v", 1)[-1] if "/v" in version else ""
+    return int(tail) if tail.isdigit() else 0
+
+
+def policy_version(policy) -> str:
+    """What runs: a policy's version, or "teleop" in teleop-only mode."""
+    return getattr(policy, "version", "teleop")
+def step_fields(action_dim: int, obs_dim: int) -> list[str]:
+    """The /control/step row: t_ns (monotonic clock of the tick), intervention, hold, policy_version
+    (the number of the running policy's registry version, 0 for none), the proprio
+    observation the tick used (obs_dim values), then the policy's action, the human's action, the
+    executed action (the command sent, in action space) and the command sent, action_dim values
+    each (NaN where there was none). The recorder (ros_nodes.recorder_node) reads this layout."""
+    return ["t_ns", "intervention", "hold", "policy_version", *[f"obs_{i}" for i in range(obs_dim)],
+            *[f"{kind}_{i}" for kind in ("policy", "human", "executed", "command") for i in range(action_dim)]]
 
 
 
 @dataclass
 class ControlNodeConfig(NodeConfig):
-    policy: str = ""                  # registry reference (name, name/vNNNN) or .onnx path
+    # registry reference (name, name/vNNNN) or .onnx path; "" = teleop-only: /teleop/action drives
+    # the robot (demonstration collection) and the robot holds while it is stale or absent
+    policy: str = ""
     registry: str = "policies"
     robot: Literal["arm6", "arm7"] = "arm6"   # the kinematic model (MJCF) of the robot
     # ee: actions [dx, dy, dz, dyaw, grip] -> /command/ee_target + /command/gripper (Cartesian
@@ -75,6 +91,7 @@ class ControlNodeConfig(NodeConfig):
     max_yaw_rate: float = 1.5         # rad/s
     max_joint_speed: float = 1.0      # rad/s for an action of 1 (joint mode)
     proprio_max_age_s: float = 0.2
+    teleop_max_age_s: float = 0.5     # teleop-only mode: hold when the operator's stream stops
     camera_max_age_s: float = 0.3
     resume_after_s: float = 0.2
     # SCHED_FIFO priority of the loop thread (1..98; 0 = normal scheduling), as ros2_control's
@@ -93,8 +110,6 @@ class ControlNodeConfig(NodeConfig):
     def validate(self) -> None:
         if not 10 <= self.rate_hz <= 500:
             raise ValueError(f"rate_hz must be 10..500, got {self.rate_hz:g}")
-        if not self.policy:
-            raise ValueError("policy is required (a registry name or an .onnx path)")
         if not 0 <= self.busy_wait_s < 1.0 / self.rate_hz:
             raise ValueError(f"busy_wait_s must be in [0, one period), got {self.busy_wait_s:g}")
         if not 0 <= self.rt_priority <= 98:
@@ -116,13 +131,18 @@ class ControlNode(RobotRLNode):
         self.n_joints = len(rcfg.joints)
         _, self.home_quat = DifferentialIK(model, Robot(model, rcfg)).forward(np.asarray(rcfg.home, float))
         self.registry = PolicyRegistry(c.registry)
-        try:
-            rt = PolicyRuntime.from_file(self.registry.resolve(c.policy))
-        except (PolicyError, FileNotFoundError, ValueError) as exc:  # one line and exit 2, as other bad parameters
-            raise ConfigError(f"policy {c.policy!r}: {exc}") from None
-        self.cameras = [o.name for o in rt.meta.obs if o.dtype == "uint8"]
-        self.expected_obs = rt.meta.obs
+        self.teleop_only = not c.policy
+        rt = None
+        if not self.teleop_only:
+            try:
+                rt = PolicyRuntime.from_file(self.registry.resolve(c.policy))
+            except (PolicyError, FileNotFoundError, ValueError) as exc:  # one line and exit 2, as other bad parameters
+                raise ConfigError(f"policy {c.policy!r}: {exc}") from None
+        self.cameras = [o.name for o in rt.meta.obs if o.dtype == "uint8"] if rt else []
+        self.expected_obs = rt.meta.obs if rt else []
         inputs = {"proprio": c.proprio_max_age_s, **{cam: c.camera_max_age_s for cam in self.cameras}}
+        if self.teleop_only:
+            inputs["teleop"] = c.teleop_max_age_s
         n = self.n_joints
         if c.command_mode == "ee":
             step = [c.max_ee_speed * self.period] * 3 + [c.max_yaw_rate * self.period]
@@ -135,7 +155,7 @@ class ControlNode(RobotRLNode):
                                   max_velocity=[2 * c.max_joint_speed] * n)
             to_command = joint_delta_command(step)
         self.action_dim = len(safety.low) + 1
-        if rt.meta.action.dim != self.action_dim:
+        if rt is not None and rt.meta.action.dim != self.action_dim:
             raise ConfigError(f"policy {rt.version} outputs {rt.meta.action.dim} actions; command_mode "
                              f"{c.command_mode} on {c.robot} takes {self.action_dim}")
         self.core = ControlCore(rt, SafetyLayer(safety, self.period), Watchdog(inputs, c.resume_after_s), to_command)
@@ -178,7 +198,8 @@ class ControlNode(RobotRLNode):
         self.msg_pose = convert.pose_to_msg([0, 0, 0], [0, 0, 0, 1], 0, "world")
         self.msg_grip = Float64()
         self.msg_joints = convert.array_to_multiarray(np.zeros(n + 1), ["joint"])
-        fields = step_fields(self.action_dim)
+        self.obs_dim = self.proprio.size
+        fields = step_fields(self.action_dim, self.obs_dim)
         self.msg_step = convert.array_to_multiarray(np.zeros(len(fields)), ["field"])
         self.row = np.zeros(len(fields))
         self.period_err = SampleRecorder(1 << 18)
@@ -196,7 +217,8 @@ class ControlNode(RobotRLNode):
         self.create_timer(1.0, self._diagnostics)
         self.thread = threading.Thread(target=self._loop, daemon=True, name="control_loop")
         self.thread.start()
-        self.get_logger().info(f"running {rt.version} at {c.rate_hz:g} Hz (inputs: {', '.join(inputs)})")
+        what = "teleop-only (/teleop/action drives)" if self.teleop_only else rt.version
+        self.get_logger().info(f"running {what} at {c.rate_hz:g} Hz (inputs: {', '.join(inputs)})")
 
     # --- rare events (main executor) --------------------------------------------------------------
     def _on_reset_estop(self, _request, response):
@@ -224,6 +246,11 @@ class ControlNode(RobotRLNode):
     def _load_and_swap(self, path: str, sha: str) -> None:
         """Off the loop thread: load, check, warm up; the loop sees the new policy at its next tick."""
         t0_ns = time.monotonic_ns()
+        if self.teleop_only:
+            why = "teleop-only mode runs no policy (start the node with a policy to swap policies)"
+            self.get_logger().error(f"policy update refused: {why}")
+            self.swap_log.append({"path": path, "ok": False, "why": why, "t_ns": [t0_ns, time.monotonic_ns()]})
+            return
         try:
             resolved = str(self.registry.resolve(path))
         except Exception as exc:  # noqa: BLE001 - any bad reference is reported, never raised into rclpy
@@ -270,6 +297,7 @@ class ControlNode(RobotRLNode):
         got = self.in_grip.take_latest()
         if got is not None:
             self.proprio[2 * n + 4] = got[0]
+            self.core.safety.gripper_at_rest = 2.0 * got[0] - 1.0  # opening 0..1 -> command -1..1
         for cam, sub in self.in_images.items():
             got = sub.take_latest()
             if got is not None:
@@ -277,11 +305,14 @@ class ControlNode(RobotRLNode):
                 self.images[cam] = img
                 self.core.watchdog.update(cam, received)
         got = self.in_intervention.take_latest()
-        if got is not None:
+        if got is not None and not self.teleop_only:
             self.human_active = got[0]
         got = self.in_human.take_latest()
         if got is not None and got[0].shape == (self.action_dim,):
             self.human_action = got[0].copy()
+            if self.teleop_only:
+                self.human_active = True   # the operator always drives; the watchdog holds when they stop
+                self.core.watchdog.update("teleop", got[1])
         got = self.in_estop.take_latest()
         if got is not None and got[0]:
             if not self.core.safety.estopped:
@@ -358,20 +389,23 @@ class ControlNode(RobotRLNode):
             pose.position.x, pose.position.y, pose.position.z = float(cmd[0]), float(cmd[1]), float(cmd[2])
             o = pose.orientation
             o.w, o.x, o.y, o.z = float(quat[0]), float(quat[1]), float(quat[2]), float(quat[3])
-            self.pub_pose.publish(self.msg_pose)
+            # The gripper first: a lockstep simulator advances on the pose, and must have both.
             self.msg_grip.data = float(cmd[4])
             self.pub_grip.publish(self.msg_grip)
+            self.pub_pose.publish(self.msg_pose)
         else:
             self.msg_joints.data = cmd
             self.pub_joints.publish(self.msg_joints)
         sent = time.monotonic_ns()
         self.latency.add(sent - self.last_obs_ns)
         self.compute.add(sent - now)
-        row, a = self.row, self.action_dim
-        row[0], row[1], row[2] = now, rec.intervention, rec.hold is not None
-        row[3:3 + a] = rec.policy_action if rec.policy_action is not None else np.nan
-        row[3 + a:3 + 2 * a] = rec.human_action if rec.human_action is not None else np.nan
-        row[3 + 2 * a:] = cmd
+        row, a, o = self.row, self.action_dim, 4 + self.obs_dim
+        row[0], row[1], row[2], row[3] = now, rec.intervention, rec.hold is not None, version_number(rec.policy_version)
+        row[4:o] = self.proprio
+        row[o:o + a] = rec.policy_action if rec.policy_action is not None else np.nan
+        row[o + a:o + 2 * a] = rec.human_action if rec.human_action is not None else np.nan
+        row[o + 2 * a:o + 3 * a] = rec.executed_action
+        row[o + 3 * a:] = cmd
         t2 = time.monotonic_ns()
         self.msg_step.data = row
         self.pub_step.publish(self.msg_step)
@@ -388,7 +422,7 @@ class ControlNode(RobotRLNode):
         elif watchdog.holding:
             level, state = DiagnosticStatus.WARN, "holding"
         status = DiagnosticStatus(name="control_node", hardware_id=self.config.robot, level=level, message=state)
-        values = {"policy": self.core.policy.version, "ticks": self.ticks, "overruns": self.overruns,
+        values = {"policy": policy_version(self.core.policy), "ticks": self.ticks, "overruns": self.overruns,
                   "period_error_p50_us": round(per["p50_us"], 1), "period_error_p99_us": round(per["p99_us"], 1),
                   "compute_p99_us": round(comp["p99_us"], 1), "obs_age_p99_us": round(lat["p99_us"], 1),
                   "stale_events": watchdog.stale_events, "clamps": json.dumps(dict(safety.counts)),
@@ -409,7 +443,7 @@ class ControlNode(RobotRLNode):
                       "late_ticks": self.late_ticks,
                       "period_error": summarize_ns(self.period_err.values()), "latency": summarize_ns(self.latency.values()),
                       "compute": summarize_ns(self.compute.values()),
-                      "policy": self.core.policy.version, "swaps": self.swap_log, "clamps": dict(self.core.safety.counts),
+                      "policy": policy_version(self.core.policy), "swaps": self.swap_log, "clamps": dict(self.core.safety.counts),
                       "stale_events": self.core.watchdog.stale_events, "estopped": self.core.safety.estopped,
                       "inputs_received": {s.topic: s.received for s in self.polled.subs},
                       "malformed_inputs": self.polled.malformed(), "compute_parts": {k: summarize_ns(v.values()) for k, v in self.prof.items()}}

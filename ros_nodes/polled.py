@@ -45,7 +45,29 @@ class PolledSubscription:
                 self.received += 1
         if newest is None:
             return None
-        data, info = newest
+        return self._decoded(*newest)
+
+    def take_all(self, limit: int = 1000) -> list[tuple[Any, int]]:
+        """Every message that arrived since the last call, in order (up to `limit`), each as
+        (decoded, receive time on the monotonic clock in ns); malformed ones are counted and skipped.
+        For a recorder: every sample counts, not only the newest."""
+        taken = []
+        handle, msg_type = self.sub.handle, self.sub.msg_type
+        with handle:
+            while len(taken) < limit:
+                got = handle.take_message(msg_type, True)
+                if got is None:
+                    break
+                taken.append(got)
+        self.received += len(taken)
+        out = []
+        for data, info in taken:
+            value = self._decoded(data, info)
+            if value is not None:
+                out.append(value)
+        return out
+
+    def _decoded(self, data: bytes, info: Any) -> Optional[tuple[Any, int]]:
         try:
             value = self.decode(data)
         except ConversionError as exc:
@@ -62,8 +84,11 @@ class PolledInputs:
     """A node for polled subscriptions, sharing the owner node's context (and remappings)."""
 
     def __init__(self, owner) -> None:
-        self.node = rclpy.create_node(f"{owner.get_name()}_inputs", context=owner.context,
-                                      start_parameter_services=False)
+        # A process-wide `-r __node:=NAME` (how the graph runner names nodes) would rename this node
+        # too, giving two nodes one name: its own rename wins (node arguments before global ones).
+        name = f"{owner.get_name()}_inputs"
+        self.node = rclpy.create_node(name, context=owner.context, start_parameter_services=False,
+                                      cli_args=["--ros-args", "-r", f"__node:={name}"])
         self.subs: list[PolledSubscription] = []
 
     def subscribe(self, msg_type, topic: str, qos, decode: Callable[[bytes], Any]) -> PolledSubscription:

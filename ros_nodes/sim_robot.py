@@ -8,6 +8,11 @@ optionally one more value: the gripper command in [-1 closed, 1 open]), /command
 (the first point is the target for the next period) and /command/gripper (Float64). Service
 /sim/reset (std_srvs/Trigger) starts the next episode.
 
+operator=expert: the scripted expert sits at the teleop device (robot_rl.sim.operator) and publishes
+what the teleop node publishes (/teleop/action, /teleop/intervention, /teleop/event) after every
+step, so `robot-rl record --sim` collects demonstrations unattended; it starts driving when the
+recorder announces an episode on /episode/event ("start ...").
+
 mode=realtime: a paced thread steps the sim at control_hz with the latest accepted targets and logs
 its real-time factor. mode=lockstep: each arm command advances exactly one control period, then
 the new state is published, for deterministic tests. Bad commands are rejected, counted and
@@ -29,7 +34,7 @@ from ros_nodes import convert  # noqa: E402  (after runtime: environment prepare
 from geometry_msgs.msg import PoseStamped  # noqa: E402
 from rosgraph_msgs.msg import Clock  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image, JointState  # noqa: E402
-from std_msgs.msg import Bool, Float64, Float64MultiArray  # noqa: E402
+from std_msgs.msg import Bool, Float64, Float64MultiArray, String  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 
@@ -37,6 +42,7 @@ from robot_rl import config  # noqa: E402
 from robot_rl.sim.env import SimConfig  # noqa: E402
 from robot_rl.stats import SampleRecorder, summarize_ns  # noqa: E402
 from robot_rl.sim.model import robot_config  # noqa: E402
+from robot_rl.sim.operator import SimOperator  # noqa: E402
 from robot_rl.sim.server import SimServer, SimServerConfig  # noqa: E402
 
 
@@ -52,10 +58,12 @@ class SimRobotConfig(NodeConfig):
     image_width: int = 128
     image_height: int = 128
     camera_every: int = 1                 # publish images every N control periods
-    max_joint_speed: float = 2.0
+    max_joint_speed: float = 3.0
     max_ee_speed: float = 0.6
     report_path: str = ""                 # JSON at shutdown: steps, rtf, accepted, rejected by reason
     duration_s: float = 0.0               # realtime: stop after this much wall time (0: never)
+    operator: Literal["none", "expert"] = "none"   # a simulated operator on the teleop topics
+    operator_noise: float = 0.0           # std of Gaussian noise on the operator's actions
 
     def validate(self) -> None:
         if self.camera_every < 1 or self.duration_s < 0:
@@ -95,6 +103,13 @@ class SimRobot(RobotRLNode):
         self.create_subscription(JointTrajectory, "/command/joint_trajectory", self._on_trajectory, qos("reliable"))
         self.create_subscription(Float64, "/command/gripper", self._on_gripper, qos("reliable"))
         self.create_service(Trigger, "/sim/reset", self._on_reset)
+        self.operator = None
+        if c.operator == "expert":
+            self.operator = SimOperator(self.server, noise_std=c.operator_noise, seed=c.seed)
+            self.pub_teleop = self.create_publisher(Float64MultiArray, "/teleop/action", qos("reliable", 10))
+            self.pub_intervention = self.create_publisher(Bool, "/teleop/intervention", qos("reliable", 10))
+            self.pub_event = self.create_publisher(String, "/teleop/event", qos("reliable", 100))
+            self.create_subscription(String, "/episode/event", self._on_episode_event, qos("reliable", 10))
         # OpenGL contexts belong to one thread: in realtime mode only the stepping thread renders.
         self._publish(images=c.mode == "lockstep")
         self._stop = threading.Event()
@@ -111,7 +126,12 @@ class SimRobot(RobotRLNode):
             self.get_logger().warning(f"rejected {what}: {reason} (holding; "
                                       f"{sum(self.server.rejected.values())} rejected so far)")
         if advance and self.config.mode == "lockstep":
-            self._advance()
+            try:
+                self._advance()
+            except BaseException as exc:  # noqa: BLE001
+                if self.context.ok() and not isinstance(exc, KeyboardInterrupt):
+                    raise
+                # shutting down: a command that arrived as the signal did or the publishers went away
 
     def _on_joints(self, msg: Float64MultiArray) -> None:
         with self.lock:
@@ -146,9 +166,16 @@ class SimRobot(RobotRLNode):
         with self.lock:
             self._handled(self.server.command_gripper(float(msg.data)), "gripper", advance=False)
 
+    def _on_episode_event(self, msg: String) -> None:
+        if msg.data.startswith("start"):
+            with self.lock:
+                self.operator.start()
+
     def _on_reset(self, request, response):
         with self.lock:
             self.server.reset()
+            if self.operator is not None:
+                self.operator.reset()
             self._publish(images=self.config.mode == "lockstep")
         response.success, response.message = True, f"episode {self.server.episode} seed {self.server.seed}"
         return response
@@ -169,6 +196,12 @@ class SimRobot(RobotRLNode):
         self.pub_ee.publish(convert.pose_to_msg(s["ee_pos"], np.roll(s["ee_quat_wxyz"], -1), t, "world"))
         self.pub_gripper.publish(Float64(data=float(s["gripper"])))
         self.pub_success.publish(Bool(data=bool(s["success"])))
+        if self.operator is not None:
+            cmd = self.operator.command()
+            for event in cmd.events:
+                self.pub_event.publish(String(data=event))
+            self.pub_teleop.publish(convert.array_to_multiarray(cmd.action, ["action"]))
+            self.pub_intervention.publish(Bool(data=cmd.intervening))
         if images:
             h, w = self.server.cfg.sim.image_size
             for cam, image in self.server.images().items():

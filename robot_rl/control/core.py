@@ -24,39 +24,60 @@ class StepRecord:
     base_action: Optional[np.ndarray]        # residual mode: the base policy's action
     human_action: Optional[np.ndarray]
     command: np.ndarray                      # what was sent, after the safety layer
+    executed_action: np.ndarray              # that command in action space (what the robot was told to do)
     intervention: bool
     hold: Optional[str]                      # why the robot was held ("stale: camera", "estop", ...), or None
     policy_version: str
 
 
-def ee_delta_command(max_pos_step: float = 0.03, max_yaw_step: float = 0.15) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+class EeDeltaCommand:
     """action [dx, dy, dz, dyaw, grip] in [-1, 1] + state [x, y, z, yaw] -> target [x, y, z, yaw, grip]
-    (the simulator's ee_delta convention)."""
-    scale = np.array([max_pos_step] * 3 + [max_yaw_step])
+    (the simulator's ee_delta convention); action_of() maps a command back (what was executed)."""
 
-    def to_command(action: np.ndarray, state: np.ndarray) -> np.ndarray:
+    def __init__(self, max_pos_step: float = 0.03, max_yaw_step: float = 0.15) -> None:
+        self.scale = np.array([max_pos_step] * 3 + [max_yaw_step])
+
+    def __call__(self, action: np.ndarray, state: np.ndarray) -> np.ndarray:
         a = np.asarray(action, dtype=np.float64)
-        return np.append(np.asarray(state[:4], float) + a[:4] * scale, a[4])
-    return to_command
+        return np.append(np.asarray(state[:4], float) + a[:4] * self.scale, a[4])
+
+    def action_of(self, command: np.ndarray, state: np.ndarray) -> np.ndarray:
+        c = np.asarray(command, dtype=np.float64)
+        return np.append((c[:4] - np.asarray(state[:4], float)) / self.scale, c[4])
 
 
-def joint_delta_command(max_step: list[float]) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+class JointDeltaCommand:
     """action [dq_1..dq_n, grip] in [-1, 1] + state [q_1..q_n] -> target [q_1..q_n, grip]
     (joint position control, as ros2_control's forward_command_controller takes it)."""
-    scale = np.asarray(max_step, dtype=np.float64)
-    n = scale.shape[0]
 
-    def to_command(action: np.ndarray, state: np.ndarray) -> np.ndarray:
+    def __init__(self, max_step: list[float]) -> None:
+        self.scale = np.asarray(max_step, dtype=np.float64)
+        self.n = self.scale.shape[0]
+
+    def __call__(self, action: np.ndarray, state: np.ndarray) -> np.ndarray:
         a = np.asarray(action, dtype=np.float64)
-        if a.shape != (n + 1,):  # the safety layer holds on a wrong-sized command
+        if a.shape != (self.n + 1,):  # the safety layer holds on a wrong-sized command
             return a
-        return np.append(np.asarray(state[:n], float) + a[:n] * scale, a[n])
-    return to_command
+        return np.append(np.asarray(state[:self.n], float) + a[:self.n] * self.scale, a[self.n])
+
+    def action_of(self, command: np.ndarray, state: np.ndarray) -> np.ndarray:
+        c = np.asarray(command, dtype=np.float64)
+        return np.append((c[:self.n] - np.asarray(state[:self.n], float)) / self.scale, c[self.n])
+
+
+def ee_delta_command(max_pos_step: float = 0.03, max_yaw_step: float = 0.15) -> EeDeltaCommand:
+    return EeDeltaCommand(max_pos_step, max_yaw_step)
+
+
+def joint_delta_command(max_step: list[float]) -> JointDeltaCommand:
+    return JointDeltaCommand(max_step)
 
 
 class ControlCore:
+    """policy=None is teleop-only mode: the human's action drives, and without one the robot holds."""
+
     def __init__(self, policy: Any, safety: SafetyLayer, watchdog: Watchdog,
-                 to_command: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> None:
+                 to_command: "EeDeltaCommand | JointDeltaCommand") -> None:
         self.policy, self.safety, self.watchdog, self.to_command = policy, safety, watchdog, to_command
         self.swaps = 0
 
@@ -79,15 +100,25 @@ class ControlCore:
     def tick(self, now_ns: int, obs: dict[str, np.ndarray], state: np.ndarray,
              human_action: Optional[np.ndarray] = None) -> StepRecord:
         policy = self.policy  # one read: a swap during this tick takes effect at the next
-        version = getattr(policy, "version", "")
+        version = getattr(policy, "version", "teleop")
         if not self.watchdog.ok(now_ns):
             stale = self.watchdog.stale(now_ns)
-            cmd = self.safety.hold(state)
-            return StepRecord(now_ns, None, None, human_action, cmd, human_action is not None,
-                              "stale: " + ", ".join(stale) if stale else "waiting for fresh inputs", version)
-        action = np.asarray(policy(obs), dtype=np.float64)
-        base = getattr(policy, "last_base", None)
+            return self._held(now_ns, state, human_action, version,
+                              "stale: " + ", ".join(stale) if stale else "waiting for fresh inputs")
+        if policy is None:
+            if human_action is None:
+                return self._held(now_ns, state, None, version, "no operator")
+            action = base = None
+        else:
+            action = np.asarray(policy(obs), dtype=np.float64)
+            base = getattr(policy, "last_base", None)
         chosen = np.asarray(human_action, dtype=np.float64) if human_action is not None else action
         cmd, hold = self.safety.filter(self.to_command(chosen, state), state)
         return StepRecord(now_ns, action, None if base is None else np.asarray(base), human_action, cmd,
-                          human_action is not None, hold, version)
+                          self.to_command.action_of(cmd, state), human_action is not None, hold, version)
+
+    def _held(self, now_ns: int, state: np.ndarray, human_action: Optional[np.ndarray], version: str,
+              why: str) -> StepRecord:
+        cmd = self.safety.hold(state)
+        return StepRecord(now_ns, None, None, human_action, cmd, self.to_command.action_of(cmd, state),
+                          human_action is not None, why, version)

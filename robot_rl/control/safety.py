@@ -48,6 +48,9 @@ class SafetyLayer:
         self.counts: collections.Counter[str] = collections.Counter()
         self.estopped = False
         self.last: Optional[np.ndarray] = None   # last command sent (axes + gripper)
+        # The gripper command that keeps the gripper as it is, for a hold before any command was sent
+        # (the control node sets it from the measured opening): never close a gripper by holding.
+        self.gripper_at_rest = 0.0
         self._last: Optional[list[float]] = None  # the same, as floats
 
     @property
@@ -78,8 +81,14 @@ class SafetyLayer:
             self.counts["bad_command"] += 1
             return self.hold(state), "bad_command"
         last = self._last
-        ref = last if last is not None else st
         lo, hi, step, reach = self._lo, self._hi, self._step, self._reach
+        ref = last if last is not None else st
+        # The per-step clamp is relative to the last command, unless the robot is measured farther
+        # from it than it can move in one period (the scene was reset, the arm was pushed or is
+        # blocked): then relative to where the robot is, so the command never pulls it back.
+        if last is not None and any(abs(last[i] - st[i]) > reach[i] for i in range(n)):
+            ref = st
+            self.counts["reanchor"] += 1
         out = [0.0] * (n + 1)
         clamped_step = clamped_bounds = clamped_velocity = False
         for i in range(n):
@@ -118,7 +127,8 @@ class SafetyLayer:
         st = np.asarray(state, dtype=np.float64).reshape(-1).tolist()
         last = self._last
         if len(st) < n or not all(map(math.isfinite, st[:n])):
-            out = list(last) if last is not None else [(a + b) / 2 for a, b in zip(self._lo, self._hi)] + [0.0]
+            out = list(last) if last is not None else [(a + b) / 2 for a, b in zip(self._lo, self._hi)] + [self.gripper_at_rest]
         else:
-            out = [min(max(st[i], self._lo[i]), self._hi[i]) for i in range(n)] + [last[n] if last is not None else 0.0]
+            out = [min(max(st[i], self._lo[i]), self._hi[i]) for i in range(n)] + [
+                last[n] if last is not None else self.gripper_at_rest]
         return self._sent(out)

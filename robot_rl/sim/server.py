@@ -23,7 +23,9 @@ from robot_rl.sim.env import WORKSPACE_HIGH, WORKSPACE_LOW, RobotEnv, SimConfig
 class SimServerConfig:
     sim: SimConfig = dataclasses.field(default_factory=SimConfig)
     seed: int = 0
-    max_joint_speed: float = 2.0     # rad/s: a joint target further than this * period is rejected
+    # rad/s: a joint target further than this * period is rejected. 3 rad/s (a UR wrist: 3.14) leaves
+    # room for the ee_delta action scale: a full yaw step (1.5 rad/s) plus a full move needs ~2.3 rad/s.
+    max_joint_speed: float = 3.0
     max_ee_speed: float = 0.6        # m/s: an end-effector target further than this * period is rejected
 
     def validate(self) -> None:

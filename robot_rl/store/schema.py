@@ -53,6 +53,10 @@ class StreamSpec:
     level: int = 3                   # zstd/lz4 level, or JPEG quality (1..100)
     chunk_samples: int = 0           # samples per chunk; 0 = 1 for images, 1024 for vectors
     shard_chunks: int = 0            # chunks per shard file; 0 = 30 for images, 16 for vectors
+    # Known delay from capture to arrival at the recorder (calibration: robot-rl calib latency).
+    # receive_ns is stored as measured; capture time ~= receive_ns - latency_s, which is what the
+    # recorder aligns control steps against (as UMI does).
+    latency_s: float = 0.0
 
     def validate(self) -> None:
         if not _NAME.match(self.name):
@@ -81,8 +85,9 @@ class StreamSpec:
             raise ValueError(f"stream {self.name}: JPEG quality (level) must be 1..100, got {self.level}")
         if self.fields and self.kind == "vector" and (len(self.shape) != 1 or len(self.fields) != self.shape[0]):
             raise ValueError(f"stream {self.name}: {len(self.fields)} field names for shape {self.shape}")
-        if self.rate_hz < 0 or self.chunk_samples < 0 or self.shard_chunks < 0:
-            raise ValueError(f"stream {self.name}: rate_hz, chunk_samples and shard_chunks must be >= 0")
+        if self.rate_hz < 0 or self.chunk_samples < 0 or self.shard_chunks < 0 or not 0 <= self.latency_s < 10:
+            raise ValueError(f"stream {self.name}: rate_hz, chunk_samples and shard_chunks must be >= 0, "
+                             "latency_s in [0, 10)")
 
     @property
     def is_image(self) -> bool:

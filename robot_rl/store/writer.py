@@ -183,6 +183,11 @@ class StoreWriter:
         return self._episode is not None
 
     @property
+    def queue_mb(self) -> float:
+        """Raw data waiting for the disk."""
+        return self._queue.bytes / 1e6
+
+    @property
     def committed_episodes(self) -> int:
         return self._episodes
 

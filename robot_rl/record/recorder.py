@@ -1,0 +1,254 @@
+"""Episode recording, ROS-free: samples and control steps in, episodes in the store out.
+
+The recorder node (ros_nodes/recorder_node.py) feeds it every message it takes; this class owns
+the episode lifecycle and the alignment of control steps to sensor samples:
+
+- begin() starts an episode; samples and steps are recorded only while one is open, and only if
+  they arrived (samples) or were ticked (steps) after it began.
+- A step names, for every stream, the newest sample captured before the step's tick (capture time
+  = receive time - the stream's calibrated latency, as UMI compensates latency). Samples can
+  arrive after the step that should name them (a camera frame in flight while the step record
+  overtakes it), so a step waits until every stream has delivered a sample captured after it, or
+  `align_wait_s`, before its references are fixed.
+- end() (an operator's event, the task's success, a timeout) resolves every waiting step, then
+  commits through the store's writer without blocking the caller (a Future); `rerecord` commits the
+  episode as `discarded`: nothing recorded is thrown away, and readers skip it by default.
+
+Clocks: receive times and step ticks are CLOCK_MONOTONIC nanoseconds on the robot computer (the
+control node and the recorder run there); sensor stamps are whatever the sensor gives.
+"""
+from __future__ import annotations
+
+import bisect
+import collections
+import concurrent.futures
+import dataclasses
+import time
+from typing import Any, Optional
+
+import numpy as np
+
+from robot_rl.log import get_logger
+from robot_rl.store.schema import StoreError
+from robot_rl.store.writer import CommitResult, StoreWriter, WriterBackpressure
+
+log = get_logger(__name__)
+
+#: operator events (robot_rl.teleop.EVENTS) that end an episode -> (status, success)
+END_EVENTS = {"success": ("complete", True), "failure": ("complete", False), "end_episode": ("complete", None),
+              "rerecord": ("discarded", None)}
+
+
+@dataclasses.dataclass
+class StepRow:
+    """One control step as the control node publishes it (ros_nodes.control_node.step_fields)."""
+    t_ns: int
+    intervention: bool
+    hold: bool
+    obs: np.ndarray
+    policy_action: np.ndarray      # NaN when no policy ran (teleop-only, or holding)
+    human_action: np.ndarray       # NaN when the human did not act
+    executed_action: np.ndarray
+    base_action: Optional[np.ndarray] = None
+    policy_version: int = 0
+
+    @staticmethod
+    def from_row(row: np.ndarray, obs_dim: int, action_dim: int) -> "StepRow":
+        """Parse a /control/step row; ValueError if its length does not fit the dims."""
+        a, o = action_dim, 4 + obs_dim
+        if row.shape != (o + 4 * a,):
+            raise ValueError(f"step row has {row.size} values; obs_dim {obs_dim} and action_dim {a} need {o + 4 * a}")
+        return StepRow(t_ns=int(row[0]), intervention=bool(row[1]), hold=bool(row[2]), policy_version=int(row[3]),
+                       obs=row[4:o],
+                       policy_action=row[o:o + a], human_action=row[o + a:o + 2 * a],
+                       executed_action=row[o + 2 * a:o + 3 * a])
+
+
+class _StreamState:
+    """Per stream: where its samples of the open episode are, and what the status line shows."""
+
+    def __init__(self, latency_ns: int, rate_hz: float) -> None:
+        self.latency_ns, self.rate_hz = latency_ns, rate_hz
+        self.capture: list[int] = []     # capture times of this episode's samples (monotonic, ascending)
+        self.index: list[int] = []       # their indices in the store's stream
+        self.last_capture = -1
+        self.last_sensor = -1
+        self.last_receive = -1
+        self.total = 0
+        self.window = collections.deque()  # receive times of the last second (fps)
+        self.drops = 0                   # samples missing by the sensor's own stamps (gap > 1.5 periods)
+        self.rejected = 0                # samples the writer refused (bad shape, backwards stamps)
+
+    def reset(self) -> None:
+        self.capture.clear()
+        self.index.clear()
+        self.last_sensor = -1
+
+
+@dataclasses.dataclass
+class EpisodeResult:
+    episode: int
+    status: str
+    success: Optional[bool]
+    reason: str
+    steps: int
+    duration_s: float
+    commit: "concurrent.futures.Future[CommitResult]"
+
+
+class EpisodeRecorder:
+    def __init__(self, writer: StoreWriter, task: str = "", max_episode_s: float = 60.0,
+                 align_wait_s: float = 0.5, notes: str = "") -> None:
+        self.writer, self.task, self.notes = writer, task, notes
+        self.max_episode_s, self.align_wait_ns = max_episode_s, int(align_wait_s * 1e9)
+        self.streams = {s.name: _StreamState(int(s.latency_s * 1e9), s.rate_hz) for s in writer.spec.streams}
+        self.obs_dim, self.action_dim = writer.spec.steps.obs_dim, writer.spec.steps.action_dim
+        self.pending: collections.deque[StepRow] = collections.deque()
+        self.begin_ns: Optional[int] = None
+        self.episode = writer.committed_episodes
+        self.steps = 0
+        self.steps_total = 0
+        self.interventions = 0
+        self.dropped_steps = 0          # steps refused by the writer (counted, logged)
+        self.done: list[EpisodeResult] = []
+        self.last_error = ""
+
+    @property
+    def recording(self) -> bool:
+        return self.begin_ns is not None
+
+    # --- lifecycle --------------------------------------------------------------------------------
+    def begin(self, now_ns: Optional[int] = None) -> int:
+        if self.recording:
+            raise StoreError("an episode is already being recorded")
+        self.episode = self.writer.begin_episode(task=self.task, notes=self.notes)
+        self.begin_ns = time.monotonic_ns() if now_ns is None else now_ns
+        for s in self.streams.values():
+            s.reset()
+        self.pending.clear()
+        self.steps = self.interventions = 0
+        log.info("episode %d: recording", self.episode)
+        return self.episode
+
+    def end(self, status: str = "complete", success: Optional[bool] = None, reason: str = "",
+            now_ns: Optional[int] = None) -> EpisodeResult:
+        """Fix every waiting step's references and commit (in the background: see .commit)."""
+        if not self.recording:
+            raise StoreError("no episode is being recorded")
+        now_ns = time.monotonic_ns() if now_ns is None else now_ns
+        self._resolve(now_ns, flush=True)
+        future = self.writer.end_episode(status=status, success=success, wait=False)
+        result = EpisodeResult(self.episode, status, success, reason, self.steps, (now_ns - self.begin_ns) / 1e9,
+                               future)
+        self.done.append(result)
+        self.begin_ns = None
+        label = {True: "success", False: "failure", None: "unlabelled"}[success]
+        log.info("episode %d: %s (%s, %s), %d steps in %.1f s", result.episode, status, label, reason or "ended",
+                 result.steps, result.duration_s)
+        return result
+
+    def event(self, name: str, now_ns: Optional[int] = None) -> Optional[EpisodeResult]:
+        """An operator's event; the ones in END_EVENTS end the open episode."""
+        if name not in END_EVENTS or not self.recording:
+            return None
+        status, success = END_EVENTS[name]
+        return self.end(status, success, reason=f"event {name}", now_ns=now_ns)
+
+    def poll(self, now_ns: Optional[int] = None) -> Optional[EpisodeResult]:
+        """Call often: fixes steps whose samples are in, ends an episode that ran out of time."""
+        now_ns = time.monotonic_ns() if now_ns is None else now_ns
+        if not self.recording:
+            return None
+        self._resolve(now_ns)
+        if self.max_episode_s and now_ns - self.begin_ns >= self.max_episode_s * 1e9:
+            return self.end("complete", False, reason=f"timeout after {self.max_episode_s:g} s", now_ns=now_ns)
+        return None
+
+    # --- data -------------------------------------------------------------------------------------
+    def add_sample(self, stream: str, value: Any, sensor_ns: int, receive_ns: int) -> bool:
+        """Record one sample (if an episode is open and it arrived after the episode began)."""
+        s = self.streams[stream]
+        # receive times come from the middleware's wall clock mapped onto the monotonic clock: the
+        # mapping can jitter by microseconds, and the store wants them ascending
+        receive_ns = max(receive_ns, s.last_receive)
+        s.last_receive = receive_ns
+        s.total += 1
+        s.window.append(receive_ns)
+        if s.last_sensor >= 0 and s.rate_hz > 0:
+            gap = (sensor_ns - s.last_sensor) * s.rate_hz / 1e9
+            if gap > 1.5:
+                s.drops += int(round(gap)) - 1
+        s.last_sensor = sensor_ns
+        if not self.recording or receive_ns < self.begin_ns:
+            return False
+        try:
+            index = self.writer.append(stream, value, sensor_ns=sensor_ns, receive_ns=receive_ns)
+        except (ValueError, WriterBackpressure) as exc:
+            s.rejected += 1
+            self.last_error = f"{stream}: {exc}"
+            if s.rejected in (1, 10, 100) or s.rejected % 1000 == 0:
+                log.error("sample not recorded (%d so far on %s): %s", s.rejected, stream, exc)
+            return False
+        capture = receive_ns - s.latency_ns
+        if capture < s.last_capture:  # latency jitter can reorder by a hair: keep the list sorted
+            capture = s.last_capture
+        s.capture.append(capture)
+        s.index.append(index)
+        s.last_capture = capture
+        return True
+
+    def add_step(self, step: StepRow) -> bool:
+        if not self.recording or step.t_ns < self.begin_ns:
+            return False
+        self.pending.append(step)
+        return True
+
+    def _resolve(self, now_ns: int, flush: bool = False) -> None:
+        while self.pending:
+            step = self.pending[0]
+            waited = now_ns - step.t_ns >= self.align_wait_ns
+            if not (flush or waited or all(s.last_capture > step.t_ns for s in self.streams.values())):
+                return
+            self.pending.popleft()
+            refs = {}
+            for name, s in self.streams.items():
+                k = bisect.bisect_right(s.capture, step.t_ns) - 1
+                refs[name] = s.index[k] if k >= 0 else -1
+            try:
+                self.writer.append_step(obs=step.obs, action=step.policy_action, base_action=step.base_action,
+                                        human_action=step.human_action, executed_action=step.executed_action,
+                                        intervention=step.intervention, policy_version=step.policy_version,
+                                        sample_index=refs, t_ns=step.t_ns)
+            except ValueError as exc:
+                self.dropped_steps += 1
+                self.last_error = f"step: {exc}"
+                log.error("step not recorded (%d so far): %s", self.dropped_steps, exc)
+                continue
+            self.steps += 1
+            self.steps_total += 1
+            self.interventions += step.intervention
+
+    # --- status -----------------------------------------------------------------------------------
+    def status(self, now_ns: Optional[int] = None) -> dict[str, Any]:
+        now_ns = time.monotonic_ns() if now_ns is None else now_ns
+        streams = {}
+        for name, s in self.streams.items():
+            while s.window and s.window[0] < now_ns - 1_000_000_000:
+                s.window.popleft()
+            streams[name] = {"fps": len(s.window), "total": s.total, "drops": s.drops, "rejected": s.rejected}
+        w = self.writer.stats
+        return {"recording": self.recording, "episode": self.episode,
+                "episode_s": (now_ns - self.begin_ns) / 1e9 if self.recording else 0.0,
+                "episodes_done": len(self.done), "steps": self.steps, "pending_steps": len(self.pending),
+                "queue_mb": self.writer.queue_mb, "written_mb": w.raw_mb, "dropped_samples": w.dropped,
+                "dropped_steps": self.dropped_steps, "streams": streams}
+
+
+def status_line(st: dict[str, Any], prev_mb: float = 0.0, dt_s: float = 1.0) -> str:
+    """One line for the terminal: per-stream fps and drops, queue, write rate, episodes."""
+    parts = [f"{n} {v['fps']}fps" + (f" drop {v['drops']}" if v["drops"] else "") +
+             (f" rej {v['rejected']}" if v["rejected"] else "") for n, v in st["streams"].items()]
+    ep = f"ep {st['episode']} {st['episode_s']:.0f}s {st['steps']} steps" if st["recording"] else "between episodes"
+    rate = (st["written_mb"] - prev_mb) / max(dt_s, 1e-9)
+    return (f"{ep} | {' | '.join(parts)} | queue {st['queue_mb']:.1f} MB | write {rate:.1f} MB/s | "
+            f"{st['episodes_done']} done")

@@ -1,0 +1,65 @@
+"""What a recording holds: the store spec built from the recorder's settings (cameras, rates,
+codec, latencies, robot), identical for every run with the same settings, so a later run appends
+to the same store."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+from robot_rl.store.schema import RobotDescription, StepSpec, StoreSpec, StreamSpec, validated
+
+
+@dataclasses.dataclass
+class RecordSpecConfig:
+    robot: Literal["arm6", "arm7"] = "arm6"
+    command_mode: Literal["ee", "joint"] = "ee"   # the control node's: sets the steps' action size
+    control_rate_hz: float = 10.0
+    cameras: str = "front,wrist"       # comma-separated; topics /camera/<name>/image_raw; "" for none
+    image_width: int = 128
+    image_height: int = 128
+    camera_rate_hz: float = 10.0
+    camera_codec: Literal["zstd", "lz4", "none", "jpeg"] = "zstd"   # zstd/lz4/none are lossless
+    jpeg_quality: int = 90
+    proprio_rate_hz: float = 10.0
+    teleop_rate_hz: float = 10.0
+    # The latency calibration hook: capture-to-arrival delay per stream kind (robot-rl calib latency
+    # measures it); subtracted from receive times before steps are aligned to samples.
+    camera_latency_s: float = 0.0
+    proprio_latency_s: float = 0.0
+
+    def validate(self) -> None:
+        if self.image_width <= 0 or self.image_height <= 0:
+            raise ValueError("image_width and image_height must be > 0")
+        if min(self.camera_rate_hz, self.proprio_rate_hz, self.control_rate_hz) <= 0:
+            raise ValueError("rates must be > 0")
+        if not (0 <= self.camera_latency_s < 10 and 0 <= self.proprio_latency_s < 10):
+            raise ValueError("latencies must be in [0, 10) s")
+
+    @property
+    def camera_list(self) -> list[str]:
+        return [c.strip() for c in self.cameras.split(",") if c.strip()]
+
+
+def record_store_spec(c: RecordSpecConfig) -> StoreSpec:
+    from robot_rl.sim.model import robot_config  # the robot's joint names (MJCF config, no model load)
+
+    rcfg = robot_config(c.robot)
+    joints = list(rcfg.joints)
+    n = len(joints)
+    codec, level = (c.camera_codec, c.jpeg_quality) if c.camera_codec == "jpeg" else (c.camera_codec, 3)
+    streams = [StreamSpec(name=f"{cam}_rgb", kind="rgb", shape=[c.image_height, c.image_width, 3], dtype="uint8",
+                          rate_hz=c.camera_rate_hz, units="uint8 sRGB", codec=codec, level=level,
+                          latency_s=c.camera_latency_s) for cam in c.camera_list]
+    streams += [
+        StreamSpec(name="joints", shape=[2 * n], rate_hz=c.proprio_rate_hz, units="rad, rad/s",
+                   fields=[f"q_{j}" for j in joints] + [f"qd_{j}" for j in joints], latency_s=c.proprio_latency_s),
+        StreamSpec(name="ee_pose", shape=[7], rate_hz=c.proprio_rate_hz, units="m, quaternion",
+                   fields=["x", "y", "z", "qx", "qy", "qz", "qw"], latency_s=c.proprio_latency_s),
+        StreamSpec(name="gripper", shape=[1], rate_hz=c.proprio_rate_hz, units="opening 0..1",
+                   fields=["opening"], latency_s=c.proprio_latency_s),
+        StreamSpec(name="teleop", shape=[5 if c.command_mode == "ee" else n + 1], rate_hz=c.teleop_rate_hz,
+                   units="action in -1..1"),
+    ]
+    action_dim = 5 if c.command_mode == "ee" else n + 1
+    return validated(StoreSpec(streams=streams, steps=StepSpec(obs_dim=2 * n + 5, action_dim=action_dim),
+                               robot=RobotDescription(name=c.robot, joint_names=joints, control_rate_hz=c.control_rate_hz)))
