@@ -211,7 +211,8 @@ def cmd_record(args: argparse.Namespace) -> int:
         "robot": args.robot, "control_rate_hz": rate, "cameras": cams, "image_width": args.image_size,
         "image_height": args.image_size, "camera_rate_hz": rate, "proprio_rate_hz": rate, "teleop_rate_hz": rate,
         "camera_codec": args.codec, "max_episode_s": float(args.max_episode_s),
-        "reset_service": "/sim/reset" if args.sim else "", "reset_wait_s": float(args.reset_wait_s)}))
+        "reset_service": "/sim/reset" if args.sim else "", "reset_wait_s": float(args.reset_wait_s),
+        "camera_qos": "reliable" if args.sim else "sensor"}))
     code = GraphRunner(GraphConfig(name="record", nodes=nodes)).run()
     if code == 0:
         from robot_rl.store import EpisodeStore

@@ -7,7 +7,8 @@ gripper], the simulator's convention) and, for image policies, /camera/<name>/im
 let a human take over. /control/estop (Bool, true) latches an e-stop: every command holds until the
 /control/reset_estop service (std_srvs/Trigger) is called. /policy/update (std_msgs/String
 "path [sha256]") swaps the policy.
-Outputs: /command/ee_target (PoseStamped) + /command/gripper (Float64), or in joint mode
+Outputs: /command/ee_target (PoseStamped, stamped with the joint state's stamp it was computed
+from) + /command/gripper (Float64), or in joint mode
 /command/joint_positions (Float64MultiArray [q..., gripper]); /control/step
 (Float64MultiArray, layout in step_fields()) per tick; /diagnostics once a second.
 
@@ -64,11 +65,12 @@ def policy_version(policy) -> str:
     return getattr(policy, "version", "teleop")
 def step_fields(action_dim: int, obs_dim: int) -> list[str]:
     """The /control/step row: t_ns (monotonic clock of the tick), intervention, hold, policy_version
-    (the number of the running policy's registry version, 0 for none), the proprio
+    (the number of the running policy's registry version, 0 for none), state_stamp_ns (the robot's
+    stamp of the joint state the tick acted on: names the exact proprio sample), the proprio
     observation the tick used (obs_dim values), then the policy's action, the human's action, the
     executed action (the command sent, in action space) and the command sent, action_dim values
     each (NaN where there was none). The recorder (ros_nodes.recorder_node) reads this layout."""
-    return ["t_ns", "intervention", "hold", "policy_version", *[f"obs_{i}" for i in range(obs_dim)],
+    return ["t_ns", "intervention", "hold", "policy_version", "state_stamp_ns", *[f"obs_{i}" for i in range(obs_dim)],
             *[f"{kind}_{i}" for kind in ("policy", "human", "executed", "command") for i in range(action_dim)]]
 
 
@@ -170,10 +172,13 @@ class ControlNode(RobotRLNode):
         self._index_for: tuple = ()
         self.images: dict[str, np.ndarray] = {}
         self.last_obs_ns = 0
+        self.state_stamp_ns = 0     # the robot's stamp of the joint state the loop acts on
         self.human_active = False
         self.human_action = np.zeros(self.action_dim)
         self._estop_reset = threading.Event()
         self.polled = PolledInputs(self)
+        # Volatile, as ros2_control's joint_state_broadcaster publishes (a transient-local
+        # subscription would not match a volatile publisher).
         self.in_joints = self.polled.subscribe(JointState, "/joint_states", qos("reliable", 10),
                                               cdr.JointStateDecoder())
         self.in_ee = self.polled.subscribe(PoseStamped, "/ee_pose", qos("reliable", 10), cdr.pose_stamped)
@@ -281,6 +286,7 @@ class ControlNode(RobotRLNode):
                     self.joint_index = None
                     self.get_logger().error(f"/joint_states lacks joints of {self.config.robot}: {js['names']}")
             if self.joint_index is not None and js["position"].size:
+                self.state_stamp_ns = js["stamp_ns"]
                 self.q[:] = js["position"][self.joint_index]
                 self.proprio[:n] = self.q
                 self.proprio[n:2 * n] = js["velocity"][self.joint_index] if js["velocity"].size else 0.0
@@ -389,6 +395,8 @@ class ControlNode(RobotRLNode):
             pose.position.x, pose.position.y, pose.position.z = float(cmd[0]), float(cmd[1]), float(cmd[2])
             o = pose.orientation
             o.w, o.x, o.y, o.z = float(quat[0]), float(quat[1]), float(quat[2]), float(quat[3])
+            stamp = self.msg_pose.header.stamp   # the state this command was computed from
+            stamp.sec, stamp.nanosec = divmod(self.state_stamp_ns, 1_000_000_000)
             # The gripper first: a lockstep simulator advances on the pose, and must have both.
             self.msg_grip.data = float(cmd[4])
             self.pub_grip.publish(self.msg_grip)
@@ -399,9 +407,10 @@ class ControlNode(RobotRLNode):
         sent = time.monotonic_ns()
         self.latency.add(sent - self.last_obs_ns)
         self.compute.add(sent - now)
-        row, a, o = self.row, self.action_dim, 4 + self.obs_dim
+        row, a, o = self.row, self.action_dim, 5 + self.obs_dim
         row[0], row[1], row[2], row[3] = now, rec.intervention, rec.hold is not None, version_number(rec.policy_version)
-        row[4:o] = self.proprio
+        row[4] = self.state_stamp_ns
+        row[5:o] = self.proprio
         row[o:o + a] = rec.policy_action if rec.policy_action is not None else np.nan
         row[o + a:o + 2 * a] = rec.human_action if rec.human_action is not None else np.nan
         row[o + 2 * a:o + 3 * a] = rec.executed_action

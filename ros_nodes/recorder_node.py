@@ -8,7 +8,8 @@ joints [q, qd], ee_pose [xyz, quat xyzw], gripper, teleop; steps with obs and ac
 control node ran them, each naming the samples captured before its tick.
 
 Episodes: the first starts when the node is up; an operator event or max_episode_s ends one; the
-node commits it (in the background), calls reset_service (the simulator's /sim/reset) or waits
+node commits it (in the background), calls reset_service (the simulator's /sim/reset; an episode
+starts at the `t_ns=` its reply names, if any) or waits
 reset_wait_s for the operator to reset the scene, and starts the next, until `episodes` are done
 (then it exits 0). It announces each episode on /episode/event ("start <episode>", "end <episode>
 <status>"); the reset service's reply goes into the episode's notes (the simulator's seed). A store
@@ -56,7 +57,13 @@ class RecorderNodeConfig(NodeConfig, RecordSpecConfig):
     reset_service: str = ""            # std_srvs/Trigger to call between episodes ("" = none)
     reset_wait_s: float = 5.0          # with no reset service: time for the operator to reset the scene
     settle_s: float = 0.0              # after a reset, before the next episode starts
+    # start an episode only while the control node is driving (its newest step record, at most
+    # 0.5 s old, is not a hold): an episode never opens on a robot that cannot be moved
+    wait_for_control: bool = True
     status_period_s: float = 1.0
+    # reliable: every frame (the publisher must be reliable; the simulator's is); sensor: best
+    # effort, matches any camera driver, frames lost in transport are counted as drops
+    camera_qos: Literal["reliable", "sensor"] = "sensor"
     fsync: bool = True
     report_path: str = ""              # JSON at shutdown: episodes, per-stream counts, commit latencies
 
@@ -81,14 +88,14 @@ class RecorderNode(RobotRLNode):
             for line in self.writer.recovery.lines():
                 self.get_logger().warning(f"store recovery: {line}")
         self.recorder = EpisodeRecorder(self.writer, task=c.task or "", max_episode_s=c.max_episode_s,
-                                        align_wait_s=c.align_wait_s, notes=c.notes)
+                                        align_wait_s=c.align_wait_s, notes=c.notes, proprio_stream="joints")
         self.start_episodes = self.writer.committed_episodes
         self.polled = PolledInputs(self)
         self.inputs = []   # (stream name, subscription, to_sample)
         depth = 50         # the take thread runs every 5 ms; 50 messages is 0.5 s at 100 Hz
         for cam in c.camera_list:
             self.inputs.append((f"{cam}_rgb", self.polled.subscribe(Image, f"/camera/{cam}/image_raw",
-                                                                    qos("sensor", depth), cdr.image), _image))
+                                                                    qos(c.camera_qos, depth), cdr.image), _image))
         self.inputs += [
             ("joints", self.polled.subscribe(JointState, "/joint_states", qos("reliable", depth), cdr.JointStateDecoder()),
              self._joints),
@@ -106,6 +113,8 @@ class RecorderNode(RobotRLNode):
         self.reset_client = self.create_client(Trigger, c.reset_service) if c.reset_service else None
         self.pub_episode = self.create_publisher(String, "/episode/event", qos("reliable", 10))
         self.bad_steps = 0
+        self.control_ready_at = 0.0      # monotonic time of the newest step record that was not a hold
+        self.control_steady_since = float("inf")   # since when every step record was not a hold
         self.results = []
         self._stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True, name="recorder")
@@ -131,9 +140,9 @@ class RecorderNode(RobotRLNode):
     def _run(self) -> None:
         c = self.config
         rec = self.recorder
-        phase, until, future = "start", time.monotonic(), None
+        phase, until, future, start_ns, min_stamp = "start", time.monotonic(), None, None, 0
         if self.reset_client is not None:  # the first episode starts from a fresh scene too
-            future, phase = self._reset(timeout_s=60.0), "resetting"
+            phase = "warmup"
         last_status = time.monotonic()
         prev_mb = 0.0
         while not self._stop.is_set():
@@ -144,14 +153,18 @@ class RecorderNode(RobotRLNode):
                 if ended is not None:
                     self._ended(ended)
                 t = time.monotonic()
-                if phase == "start" and t >= until:
-                    episode = rec.begin()
+                if phase == "warmup" and (not c.wait_for_control or t - self.control_steady_since >= 1.0):
+                    # the graph has run steadily for a second (start-up transients are over): reset
+                    future, phase = self._reset(timeout_s=60.0), "resetting"
+                elif phase == "start" and t >= until and (not c.wait_for_control or t - self.control_ready_at < 0.5):
+                    episode = rec.begin(start_ns, min_sensor_ns=min_stamp)
                     self.pub_episode.publish(String(data=f"start {episode}"))
                     phase = "recording"
                 elif phase == "recording" and not rec.recording:
                     phase = "committing"
                 elif phase == "committing" and rec.done[-1].commit.done():
                     self._committed(rec.done[-1])
+                    start_ns, min_stamp = None, 0
                     if c.episodes and len(rec.done) >= c.episodes:
                         self.get_logger().info(f"{len(rec.done)} episodes recorded into {c.store}")
                         self._stop.set()
@@ -165,6 +178,7 @@ class RecorderNode(RobotRLNode):
                 elif phase == "resetting" and future.done():
                     reply = future.result() if isinstance(future, Future) else None
                     rec.notes = f"{c.notes}; reset: {reply.message}" if reply is not None else c.notes
+                    start_ns, min_stamp = reset_time(reply.message if reply is not None else "", c.settle_s)
                     phase, until = "start", t + c.settle_s
                 if t - last_status >= c.status_period_s:
                     st = rec.status(now)
@@ -186,7 +200,16 @@ class RecorderNode(RobotRLNode):
                     rec.add_sample(name, data, stamp if stamp is not None else received, received)
         for row, _ in self.in_step.take_all():
             try:
-                rec.add_step(StepRow.from_row(row, rec.obs_dim, rec.action_dim))
+                step = StepRow.from_row(row, rec.obs_dim, rec.action_dim)
+                now = time.monotonic()
+                if step.hold:
+                    self.control_steady_since = float("inf")
+                else:
+                    if now - self.control_ready_at > 0.5:
+                        self.control_steady_since = now
+                    self.control_steady_since = min(self.control_steady_since, now)
+                    self.control_ready_at = now
+                rec.add_step(step)
             except ValueError as exc:
                 self.bad_steps += 1
                 if self.bad_steps in (1, 100):
@@ -239,13 +262,24 @@ class RecorderNode(RobotRLNode):
         except StoreError as exc:
             self.get_logger().error(str(exc))
         if self.config.report_path:
-            report = {"episodes": self.results, "bad_steps": self.bad_steps, "status": rec.status(),
+            report = {"episodes": self.results, "bad_steps": self.bad_steps, "foreign_steps": rec.foreign_steps,
+                      "stale_samples": rec.stale_samples, "status": rec.status(),
                       "inputs_received": {s.topic: s.received for s in self.polled.subs},
                       "malformed_inputs": self.polled.malformed(),
                       "max_commit_latency_s": self.writer.stats.max_commit_latency_s}
             with open(self.config.report_path, "w") as f:
                 json.dump(report, f)
         self.polled.destroy()
+
+
+def reset_time(message: str, settle_s: float) -> tuple["int | None", int]:
+    """Where the next episode starts, from the reset service's reply (the simulator says it):
+    `t_ns=` when the new scene was made (so a control tick between the reset and its reply is not
+    lost) and `stamp_ns=` the sensor time it starts at (older samples are the previous scene's)."""
+    words = dict(w.split("=", 1) for w in message.split() if "=" in w)
+    t = words.get("t_ns", "")
+    stamp = words.get("stamp_ns", "")
+    return (int(t) if t.isdigit() and not settle_s else None), (int(stamp) if stamp.isdigit() else 0)
 
 
 class _Done:

@@ -2,11 +2,15 @@
 
 Publishes /joint_states, /ee_pose, /gripper/opening, /camera/<name>/image_raw + camera_info,
 /task/success and /clock (sim time, which stamps everything). Accepts /command/ee_target
-(PoseStamped, as Cartesian impedance controllers take it), /command/joint_positions
+(PoseStamped, as Cartesian impedance controllers take it; stamped with the state it was computed
+from: a stamp ahead of sim time was sent before a /sim/reset and is dropped), /command/joint_positions
 (Float64MultiArray of the arm's joints, as ros2_control's forward_command_controller takes it,
 optionally one more value: the gripper command in [-1 closed, 1 open]), /command/joint_trajectory
 (the first point is the target for the next period) and /command/gripper (Float64). Service
-/sim/reset (std_srvs/Trigger) starts the next episode.
+/sim/reset (std_srvs/Trigger) starts the next episode; its reply says "episode N seed S t_ns=T
+stamp_ns=X": T is when the new scene was made (CLOCK_MONOTONIC), where a recorder starts the
+episode, and X the sim time it starts at (sim time runs on across episodes; anything stamped
+earlier belongs to the previous scene).
 
 operator=expert: the scripted expert sits at the teleop device (robot_rl.sim.operator) and publishes
 what the teleop node publishes (/teleop/action, /teleop/intervention, /teleop/event) after every
@@ -15,7 +19,8 @@ recorder announces an episode on /episode/event ("start ...").
 
 mode=realtime: a paced thread steps the sim at control_hz with the latest accepted targets and logs
 its real-time factor. mode=lockstep: each arm command advances exactly one control period, then
-the new state is published, for deterministic tests. Bad commands are rejected, counted and
+the new state is published, for deterministic tests; while no command comes, the state (not the
+images) is re-published every 0.5 s. Bad commands are rejected, counted and
 logged; the robot holds. The node never dies on input.
 """
 from __future__ import annotations
@@ -95,7 +100,9 @@ class SimRobot(RobotRLNode):
         self.pub_gripper = self.create_publisher(Float64, "/gripper/opening", state_qos)
         self.pub_success = self.create_publisher(Bool, "/task/success", state_qos)
         self.pub_clock = self.create_publisher(Clock, "/clock", qos("reliable", 10))
-        self.pub_images = {cam: (self.create_publisher(Image, f"/camera/{cam}/image_raw", qos("sensor")),
+        # Images reliable (depth 5): a recorder that asks for reliable delivery gets every frame; a
+        # best-effort subscriber (the control loop) still matches.
+        self.pub_images = {cam: (self.create_publisher(Image, f"/camera/{cam}/image_raw", qos("reliable", 5)),
                                  self.create_publisher(CameraInfo, f"/camera/{cam}/camera_info", qos("sensor")))
                            for cam in self.server.cameras}
         self.create_subscription(PoseStamped, "/command/ee_target", self._on_ee, qos("reliable"))
@@ -113,6 +120,11 @@ class SimRobot(RobotRLNode):
         # OpenGL contexts belong to one thread: in realtime mode only the stepping thread renders.
         self._publish(images=c.mode == "lockstep")
         self._stop = threading.Event()
+        self._last_publish = time.monotonic()
+        if c.mode == "lockstep":
+            # An idle lockstep robot still says where it is (no step, no images), as a driver does:
+            # a controller that subscribed after the last step would otherwise never hear of it.
+            self.create_timer(0.5, self._idle_publish)
         if c.mode == "realtime":
             self.thread = threading.Thread(target=self._realtime_loop, daemon=True)
             self.thread.start()
@@ -158,7 +170,13 @@ class SimRobot(RobotRLNode):
 
     def _on_ee(self, msg: PoseStamped) -> None:
         with self.lock:
-            pos, quat_xyzw, _ = convert.msg_to_pose(msg)
+            pos, quat_xyzw, stamp_ns = convert.msg_to_pose(msg)
+            if 0 < stamp_ns < self.server.reset_stamp_ns:
+                # computed from the scene before the last reset and delivered after it. Dropped
+                # without stepping (lockstep would otherwise step the new episode with the old
+                # one's command). Stamp 0: an unstamped command, not checked.
+                self.server.rejected["before_reset"] += 1
+                return
             result = self.server.command_ee(pos, np.roll(quat_xyzw, 1))
             self._handled(result, "ee_target", advance=True)
 
@@ -174,10 +192,13 @@ class SimRobot(RobotRLNode):
     def _on_reset(self, request, response):
         with self.lock:
             self.server.reset()
+            done_ns = time.monotonic_ns()  # the new scene exists: where a recorder starts the episode
             if self.operator is not None:
                 self.operator.reset()
             self._publish(images=self.config.mode == "lockstep")
-        response.success, response.message = True, f"episode {self.server.episode} seed {self.server.seed}"
+        response.success = True
+        response.message = (f"episode {self.server.episode} seed {self.server.seed} t_ns={done_ns} "
+                            f"stamp_ns={self.server.reset_stamp_ns}")
         return response
 
     # --- stepping -------------------------------------------------------------------------------
@@ -186,7 +207,8 @@ class SimRobot(RobotRLNode):
         self.steps += 1
         self._publish(images=self.steps % self.config.camera_every == 0)
 
-    def _publish(self, images: bool) -> None:
+    def _publish(self, images: bool, operator: bool = True) -> None:
+        self._last_publish = time.monotonic()
         s = self.server.state()
         t = s["sim_time_ns"]
         clock = Clock()
@@ -196,7 +218,7 @@ class SimRobot(RobotRLNode):
         self.pub_ee.publish(convert.pose_to_msg(s["ee_pos"], np.roll(s["ee_quat_wxyz"], -1), t, "world"))
         self.pub_gripper.publish(Float64(data=float(s["gripper"])))
         self.pub_success.publish(Bool(data=bool(s["success"])))
-        if self.operator is not None:
+        if self.operator is not None and operator:
             cmd = self.operator.command()
             for event in cmd.events:
                 self.pub_event.publish(String(data=event))
@@ -210,13 +232,18 @@ class SimRobot(RobotRLNode):
                 pub_info.publish(convert.camera_info_to_msg(w, h, self.server.camera_intrinsics(cam), stamp_ns=t,
                                                             frame_id=cam))
 
+    def _idle_publish(self) -> None:
+        with self.lock:
+            if time.monotonic() - self._last_publish >= 0.5:
+                self._publish(images=False, operator=False)
+
     def _realtime_loop(self) -> None:
         c = self.config
         period = 1.0 / c.control_hz
         with self.lock:
             self.server.images()  # make the OpenGL context now (~0.3 s), not inside the first period
         start = time.monotonic()
-        sim0 = self.server.env.data.time
+        sim0 = self.server.sim_time_ns() / 1e9
         next_tick = start
         last_log = start
         try:
@@ -237,7 +264,7 @@ class SimRobot(RobotRLNode):
                 self.get_logger().error(f"sim step failed: {exc!r}")
             self.step_ns.add(time.perf_counter_ns() - t_step)
             now = time.monotonic()
-            self.rtf = (self.server.env.data.time - sim0) / max(now - start, 1e-9)
+            self.rtf = (self.server.sim_time_ns() / 1e9 - sim0) / max(now - start, 1e-9)
             if now - last_log >= 5.0:
                 last_log = now
                 self.get_logger().info(f"real-time factor {self.rtf:.2f} over {now - start:.0f} s, {self.steps} steps")

@@ -99,9 +99,10 @@ def test_lifecycle_events_timeout_rerecord_and_bad_input(tmp_path):
 
 def test_step_rows_parse_the_control_node_layout():
     obs_dim, a = 3, 2
-    row = np.array([5e9, 1, 0, 7, 1, 2, 3, np.nan, np.nan, .1, .2, .1, .2, 9, 9])
+    row = np.array([5e9, 1, 0, 7, 4e8, 1, 2, 3, np.nan, np.nan, .1, .2, .1, .2, 9, 9])
     s = StepRow.from_row(row, obs_dim, a)
     assert s.t_ns == 5_000_000_000 and s.intervention and not s.hold and s.policy_version == 7
+    assert s.state_stamp_ns == 400_000_000
     assert s.obs.tolist() == [1, 2, 3] and s.human_action.tolist() == [.1, .2] and s.executed_action.tolist() == [.1, .2]
     with pytest.raises(ValueError):
         StepRow.from_row(row[:-1], obs_dim, a)
@@ -171,3 +172,39 @@ def test_safety_reanchors_on_the_measured_state_after_a_jump():
     out, hold = safety.filter(np.append(moved + 0.01, 1.0), moved)
     assert hold is None and safety.counts["reanchor"] == 1
     assert np.allclose(out[:4], moved + 0.01)       # toward where it is asked, not back to the old pose
+
+
+def test_an_episode_that_begins_in_the_past_records_its_preroll(tmp_path):
+    writer = small_store(tmp_path, cam_latency_s=0.0)
+    rec = EpisodeRecorder(writer, max_episode_s=100)
+    rec.add_sample("joints", np.array([1.0, 0]), 1, 100 * MS)     # before the reset: not recorded
+    rec.add_sample("joints", np.array([2.0, 0]), 2, 210 * MS)     # after it, before begin() was called
+    rec.add_sample("cam_rgb", np.zeros((4, 4, 3), np.uint8), 2, 215 * MS)
+    rec.add_step(step(220, value=2.0))
+    rec.begin(now_ns=200 * MS)                                  # the reset service said: 200 ms
+    rec.add_sample("joints", np.array([3.0, 0]), 3, 300 * MS)
+    rec.end(now_ns=400 * MS).commit.result()
+    writer.close()
+    store = EpisodeStore(tmp_path / "s.zarr")
+    values, _, _ = store.read_stream(0, "joints")
+    assert values[:, 0].tolist() == [2.0, 3.0]
+    s = store.read_steps(0)
+    assert s["obs"][:, 0].tolist() == [2.0] and s["sample_index"]["joints"].tolist() == [0]
+
+
+def test_a_step_that_acted_on_the_previous_scene_is_not_recorded(tmp_path):
+    writer = small_store(tmp_path, cam_latency_s=0.0)
+    rec = EpisodeRecorder(writer, max_episode_s=100, align_wait_s=0.0, proprio_stream="joints")
+    rec.begin(now_ns=0, min_sensor_ns=3_000_000_000)           # the scene was reset at sensor time 3 s
+    assert not rec.add_sample("joints", np.array([9.0, 0]), sensor_ns=2_500_000_000, receive_ns=1)  # in flight
+    assert rec.stale_samples == 1
+    rec.add_sample("joints", np.array([0.0, 0]), sensor_ns=3_000_000_000, receive_ns=1 * MS)   # the new scene
+    rec.add_sample("cam_rgb", np.zeros((4, 4, 3), np.uint8), 3_000_000_000, 2 * MS)
+    old, new = step(3), step(5)
+    old.state_stamp_ns, new.state_stamp_ns = 2_500_000_000, 3_000_000_000   # the first: on the old scene
+    rec.add_step(old)
+    rec.add_step(new)
+    rec.end(now_ns=10 * MS).commit.result()
+    writer.close()
+    s = EpisodeStore(tmp_path / "s.zarr").read_steps(0)
+    assert rec.foreign_steps == 1 and s["t_ns"].tolist() == [5 * MS] and s["sample_index"]["joints"].tolist() == [0]

@@ -3,8 +3,9 @@
 The recorder node (ros_nodes/recorder_node.py) feeds it every message it takes; this class owns
 the episode lifecycle and the alignment of control steps to sensor samples:
 
-- begin() starts an episode; samples and steps are recorded only while one is open, and only if
-  they arrived (samples) or were ticked (steps) after it began.
+- begin() starts an episode; samples and steps are recorded only if they arrived (samples) or
+  were ticked (steps) after it began. It may begin in the recent past (a reset service says when
+  the scene was reset): what arrived since then is kept in a short pre-roll and recorded.
 - A step names, for every stream, the newest sample captured before the step's tick (capture time
   = receive time - the stream's calibrated latency, as UMI compensates latency). Samples can
   arrive after the step that should name them (a camera frame in flight while the step record
@@ -51,15 +52,16 @@ class StepRow:
     executed_action: np.ndarray
     base_action: Optional[np.ndarray] = None
     policy_version: int = 0
+    state_stamp_ns: int = -1       # the robot's stamp of the joint state the tick used (-1: unknown)
 
     @staticmethod
     def from_row(row: np.ndarray, obs_dim: int, action_dim: int) -> "StepRow":
         """Parse a /control/step row; ValueError if its length does not fit the dims."""
-        a, o = action_dim, 4 + obs_dim
+        a, o = action_dim, 5 + obs_dim
         if row.shape != (o + 4 * a,):
             raise ValueError(f"step row has {row.size} values; obs_dim {obs_dim} and action_dim {a} need {o + 4 * a}")
         return StepRow(t_ns=int(row[0]), intervention=bool(row[1]), hold=bool(row[2]), policy_version=int(row[3]),
-                       obs=row[4:o],
+                       state_stamp_ns=int(row[4]), obs=row[5:o],
                        policy_action=row[o:o + a], human_action=row[o + a:o + 2 * a],
                        executed_action=row[o + 2 * a:o + 3 * a])
 
@@ -98,7 +100,7 @@ class EpisodeResult:
 
 class EpisodeRecorder:
     def __init__(self, writer: StoreWriter, task: str = "", max_episode_s: float = 60.0,
-                 align_wait_s: float = 0.5, notes: str = "") -> None:
+                 align_wait_s: float = 0.5, notes: str = "", proprio_stream: str = "") -> None:
         self.writer, self.task, self.notes = writer, task, notes
         self.max_episode_s, self.align_wait_ns = max_episode_s, int(align_wait_s * 1e9)
         self.streams = {s.name: _StreamState(int(s.latency_s * 1e9), s.rate_hz) for s in writer.spec.streams}
@@ -110,23 +112,42 @@ class EpisodeRecorder:
         self.steps_total = 0
         self.interventions = 0
         self.dropped_steps = 0          # steps refused by the writer (counted, logged)
+        # A step whose state stamp names no `proprio_stream` sample of this episode acted on the
+        # previous scene (ticked between a reset and its state's arrival): not recorded, counted.
+        self.proprio_stream = proprio_stream if proprio_stream in self.streams else ""
+        self.foreign_steps = 0
+        self._proprio_by_stamp: dict[int, int] = {}
         self.done: list[EpisodeResult] = []
         self.last_error = ""
+        self.preroll: collections.deque = collections.deque()   # (kind, args) while no episode is open
+        self.preroll_ns = 2_000_000_000
+        self.min_sensor_ns = 0
+        self.stale_samples = 0          # samples of the previous scene that arrived after a reset
 
     @property
     def recording(self) -> bool:
         return self.begin_ns is not None
 
     # --- lifecycle --------------------------------------------------------------------------------
-    def begin(self, now_ns: Optional[int] = None) -> int:
+    def begin(self, now_ns: Optional[int] = None, min_sensor_ns: int = 0) -> int:
+        """Start an episode at now_ns (default: now). Samples stamped before min_sensor_ns (the
+        sensor clock's time of a scene reset) are from the previous scene and are not recorded."""
         if self.recording:
             raise StoreError("an episode is already being recorded")
+        self.min_sensor_ns = min_sensor_ns
         self.episode = self.writer.begin_episode(task=self.task, notes=self.notes)
         self.begin_ns = time.monotonic_ns() if now_ns is None else now_ns
         for s in self.streams.values():
             s.reset()
+        self._proprio_by_stamp.clear()
         self.pending.clear()
         self.steps = self.interventions = 0
+        preroll, self.preroll = self.preroll, collections.deque()
+        for kind, args in preroll:
+            if kind == "sample" and args[3] >= self.begin_ns:
+                self._append_sample(*args)
+            elif kind == "step":
+                self.add_step(args)
         log.info("episode %d: recording", self.episode)
         return self.episode
 
@@ -179,7 +200,23 @@ class EpisodeRecorder:
             if gap > 1.5:
                 s.drops += int(round(gap)) - 1
         s.last_sensor = sensor_ns
-        if not self.recording or receive_ns < self.begin_ns:
+        if not self.recording:
+            self._keep(("sample", (stream, value, sensor_ns, receive_ns)), receive_ns)
+            return False
+        if receive_ns < self.begin_ns:
+            return False
+        return self._append_sample(stream, value, sensor_ns, receive_ns)
+
+    def _keep(self, item: tuple, t_ns: int) -> None:
+        self.preroll.append(item)
+        while self.preroll and (len(self.preroll) > 2000 or
+                                _t(self.preroll[0]) < t_ns - self.preroll_ns):
+            self.preroll.popleft()
+
+    def _append_sample(self, stream: str, value: Any, sensor_ns: int, receive_ns: int) -> bool:
+        s = self.streams[stream]
+        if sensor_ns < self.min_sensor_ns:
+            self.stale_samples += 1
             return False
         try:
             index = self.writer.append(stream, value, sensor_ns=sensor_ns, receive_ns=receive_ns)
@@ -195,10 +232,15 @@ class EpisodeRecorder:
         s.capture.append(capture)
         s.index.append(index)
         s.last_capture = capture
+        if stream == self.proprio_stream:
+            self._proprio_by_stamp[sensor_ns] = index
         return True
 
     def add_step(self, step: StepRow) -> bool:
-        if not self.recording or step.t_ns < self.begin_ns:
+        if not self.recording:
+            self._keep(("step", step), step.t_ns)
+            return False
+        if step.t_ns < self.begin_ns:
             return False
         self.pending.append(step)
         return True
@@ -214,6 +256,12 @@ class EpisodeRecorder:
             for name, s in self.streams.items():
                 k = bisect.bisect_right(s.capture, step.t_ns) - 1
                 refs[name] = s.index[k] if k >= 0 else -1
+            if self.proprio_stream and step.state_stamp_ns >= 0:
+                used = self._proprio_by_stamp.get(step.state_stamp_ns)
+                if used is None:
+                    self.foreign_steps += 1
+                    continue
+                refs[self.proprio_stream] = used   # the exact sample the tick acted on
             try:
                 self.writer.append_step(obs=step.obs, action=step.policy_action, base_action=step.base_action,
                                         human_action=step.human_action, executed_action=step.executed_action,
@@ -242,6 +290,11 @@ class EpisodeRecorder:
                 "episodes_done": len(self.done), "steps": self.steps, "pending_steps": len(self.pending),
                 "queue_mb": self.writer.queue_mb, "written_mb": w.raw_mb, "dropped_samples": w.dropped,
                 "dropped_steps": self.dropped_steps, "streams": streams}
+
+
+def _t(item: tuple) -> int:
+    kind, args = item
+    return args[3] if kind == "sample" else args.t_ns
 
 
 def status_line(st: dict[str, Any], prev_mb: float = 0.0, dt_s: float = 1.0) -> str:

@@ -44,6 +44,10 @@ class SimServer:
         self.accepted = 0
         self.rejected: collections.Counter[str] = collections.Counter()
         self.episode = 0
+        # Sim time runs on across episodes (a robot's clock does not restart): stamps stay
+        # increasing, and anything stamped before `reset_stamp_ns` belongs to an earlier scene.
+        self.time_offset_ns = 0
+        self.reset_stamp_ns = 0
         self.reset(self.cfg.seed)
 
     # --- state --------------------------------------------------------------------------------
@@ -53,7 +57,10 @@ class SimServer:
 
     def reset(self, seed: Optional[int] = None) -> None:
         seed = self.cfg.seed + self.episode if seed is None else seed
+        if self.episode:
+            self.time_offset_ns = self.sim_time_ns() + int(round(self.period * 1e9))
         self.obs, self.info = self.env.reset(seed=seed)
+        self.reset_stamp_ns = self.sim_time_ns()
         self.seed = seed
         self.episode += 1
         self.success = False
@@ -63,6 +70,9 @@ class SimServer:
         """Targets = where the robot is now (fail to a hold)."""
         self.env.data.ctrl[self.env.robot.actuator_ids] = self.env.q
 
+    def sim_time_ns(self) -> int:
+        return self.time_offset_ns + int(round(self.env.data.time * 1e9))
+
     def state(self) -> dict[str, Any]:
         env, r = self.env, self.env.robot
         pos = env.data.site_xpos[r.ee_site].copy()
@@ -70,7 +80,7 @@ class SimServer:
         mujoco.mju_mat2Quat(quat, env.data.site_xmat[r.ee_site])
         return {"q": env.q, "qd": env.data.qvel[r.dof_adr].copy(), "effort": env.data.actuator_force[r.actuator_ids].copy(),
                 "ee_pos": pos, "ee_quat_wxyz": quat, "gripper": env.gripper_opening(),
-                "sim_time_ns": int(round(env.data.time * 1e9)), "success": self.success}
+                "sim_time_ns": self.sim_time_ns(), "success": self.success}
 
     def images(self) -> dict[str, np.ndarray]:
         return {c: self.env.render_camera(c, tuple(self.cfg.sim.image_size)) for c in self.cameras}

@@ -1,0 +1,101 @@
+"""`robot-rl record --sim`: simulator, control node (teleop-only), simulated operator and recorder,
+each in its own process, into a real store on disk."""
+from __future__ import annotations
+
+import os
+import pathlib
+import re
+import signal
+import sys
+import time
+
+import numpy as np
+
+from conftest import children_of, wait_exit, wait_until
+from robot_rl.sim.env import RobotEnv, SimConfig
+from robot_rl.store import EpisodeStore
+from robot_rl.store.verify import verify
+
+ROBOT_RL = str(pathlib.Path(sys.executable).parent / "robot-rl")
+RATE_HZ = 10.0
+
+
+def record(procs, store, episodes, name="record"):
+    return procs.start([ROBOT_RL, "record", "--sim", "--episodes", str(episodes), "--store", str(store),
+                        "--max-episode-s", "30"], name)
+
+
+def test_record_three_episodes_verify_rates_frame_refs_and_open_loop_replay(procs, tmp_path):
+    store_path = tmp_path / "demo.zarr"
+    proc = record(procs, store_path, 3)
+    assert wait_exit(proc, 240) == 0, proc.log_path.read_text()[-3000:]
+    report = verify(store_path)
+    assert report.ok, report.problems
+    store = EpisodeStore(store_path)
+    eps = store.episodes()
+    assert len(eps) == 3 and all(e.status == "complete" for e in eps)
+    spec = store.spec
+    for e in eps:
+        s = store.read_steps(e)
+        t = s["t_ns"]
+        assert len(t) >= 10 and np.all(np.diff(t) > 0)
+        # frame counts match the configured rate within 2% while the episode's steps ran (the
+        # reset publishes one more frame, of the initial scene, just before the first step)
+        for cam in ("front_rgb", "wrist_rgb"):
+            recv = store.stamps(e, cam, "receive")
+            frames = int(np.count_nonzero((recv[1:] > t[0]) & (recv[1:] <= t[-1])))   # [0]: the reset's frame
+            expected = (t[-1] - t[0]) / 1e9 * RATE_HZ
+            assert abs(frames / expected - 1) <= 0.02, (cam, frames, expected)
+        # every step names, per stream, the newest sample captured before its tick
+        for name in spec.stream_names:
+            lo, hi = e.streams[name]
+            recv = store.stamps(e, name, "receive") - int(spec.stream(name).latency_s * 1e9)
+            idx = s["sample_index"][name]
+            assert np.all((idx == -1) | ((idx >= lo) & (idx < hi))), name
+            used = idx >= 0
+            assert used[1:].all(), f"{name}: steps without a sample"
+            k = idx[used] - lo
+            assert np.all(recv[k] <= t[used]), f"{name}: a step names a sample captured after it"
+            nxt = np.minimum(k + 1, len(recv) - 1)
+            assert np.all((k + 1 == len(recv)) | (recv[nxt] > t[used])), f"{name}: not the newest sample"
+        # the operator drove every step (teleop-only: no policy ran)
+        assert s["intervention"].all() and np.isnan(s["action"]).all()
+        # open loop: the recorded actions in a fresh simulator with the episode's seed
+        seed = int(re.search(r"seed (\d+)", e.notes).group(1))
+        env = RobotEnv(SimConfig(task="pick_cube", cameras=[]))
+        obs, info = env.reset(seed=seed)
+        err = 0.0
+        for k in range(len(t)):
+            err = max(err, float(np.abs(obs["proprio"] - s["obs"][k]).max()))
+            obs, _, _, _, info = env.step(s["executed_action"][k])
+        env.close()
+        assert err < 1e-3, f"episode {e.index}: replay departs from the recording by {err}"
+        assert info["success"] == e.success is True
+
+
+def test_kill9_recorder_in_episode_3_then_repair_and_append(procs, tmp_path):
+    store_path = tmp_path / "demo.zarr"
+    proc = record(procs, store_path, 5)
+    log = proc.log_path
+    assert wait_until(lambda: "episode 1 committed" in log.read_text(errors="replace") or proc.poll() is not None, 180)
+    assert proc.poll() is None, log.read_text()[-3000:]
+    time.sleep(1.0)   # into episode 3 (index 2): started, some of it durable
+    recorder = [p for p in children_of(proc.pid) if "recorder_node" in open(f"/proc/{p}/cmdline").read()]
+    assert len(recorder) == 1
+    os.kill(recorder[0], signal.SIGKILL)
+    wait_exit(proc, 60)          # the graph ends with its required recorder
+    repair = procs.start([ROBOT_RL, "data", "repair", str(store_path)], "repair")
+    assert wait_exit(repair, 60) == 0, repair.log_path.read_text()
+    store = EpisodeStore(store_path)
+    first = store.episodes()
+    assert [e.status for e in first[:2]] == ["complete", "complete"] and all(e.success for e in first[:2])
+    assert verify(store_path).ok
+    before = {e.index: store.read_steps(e)["t_ns"].tolist() for e in first[:2]}
+    # a later run appends
+    again = record(procs, store_path, 1, "record_again")
+    assert wait_exit(again, 180) == 0, again.log_path.read_text()[-3000:]
+    store = EpisodeStore(store_path)
+    eps = store.episodes(status=["complete", "aborted"])
+    assert len(eps) == len(first) + 1 and eps[-1].status == "complete" and eps[-1].success
+    assert {i: store.read_steps(i)["t_ns"].tolist() for i in before} == before   # untouched
+    assert verify(store_path).ok
