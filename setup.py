@@ -20,6 +20,7 @@ CORE = [
     "opencv-python-headless>=4.9",
     "pyrealsense2>=2.55",
     "hidapi>=0.14",  # the SpaceMouse teleop device
+    "foxglove-sdk>=0.30",  # the live view (Foxglove WebSocket server)
     "safetensors>=0.4",
     "matplotlib>=3.8",
 ]
@@ -46,7 +47,8 @@ setup(
     packages=find_packages(include=["robot_rl", "robot_rl.*", "ros_nodes", "ros_nodes.*"]),
     package_data={"robot_rl": ["resources/*"]},
     install_requires=CORE + ROS,
-    extras_require={"test": ["pytest>=8", "pytest-timeout>=2.3"]},
+    extras_require={"test": ["pytest>=8", "pytest-timeout>=2.3",
+                             "websockets>=12"]},  # a Foxglove WebSocket client for the live view test
     entry_points={
         "console_scripts": ["robot-rl=robot_rl.cli:main"],
         # lets plain `zarr.open` decode our JPEG image streams without importing robot_rl

@@ -213,6 +213,10 @@ def cmd_record(args: argparse.Namespace) -> int:
         "camera_codec": args.codec, "max_episode_s": float(args.max_episode_s),
         "reset_service": "/sim/reset" if args.sim else "", "reset_wait_s": float(args.reset_wait_s),
         "camera_qos": "reliable" if args.sim else "sensor"}))
+    if args.live_view:
+        nodes.append(NodeSpec(name="live_view", module="live_view_node", required=False,
+                              parameters={"cameras": cams, "port": args.live_view_port}))
+        print(f"live view: open Foxglove -> Open connection -> Foxglove WebSocket -> ws://localhost:{args.live_view_port}")
     code = GraphRunner(GraphConfig(name="record", nodes=nodes)).run()
     if code == 0:
         from robot_rl.store import EpisodeStore
@@ -509,6 +513,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--codec", default="zstd", choices=["zstd", "lz4", "none", "jpeg"],
                    help="image codec (default zstd, lossless)")
     p.add_argument("--max-episode-s", type=float, default=60.0, help="an episode ends here at the latest (default 60)")
+    p.add_argument("--live-view", action="store_true", help="serve cameras, proprio and actions to Foxglove")
+    p.add_argument("--live-view-port", type=int, default=8765)
     p.add_argument("--reset-wait-s", type=float, default=5.0,
                    help="without a simulator: seconds between episodes to reset the scene (default 5)")
 

@@ -60,7 +60,11 @@ class RecorderNodeConfig(NodeConfig, RecordSpecConfig):
     # start an episode only while the control node is driving (its newest step record, at most
     # 0.5 s old, is not a hold): an episode never opens on a robot that cannot be moved
     wait_for_control: bool = True
+    # start an episode only while every stream delivers (a sample in the last second): no episode
+    # begins before a camera is up
+    wait_for_streams: bool = True
     status_period_s: float = 1.0
+    end_on_events: bool = True         # operator events end episodes (false: only max_episode_s does)
     # reliable: every frame (the publisher must be reliable; the simulator's is); sensor: best
     # effort, matches any camera driver, frames lost in transport are counted as drops
     camera_qos: Literal["reliable", "sensor"] = "sensor"
@@ -113,6 +117,7 @@ class RecorderNode(RobotRLNode):
         self.reset_client = self.create_client(Trigger, c.reset_service) if c.reset_service else None
         self.pub_episode = self.create_publisher(String, "/episode/event", qos("reliable", 10))
         self.bad_steps = 0
+        self._silent_logged: list[str] = []
         self.control_ready_at = 0.0      # monotonic time of the newest step record that was not a hold
         self.control_steady_since = float("inf")   # since when every step record was not a hold
         self.results = []
@@ -153,10 +158,12 @@ class RecorderNode(RobotRLNode):
                 if ended is not None:
                     self._ended(ended)
                 t = time.monotonic()
-                if phase == "warmup" and (not c.wait_for_control or t - self.control_steady_since >= 1.0):
+                ready = self._streams_ready(now)
+                if phase == "warmup" and ready and (not c.wait_for_control or t - self.control_steady_since >= 1.0):
                     # the graph has run steadily for a second (start-up transients are over): reset
                     future, phase = self._reset(timeout_s=60.0), "resetting"
-                elif phase == "start" and t >= until and (not c.wait_for_control or t - self.control_ready_at < 0.5):
+                elif phase == "start" and t >= until and ready and (not c.wait_for_control or
+                                                                    t - self.control_ready_at < 0.5):
                     episode = rec.begin(start_ns, min_sensor_ns=min_stamp)
                     self.pub_episode.publish(String(data=f"start {episode}"))
                     phase = "recording"
@@ -190,6 +197,15 @@ class RecorderNode(RobotRLNode):
                 self.get_logger().error(f"recorder loop: {exc!r}")
             time.sleep(0.005)
 
+    def _streams_ready(self, now_ns: int) -> bool:
+        if not self.config.wait_for_streams:
+            return True
+        silent = [n for n, s in self.recorder.streams.items() if now_ns - s.last_receive > 1_000_000_000]
+        if silent and silent != self._silent_logged:
+            self.get_logger().info(f"waiting for streams: {', '.join(silent)}")
+        self._silent_logged = silent
+        return not silent
+
     def _take(self) -> None:
         rec = self.recorder
         for name, sub, to_sample in self.inputs:
@@ -197,7 +213,8 @@ class RecorderNode(RobotRLNode):
                 sample = to_sample(value)
                 if sample is not None:
                     data, stamp = sample
-                    rec.add_sample(name, data, stamp if stamp is not None else received, received)
+                    rec.add_sample(name, data, stamp if stamp is not None else received, received,
+                                   count_gaps=stamp is not None)
         for row, _ in self.in_step.take_all():
             try:
                 step = StepRow.from_row(row, rec.obs_dim, rec.action_dim)
@@ -216,6 +233,8 @@ class RecorderNode(RobotRLNode):
                     self.get_logger().error(f"/control/step: {exc} (recorder and control node disagree "
                                             "on robot or command_mode)")
         for event, received in self.in_event.take_all():
+            if not self.config.end_on_events:
+                continue
             ended = rec.event(event, received)
             if ended is not None:
                 self._ended(ended)

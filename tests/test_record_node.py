@@ -46,8 +46,11 @@ def test_record_three_episodes_verify_rates_frame_refs_and_open_loop_replay(proc
             frames = int(np.count_nonzero((recv[1:] > t[0]) & (recv[1:] <= t[-1])))   # [0]: the reset's frame
             expected = (t[-1] - t[0]) / 1e9 * RATE_HZ
             assert abs(frames / expected - 1) <= 0.02, (cam, frames, expected)
-        # every step names, per stream, the newest sample captured before its tick
-        for name in spec.stream_names:
+        # the joint sample a step names is the one its tick acted on: the step's observation holds it
+        joints = store.read_samples("joints", s["sample_index"]["joints"])
+        assert np.array_equal(joints, s["obs"][:, :joints.shape[1]])
+        # every other stream: the newest sample captured before the tick
+        for name in [n for n in spec.stream_names if n != "joints"]:
             lo, hi = e.streams[name]
             recv = store.stamps(e, name, "receive") - int(spec.stream(name).latency_s * 1e9)
             idx = s["sample_index"][name]

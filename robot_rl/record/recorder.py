@@ -186,16 +186,20 @@ class EpisodeRecorder:
         return None
 
     # --- data -------------------------------------------------------------------------------------
-    def add_sample(self, stream: str, value: Any, sensor_ns: int, receive_ns: int) -> bool:
-        """Record one sample (if an episode is open and it arrived after the episode began)."""
+    def add_sample(self, stream: str, value: Any, sensor_ns: int, receive_ns: int, count_gaps: bool = True) -> bool:
+        """Record one sample (if an episode is open and it arrived after the episode began).
+        count_gaps=False: sensor_ns is only the receive time (a message without a stamp), whose
+        jitter says nothing about lost samples."""
         s = self.streams[stream]
         # receive times come from the middleware's wall clock mapped onto the monotonic clock: the
         # mapping can jitter by microseconds, and the store wants them ascending
         receive_ns = max(receive_ns, s.last_receive)
         s.last_receive = receive_ns
+        if not count_gaps:
+            sensor_ns = receive_ns  # the message had no stamp: its (ordered) arrival time stands in
         s.total += 1
         s.window.append(receive_ns)
-        if s.last_sensor >= 0 and s.rate_hz > 0:
+        if count_gaps and s.last_sensor >= 0 and s.rate_hz > 0:
             gap = (sensor_ns - s.last_sensor) * s.rate_hz / 1e9
             if gap > 1.5:
                 s.drops += int(round(gap)) - 1

@@ -4,6 +4,7 @@ to the same store."""
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Literal
 
 from robot_rl.store.schema import RobotDescription, StepSpec, StoreSpec, StreamSpec, validated
@@ -49,7 +50,11 @@ def record_store_spec(c: RecordSpecConfig) -> StoreSpec:
     codec, level = (c.camera_codec, c.jpeg_quality) if c.camera_codec == "jpeg" else (c.camera_codec, 3)
     streams = [StreamSpec(name=f"{cam}_rgb", kind="rgb", shape=[c.image_height, c.image_width, 3], dtype="uint8",
                           rate_hz=c.camera_rate_hz, units="uint8 sRGB", codec=codec, level=level,
-                          latency_s=c.camera_latency_s) for cam in c.camera_list]
+                          latency_s=c.camera_latency_s,
+                          # ~0.5 s of frames per shard file: the writer writes whole shards, so at an
+                          # episode's end at most this much is left to encode (commit latency)
+                          shard_chunks=max(1, math.ceil(c.camera_rate_hz / 2)))
+               for cam in c.camera_list]
     streams += [
         StreamSpec(name="joints", shape=[2 * n], rate_hz=c.proprio_rate_hz, units="rad, rad/s",
                    fields=[f"q_{j}" for j in joints] + [f"qd_{j}" for j in joints], latency_s=c.proprio_latency_s),
