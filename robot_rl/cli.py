@@ -212,7 +212,7 @@ def cmd_record(args: argparse.Namespace) -> int:
         "image_height": args.image_size, "camera_rate_hz": rate, "proprio_rate_hz": rate, "teleop_rate_hz": rate,
         "camera_codec": args.codec, "max_episode_s": float(args.max_episode_s),
         "reset_service": "/sim/reset" if args.sim else "", "reset_wait_s": float(args.reset_wait_s),
-        "camera_qos": "reliable" if args.sim else "sensor"}))
+        "camera_qos": "reliable" if args.sim else "sensor", "calibration_dir": str(args.calibration)}))
     if args.live_view:
         nodes.append(NodeSpec(name="live_view", module="live_view_node", required=False,
                               parameters={"cameras": cams, "port": args.live_view_port}))
@@ -513,6 +513,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--codec", default="zstd", choices=["zstd", "lz4", "none", "jpeg"],
                    help="image codec (default zstd, lossless)")
     p.add_argument("--max-episode-s", type=float, default=60.0, help="an episode ends here at the latest (default 60)")
+    p.add_argument("--calibration", type=pathlib.Path, default=pathlib.Path("calibration"),
+                   help="calibration folder: per-camera latencies from its latency.yaml (default calibration)")
     p.add_argument("--live-view", action="store_true", help="serve cameras, proprio and actions to Foxglove")
     p.add_argument("--live-view-port", type=int, default=8765)
     p.add_argument("--reset-wait-s", type=float, default=5.0,

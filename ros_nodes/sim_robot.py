@@ -12,7 +12,8 @@ stamp_ns=X": T is when the new scene was made (CLOCK_MONOTONIC), where a recorde
 episode, and X the sim time it starts at (sim time runs on across episodes; anything stamped
 earlier belongs to the previous scene).
 
-operator=expert: the scripted expert sits at the teleop device (robot_rl.sim.operator) and publishes
+operator=expert|corrector: the scripted expert, or the simulated human corrector watching the control
+node's policy (its /control/step records), sits at the teleop device (robot_rl.sim.operator) and publishes
 what the teleop node publishes (/teleop/action, /teleop/intervention, /teleop/event) after every
 step, so `robot-rl record --sim` collects demonstrations unattended; it starts driving when the
 recorder announces an episode on /episode/event ("start ...").
@@ -67,7 +68,9 @@ class SimRobotConfig(NodeConfig):
     max_ee_speed: float = 0.6
     report_path: str = ""                 # JSON at shutdown: steps, rtf, accepted, rejected by reason
     duration_s: float = 0.0               # realtime: stop after this much wall time (0: never)
-    operator: Literal["none", "expert"] = "none"   # a simulated operator on the teleop topics
+    # a simulated operator on the teleop topics: the expert drives (demonstrations), or the corrector
+    # watches the control node's policy (its /control/step records) and takes over when it errs
+    operator: Literal["none", "expert", "corrector"] = "none"
     operator_noise: float = 0.0           # std of Gaussian noise on the operator's actions
 
     def validate(self) -> None:
@@ -111,12 +114,14 @@ class SimRobot(RobotRLNode):
         self.create_subscription(Float64, "/command/gripper", self._on_gripper, qos("reliable"))
         self.create_service(Trigger, "/sim/reset", self._on_reset)
         self.operator = None
-        if c.operator == "expert":
-            self.operator = SimOperator(self.server, noise_std=c.operator_noise, seed=c.seed)
+        if c.operator != "none":
+            self.operator = SimOperator(self.server, noise_std=c.operator_noise, seed=c.seed, mode=c.operator)
             self.pub_teleop = self.create_publisher(Float64MultiArray, "/teleop/action", qos("reliable", 10))
             self.pub_intervention = self.create_publisher(Bool, "/teleop/intervention", qos("reliable", 10))
             self.pub_event = self.create_publisher(String, "/teleop/event", qos("reliable", 100))
             self.create_subscription(String, "/episode/event", self._on_episode_event, qos("reliable", 10))
+            if c.operator == "corrector":
+                self.create_subscription(Float64MultiArray, "/control/step", self._on_step, qos("reliable", 10))
         # OpenGL contexts belong to one thread: in realtime mode only the stepping thread renders.
         self._publish(images=c.mode == "lockstep")
         self._stop = threading.Event()
@@ -183,6 +188,15 @@ class SimRobot(RobotRLNode):
     def _on_gripper(self, msg: Float64) -> None:
         with self.lock:
             self._handled(self.server.command_gripper(float(msg.data)), "gripper", advance=False)
+
+    def _on_step(self, msg: Float64MultiArray) -> None:
+        """The policy's action in the control node's step record (layout: control_node.step_fields)."""
+        n = len(self.server.joint_names)
+        row = np.asarray(msg.data)
+        o = 5 + 2 * n + 5
+        if row.size == o + 4 * 5:   # ee command mode: 5 actions
+            with self.lock:
+                self.operator.observe_policy(row[o:o + 5])
 
     def _on_episode_event(self, msg: String) -> None:
         if msg.data.startswith("start"):

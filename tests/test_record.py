@@ -208,3 +208,39 @@ def test_a_step_that_acted_on_the_previous_scene_is_not_recorded(tmp_path):
     writer.close()
     s = EpisodeStore(tmp_path / "s.zarr").read_steps(0)
     assert rec.foreign_steps == 1 and s["t_ns"].tolist() == [5 * MS] and s["sample_index"]["joints"].tolist() == [0]
+
+
+def test_calibrated_camera_latency_goes_into_the_spec(tmp_path):
+    (tmp_path / "latency.yaml").write_text("front: {latency_s: 0.042, peak_correlation: 0.9}\n")
+    spec = record_store_spec(RecordSpecConfig(calibration_dir=str(tmp_path), camera_latency_s=0.01))
+    assert spec.stream("front_rgb").latency_s == 0.042 and spec.stream("wrist_rgb").latency_s == 0.01
+
+
+def test_sim_operator_as_corrector_takes_over_a_policy_that_does_nothing():
+    from robot_rl.control.core import ee_delta_command
+    from robot_rl.sim.env import SimConfig
+    from robot_rl.sim.kinematics import yaw_from_home, yawed
+    from robot_rl.sim.operator import SimOperator
+    from robot_rl.sim.server import SimServer, SimServerConfig
+
+    server = SimServer(SimServerConfig(sim=SimConfig(cameras=[])))
+    op = SimOperator(server, seed=0, mode="corrector")
+    to_command = ee_delta_command(0.03, 0.15)
+    server.reset(1)
+    op.reset()
+    op.start()
+    assert not op.command().intervening            # no policy seen yet: it watches
+    events, intervened = [], 0
+    for _ in range(server.env.max_steps):
+        op.observe_policy(np.array([0, 0, 0, 0, 1.0]))   # a policy that stays put
+        cmd = op.command()
+        events += cmd.events
+        intervened += cmd.intervening
+        if "success" in cmd.events:
+            break
+        s = server.state()
+        target = to_command(cmd.action, np.append(s["ee_pos"], yaw_from_home(s["ee_quat_wxyz"], server.env.home_quat)))
+        server.command_gripper(target[4])
+        server.command_ee(target[:3], yawed(server.env.home_quat, target[3]))
+        server.step()
+    assert events[0] == "intervention_on" and "success" in events and intervened > 10

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import pathlib
+
+import yaml
 from typing import Literal
 
 from robot_rl.store.schema import RobotDescription, StepSpec, StoreSpec, StreamSpec, validated
@@ -27,6 +30,9 @@ class RecordSpecConfig:
     # measures it); subtracted from receive times before steps are aligned to samples.
     camera_latency_s: float = 0.0
     proprio_latency_s: float = 0.0
+    # A calibration folder (robot-rl calib ... --out DIR): a camera with an entry in DIR/latency.yaml
+    # gets that latency instead of camera_latency_s. "" = none.
+    calibration_dir: str = ""
 
     def validate(self) -> None:
         if self.image_width <= 0 or self.image_height <= 0:
@@ -41,16 +47,30 @@ class RecordSpecConfig:
         return [c.strip() for c in self.cameras.split(",") if c.strip()]
 
 
+def camera_latencies(c: RecordSpecConfig) -> dict[str, float]:
+    """Per camera: the calibrated latency (calibration_dir/latency.yaml) or camera_latency_s."""
+    out = {cam: c.camera_latency_s for cam in c.camera_list}
+    path = pathlib.Path(c.calibration_dir) / "latency.yaml" if c.calibration_dir else None
+    if path is not None and path.exists():
+        doc = yaml.safe_load(path.read_text()) or {}
+        for cam in out:
+            entry = doc.get(cam) or doc.get(f"{cam}_rgb")
+            if isinstance(entry, dict) and "latency_s" in entry:
+                out[cam] = max(0.0, float(entry["latency_s"]))
+    return out
+
+
 def record_store_spec(c: RecordSpecConfig) -> StoreSpec:
     from robot_rl.sim.model import robot_config  # the robot's joint names (MJCF config, no model load)
 
     rcfg = robot_config(c.robot)
     joints = list(rcfg.joints)
     n = len(joints)
+    latency = camera_latencies(c)
     codec, level = (c.camera_codec, c.jpeg_quality) if c.camera_codec == "jpeg" else (c.camera_codec, 3)
     streams = [StreamSpec(name=f"{cam}_rgb", kind="rgb", shape=[c.image_height, c.image_width, 3], dtype="uint8",
                           rate_hz=c.camera_rate_hz, units="uint8 sRGB", codec=codec, level=level,
-                          latency_s=c.camera_latency_s,
+                          latency_s=latency[cam],
                           # ~0.5 s of frames per shard file: the writer writes whole shards, so at an
                           # episode's end at most this much is left to encode (commit latency)
                           shard_chunks=max(1, math.ceil(c.camera_rate_hz / 2)))

@@ -1,4 +1,6 @@
-"""A simulated operator: the scripted expert at the teleop device, so demonstrations record unattended.
+"""A simulated operator at the teleop device: the scripted expert (mode "expert": demonstrations
+record unattended) or the simulated human corrector (mode "corrector": it watches the running
+policy's actions and takes over when they go wrong, as in an RL session with human corrections).
 
 It sees the scene (the simulator's privileged state, as a person sees the table) and gives what a
 teleop device gives (robot_rl.teleop.TeleopCommand): an action [dx, dy, dz, dyaw, grip] in [-1, 1],
@@ -14,6 +16,7 @@ from typing import Optional
 
 import numpy as np
 
+from robot_rl.sim.corrector import CorrectorConfig, SimulatedHuman
 from robot_rl.sim.experts import make_expert
 from robot_rl.sim.server import SimServer
 from robot_rl.teleop.base import TeleopCommand
@@ -21,20 +24,34 @@ from robot_rl.teleop.base import TeleopCommand
 
 class SimOperator:
     def __init__(self, server: SimServer, noise_std: float = 0.0, success_hold_steps: int = 3,
-                 seed: Optional[int] = None) -> None:
+                 seed: Optional[int] = None, mode: str = "expert",
+                 corrector: Optional[CorrectorConfig] = None) -> None:
         if success_hold_steps < 1:
             raise ValueError("success_hold_steps must be >= 1")
-        self.server = server
+        if mode not in ("expert", "corrector"):
+            raise ValueError(f"mode must be expert or corrector, got {mode!r}")
+        self.server, self.mode = server, mode
         self.expert = make_expert(server.env, noise_std=noise_std, seed=seed)
+        self.human = SimulatedHuman(server.env, corrector, seed=seed) if mode == "corrector" else None
+        self.policy_action: Optional[np.ndarray] = None
+        self.intervening = False
         self.success_hold_steps = success_hold_steps
         self.reset()
 
     def reset(self) -> None:
         """A new episode (after the simulator's reset)."""
         self.expert.reset()
+        if self.human is not None:
+            self.human.reset()
+        self.policy_action = None
+        self.intervening = False
         self.success_steps = 0
         self.ended = False
         self.started = False
+
+    def observe_policy(self, action: np.ndarray) -> None:
+        """corrector: the running policy's latest action (from the control node's step record)."""
+        self.policy_action = np.asarray(action, dtype=np.float64)
 
     def start(self) -> None:
         """The episode is being recorded: drive."""
@@ -48,12 +65,20 @@ class SimOperator:
                                  t_ns=time.monotonic_ns())
         env = self.server.env
         info = {"state": env.task.state(env.model, env.data), "success": self.server.success}
-        action = np.asarray(self.expert.act({}, info), dtype=np.float64)
         events: list[str] = []
+        if self.human is None:
+            action, intervening = np.asarray(self.expert.act({}, info), dtype=np.float64), True
+        elif self.policy_action is None or not np.all(np.isfinite(self.policy_action)):
+            action, intervening = np.zeros(5), False    # no policy seen yet: watch
+        else:
+            action, intervening = self.human.act(self.policy_action, {}, info)
+            if intervening != self.intervening:
+                events.append("intervention_on" if intervening else "intervention_off")
+        self.intervening = intervening
         if not self.ended:
             self.success_steps = self.success_steps + 1 if self.server.success else 0
             if self.success_steps >= self.success_hold_steps:
                 events, self.ended = ["success"], True
             elif env.steps >= env.max_steps:
                 events, self.ended = ["failure"], True
-        return TeleopCommand(action=action, intervening=True, events=events, t_ns=time.monotonic_ns())
+        return TeleopCommand(action=action, intervening=intervening, events=events, t_ns=time.monotonic_ns())
