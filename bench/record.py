@@ -17,7 +17,6 @@ import tempfile
 import threading
 import time
 
-import numpy as np
 
 from robot_rl.graph import GraphConfig, GraphRunner, NodeSpec
 from robot_rl.store import EpisodeStore, StepSpec, StoreSpec, StoreWriter, StreamSpec

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import struct
+from typing import Optional
 
 import numpy as np
 
@@ -116,6 +117,27 @@ def _joint_values(r: CdrReader, n: int, out: dict) -> None:
         if values.size not in (0, n):
             raise ConversionError(f"JointState.{field} has {values.size} values for {n} joint names")
         out[field] = values
+
+
+class JointOrder:
+    """Where each of our joints is in a JointState's name list; recomputed only when the names change
+    (JointStateDecoder hands back the same list object while they do not)."""
+
+    def __init__(self, joints: list[str]) -> None:
+        self.joints = list(joints)
+        self.names: Optional[list[str]] = None
+        self.index: Optional[np.ndarray] = None   # None while a joint of ours is missing
+
+    def update(self, names: list[str]) -> bool:
+        """Map this message's names; True if the layout changed (callers report a missing joint)."""
+        if names is self.names or names == self.names:
+            return False
+        self.names = names
+        try:
+            self.index = np.array([names.index(j) for j in self.joints])
+        except ValueError:
+            self.index = None
+        return True
 
 
 class JointStateDecoder:

@@ -26,7 +26,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from typing import Literal, Optional
+from typing import Literal
 
 import numpy as np
 
@@ -168,8 +168,7 @@ class ControlNode(RobotRLNode):
         self.q = np.zeros(n)
         self.state = self.ee_state if c.command_mode == "ee" else self.q   # what commands are relative to
         self.have = {"joints": False, "ee": False}
-        self.joint_index: Optional[np.ndarray] = None
-        self._index_for: tuple = ()
+        self.joint_order = cdr.JointOrder(self.joint_names)   # the robot's joint order -> ours
         self.images: dict[str, np.ndarray] = {}
         self.last_obs_ns = 0
         self.state_stamp_ns = 0     # the robot's stamp of the joint state the loop acts on
@@ -278,18 +277,14 @@ class ControlNode(RobotRLNode):
         got = self.in_joints.take_latest()
         if got is not None:
             js, received = got
-            if js["names"] is not self._index_for and js["names"] != self._index_for:  # map the robot's joint order onto ours, once per layout
-                self._index_for = js["names"]
-                try:
-                    self.joint_index = np.array([js["names"].index(j) for j in self.joint_names])
-                except ValueError:
-                    self.joint_index = None
-                    self.get_logger().error(f"/joint_states lacks joints of {self.config.robot}: {js['names']}")
-            if self.joint_index is not None and js["position"].size:
+            order = self.joint_order
+            if order.update(js["names"]) and order.index is None:
+                self.get_logger().error(f"/joint_states lacks joints of {self.config.robot}: {js['names']}")
+            if order.index is not None and js["position"].size:
                 self.state_stamp_ns = js["stamp_ns"]
-                self.q[:] = js["position"][self.joint_index]
+                self.q[:] = js["position"][order.index]
                 self.proprio[:n] = self.q
-                self.proprio[n:2 * n] = js["velocity"][self.joint_index] if js["velocity"].size else 0.0
+                self.proprio[n:2 * n] = js["velocity"][order.index] if js["velocity"].size else 0.0
                 self.have["joints"] = True
                 self.last_obs_ns = received
                 self.core.watchdog.update("proprio", received)

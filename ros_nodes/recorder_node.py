@@ -111,9 +111,7 @@ class RecorderNode(RobotRLNode):
         self.in_step = self.polled.subscribe(Float64MultiArray, "/control/step", qos("reliable", 200),
                                              cdr.float64_multiarray)
         self.in_event = self.polled.subscribe(String, "/teleop/event", qos("reliable", 100), cdr.string)
-        self.joint_names = spec.robot.joint_names
-        self._joint_index = None
-        self._joint_names_seen = None
+        self.joint_order = cdr.JointOrder(spec.robot.joint_names)
         self.reset_client = self.create_client(Trigger, c.reset_service) if c.reset_service else None
         self.pub_episode = self.create_publisher(String, "/episode/event", qos("reliable", 10))
         self.bad_steps = 0
@@ -129,17 +127,13 @@ class RecorderNode(RobotRLNode):
 
     # --- message -> sample ------------------------------------------------------------------------
     def _joints(self, js):
-        if js["names"] is not self._joint_names_seen:
-            self._joint_names_seen = js["names"]
-            try:
-                self._joint_index = np.array([js["names"].index(j) for j in self.joint_names])
-            except ValueError:
-                self._joint_index = None
-                self.get_logger().error(f"/joint_states lacks joints {self.joint_names}: {js['names']}")
-        if self._joint_index is None or not js["position"].size:
+        order = self.joint_order
+        if order.update(js["names"]) and order.index is None:
+            self.get_logger().error(f"/joint_states lacks joints {order.joints}: {js['names']}")
+        if order.index is None or not js["position"].size:
             return None
-        vel = js["velocity"][self._joint_index] if js["velocity"].size else np.zeros(len(self.joint_names))
-        return np.concatenate([js["position"][self._joint_index], vel]), js["stamp_ns"]
+        vel = js["velocity"][order.index] if js["velocity"].size else np.zeros(len(order.joints))
+        return np.concatenate([js["position"][order.index], vel]), js["stamp_ns"]
 
     # --- the recording thread ---------------------------------------------------------------------
     def _run(self) -> None:
@@ -222,9 +216,8 @@ class RecorderNode(RobotRLNode):
                 if step.hold:
                     self.control_steady_since = float("inf")
                 else:
-                    if now - self.control_ready_at > 0.5:
-                        self.control_steady_since = now
-                    self.control_steady_since = min(self.control_steady_since, now)
+                    if self.control_steady_since == float("inf") or now - self.control_ready_at > 0.5:
+                        self.control_steady_since = now   # driving again after a hold or a silence
                     self.control_ready_at = now
                 rec.add_step(step)
             except ValueError as exc:

@@ -85,3 +85,13 @@ def test_joint_state_decoder_reuses_names_and_notices_a_change():
         np.testing.assert_array_equal(got["position"], want["position"])
     with pytest.raises(convert.ConversionError):
         dec(serialize_message(a)[:30])
+
+
+def test_joint_order_maps_once_per_layout_and_reports_missing_joints():
+    from ros_nodes.cdr import JointOrder
+
+    order = JointOrder(["a", "b"])
+    names = ["b", "x", "a"]
+    assert order.update(names) and order.index.tolist() == [2, 0]
+    assert not order.update(names) and not order.update(list(names))   # same layout: no work
+    assert order.update(["a"]) and order.index is None                   # "b" missing
