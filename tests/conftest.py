@@ -43,8 +43,9 @@ class Procs:
 
     def start(self, cmd: list[str], name: str, **kwargs) -> subprocess.Popen:
         log = open(self.tmp / f"{name}.log", "wb")
+        kwargs.setdefault("stdin", subprocess.DEVNULL)
         proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True, cwd=REPO, **kwargs)
+                                start_new_session=True, cwd=REPO, **kwargs)
         proc.log_path = self.tmp / f"{name}.log"
         self.procs.append(proc)
         return proc

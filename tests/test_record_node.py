@@ -102,3 +102,31 @@ def test_kill9_recorder_in_episode_3_then_repair_and_append(procs, tmp_path):
     assert len(eps) == len(first) + 1 and eps[-1].status == "complete" and eps[-1].success
     assert {i: store.read_steps(i)["t_ns"].tolist() for i in before} == before   # untouched
     assert verify(store_path).ok
+
+
+def test_a_person_drives_from_the_keyboard_and_ends_the_episode(procs, tmp_path):
+    """`robot-rl record --teleop keyboard`: keys typed into the terminal (a pseudo-terminal here)
+    move the simulated robot; Enter labels the episode a success and ends it."""
+    master, slave = os.openpty()
+    store_path = tmp_path / "kb.zarr"
+    proc = procs.start([ROBOT_RL, "record", "--sim", "--teleop", "keyboard", "--episodes", "1", "--store",
+                        str(store_path), "--max-episode-s", "60"], "record_kb", stdin=slave)
+    try:
+        assert wait_until(lambda: "ep 0 " in proc.log_path.read_text(errors="replace") or proc.poll() is not None, 120)
+        assert proc.poll() is None, proc.log_path.read_text()[-3000:]
+        for _ in range(15):              # hold "w" (+x) for ~1.5 s, as a key repeats
+            os.write(master, b"w")
+            time.sleep(0.1)
+        time.sleep(0.5)
+        os.write(master, b"\r")          # success
+        assert wait_exit(proc, 120) == 0, proc.log_path.read_text()[-3000:]
+    finally:
+        os.close(master)
+        os.close(slave)
+    store = EpisodeStore(store_path)
+    (e,) = store.episodes()
+    assert e.status == "complete" and e.success is True and "teleop keyboard" in e.notes
+    s = store.read_steps(e)
+    assert s["intervention"].all() and np.any(s["human_action"][:, 0] == 1.0)
+    x = s["obs"][:, 12]                  # end-effector x in the proprio vector (arm6: 6 joints)
+    assert x.max() - x[0] > 0.05         # the arm moved forward by what the keys asked
