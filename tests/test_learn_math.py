@@ -1,0 +1,72 @@
+"""The learner's math on hand-checkable examples (issue #7's first pieces)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from robot_rl.learn.augment import random_shift
+from robot_rl.learn.residual import ResidualActor, ResidualPolicy
+from robot_rl.learn.returns import nstep_returns
+from robot_rl.learn.utd import UTDGovernor
+
+
+def test_nstep_returns_by_hand():
+    r = [1.0, 2.0, 3.0, 4.0]
+    # a terminal last step: gamma 0.5, n 3
+    out = nstep_returns(r, [False, False, False, True], n=3, gamma=0.5)
+    assert out["ret"].tolist() == [1 + 0.5 * 2 + 0.25 * 3, 2 + 0.5 * 3 + 0.25 * 4, 3 + 0.5 * 4, 4]
+    assert out["discount"].tolist() == [0.125, 0.0, 0.0, 0.0]      # only step 0 bootstraps (from obs_3)
+    assert out["next"][0] == 3 and out["valid"].all()
+    # the episode was cut (timeout): bootstrap from the last recorded observation, fewer steps
+    out = nstep_returns(r, [False] * 4, n=3, gamma=0.5)
+    assert out["ret"].tolist()[:3] == [2.75, 2 + 0.5 * 3, 3.0]
+    assert out["discount"].tolist()[:3] == [0.125, 0.25, 0.5] and out["next"].tolist()[:3] == [3, 3, 3]
+    assert out["valid"].tolist() == [True, True, True, False]      # the last step has no next obs
+    # n = 1 is the one-step target
+    one = nstep_returns(r, [False, False, True, False], n=1, gamma=0.9)
+    assert one["ret"].tolist()[:3] == r[:3] and one["discount"].tolist()[:3] == [0.9, 0.9, 0.0]
+    assert one["next"].tolist()[:3] == [1, 2, 2] and not one["valid"][3]
+    with pytest.raises(ValueError):
+        nstep_returns(r, [False] * 4, n=0, gamma=0.9)
+
+
+def test_utd_is_enforced_and_measured():
+    g = UTDGovernor(ratio=4, warmup_transitions=5)
+    g.add_data(5)
+    assert g.owed() == 0                  # warm-up: data first
+    g.add_data(10)
+    assert g.owed() == 40
+    g.did_update(40)
+    assert g.owed() == 0 and g.measured == 4.0
+    with pytest.raises(RuntimeError):
+        g.did_update()                    # more than the ratio allows
+    g.add_data(1)
+    g.did_update(2)                       # the learner fell behind: 2 of 4 taken
+    assert g.owed() == 2 and g.measured == pytest.approx(42 / 11)
+
+
+def test_residual_at_zero_is_exactly_the_base():
+    torch.manual_seed(0)
+    base = torch.nn.Sequential(torch.nn.Linear(7, 5), torch.nn.Tanh())
+    policy = ResidualPolicy(base, ResidualActor(7, 5), scale=0.1, low=[-1] * 5, high=[1] * 5)
+    obs = torch.randn(64, 7)
+    action, base_action = policy(obs)
+    assert torch.equal(action, base(obs)) and torch.equal(base_action, base(obs))
+    torch.nn.init.normal_(policy.residual.out.weight)        # once trained, it edits the base by <= scale
+    action, base_action = policy(obs)
+    assert 0 < (action - base_action).abs().max() <= 0.1 + 1e-6
+
+
+def test_random_shift_moves_each_image_and_keeps_uint8():
+    g = torch.Generator().manual_seed(0)
+    imgs = torch.randint(0, 256, (8, 16, 16, 3), dtype=torch.uint8, generator=g)
+    out = random_shift(imgs, pad=2, generator=g)
+    assert out.dtype == torch.uint8 and out.shape == imgs.shape
+    assert torch.equal(random_shift(imgs, pad=0), imgs)
+    # every output is the input shifted by some (dy, dx) in [-2, 2]: its interior matches exactly
+    for b in range(8):
+        found = any(torch.equal(out[b, 2:-2, 2:-2], imgs[b, 2 + dy:14 + dy, 2 + dx:14 + dx])
+                    for dy in range(-2, 3) for dx in range(-2, 3))
+        assert found
+    assert not all(torch.equal(out[b], imgs[b]) for b in range(8))
