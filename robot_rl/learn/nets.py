@@ -1,0 +1,56 @@
+"""Networks for the learner: MLPs with LayerNorm (the critic ensemble's stabilizer in RLPD / SERL),
+a squashed-Gaussian actor and a critic ensemble evaluated in one batched pass."""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+from torch import nn
+
+
+def mlp(in_dim: int, out_dim: int, hidden: Sequence[int], layer_norm: bool = True) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    d = in_dim
+    for h in hidden:
+        layers += [nn.Linear(d, h)] + ([nn.LayerNorm(h)] if layer_norm else []) + [nn.ReLU()]
+        d = h
+    layers.append(nn.Linear(d, out_dim))
+    return nn.Sequential(*layers)
+
+
+class SquashedGaussianActor(nn.Module):
+    """obs -> tanh(Normal(mu, sigma)) in [-1, 1]^A with the log-probability of the squashed sample."""
+
+    LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
+
+    def __init__(self, obs_dim: int, action_dim: int, hidden: Sequence[int] = (256, 256)) -> None:
+        super().__init__()
+        self.net = mlp(obs_dim, 2 * action_dim, hidden)
+
+    def forward(self, obs: torch.Tensor, deterministic: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        mu, log_std = self.net(obs).chunk(2, dim=-1)
+        log_std = self.LOG_STD_MIN + 0.5 * (self.LOG_STD_MAX - self.LOG_STD_MIN) * (torch.tanh(log_std) + 1)
+        if deterministic:
+            return torch.tanh(mu), torch.zeros(obs.shape[0], device=obs.device)
+        std = log_std.exp()
+        u = mu + std * torch.randn_like(mu)
+        a = torch.tanh(u)
+        # log N(u; mu, std) - sum log(1 - tanh(u)^2), the latter written stably
+        logp = (-0.5 * ((u - mu) / std) ** 2 - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+        logp = logp - (2 * (math.log(2) - u - nn.functional.softplus(-2 * u))).sum(-1)
+        return a, logp
+
+
+class CriticEnsemble(nn.Module):
+    """E independent Q(obs, action) networks; forward returns [E, B]."""
+
+    def __init__(self, obs_dim: int, action_dim: int, ensemble: int = 2, hidden: Sequence[int] = (256, 256)) -> None:
+        super().__init__()
+        if ensemble < 2:
+            raise ValueError("the critic ensemble needs at least 2 members (the target takes a min)")
+        self.members = nn.ModuleList(mlp(obs_dim + action_dim, 1, hidden) for _ in range(ensemble))
+
+    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([obs, action], dim=-1)
+        return torch.stack([m(x).squeeze(-1) for m in self.members])
