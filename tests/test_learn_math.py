@@ -53,7 +53,7 @@ def test_residual_at_zero_is_exactly_the_base():
     obs = torch.randn(64, 7)
     action, base_action = policy(obs)
     assert torch.equal(action, base(obs)) and torch.equal(base_action, base(obs))
-    torch.nn.init.normal_(policy.residual.out.weight)        # once trained, it edits the base by <= scale
+    torch.nn.init.normal_(policy.residual.net[-1].weight)        # once trained, it edits the base by <= scale
     action, base_action = policy(obs)
     assert 0 < (action - base_action).abs().max() <= 0.1 + 1e-6
 

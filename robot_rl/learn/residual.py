@@ -8,24 +8,20 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
+from robot_rl.learn.nets import mlp
+
 
 class ResidualActor(nn.Module):
     """[obs features, base action] -> residual in [-1, 1] (tanh), zero at initialization."""
 
     def __init__(self, obs_dim: int, action_dim: int, hidden: Sequence[int] = (256, 256)) -> None:
         super().__init__()
-        layers: list[nn.Module] = []
-        d = obs_dim + action_dim
-        for h in hidden:
-            layers += [nn.Linear(d, h), nn.LayerNorm(h), nn.ReLU()]
-            d = h
-        self.out = nn.Linear(d, action_dim)
-        nn.init.zeros_(self.out.weight)
-        nn.init.zeros_(self.out.bias)
-        self.body = nn.Sequential(*layers)
+        self.net = mlp(obs_dim + action_dim, action_dim, hidden)
+        nn.init.zeros_(self.net[-1].weight)   # the output layer: the residual starts at exactly zero
+        nn.init.zeros_(self.net[-1].bias)
 
     def forward(self, obs: torch.Tensor, base_action: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.out(self.body(torch.cat([obs, base_action], dim=-1))))
+        return torch.tanh(self.net(torch.cat([obs, base_action], dim=-1)))
 
 
 class ResidualPolicy(nn.Module):
