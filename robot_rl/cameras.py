@@ -228,7 +228,6 @@ class ReplayCamera(Camera):
         if not self.index.size:
             raise CameraError(f"replay: {store} has no {stream} frames")
         self.stamps = np.concatenate([self.store.stamps(e, stream) for e in episodes])
-        self.cal = self.store.spec.cameras
         self._k = 0
         self._t0_mono = self._t0_wall = None
         self._base = int(self.stamps[0])

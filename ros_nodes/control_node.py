@@ -10,7 +10,7 @@ let a human take over. /control/estop (Bool, true) latches an e-stop: every comm
 Outputs: /command/ee_target (PoseStamped, stamped with the joint state's stamp it was computed
 from) + /command/gripper (Float64), or in joint mode
 /command/joint_positions (Float64MultiArray [q..., gripper]); /control/step
-(Float64MultiArray, layout in step_fields()) per tick; /diagnostics once a second.
+(Float64MultiArray, layout in robot_rl.control.step_row) per tick; /diagnostics once a second.
 
 The loop runs in its own thread, paced by the monotonic clock (sleep, then a short spin for the
 last 0.2 ms): rclpy timers jitter by milliseconds at 500 Hz (docs/ROS2.md). It takes its inputs
@@ -43,6 +43,7 @@ from std_srvs.srv import Trigger  # noqa: E402
 from robot_rl.config import ConfigError  # noqa: E402
 from robot_rl.control.core import ControlCore, ee_delta_command, joint_delta_command  # noqa: E402
 from robot_rl.control.safety import SafetyConfig, SafetyLayer  # noqa: E402
+from robot_rl.control.step_row import step_fields  # noqa: E402
 from robot_rl.control.watchdog import Watchdog  # noqa: E402
 from robot_rl.policy.registry import PolicyRegistry  # noqa: E402
 from robot_rl.policy.runtime import PolicyRuntime  # noqa: E402
@@ -63,17 +64,6 @@ def version_number(version: str) -> int:
 def policy_version(policy) -> str:
     """What runs: a policy's version, or "teleop" in teleop-only mode."""
     return getattr(policy, "version", "teleop")
-def step_fields(action_dim: int, obs_dim: int) -> list[str]:
-    """The /control/step row: t_ns (monotonic clock of the tick), intervention, hold, policy_version
-    (the number of the running policy's registry version, 0 for none), state_stamp_ns (the robot's
-    stamp of the joint state the tick acted on: names the exact proprio sample), the proprio
-    observation the tick used (obs_dim values), then the policy's action, the human's action, the
-    executed action (the command sent, in action space) and the command sent, action_dim values
-    each (NaN where there was none). The recorder (ros_nodes.recorder_node) reads this layout."""
-    return ["t_ns", "intervention", "hold", "policy_version", "state_stamp_ns", *[f"obs_{i}" for i in range(obs_dim)],
-            *[f"{kind}_{i}" for kind in ("policy", "human", "executed", "command") for i in range(action_dim)]]
-
-
 
 @dataclass
 class ControlNodeConfig(NodeConfig):

@@ -23,6 +23,7 @@ from sensor_msgs.msg import Image, JointState  # noqa: E402
 from std_msgs.msg import Float64MultiArray, String  # noqa: E402
 
 from robot_rl.config import ConfigError  # noqa: E402
+from robot_rl.control.step_row import StepRow, obs_dim_of  # noqa: E402
 from robot_rl.live_view import LiveView  # noqa: E402
 
 
@@ -74,14 +75,14 @@ class LiveViewNode(RobotRLNode):
                     self.view.values("/joint_states", {"name": js["names"], "position": js["position"],
                                                        "velocity": js["velocity"]}, js["stamp_ns"])
                 for row, _ in self.steps.take_all():
-                    n_obs = row.size - 5 - 4 * a
-                    if n_obs < 0:
+                    try:
+                        step = StepRow.from_row(row, obs_dim_of(row.size, a), a)
+                    except ValueError:
                         continue
-                    o = 5 + n_obs
                     self.view.values("/control/step", {
-                        "intervention": bool(row[1]), "hold": bool(row[2]), "policy_version": int(row[3]),
-                        "obs": row[5:o], "policy_action": np.nan_to_num(row[o:o + a]),
-                        "human_action": np.nan_to_num(row[o + a:o + 2 * a]), "executed_action": row[o + 2 * a:o + 3 * a]})
+                        "intervention": step.intervention, "hold": step.hold, "policy_version": step.policy_version,
+                        "obs": step.obs, "policy_action": np.nan_to_num(step.policy_action),
+                        "human_action": np.nan_to_num(step.human_action), "executed_action": step.executed_action})
                 for act, _ in self.teleop.take_all():
                     self.view.values("/teleop/action", {"action": act})
                 for sub in self.events:

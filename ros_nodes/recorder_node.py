@@ -41,7 +41,8 @@ from std_srvs.srv import Trigger  # noqa: E402
 from rclpy.task import Future  # noqa: E402
 
 from robot_rl.config import ConfigError  # noqa: E402
-from robot_rl.record.recorder import EpisodeRecorder, StepRow, status_line  # noqa: E402
+from robot_rl.control.step_row import StepRow  # noqa: E402
+from robot_rl.record.recorder import EpisodeRecorder, status_line  # noqa: E402
 from robot_rl.record.spec import RecordSpecConfig, record_store_spec  # noqa: E402
 from robot_rl.store import StoreError, StoreWriter, WriterConfig  # noqa: E402
 

@@ -45,6 +45,7 @@ from std_srvs.srv import Trigger  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 
 from robot_rl import config  # noqa: E402
+from robot_rl.control.step_row import StepRow  # noqa: E402
 from robot_rl.sim.env import SimConfig  # noqa: E402
 from robot_rl.stats import SampleRecorder, summarize_ns  # noqa: E402
 from robot_rl.sim.model import robot_config  # noqa: E402
@@ -190,13 +191,13 @@ class SimRobot(RobotRLNode):
             self._handled(self.server.command_gripper(float(msg.data)), "gripper", advance=False)
 
     def _on_step(self, msg: Float64MultiArray) -> None:
-        """The policy's action in the control node's step record (layout: control_node.step_fields)."""
-        n = len(self.server.joint_names)
-        row = np.asarray(msg.data)
-        o = 5 + 2 * n + 5
-        if row.size == o + 4 * 5:   # ee command mode: 5 actions
-            with self.lock:
-                self.operator.observe_policy(row[o:o + 5])
+        """The policy's action in the control node's step record (ee command mode: 5 actions)."""
+        try:
+            step = StepRow.from_row(np.asarray(msg.data), 2 * len(self.server.joint_names) + 5, 5)
+        except ValueError:
+            return   # joint command mode, or another robot: nothing the corrector can judge
+        with self.lock:
+            self.operator.observe_policy(step.policy_action)
 
     def _on_episode_event(self, msg: String) -> None:
         if msg.data.startswith("start"):

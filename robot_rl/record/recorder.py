@@ -29,6 +29,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from robot_rl.control.step_row import StepRow
 from robot_rl.log import get_logger
 from robot_rl.store.schema import StoreError
 from robot_rl.store.writer import CommitResult, StoreWriter, WriterBackpressure
@@ -38,32 +39,6 @@ log = get_logger(__name__)
 #: operator events (robot_rl.teleop.EVENTS) that end an episode -> (status, success)
 END_EVENTS = {"success": ("complete", True), "failure": ("complete", False), "end_episode": ("complete", None),
               "rerecord": ("discarded", None)}
-
-
-@dataclasses.dataclass
-class StepRow:
-    """One control step as the control node publishes it (ros_nodes.control_node.step_fields)."""
-    t_ns: int
-    intervention: bool
-    hold: bool
-    obs: np.ndarray
-    policy_action: np.ndarray      # NaN when no policy ran (teleop-only, or holding)
-    human_action: np.ndarray       # NaN when the human did not act
-    executed_action: np.ndarray
-    base_action: Optional[np.ndarray] = None
-    policy_version: int = 0
-    state_stamp_ns: int = -1       # the robot's stamp of the joint state the tick used (-1: unknown)
-
-    @staticmethod
-    def from_row(row: np.ndarray, obs_dim: int, action_dim: int) -> "StepRow":
-        """Parse a /control/step row; ValueError if its length does not fit the dims."""
-        a, o = action_dim, 5 + obs_dim
-        if row.shape != (o + 4 * a,):
-            raise ValueError(f"step row has {row.size} values; obs_dim {obs_dim} and action_dim {a} need {o + 4 * a}")
-        return StepRow(t_ns=int(row[0]), intervention=bool(row[1]), hold=bool(row[2]), policy_version=int(row[3]),
-                       state_stamp_ns=int(row[4]), obs=row[5:o],
-                       policy_action=row[o:o + a], human_action=row[o + a:o + 2 * a],
-                       executed_action=row[o + 2 * a:o + 3 * a])
 
 
 class _StreamState:
@@ -109,8 +84,6 @@ class EpisodeRecorder:
         self.begin_ns: Optional[int] = None
         self.episode = writer.committed_episodes
         self.steps = 0
-        self.steps_total = 0
-        self.interventions = 0
         self.dropped_steps = 0          # steps refused by the writer (counted, logged)
         # A step whose state stamp names no `proprio_stream` sample of this episode acted on the
         # previous scene (ticked between a reset and its state's arrival): not recorded, counted.
@@ -118,8 +91,8 @@ class EpisodeRecorder:
         self.foreign_steps = 0
         self._proprio_by_stamp: dict[int, int] = {}
         self.done: list[EpisodeResult] = []
-        self.last_error = ""
-        self.preroll: collections.deque = collections.deque()   # (kind, args) while no episode is open
+        # (t_ns, kind "sample" or "step", payload) while no episode is open: the last preroll_ns of them
+        self.preroll: collections.deque = collections.deque()
         self.preroll_ns = 2_000_000_000
         self.min_sensor_ns = 0
         self.stale_samples = 0          # samples of the previous scene that arrived after a reset
@@ -141,13 +114,13 @@ class EpisodeRecorder:
             s.reset()
         self._proprio_by_stamp.clear()
         self.pending.clear()
-        self.steps = self.interventions = 0
+        self.steps = 0
         preroll, self.preroll = self.preroll, collections.deque()
-        for kind, args in preroll:
-            if kind == "sample" and args[3] >= self.begin_ns:
-                self._append_sample(*args)
-            elif kind == "step":
-                self.add_step(args)
+        for t_ns, kind, payload in preroll:
+            if kind == "step":
+                self.add_step(payload)
+            elif t_ns >= self.begin_ns:
+                self._append_sample(*payload)
         log.info("episode %d: recording", self.episode)
         return self.episode
 
@@ -205,16 +178,15 @@ class EpisodeRecorder:
                 s.drops += int(round(gap)) - 1
         s.last_sensor = sensor_ns
         if not self.recording:
-            self._keep(("sample", (stream, value, sensor_ns, receive_ns)), receive_ns)
+            self._keep(receive_ns, "sample", (stream, value, sensor_ns, receive_ns))
             return False
         if receive_ns < self.begin_ns:
             return False
         return self._append_sample(stream, value, sensor_ns, receive_ns)
 
-    def _keep(self, item: tuple, t_ns: int) -> None:
-        self.preroll.append(item)
-        while self.preroll and (len(self.preroll) > 2000 or
-                                _t(self.preroll[0]) < t_ns - self.preroll_ns):
+    def _keep(self, t_ns: int, kind: str, payload: Any) -> None:
+        self.preroll.append((t_ns, kind, payload))
+        while self.preroll and (len(self.preroll) > 2000 or self.preroll[0][0] < t_ns - self.preroll_ns):
             self.preroll.popleft()
 
     def _append_sample(self, stream: str, value: Any, sensor_ns: int, receive_ns: int) -> bool:
@@ -226,7 +198,6 @@ class EpisodeRecorder:
             index = self.writer.append(stream, value, sensor_ns=sensor_ns, receive_ns=receive_ns)
         except (ValueError, WriterBackpressure) as exc:
             s.rejected += 1
-            self.last_error = f"{stream}: {exc}"
             if s.rejected in (1, 10, 100) or s.rejected % 1000 == 0:
                 log.error("sample not recorded (%d so far on %s): %s", s.rejected, stream, exc)
             return False
@@ -242,7 +213,7 @@ class EpisodeRecorder:
 
     def add_step(self, step: StepRow) -> bool:
         if not self.recording:
-            self._keep(("step", step), step.t_ns)
+            self._keep(step.t_ns, "step", step)
             return False
         if step.t_ns < self.begin_ns:
             return False
@@ -273,12 +244,9 @@ class EpisodeRecorder:
                                         sample_index=refs, t_ns=step.t_ns)
             except ValueError as exc:
                 self.dropped_steps += 1
-                self.last_error = f"step: {exc}"
                 log.error("step not recorded (%d so far): %s", self.dropped_steps, exc)
                 continue
             self.steps += 1
-            self.steps_total += 1
-            self.interventions += step.intervention
 
     # --- status -----------------------------------------------------------------------------------
     def status(self, now_ns: Optional[int] = None) -> dict[str, Any]:
@@ -294,11 +262,6 @@ class EpisodeRecorder:
                 "episodes_done": len(self.done), "steps": self.steps, "pending_steps": len(self.pending),
                 "queue_mb": self.writer.queue_mb, "written_mb": w.raw_mb, "dropped_samples": w.dropped,
                 "dropped_steps": self.dropped_steps, "streams": streams}
-
-
-def _t(item: tuple) -> int:
-    kind, args = item
-    return args[3] if kind == "sample" else args.t_ns
 
 
 def status_line(st: dict[str, Any], prev_mb: float = 0.0, dt_s: float = 1.0) -> str:
