@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from robot_rl.learn.augment import random_shift
-from robot_rl.learn.residual import ResidualActor, ResidualPolicy
+from robot_rl.learn.residual import combine
 from robot_rl.learn.returns import nstep_returns
 from robot_rl.learn.utd import UTDGovernor
 
@@ -47,15 +47,36 @@ def test_utd_is_enforced_and_measured():
 
 
 def test_residual_at_zero_is_exactly_the_base():
+    """A fresh residual actor (zero-initialized mean) composed with a base in the exported graph
+    gives the base's action bit for bit, in the robot's units; once trained it edits the base by
+    at most scale * half range."""
+    from robot_rl.learn.deploy import DeployedPolicy
+    from robot_rl.learn.encoder import ObsEncoder
+    from robot_rl.learn.nets import SquashedGaussianActor
+    from robot_rl.policy.models import MLPPolicy
+    from robot_rl.policy.spec import ActionSpec, ObsSpec
+
     torch.manual_seed(0)
-    base = torch.nn.Sequential(torch.nn.Linear(7, 5), torch.nn.Tanh())
-    policy = ResidualPolicy(base, ResidualActor(7, 5), scale=0.1, low=[-1] * 5, high=[1] * 5)
-    obs = torch.randn(64, 7)
-    action, base_action = policy(obs)
-    assert torch.equal(action, base(obs)) and torch.equal(base_action, base(obs))
-    torch.nn.init.normal_(policy.residual.net[-1].weight)        # once trained, it edits the base by <= scale
-    action, base_action = policy(obs)
-    assert 0 < (action - base_action).abs().max() <= 0.1 + 1e-6
+    action = ActionSpec(["a", "b", "c"], [-0.5, 0.0, -2.0], [0.5, 1.0, 3.0])
+    base = MLPPolicy(ObsSpec("proprio", [7]), action, hidden=[32])
+    encoder = ObsEncoder(7)
+    actor = SquashedGaussianActor(7 + 3, 3, hidden=[32], zero_init_mean=True)
+    policy = DeployedPolicy(encoder, actor, action, ["proprio"], base=base, base_obs_names=["proprio"],
+                            residual_scale=0.1).eval()
+    obs = torch.randn(256, 7) * 3
+    with torch.no_grad():
+        act, base_act = policy(obs)
+        assert torch.equal(act, base(obs)) and torch.equal(base_act, base(obs))
+        torch.nn.init.normal_(actor.net[-1].weight)          # trained: edits by <= scale * half range
+        act, base_act = policy(obs)
+    half = (torch.tensor(action.high) - torch.tensor(action.low)) / 2
+    edit = (act - base_act).abs()
+    assert edit.max() > 0 and torch.all(edit <= 0.1 * half + 1e-6)
+    assert torch.all(act >= torch.tensor(action.low)) and torch.all(act <= torch.tensor(action.high))
+    # in the learner's normalized space the same rule, clipped to [-1, 1]
+    one = torch.ones(3)
+    assert torch.equal(combine(torch.tensor([0.95, -0.2, 0.0]), torch.tensor([1.0, 0.0, -1.0]), 0.1, -one, one),
+                       torch.tensor([1.0, -0.2, -0.1]))
 
 
 def test_random_shift_moves_each_image_and_keeps_uint8():
@@ -92,18 +113,19 @@ def test_squashed_gaussian_log_prob_matches_torch_distributions():
 
 def test_sac_learns_a_contextual_bandit():
     """One-step episodes: reward -|a - obs[0]|. The deterministic action must track obs[0]."""
+    from robot_rl.learn.encoder import ObsEncoder
     from robot_rl.learn.sac import SAC, SACConfig
 
-    sac = SAC(2, 1, SACConfig(hidden=[64, 64], lr=1e-3, init_temperature=0.01), seed=0)
+    sac = SAC(ObsEncoder(2), 1, SACConfig(hidden=[64, 64], lr=1e-3, init_temperature=0.01), seed=0)
     rng = np.random.default_rng(0)
     for _ in range(1500):
         obs = rng.uniform(-0.8, 0.8, (128, 2)).astype(np.float32)
         act = rng.uniform(-1, 1, (128, 1)).astype(np.float32)
-        batch = {"obs": torch.from_numpy(obs), "action": torch.from_numpy(act),
+        batch = {"obs": {"proprio": torch.from_numpy(obs)}, "action": torch.from_numpy(act),
                  "ret": torch.from_numpy(-np.abs(act[:, 0] - obs[:, 0])), "discount": torch.zeros(128),
-                 "next_obs": torch.from_numpy(obs)}
+                 "next_obs": {"proprio": torch.from_numpy(obs)}}
         metrics = sac.update(batch)
     test = torch.from_numpy(rng.uniform(-0.8, 0.8, (256, 2)).astype(np.float32))
-    err = (sac.act(test, deterministic=True)[:, 0] - test[:, 0]).abs().mean()
+    err = (sac.act({"proprio": test}, deterministic=True)[:, 0] - test[:, 0]).abs().mean()
     assert err < 0.15, float(err)
     assert np.isfinite(list(metrics.values())).all() and sac.updates == 1500

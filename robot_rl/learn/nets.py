@@ -24,9 +24,14 @@ class SquashedGaussianActor(nn.Module):
 
     LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 
-    def __init__(self, obs_dim: int, action_dim: int, hidden: Sequence[int] = (256, 256)) -> None:
+    def __init__(self, obs_dim: int, action_dim: int, hidden: Sequence[int] = (256, 256),
+                 zero_init_mean: bool = False) -> None:
         super().__init__()
         self.net = mlp(obs_dim, 2 * action_dim, hidden)
+        if zero_init_mean:   # a residual: the deterministic action starts at exactly 0
+            out = self.net[-1]
+            nn.init.zeros_(out.weight[:action_dim])
+            nn.init.zeros_(out.bias[:action_dim])
 
     def forward(self, obs: torch.Tensor, deterministic: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         mu, log_std = self.net(obs).chunk(2, dim=-1)

@@ -1,10 +1,13 @@
-"""SAC with a LayerNorm critic ensemble and automatic temperature, on n-step targets (as RLPD and
-SERL use it). One `update(batch)` is one gradient step of critic, actor and temperature.
+"""SAC with a LayerNorm critic ensemble, automatic temperature and a shared observation encoder, on
+n-step targets (as RLPD and SERL use it); optionally a residual actor on a frozen base policy.
+One `update(batch)` is one gradient step of critic (+ encoder), actor and temperature.
 
-batch (torch float32): obs [B, D], action [B, A] (the executed action: the human's where they
-intervened), ret [B] (n-step discounted reward sum), discount [B] (gamma^k, 0 after a terminal),
-next_obs [B, D] (the bootstrap observation). The target takes the min over `target_subset` random
-ensemble members (REDQ; 2 of 2 is clipped double-Q).
+batch (torch): obs and next_obs, dicts {"proprio": float32 [B, D], camera: uint8 [B, H, W, 3]};
+action [B, A] (the executed action, normalized to [-1, 1]: the human's where they intervened);
+ret [B] (n-step discounted reward sum); discount [B] (gamma^k, 0 after a terminal). Residual mode
+adds base_action and next_base_action [B, A] (the frozen base's normalized actions on obs and
+next_obs). The target takes the min over `target_subset` random ensemble members (REDQ; 2 of 2 is
+clipped double-Q). Images get DrQ random shifts (`augment_pad`) before the encoder sees them.
 """
 from __future__ import annotations
 
@@ -14,7 +17,10 @@ from typing import Optional
 
 import torch
 
+from robot_rl.learn.augment import random_shift
+from robot_rl.learn.encoder import ObsEncoder
 from robot_rl.learn.nets import CriticEnsemble, SquashedGaussianActor
+from robot_rl.learn.residual import combine
 
 
 @dataclasses.dataclass
@@ -26,52 +32,85 @@ class SACConfig:
     tau: float = 0.005
     init_temperature: float = 0.1
     target_entropy: Optional[float] = None   # default: -action_dim
+    augment_pad: int = 4                     # DrQ shift in pixels (0: off)
+    residual_scale: float = 0.0              # > 0: residual actor on a frozen base, scaled by this
 
     def validate(self) -> None:
         if not 2 <= self.target_subset <= self.ensemble:
             raise ValueError("target_subset must be in [2, ensemble]")
         if self.lr <= 0 or not 0 < self.tau <= 1 or self.init_temperature <= 0:
             raise ValueError("lr > 0, tau in (0, 1], init_temperature > 0")
+        if not 0 <= self.residual_scale <= 1 or self.augment_pad < 0:
+            raise ValueError("residual_scale must be in [0, 1] and augment_pad >= 0")
 
 
 class SAC:
-    def __init__(self, obs_dim: int, action_dim: int, config: Optional[SACConfig] = None, seed: int = 0) -> None:
+    def __init__(self, encoder: ObsEncoder, action_dim: int, config: Optional[SACConfig] = None, seed: int = 0) -> None:
         self.cfg = c = config or SACConfig()
         c.validate()
         torch.manual_seed(seed)
-        self.actor = SquashedGaussianActor(obs_dim, action_dim, c.hidden)
-        self.critic = CriticEnsemble(obs_dim, action_dim, c.ensemble, c.hidden)
+        self.residual = c.residual_scale > 0
+        self.encoder = encoder
+        self.actor = SquashedGaussianActor(encoder.out_dim + (action_dim if self.residual else 0), action_dim, c.hidden,
+                                           zero_init_mean=self.residual)
+        self.critic = CriticEnsemble(encoder.out_dim, action_dim, c.ensemble, c.hidden)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.log_alpha = torch.tensor(float(torch.log(torch.tensor(c.init_temperature))), requires_grad=True)
         self.target_entropy = -float(action_dim) if c.target_entropy is None else c.target_entropy
         self.opt_actor = torch.optim.Adam(self.actor.parameters(), lr=c.lr)
-        self.opt_critic = torch.optim.Adam(self.critic.parameters(), lr=c.lr)
+        self.opt_critic = torch.optim.Adam([*self.critic.parameters(), *self.encoder.parameters()], lr=c.lr)
         self.opt_alpha = torch.optim.Adam([self.log_alpha], lr=c.lr)
         self.updates = 0
+        self.ones = torch.ones(action_dim)
 
     @property
     def alpha(self) -> torch.Tensor:
         return self.log_alpha.exp()
 
-    def update(self, batch: dict[str, torch.Tensor], update_actor: bool = True) -> dict[str, float]:
+    def modules(self) -> dict[str, torch.nn.Module]:
+        """Everything a checkpoint holds, by name."""
+        return {"encoder": self.encoder, "actor": self.actor,
+                "critic": self.critic, "critic_target": self.critic_target}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"actor": self.opt_actor, "critic": self.opt_critic, "alpha": self.opt_alpha}
+
+    def _augment(self, obs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        pad = self.cfg.augment_pad
+        return {k: (random_shift(v, pad) if v.dtype == torch.uint8 and pad else v) for k, v in obs.items()}
+
+    def policy(self, features: torch.Tensor, base_action: Optional[torch.Tensor] = None,
+               deterministic: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """(normalized action, log-prob of the actor's sample). Residual mode: the actor's sample is
+        the residual, and the action is the base plus the scaled residual."""
+        if not self.residual:
+            return self.actor(features, deterministic)
+        assert base_action is not None, "residual mode needs the base policy's action"
+        r, logp = self.actor(torch.cat([features, base_action], dim=-1), deterministic)
+        return combine(base_action, r, self.cfg.residual_scale, -self.ones, self.ones), logp
+
+    def update(self, batch: dict, update_actor: bool = True) -> dict[str, float]:
         """One gradient step. update_actor=False: critic only (the residual mode's critic warm-up)."""
         c = self.cfg
-        obs, act = batch["obs"], batch["action"]
+        obs, next_obs = self._augment(batch["obs"]), self._augment(batch["next_obs"])
         with torch.no_grad():
-            next_a, next_logp = self.actor(batch["next_obs"])
-            q_next = self.critic_target(batch["next_obs"], next_a)
+            # the online encoder for the next observation, as DrQ-v2 (no target encoder: one image pass less)
+            next_f = self.encoder(next_obs)
+            next_a, next_logp = self.policy(next_f, batch.get("next_base_action"))
+            q_next = self.critic_target(next_f, next_a)
             pick = torch.randperm(c.ensemble)[:c.target_subset]
             v_next = q_next[pick].min(0).values - self.alpha * next_logp
             target = batch["ret"] + batch["discount"] * v_next
-        q = self.critic(obs, act)
+        features = self.encoder(obs)
+        q = self.critic(features, batch["action"])
         critic_loss = ((q - target[None]) ** 2).mean()
         self.opt_critic.zero_grad(set_to_none=True)
         critic_loss.backward()
         self.opt_critic.step()
         metrics = {"critic_loss": critic_loss.item(), "q_mean": q.detach().mean().item(), "alpha": self.alpha.item()}
         if update_actor:
-            a, logp = self.actor(obs)
-            q_pi = self.critic(obs, a).mean(0)
+            a, logp = self.policy(features.detach(), batch.get("base_action"))   # no actor gradient into the encoder
+            q_pi = self.critic(features.detach(), a).mean(0)
             actor_loss = (self.alpha.detach() * logp - q_pi).mean()
             self.opt_actor.zero_grad(set_to_none=True)
             actor_loss.backward()
@@ -87,6 +126,7 @@ class SAC:
         self.updates += 1
         return metrics
 
-    def act(self, obs: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
+    def act(self, obs: dict[str, torch.Tensor], base_action: Optional[torch.Tensor] = None,
+            deterministic: bool = False) -> torch.Tensor:
         with torch.no_grad():
-            return self.actor(obs, deterministic)[0]
+            return self.policy(self.encoder(obs), base_action, deterministic)[0]

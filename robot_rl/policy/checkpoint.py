@@ -26,6 +26,7 @@ class PolicyConfig:
         ["dx", "dy", "dz", "dyaw", "gripper"], [-1.0] * 5, [1.0] * 5))
     hidden: list[int] = dataclasses.field(default_factory=lambda: [256, 256])
     control_hz: float = 10.0
+    downsample: int = 2          # cnn: images average-pooled by this before the convolutions
 
     @property
     def obs(self) -> list[ObsSpec]:
@@ -36,7 +37,7 @@ class PolicyConfig:
             return MLPPolicy(self.proprio, self.action, hidden=self.hidden)
         if not self.cameras:
             raise PolicyError("a cnn policy needs at least one camera")
-        return CNNPolicy(self.cameras, self.proprio, self.action, hidden=self.hidden)
+        return CNNPolicy(self.cameras, self.proprio, self.action, hidden=self.hidden, downsample=self.downsample)
 
 
 def sim_policy_config(kind: str = "mlp", robot_joints: int = 6, image_size: int = 128) -> PolicyConfig:

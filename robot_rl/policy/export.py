@@ -28,6 +28,11 @@ def random_inputs(obs: list[ObsSpec], batch: int, rng: np.random.Generator) -> d
     return out
 
 
+def output_names(meta: PolicyMetadata) -> list[str]:
+    """A residual policy's graph also outputs its base policy's action (recorded per step)."""
+    return ["action", "base_action"] if meta.residual is not None else ["action"]
+
+
 def to_onnx_bytes(model: torch.nn.Module, meta: PolicyMetadata) -> bytes:
     model = model.eval()
     example = random_inputs(meta.obs, 1, np.random.default_rng(0))
@@ -37,8 +42,9 @@ def to_onnx_bytes(model: torch.nn.Module, meta: PolicyMetadata) -> bytes:
     # onnxscript, which we do not ship. Parity below is what tells us the graph is right.
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(model, args, buf, input_names=[o.name for o in meta.obs], output_names=["action"],
-                          dynamic_axes={**{o.name: {0: "batch"} for o in meta.obs}, "action": {0: "batch"}},
+        outs = output_names(meta)
+        torch.onnx.export(model, args, buf, input_names=[o.name for o in meta.obs], output_names=outs,
+                          dynamic_axes={**{o.name: {0: "batch"} for o in meta.obs}, **{o: {0: "batch"} for o in outs}},
                           opset_version=17, dynamo=False)
     proto = onnx.load_from_string(buf.getvalue())
     entry = proto.metadata_props.add()
@@ -48,7 +54,7 @@ def to_onnx_bytes(model: torch.nn.Module, meta: PolicyMetadata) -> bytes:
 
 def parity(model: torch.nn.Module, onnx_bytes: bytes, obs: list[ObsSpec], n: int = 64,
            recorded: Optional[dict[str, np.ndarray]] = None) -> float:
-    """Max |torch - onnxruntime| over n random inputs and any recorded ones."""
+    """Max |torch - onnxruntime| over n random inputs and any recorded ones, over every output."""
     sess = session(onnx_bytes)
     batches = [random_inputs(obs, n, np.random.default_rng(1))]
     if recorded:
@@ -57,9 +63,12 @@ def parity(model: torch.nn.Module, onnx_bytes: bytes, obs: list[ObsSpec], n: int
     model = model.eval()
     for feed in batches:
         with torch.no_grad():
-            ref = model(*[torch.from_numpy(feed[o.name]) for o in obs]).numpy()
-        got = sess.run(["action"], feed)[0]
-        worst = max(worst, float(np.max(np.abs(ref - got))))
+            ref = model(*[torch.from_numpy(feed[o.name]) for o in obs])
+        refs = [r.numpy() for r in (ref if isinstance(ref, tuple) else (ref,))]
+        got = sess.run([o.name for o in sess.get_outputs()][:len(refs)], feed)
+        if len(got) != len(refs):
+            return float("inf")
+        worst = max([worst] + [float(np.max(np.abs(r - g))) for r, g in zip(refs, got)])
     return worst
 
 

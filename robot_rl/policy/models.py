@@ -12,6 +12,12 @@ from torch import nn
 from robot_rl.policy.spec import ActionSpec, ObsSpec
 
 
+def normalize_proprio(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """(x - mean) / std, clipped to +-10 as SB3's VecNormalize does: an outlier reading, or a joint
+    that barely moved in the data (std ~ 0), cannot drive the network far outside what it learned."""
+    return torch.clamp((x - mean) / std, -10.0, 10.0)
+
+
 class _Head(nn.Module):
     def __init__(self, in_dim: int, action: ActionSpec, hidden: Sequence[int]) -> None:
         super().__init__()
@@ -43,31 +49,63 @@ class MLPPolicy(nn.Module):
         self.head = _Head(d, action, hidden)
 
     def forward(self, proprio: torch.Tensor) -> torch.Tensor:
-        return self.head((proprio - self.mean) / self.std)
+        return self.head(normalize_proprio(proprio, self.mean, self.std))
+
+
+def pool_frames(images: torch.Tensor, k: int) -> torch.Tensor:
+    """uint8 [B, H, W, 3] -> uint8 [B, H/k, W/k, 3]: k x k means, rounded (half to even, as ONNX
+    Round). Learners store frames pooled this way; an exported encoder pools full camera frames
+    in its graph with the same arithmetic, so both see identical pixels."""
+    x = nn.functional.avg_pool2d(images.permute(0, 3, 1, 2).to(torch.float32), k)
+    return torch.round(x).to(torch.uint8).permute(0, 2, 3, 1)
+
+
+class ImageEncoder(nn.Module):
+    """One camera: uint8 [B, H, W, 3] -> [B, feature_dim], LayerNorm + tanh bounded (DrQ-v2 / SERL
+    style). Frames are average-pooled by `downsample` first: on two CPU cores 64x64 costs ~4x less
+    than 128x128. Takes the camera's full frames (`image_hw`) or frames already pooled (learners
+    keep pooled frames in RAM: 4x less memory and conversion work per batch)."""
+
+    def __init__(self, image_hw: Sequence[int], channels: int = 16, feature_dim: int = 64, downsample: int = 2) -> None:
+        super().__init__()
+        if downsample < 1 or image_hw[0] % downsample or image_hw[1] % downsample:
+            raise ValueError(f"downsample {downsample} must divide the image size {list(image_hw)}")
+        self.image_hw, self.downsample = tuple(int(v) for v in image_hw), int(downsample)
+        c = channels
+        # in-place ReLUs: the activation maps are the largest tensors here, and memory-bound on CPU
+        self.conv = nn.Sequential(nn.Conv2d(3, c, 3, stride=2), nn.ReLU(inplace=True), nn.Conv2d(c, c, 3, stride=2),
+                                  nn.ReLU(inplace=True), nn.Conv2d(c, c, 3, stride=2), nn.ReLU(inplace=True), nn.Flatten())
+        with torch.no_grad():
+            flat = self.conv(torch.zeros(1, 3, self.image_hw[0] // downsample, self.image_hw[1] // downsample)).shape[1]
+        self.head = nn.Sequential(nn.Linear(flat, feature_dim), nn.LayerNorm(feature_dim), nn.Tanh())
+        self.feature_dim = feature_dim
+
+    @property
+    def pooled_hw(self) -> tuple[int, int]:
+        return self.image_hw[0] // self.downsample, self.image_hw[1] // self.downsample
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if self.downsample > 1 and tuple(images.shape[1:3]) == self.image_hw:   # full frames: pool in the graph
+            images = pool_frames(images, self.downsample)
+        x = images.permute(0, 3, 1, 2).to(torch.float32) * (1.0 / 255.0)
+        return self.head(self.conv(x))
 
 
 class CNNPolicy(nn.Module):
     """uint8 images [B, H, W, 3] per camera + proprio [B, D] -> action [B, A]."""
 
     def __init__(self, cameras: list[ObsSpec], proprio: ObsSpec, action: ActionSpec, hidden: Sequence[int] = (256,),
-                 mean: Optional[np.ndarray] = None, std: Optional[np.ndarray] = None, channels: int = 32) -> None:
+                 mean: Optional[np.ndarray] = None, std: Optional[np.ndarray] = None, channels: int = 16,
+                 feature_dim: int = 64, downsample: int = 2) -> None:
         super().__init__()
         self.obs_names = [c.name for c in cameras] + [proprio.name]
         d = proprio.shape[0]
         self.register_buffer("mean", torch.as_tensor(np.zeros(d) if mean is None else mean, dtype=torch.float32))
         self.register_buffer("std", torch.as_tensor(np.ones(d) if std is None else std, dtype=torch.float32))
-        self.encoders = nn.ModuleList()
-        feat = 0
-        for cam in cameras:
-            enc = nn.Sequential(nn.Conv2d(3, channels, 5, stride=2), nn.ReLU(), nn.Conv2d(channels, channels, 3, stride=2),
-                                nn.ReLU(), nn.Conv2d(channels, channels, 3, stride=2), nn.ReLU(),
-                                nn.Conv2d(channels, channels, 3, stride=2), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
-                                nn.Flatten())  # global pooling: exports for any image size
-            self.encoders.append(enc)
-            feat += channels
-        self.head = _Head(feat + d, action, hidden)
+        self.encoders = nn.ModuleList(ImageEncoder(cam.shape[:2], channels, feature_dim, downsample) for cam in cameras)
+        self.head = _Head(len(cameras) * feature_dim + d, action, hidden)
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         *images, proprio = inputs
-        feats = [enc(img.permute(0, 3, 1, 2).to(torch.float32) / 255.0) for enc, img in zip(self.encoders, images)]
-        return self.head(torch.cat(feats + [(proprio - self.mean) / self.std], dim=1))
+        feats = [enc(img) for enc, img in zip(self.encoders, images)]
+        return self.head(torch.cat(feats + [normalize_proprio(proprio, self.mean, self.std)], dim=1))

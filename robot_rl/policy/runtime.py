@@ -38,11 +38,14 @@ class PolicyRuntime:
             raise PolicyError(f"policy {meta.name}/{meta.version} outputs {meta.action.dim} actions, the robot takes "
                               f"{expected_action_dim}")
         self.names = [o.name for o in meta.obs]
+        # a residual composed with its base in one graph also outputs the base's action
+        self.outputs = ["action"] + (["base_action"] if any(o.name == "base_action" for o in self.sess.get_outputs()) else [])
+        self.last_base: Optional[np.ndarray] = None
         self.low = np.asarray(meta.action.low, np.float32)
         self.high = np.asarray(meta.action.high, np.float32)
         zero = {o.name: np.zeros((1, *o.shape), dtype=o.dtype) for o in meta.obs}
         for _ in range(warmup):  # first runs allocate; do it before the control loop needs them
-            call(lambda: self.sess.run(["action"], zero))
+            call(lambda: self.sess.run(self.outputs, zero))
 
     @classmethod
     def from_file(cls, path: str | pathlib.Path, expected_sha256: str = "", **kwargs) -> "PolicyRuntime":
@@ -55,7 +58,10 @@ class PolicyRuntime:
 
     def __call__(self, obs: dict[str, np.ndarray]) -> np.ndarray:
         feed = {n: np.asarray(obs[n])[None] for n in self.names}
-        return self.sess.run(["action"], feed)[0][0]
+        out = self.sess.run(self.outputs, feed)
+        if len(out) > 1:
+            self.last_base = out[1][0]
+        return out[0][0]
 
 
 class ResidualRuntime:

@@ -4,9 +4,17 @@
     batch = sampler.sample(256)   # obs, action, reward, next_obs, done, intervention, images...
 
 A transition is step i -> step i+1 of the same episode (and the last step of an episode whose
-last step is terminal, with done=1). `action` is the executed action (the human's while they
-intervene); the policy's, base policy's and human's actions come along for residual and
-human-in-the-loop losses. Images stay uint8 exactly as recorded (no float32 copies), and each
+last step is terminal, with done=1). With `nstep=n` the bootstrap observation (`next_obs`) is n
+steps on (fewer where the episode ends) and `ret`/`discount` carry the n-step reward sum and
+gamma^k (0 after a terminal): see robot_rl.learn.returns. `reward="success"` takes rewards from
+the episode's success label (1 on the last step of a successful episode, which is terminal; 0
+elsewhere) instead of the stored reward column. `action` is the executed action (the human's while
+they intervene); the policy's, base policy's and human's actions come along for residual and
+human-in-the-loop losses.
+
+Row sets for RLPD-style batches: `rows="human"` samples steps where a person acted (whole teleop
+demonstrations and the intervention steps of policy episodes), `rows="online"` steps of episodes
+where a policy ran (interventions included): an intervention step is in both. Images stay uint8 exactly as recorded (no float32 copies), and each
 frame is held once: obs and next_obs index the same frame buffer.
 
 Frames are decoded into RAM when they fit `memory_budget_mb` (`cache="all"`), or read from the
@@ -15,10 +23,11 @@ so a learner can train while the recorder keeps writing.
 """
 from __future__ import annotations
 
-from typing import Any, Literal, Optional
+from typing import Any, Callable, Literal, Optional
 
 import numpy as np
 
+from robot_rl.learn.returns import nstep_returns
 from robot_rl.log import get_logger
 from robot_rl.store.reader import Episode, EpisodeStore
 from robot_rl.store.schema import StoreError
@@ -56,13 +65,25 @@ class _Growable:
     def nbytes(self) -> int:
         return self.buf.nbytes
 
+    @property
+    def row_nbytes(self) -> int:
+        return self.buf.itemsize * int(np.prod(self.buf.shape[1:]))
+
 
 class TransitionSampler:
     def __init__(self, store: EpisodeStore, cameras: Optional[list[str]] = None,
                  statuses: tuple[str, ...] = ("complete", "aborted"), tasks: Optional[list[str]] = None,
                  memory_budget_mb: float = 4096.0, cache: Literal["auto", "all", "none"] = "auto",
-                 seed: Optional[int] = None) -> None:
+                 seed: Optional[int] = None, nstep: int = 1, gamma: float = 0.99,
+                 reward: Literal["stored", "success"] = "stored",
+                 frame_transform: Optional[Callable[[np.ndarray], np.ndarray]] = None) -> None:
+        """frame_transform: applied to frames as they are loaded ([N, H, W, C] -> [N, h, w, c],
+        e.g. a learner's downsampling), so batches and the RAM cache hold what the learner uses."""
         self.store = store
+        if reward not in ("stored", "success"):
+            raise ValueError(f"reward must be 'stored' or 'success', got {reward!r}")
+        nstep_returns(np.zeros(1), np.zeros(1, bool), nstep, gamma)   # validates n and gamma
+        self.nstep, self.gamma, self.reward = int(nstep), float(gamma), reward
         spec = store.spec
         self.cameras = list(cameras) if cameras is not None else [s.name for s in spec.streams if s.is_image]
         for c in self.cameras:
@@ -78,12 +99,19 @@ class TransitionSampler:
                       for k in ("obs", "action", "policy_action", "base_action", "human_action")}
         self._cols.update({"reward": _Growable((), np.float32), "terminal": _Growable((), np.bool_),
                            "intervention": _Growable((), np.bool_), "policy_version": _Growable((), np.int64)})
-        self._next = _Growable((), np.int64)        # row of the next step (or itself when terminal)
+        self._next = _Growable((), np.int64)        # row of the bootstrap observation (itself when terminal)
+        self._ret = _Growable((), np.float32)       # n-step discounted reward sum
+        self._discount = _Growable((), np.float32)  # gamma^k, 0 when a terminal came first
         self._valid = _Growable((), np.int64)       # rows that start a transition
+        self._human = _Growable((), np.int64)       # ... where a person acted
+        self._online = _Growable((), np.int64)      # ... of episodes where a policy ran
         self._frame_row = {c: _Growable((), np.int64) for c in self.cameras}   # step row -> frame row
         self._sample_idx = {c: _Growable((), np.int64) for c in self.cameras}  # step row -> store index
-        self._frames = {c: _Growable(tuple(spec.stream(c).shape), np.dtype(spec.stream(c).dtype))
-                        for c in self.cameras}
+        self.frame_transform = frame_transform or (lambda frames: frames)
+        self._frames = {}
+        for c in self.cameras:
+            probe = self.frame_transform(np.zeros((1, *spec.stream(c).shape), dtype=spec.stream(c).dtype))
+            self._frames[c] = _Growable(tuple(probe.shape[1:]), probe.dtype)
         self.episodes: list[int] = []
         self._seen = 0
         self.mode = cache
@@ -104,7 +132,7 @@ class TransitionSampler:
                       for c in self.cameras}
         if self.mode == "auto" or (self.mode == "all" and new):
             spec = self.store.spec
-            need = sum(frames_new[c] * spec.stream(c).sample_nbytes for c in self.cameras) + \
+            need = sum(frames_new[c] * self._frames[c].row_nbytes for c in self.cameras) + \
                 sum(g.view.nbytes for g in self._frames.values())
             if self.mode == "auto":
                 self.mode = "all" if need <= self.memory_budget else "none"
@@ -116,7 +144,8 @@ class TransitionSampler:
                                  f"{self.memory_budget / 1e6:.0f} MB (raise memory_budget_mb or use cache='none')")
         before = self._valid.n
         total_steps = self._next.n + sum(e.num_steps for e in new)
-        for g in (*self._cols.values(), self._next, *self._frame_row.values(), *self._sample_idx.values()):
+        for g in (*self._cols.values(), self._next, self._ret, self._discount, *self._frame_row.values(),
+                  *self._sample_idx.values()):
             g.reserve(total_steps)
         if self.mode == "all":  # exact sizes up front: no growth copies of the big frame buffers
             for cam in self.cameras:
@@ -128,14 +157,23 @@ class TransitionSampler:
     def _load(self, ep: Episode, steps: dict[str, Any]) -> None:
         base = self._next.n
         n = ep.num_steps
+        steps = dict(steps)
+        if self.reward == "success":
+            steps["reward"] = np.zeros(n, np.float32)
+            steps["terminal"] = np.zeros(n, bool)
+            if ep.success:
+                steps["reward"][-1], steps["terminal"][-1] = 1.0, True
         for out, col in STEP_FIELDS.items():
             self._cols[out].extend(steps[col])
         rows = base + np.arange(n)
-        nxt = rows + 1
-        nxt[-1] = rows[-1]
-        self._next.extend(nxt)
         # every step with a successor; the last one only when it is a true terminal
-        valid = rows[:-1] if not steps["terminal"][-1] else rows
+        nst = nstep_returns(steps["reward"], steps["terminal"], self.nstep, self.gamma)
+        nxt = base + nst["next"]
+        self._next.extend(nxt)
+        self._ret.extend(nst["ret"].astype(np.float32))
+        self._discount.extend(nst["discount"].astype(np.float32))
+        valid = rows[nst["valid"]]
+        valid = valid[np.isfinite(np.asarray(steps["executed_action"], np.float64)[valid - base]).all(axis=1)]
         for cam in self.cameras:
             idx = steps["sample_index"][cam]
             self._sample_idx[cam].extend(idx)
@@ -145,6 +183,7 @@ class TransitionSampler:
                 if len(uniq):
                     # one contiguous read of the episode's range, then keep only referenced frames
                     block = self.store.read_samples(cam, np.arange(uniq[0], uniq[-1] + 1))[uniq - uniq[0]]
+                    block = self.frame_transform(block)
                     row[idx >= 0] = self._frames[cam].n + np.searchsorted(uniq, idx[idx >= 0])
                     self._frames[cam].extend(block)
                 self._frame_row[cam].extend(row)
@@ -153,27 +192,61 @@ class TransitionSampler:
             # a transition needs a frame at both ends
             valid = valid[(idx[valid - base] >= 0) & (idx[nxt[valid - base] - base] >= 0)]
         self._valid.extend(valid)
+        self._human.extend(valid[np.asarray(steps["intervention"], bool)[valid - base]])
+        if np.isfinite(np.asarray(steps["action"], np.float64)).all(axis=1).any():   # a policy acted
+            self._online.extend(valid)
         self.episodes.append(ep.index)
 
     # --- sampling -------------------------------------------------------------------------------
     def __len__(self) -> int:
         return self._valid.n
 
+    def count(self, rows: str = "all") -> int:
+        """Transitions in a row set: all, human or online."""
+        return self._row_set(rows).n
+
+    def rows(self, which: str = "all") -> np.ndarray:
+        """The rows of a row set (all, human, online): each starts a transition."""
+        return self._row_set(which).view
+
+    def column(self, name: str) -> np.ndarray:
+        """A step column over every loaded row (obs, action, policy_action, reward, intervention...)."""
+        return self._cols[name].view
+
+    def sample_index(self, stream: str, rows: np.ndarray) -> np.ndarray:
+        """The store indices of the frames these rows used (for reading them at full resolution)."""
+        return self._sample_idx[stream].view[rows]
+
+    def _row_set(self, rows: str) -> _Growable:
+        try:
+            return {"all": self._valid, "human": self._human, "online": self._online}[rows]
+        except KeyError:
+            raise ValueError(f"rows must be all, human or online, got {rows!r}") from None
+
     @property
     def nbytes(self) -> int:
         """Memory the sampler holds (frames, step columns and indices)."""
-        groups = [*self._cols.values(), self._next, self._valid, *self._frame_row.values(),
+        groups = [*self._cols.values(), self._next, self._ret, self._discount, self._valid, self._human,
+                  self._online, *self._frame_row.values(),
                   *self._sample_idx.values(), *self._frames.values()]
         return sum(g.nbytes for g in groups)
 
-    def sample(self, batch_size: int) -> dict[str, Any]:
-        if self._valid.n == 0:
-            raise StoreError("no transitions to sample (no matching episodes with steps yet)")
-        rows = self._valid.view[self.rng.integers(0, self._valid.n, size=batch_size)]
+    def sample(self, batch_size: int, rows: str = "all") -> dict[str, Any]:
+        """A batch from one row set (all, human, online). `row` names the rows drawn."""
+        chosen = self._row_set(rows)
+        if chosen.n == 0:
+            raise StoreError(f"no transitions to sample in row set {rows!r} (no matching episodes with steps yet)")
+        return self.batch(chosen.view[self.rng.integers(0, chosen.n, size=batch_size)])
+
+    def batch(self, rows: np.ndarray) -> dict[str, Any]:
+        """The transitions starting at these rows (as drawn by sample)."""
+        batch_size = len(rows)
         nxt = self._next.view[rows]
         out: dict[str, Any] = {k: g.view[rows] for k, g in self._cols.items() if k != "terminal"}
+        out["row"] = rows
         out["next_obs"] = self._cols["obs"].view[nxt]
         out["done"] = self._cols["terminal"].view[rows]
+        out["ret"], out["discount"] = self._ret.view[rows], self._discount.view[rows]
         out["images"], out["next_images"] = {}, {}
         for cam in self.cameras:
             if self.mode == "all":
@@ -182,6 +255,6 @@ class TransitionSampler:
                 out["next_images"][cam] = frames[self._frame_row[cam].view[nxt]]
             else:
                 idx = self._sample_idx[cam].view
-                both = self.store.read_samples(cam, np.concatenate([idx[rows], idx[nxt]]))
+                both = self.frame_transform(self.store.read_samples(cam, np.concatenate([idx[rows], idx[nxt]])))
                 out["images"][cam], out["next_images"][cam] = both[:batch_size], both[batch_size:]
         return out

@@ -1,0 +1,91 @@
+"""Behavior cloning of a base policy from the steps where a person acted (teleop demonstrations and
+interventions): MSE on the executed action, normalized to [-1, 1], with DrQ shifts on images.
+The model is robot_rl.policy's MLP or CNN policy, so it checkpoints (safetensors), exports to ONNX
+through the registry and runs in the control node like any policy.
+
+    model, cfg, report = train_bc(EpisodeStore.open("data/demos.zarr"), BCConfig(kind="cnn"))
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Callable, Literal, Optional
+
+import numpy as np
+import torch
+
+from robot_rl.learn.augment import random_shift
+from robot_rl.learn.data import BatchConverter, action_spec, camera_name, image_streams, obs_specs, proprio_stats
+from robot_rl.log import get_logger
+from robot_rl.policy.checkpoint import PolicyConfig
+from robot_rl.policy.models import pool_frames
+from robot_rl.store.reader import EpisodeStore
+from robot_rl.store.sampler import TransitionSampler
+from robot_rl.store.schema import StoreError
+
+log = get_logger(__name__)
+
+
+@dataclasses.dataclass
+class BCConfig:
+    kind: Literal["mlp", "cnn"] = "mlp"
+    cameras: str = "auto"          # cnn: rgb streams to use ("auto": all)
+    hidden: list[int] = dataclasses.field(default_factory=lambda: [256, 256])
+    steps: int = 2000
+    batch: int = 128
+    lr: float = 1e-3
+    augment_pad: int = 4          # DrQ shift in pixels of the (pooled) frames the encoder sees
+    downsample: int = 2            # cnn: images average-pooled by this before the convolutions
+    control_hz: float = 10.0
+    seed: int = 0
+    threads: int = 2
+
+    def validate(self) -> None:
+        if self.steps < 1 or self.batch < 1 or self.lr <= 0:
+            raise ValueError("steps and batch must be >= 1 and lr > 0")
+
+
+def train_bc(store: EpisodeStore, cfg: BCConfig,
+             progress: Optional[Callable[[int, int, float], None]] = None) -> tuple[torch.nn.Module, PolicyConfig, dict]:
+    """(trained model in eval mode, its PolicyConfig, report). Raises StoreError without human steps."""
+    cfg.validate()
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    streams = image_streams(store, cfg.cameras) if cfg.kind == "cnn" else []
+    if cfg.kind == "cnn" and not streams:
+        raise StoreError(f"{store.path}: a cnn policy needs an rgb stream; the store has none")
+    pool = (lambda frames: pool_frames(torch.from_numpy(frames), cfg.downsample).numpy()) if cfg.downsample > 1 else None
+    sampler = TransitionSampler(store, cameras=streams, seed=cfg.seed, frame_transform=pool)
+    n_human = sampler.count("human")
+    if n_human == 0:
+        raise StoreError(f"{store.path}: no steps where a person acted (teleop demonstrations) to clone")
+    obs = obs_specs(store, streams)
+    act = action_spec(store.spec.steps.action_dim)
+    pcfg = PolicyConfig(kind=cfg.kind, proprio=obs[-1], cameras=obs[:-1], action=act, hidden=list(cfg.hidden),
+                        control_hz=cfg.control_hz, downsample=cfg.downsample)
+    model = pcfg.build()
+    mean, std = proprio_stats(sampler.column("obs")[sampler.rows("human")])
+    model.mean.copy_(torch.from_numpy(mean))
+    model.std.copy_(torch.from_numpy(std))
+    convert = BatchConverter(streams, act)
+    half = torch.from_numpy(convert.half)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    model.train()
+    t0, losses = time.monotonic(), []
+    for step in range(1, cfg.steps + 1):
+        b = sampler.sample(cfg.batch, rows="human")
+        inputs = [random_shift(torch.from_numpy(b["images"][s]), cfg.augment_pad) for s in streams]
+        inputs.append(torch.from_numpy(b["obs"]))
+        target = torch.from_numpy(np.asarray(b["action"], np.float32))
+        loss = (((model(*inputs) - target) / half) ** 2).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        if progress is not None:
+            progress(step, cfg.steps, losses[-1])
+    model.eval()
+    report = {"human_steps": n_human, "episodes": len(sampler.episodes), "steps": cfg.steps,
+              "loss_first": float(np.mean(losses[:50])), "loss_last": float(np.mean(losses[-50:])),
+              "seconds": round(time.monotonic() - t0, 1), "cameras": [camera_name(s) for s in streams]}
+    return model, pcfg, report

@@ -1,0 +1,390 @@
+"""The learner loop: follows a store, trains SAC (or a residual on a frozen base) on RLPD batches,
+and exports the policy through the registry on a timer.
+
+    learner = Learner(LearnerConfig(store="data/session.zarr", policy="pick_sac"), on_export=publish)
+    learner.run()          # until stop() / max_updates / idle_exit_s
+
+Each iteration: pick up newly committed episodes (every `refresh_s`; they count as data for the
+UTD governor), take the gradient updates the UTD ratio allows (none when data is not arriving:
+the ratio is enforced, and the achieved one is logged), export every `export_every_s` (parity
+check, registry, then `on_export(path, sha256)`, which the ROS node turns into /policy/update),
+checkpoint every `checkpoint_every_s` and write metrics (JSONL) and plots (PNG) to `run_dir`.
+
+Batches are RLPD's: `demo_fraction` from steps where a person acted (demonstrations and
+interventions) and the rest from episodes a policy ran (interventions included): an intervention
+is learned from in both halves, with the human's action as the action.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+import threading
+import time
+from typing import Any, Callable, Literal, Optional
+
+import numpy as np
+import torch
+
+from robot_rl.learn.checkpoint import load_learner_state, save_learner_state
+from robot_rl.learn.data import (BatchConverter, action_spec, camera_name, concat_batches, image_streams, obs_specs,
+                                 proprio_stats)
+from robot_rl.learn.deploy import DeployedPolicy
+from robot_rl.learn.encoder import EncoderConfig, ObsEncoder
+from robot_rl.learn.sac import SAC, SACConfig
+from robot_rl.learn.utd import UTDGovernor
+from robot_rl.log import get_logger
+from robot_rl.policy.checkpoint import load_checkpoint
+from robot_rl.policy.export import export
+from robot_rl.policy.models import pool_frames
+from robot_rl.policy.registry import PolicyRegistry
+from robot_rl.policy.spec import PolicyError, PolicyMetadata, ResidualSpec
+from robot_rl.store.reader import EpisodeStore
+from robot_rl.store.sampler import TransitionSampler
+from robot_rl.store.schema import StoreError
+
+log = get_logger(__name__)
+
+
+@dataclasses.dataclass
+class LearnerConfig:
+    store: str = ""
+    policy: str = ""                         # registry name the learner publishes under
+    registry: str = "policies"
+    run_dir: str = ""                        # checkpoint, metrics.jsonl, plots; "" = runs/<policy>
+    mode: Literal["sac", "residual"] = "sac"
+    base: str = ""                           # residual: the base policy's checkpoint (robot-rl bc --checkpoint)
+    residual_scale: float = 0.2
+    cameras: str = "auto"                    # rgb streams to learn from; "" = state only
+    batch: int = 256
+    utd: float = 1.0                         # gradient updates per arriving transition
+    demo_fraction: float = 0.5               # RLPD: share of each batch from human steps
+    nstep: int = 3
+    gamma: float = 0.97
+    reward: Literal["success", "stored"] = "success"
+    warmup_transitions: int = 0              # no updates before this many transitions
+    critic_warmup_updates: int = 0           # critic-only updates first (residual mode)
+    export_every_s: float = 10.0
+    checkpoint_every_s: float = 30.0
+    plot_every_s: float = 30.0
+    refresh_s: float = 0.25
+    max_updates: int = 0                     # stop after this many updates (0: no limit)
+    idle_exit_s: float = 0.0                 # stop after this long with no new data and nothing owed (0: never)
+    threads: int = 2
+    seed: int = 0
+    memory_budget_mb: float = 4096.0
+    sac: SACConfig = dataclasses.field(default_factory=SACConfig)
+    encoder: EncoderConfig = dataclasses.field(default_factory=EncoderConfig)
+
+    def validate(self) -> None:
+        if not self.store or not self.policy:
+            raise ValueError("store and policy are required")
+        if self.mode == "residual" and not self.base:
+            raise ValueError("residual mode needs base (a policy checkpoint, e.g. from robot-rl bc)")
+        if not 0 <= self.demo_fraction <= 1 or self.batch < 2 or self.utd <= 0:
+            raise ValueError("demo_fraction in [0, 1], batch >= 2, utd > 0")
+        if min(self.export_every_s, self.checkpoint_every_s, self.plot_every_s, self.refresh_s) <= 0:
+            raise ValueError("export_every_s, checkpoint_every_s, plot_every_s and refresh_s must be > 0")
+        if self.mode == "residual" and not 0 < self.residual_scale <= 1:
+            raise ValueError("residual_scale must be in (0, 1]")
+
+    @property
+    def run_path(self) -> pathlib.Path:
+        return pathlib.Path(self.run_dir or f"runs/{self.policy}")
+
+
+class Learner:
+    def __init__(self, cfg: LearnerConfig, on_export: Optional[Callable[[pathlib.Path, str], None]] = None,
+                 resume: bool = False) -> None:
+        cfg.validate()
+        self.cfg, self.on_export = cfg, on_export
+        torch.set_num_threads(cfg.threads)
+        self.run_dir = cfg.run_path
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.store = EpisodeStore.open(cfg.store)
+        self.streams = image_streams(self.store, cfg.cameras)
+        self.obs = obs_specs(self.store, self.streams)
+        self.base, self.base_cfg = None, None
+        if cfg.mode == "residual":
+            self.base, self.base_cfg = load_checkpoint(cfg.base)
+            self.base.requires_grad_(False)
+            want = {o.name: list(o.shape) for o in self.base_cfg.obs}
+            have = {o.name: list(o.shape) for o in self.obs}
+            if any(have.get(k) != v for k, v in want.items()):
+                raise PolicyError(f"base policy {cfg.base} takes {want}; the store provides {have}")
+            if self.base_cfg.kind == "cnn" and self.base_cfg.downsample != cfg.encoder.downsample:
+                raise PolicyError(f"base policy pools images by {self.base_cfg.downsample}, the learner by "
+                                  f"{cfg.encoder.downsample}: set encoder.downsample={self.base_cfg.downsample}")
+        self.action = self.base_cfg.action if self.base_cfg else action_spec(self.store.spec.steps.action_dim)
+        k = cfg.encoder.downsample
+        pool = (lambda f: pool_frames(torch.from_numpy(f), k).numpy()) if k > 1 and self.streams else None
+        self.sampler = TransitionSampler(self.store, cameras=self.streams, seed=cfg.seed, nstep=cfg.nstep,
+                                         gamma=cfg.gamma, reward=cfg.reward, memory_budget_mb=cfg.memory_budget_mb,
+                                         frame_transform=pool)
+        self.convert = BatchConverter(self.streams, self.action)
+        self.governor = UTDGovernor(cfg.utd, cfg.warmup_transitions)
+        self.governor.add_data(len(self.sampler))
+        self.agent: Optional[SAC] = None
+        self.registry = PolicyRegistry(cfg.registry)
+        self.exported: list[dict[str, Any]] = []
+        self.episode_stats: list[dict[str, Any]] = []
+        self._seen_episodes = 0
+        self._collect_episode_stats()
+        self._stop = threading.Event()
+        self._acc: dict[str, list[float]] = {}
+        self._t0 = time.monotonic()
+        self._last = {"refresh": time.monotonic(), "export": time.monotonic(), "checkpoint": time.monotonic(),
+                      "plot": time.monotonic(), "metrics": time.monotonic(), "progress": 0.0, "data": time.monotonic()}
+        self._updates_at = (time.monotonic(), 0)
+        self.resumed_from: Optional[int] = None
+        if resume:
+            self._resume()
+
+    # --- data -----------------------------------------------------------------------------------
+    def refresh(self) -> int:
+        """Load newly committed episodes; returns the transitions added."""
+        added = self.sampler.refresh()
+        if added:
+            self.governor.add_data(added)
+            self._last["data"] = time.monotonic()
+            self._collect_episode_stats()
+        return added
+
+    def _collect_episode_stats(self) -> None:
+        for ep in self.store.episodes()[self._seen_episodes:]:
+            steps = self.store.read_steps(ep, ["intervention", "action"])
+            policy_ran = bool(np.isfinite(steps["action"]).all(axis=1).any())
+            self.episode_stats.append({"episode": ep.index, "success": bool(ep.success), "steps": ep.num_steps,
+                                       "policy": policy_ran, "status": ep.status,
+                                       "intervention_rate": float(np.mean(steps["intervention"])) if ep.num_steps else 0.0})
+        self._seen_episodes = len(self.store)
+
+    def recent(self, n: int = 20) -> dict[str, float]:
+        """Success and intervention rate over the last n episodes a policy ran."""
+        eps = [e for e in self.episode_stats if e["policy"]][-n:]
+        if not eps:
+            return {"success_rate": float("nan"), "intervention_rate": float("nan"), "policy_episodes": 0}
+        return {"success_rate": float(np.mean([e["success"] for e in eps])),
+                "intervention_rate": float(np.mean([e["intervention_rate"] for e in eps])), "policy_episodes": len(eps)}
+
+    # --- the agent --------------------------------------------------------------------------------
+    def _build_agent(self) -> SAC:
+        cfg = self.cfg
+        proprio_dim = self.store.spec.steps.obs_dim
+        hw = self.store.spec.stream(self.streams[0]).shape[:2] if self.streams else (128, 128)
+        encoder = ObsEncoder(proprio_dim, [camera_name(s) for s in self.streams], hw, cfg.encoder)
+        if len(self.sampler):
+            encoder.set_normalization(*proprio_stats(self.sampler.column("obs")))
+        sac_cfg = dataclasses.replace(cfg.sac, residual_scale=cfg.residual_scale if cfg.mode == "residual" else 0.0)
+        return SAC(encoder, self.action.dim, sac_cfg, seed=cfg.seed)
+
+    def _base_action(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+        assert self.base is not None and self.base_cfg is not None
+        with torch.no_grad():
+            a = self.base(*[obs[o.name] for o in self.base_cfg.obs])
+        return torch.from_numpy(self.convert.normalize(a.numpy()))
+
+    def sample_batch(self) -> dict[str, Any]:
+        """RLPD: demo_fraction of the batch from human steps, the rest from policy episodes (all
+        from whichever set has data while the other is empty)."""
+        b, s = self.cfg.batch, self.sampler
+        n_demo = int(round(b * self.cfg.demo_fraction))
+        human, online = s.count("human"), s.count("online")
+        if human and online and 0 < n_demo < b:
+            raw = concat_batches(s.sample(n_demo, rows="human"), s.sample(b - n_demo, rows="online"))
+        elif online and (n_demo < b or not human):
+            raw = s.sample(b, rows="online")
+        elif human:
+            raw = s.sample(b, rows="human")
+        else:
+            raw = s.sample(b, rows="all")
+        batch = self.convert(raw)
+        if self.base is not None:
+            batch["base_action"] = self._base_action(batch["obs"])
+            batch["next_base_action"] = self._base_action(batch["next_obs"])
+        return batch
+
+    def update(self) -> dict[str, float]:
+        if self.agent is None:
+            self.agent = self._build_agent()
+        actor = self.agent.updates >= self.cfg.critic_warmup_updates
+        metrics = self.agent.update(self.sample_batch(), update_actor=actor)
+        self.governor.did_update()
+        for k, v in metrics.items():
+            self._acc.setdefault(k, []).append(v)
+        return metrics
+
+    @property
+    def updates(self) -> int:
+        return self.agent.updates if self.agent else 0
+
+    # --- export -----------------------------------------------------------------------------------
+    def deployed(self) -> DeployedPolicy:
+        assert self.agent is not None
+        base_names = [o.name for o in self.base_cfg.obs] if self.base_cfg else []
+        return DeployedPolicy(self.agent.encoder, self.agent.actor, self.action, [o.name for o in self.obs],
+                              base=self.base, base_obs_names=base_names,
+                              residual_scale=self.cfg.residual_scale if self.base is not None else 0.0).eval()
+
+    def _recorded_inputs(self, n: int = 16) -> dict[str, np.ndarray]:
+        """Full-resolution observations from the store, for the export's parity check."""
+        rows = self.sampler.rows("all")
+        rows = rows[np.linspace(0, len(rows) - 1, min(n, len(rows))).astype(int)]
+        out = {"proprio": self.sampler.column("obs")[rows].astype(np.float32)}
+        for s in self.streams:
+            out[camera_name(s)] = self.store.read_samples(s, self.sampler.sample_index(s, rows))
+        return out
+
+    def export_now(self) -> Optional[pathlib.Path]:
+        """Export the current policy (parity-checked) to the registry; None before any update."""
+        if self.agent is None or self.agent.updates == 0:
+            return None
+        cfg = self.cfg
+        model = self.deployed()
+        base_ref = str(cfg.base) if self.base is not None else ""
+        meta = PolicyMetadata(name=cfg.policy, obs=self.obs, action=self.action,
+                              control_hz=self.store.spec.robot.control_rate_hz if self.store.spec.robot else 10.0,
+                              normalization={"proprio": {"mean": self.agent.encoder.mean.tolist(),
+                                                         "std": self.agent.encoder.std.tolist()}},
+                              residual=ResidualSpec(base_ref, cfg.residual_scale) if self.base is not None else None)
+        data, err = export(model, meta, recorded=self._recorded_inputs())
+        parent = f"{cfg.policy}/{self.exported[-1]['version']}" if self.exported else ""
+        rec = self.recent()
+        path = self.registry.publish(data, meta, parent=parent, metrics={
+            "updates": self.agent.updates, "transitions": len(self.sampler), "episodes": len(self.sampler.episodes),
+            "parity": err, **{k: (None if np.isnan(v) else round(v, 4)) for k, v in rec.items() if k != "policy_episodes"}})
+        self.exported.append({"version": meta.version, "updates": self.agent.updates, "t_s": time.monotonic() - self._t0,
+                              "path": str(path), "sha256": meta.sha256})
+        log.info("exported %s after %d updates (parity %.1g)", path, self.agent.updates, err)
+        if self.on_export is not None:
+            self.on_export(path, meta.sha256)
+        return path
+
+    # --- checkpoints ------------------------------------------------------------------------------
+    @property
+    def checkpoint_path(self) -> pathlib.Path:
+        return self.run_dir / "checkpoint.safetensors"
+
+    def checkpoint(self) -> Optional[pathlib.Path]:
+        if self.agent is None:
+            return None
+        extra = {"updates": self.agent.updates, "governor_updates": self.governor.updates,
+                 "sampler_rng": self.sampler.rng.bit_generator.state, "exported": self.exported,
+                 "sampler_transitions": len(self.sampler)}
+        save_learner_state(self.checkpoint_path, self.agent, extra)
+        return self.checkpoint_path
+
+    def _resume(self) -> None:
+        if not self.checkpoint_path.exists():
+            raise StoreError(f"--resume: no checkpoint at {self.checkpoint_path}")
+        self.agent = self._build_agent()
+        extra = load_learner_state(self.checkpoint_path, self.agent)
+        self.governor.updates = int(extra["governor_updates"])
+        self.sampler.rng.bit_generator.state = extra["sampler_rng"]
+        self.exported = list(extra.get("exported", []))
+        self.resumed_from = self.agent.updates
+        log.info("resumed from %s at update %d (%d transitions then, %d now)", self.checkpoint_path,
+                 self.agent.updates, extra.get("sampler_transitions", -1), len(self.sampler))
+
+    # --- the loop ---------------------------------------------------------------------------------
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _due(self, what: str, every_s: float, now: float) -> bool:
+        if now - self._last[what] >= every_s:
+            self._last[what] = now
+            return True
+        return False
+
+    def step(self, max_updates_per_step: int = 8) -> int:
+        """One loop iteration; returns the updates taken."""
+        cfg, now = self.cfg, time.monotonic()
+        if self._due("refresh", cfg.refresh_s, now):
+            self.refresh()
+        n = min(self.governor.owed(), max_updates_per_step)
+        if cfg.max_updates:
+            n = min(n, cfg.max_updates - self.updates)
+        for _ in range(n):
+            self.update()
+        now = time.monotonic()
+        if self._due("export", cfg.export_every_s, now):
+            self.export_now()
+        if self._due("checkpoint", cfg.checkpoint_every_s, now):
+            self.checkpoint()
+        if self._due("metrics", 1.0, now):
+            self._write_metrics()
+        if self._due("plot", cfg.plot_every_s, now):
+            self.plot()
+        if now - self._last["progress"] >= 2.0:
+            self._last["progress"] = now
+            log.info(self.progress_line())
+        return n
+
+    def finished(self) -> bool:
+        cfg = self.cfg
+        if self._stop.is_set() or (cfg.max_updates and self.updates >= cfg.max_updates):
+            return True
+        idle = time.monotonic() - self._last["data"]
+        return bool(cfg.idle_exit_s and idle >= cfg.idle_exit_s and self.governor.owed() == 0)
+
+    def run(self) -> dict[str, Any]:
+        log.info("learning %s (%s) from %s: %d transitions (%d human, %d online) from %d episodes, cameras %s",
+                 self.cfg.policy, self.cfg.mode, self.cfg.store, len(self.sampler), self.sampler.count("human"),
+                 self.sampler.count("online"), len(self.sampler.episodes),
+                 ", ".join(camera_name(s) for s in self.streams) or "none")
+        try:
+            while not self.finished():
+                if self.step() == 0:
+                    self._stop.wait(0.02)
+        finally:
+            self.close()
+        return self.summary()
+
+    def close(self) -> None:
+        """Final export (if anything was learned since the last), checkpoint, metrics and plots."""
+        if self.agent is not None and (not self.exported or self.exported[-1]["updates"] != self.agent.updates):
+            self.export_now()
+        self.checkpoint()
+        self._write_metrics()
+        self.plot()
+
+    def summary(self) -> dict[str, Any]:
+        return {"updates": self.updates, "transitions": len(self.sampler), "utd_measured": self.governor.measured,
+                "exported": [e["version"] for e in self.exported], "run_dir": str(self.run_dir), **self.recent()}
+
+    # --- metrics and plots ---------------------------------------------------------------------------
+    def progress_line(self) -> str:
+        now = time.monotonic()
+        t_prev, u_prev = self._updates_at
+        rate = (self.updates - u_prev) / max(now - t_prev, 1e-9)
+        self._updates_at = (now, self.updates)
+        rec = self.recent()
+        q = np.mean(self._acc["q_mean"][-50:]) if self._acc.get("q_mean") else float("nan")
+        version = self.exported[-1]["version"] if self.exported else "-"
+        return (f"updates {self.updates} ({rate:.1f}/s) | transitions {len(self.sampler)} (human "
+                f"{self.sampler.count('human')}, online {self.sampler.count('online')}) | utd "
+                f"{self.governor.measured:.2f}/{self.cfg.utd:g} | policy episodes {rec['policy_episodes']}: success "
+                f"{rec['success_rate']:.0%} interventions {rec['intervention_rate']:.0%} | Q {q:.3f} | exported {version}")
+
+    def _write_metrics(self) -> None:
+        row: dict[str, Any] = {"t_s": round(time.monotonic() - self._t0, 2), "updates": self.updates,
+                               "transitions": len(self.sampler), "episodes": len(self.store),
+                               "utd_measured": round(self.governor.measured, 4)}
+        row.update({k: float(np.mean(v)) for k, v in self._acc.items() if v})
+        row.update(self.recent())
+        row["policy_version"] = self.exported[-1]["version"] if self.exported else ""
+        self._acc = {}
+        row = {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in row.items()}
+        with open(self.run_dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(row) + "\n")
+        with open(self.run_dir / "episodes.jsonl", "w") as f:   # small: rewritten whole
+            for e in self.episode_stats:
+                f.write(json.dumps(e) + "\n")
+
+    def plot(self) -> Optional[pathlib.Path]:
+        from robot_rl.learn.plots import plot_run
+        try:
+            return plot_run(self.run_dir)
+        except Exception as exc:  # noqa: BLE001 - a plot never stops training
+            log.warning("plot failed: %s", exc)
+            return None

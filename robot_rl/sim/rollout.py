@@ -1,0 +1,84 @@
+"""Simulator episodes written straight into a store, in the layout `robot-rl record` gives (the same
+spec, record_store_spec), without ROS: the in-process path for tests, benchmarks and the learning
+benchmark, where the simulator runs as fast as it can. A robot (and `robot-rl record --sim`) goes
+through the ROS graph instead; both produce the same columns and flags.
+
+Per step: each camera's frame, the joint state, the end-effector pose and the gripper opening are
+appended as stream samples stamped with the step's time, then the step row naming them. Who acts:
+a `policy` (obs dict -> action, e.g. a PolicyRuntime; its `last_base` is recorded as the base
+action), an `operator` (the scripted expert: a teleop demonstration, every step an intervention;
+or the SimulatedHuman correcting the policy), or both.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Optional
+
+import mujoco
+import numpy as np
+
+from robot_rl.record.spec import RecordSpecConfig, record_store_spec
+from robot_rl.sim.corrector import SimulatedHuman
+from robot_rl.sim.env import RobotEnv
+from robot_rl.sim.experts import Expert
+from robot_rl.store.schema import StoreSpec
+from robot_rl.store.writer import StoreWriter
+
+
+def sim_store_spec(env: RobotEnv, codec: str = "zstd") -> StoreSpec:
+    """The store spec `robot-rl record --sim` would use for this env's cameras, image size and rate."""
+    c = env.cfg
+    hz = c.control_hz
+    return record_store_spec(RecordSpecConfig(
+        robot=c.robot.mjcf if c.robot.mjcf in ("arm6", "arm7") else "arm6",  # type: ignore[arg-type]
+        command_mode="joint" if c.action_mode == "joint" else "ee", control_rate_hz=hz, cameras=",".join(c.cameras),
+        image_width=c.image_size[1], image_height=c.image_size[0], camera_rate_hz=hz, camera_codec=codec,  # type: ignore[arg-type]
+        proprio_rate_hz=hz, teleop_rate_hz=hz))
+
+
+def rollout(env: RobotEnv, writer: StoreWriter, seed: int, policy: Optional[Callable[[dict], np.ndarray]] = None,
+            operator: "Expert | SimulatedHuman | None" = None, policy_version: int = 0,
+            on_step: Optional[Callable[[dict], None]] = None) -> dict[str, Any]:
+    """Run and commit one episode; returns success, steps, interventions (steps a person drove)."""
+    if policy is None and not isinstance(operator, Expert):
+        raise ValueError("give a policy, the expert as operator, or both")
+    obs, info = env.reset(seed=seed)
+    if operator is not None:
+        operator.reset()
+    period_ns = int(round(1e9 / env.cfg.control_hz))
+    t = time.monotonic_ns()
+    writer.begin_episode(task=env.cfg.task, notes=f"sim seed {seed}")
+    interventions = 0
+    while True:
+        idx = {f"{c}_rgb": writer.append(f"{c}_rgb", obs[c], sensor_ns=t, receive_ns=t) for c in env.cfg.cameras}
+        n = env.robot.n
+        idx["joints"] = writer.append("joints", obs["proprio"][:2 * n], sensor_ns=t, receive_ns=t)
+        pos = env.data.site_xpos[env.robot.ee_site]
+        quat = np.zeros(4)
+        mujoco.mju_mat2Quat(quat, env.data.site_xmat[env.robot.ee_site])
+        idx["ee_pose"] = writer.append("ee_pose", np.concatenate([pos, np.roll(quat, -1)]), sensor_ns=t, receive_ns=t)
+        idx["gripper"] = writer.append("gripper", obs["proprio"][-1:], sensor_ns=t, receive_ns=t)
+        policy_action = None if policy is None else np.asarray(policy(obs), dtype=np.float64)
+        base = getattr(policy, "last_base", None)
+        human_action = None
+        if isinstance(operator, Expert):
+            human_action = operator.act(obs, info)
+        elif isinstance(operator, SimulatedHuman):
+            act, intervening = operator.act(policy_action, obs, info)
+            human_action = act if intervening else None
+        if human_action is not None:
+            interventions += 1
+            idx["teleop"] = writer.append("teleop", human_action, sensor_ns=t, receive_ns=t)
+        executed = human_action if human_action is not None else policy_action
+        writer.append_step(obs=obs["proprio"], action=policy_action, base_action=base, human_action=human_action,
+                           executed_action=executed, intervention=human_action is not None,
+                           policy_version=policy_version, sample_index=idx, t_ns=t)
+        obs, _, terminated, truncated, info = env.step(executed)
+        if on_step is not None:
+            on_step(info)
+        t += period_ns
+        if terminated or truncated:
+            break
+    success = bool(info["success"])
+    writer.end_episode(status="complete", success=success)
+    return {"success": success, "steps": env.steps, "interventions": interventions}
