@@ -226,6 +226,98 @@ def cmd_record(args: argparse.Namespace) -> int:
     return code
 
 
+def cmd_bc(args: argparse.Namespace) -> int:
+    import time
+
+    from robot_rl.learn.bc import BCConfig, train_bc
+    from robot_rl.log import get_logger
+    from robot_rl.policy.checkpoint import save_checkpoint
+    from robot_rl.policy.export import export
+    from robot_rl.policy.registry import PolicyRegistry
+    from robot_rl.policy.spec import PolicyError, PolicyMetadata
+    from robot_rl.store import EpisodeStore
+    from robot_rl.store.schema import StoreError
+
+    cfg = config.load(BCConfig, args.config, args.overrides)
+    cfg.kind = args.kind or cfg.kind
+    cfg.steps = args.steps or cfg.steps
+    log, last = get_logger("robot_rl.bc"), [0.0]
+
+    def progress(step: int, total: int, loss: float) -> None:
+        now = time.monotonic()
+        if step == total or now - last[0] >= 2.0:
+            last[0] = now
+            log.info("bc %s: step %d/%d, loss %.4f", cfg.kind, step, total, loss)
+
+    try:
+        store = EpisodeStore.open(args.store)
+        model, pcfg, report = train_bc(store, cfg, progress)
+    except (StoreError, ValueError, FileNotFoundError) as exc:
+        raise UsageError(str(exc)) from None
+    ckpt = args.checkpoint or pathlib.Path("runs") / args.policy / "bc.safetensors"
+    ckpt.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(model, pcfg, ckpt)
+    meta = PolicyMetadata(name=args.policy, obs=pcfg.obs, action=pcfg.action, control_hz=pcfg.control_hz)
+    try:
+        data, err = export(model, meta)
+        path = PolicyRegistry(args.registry).publish(data, meta, metrics={"bc_loss": round(report["loss_last"], 5),
+                                                                        "human_steps": report["human_steps"]})
+    except PolicyError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"behavior cloning ({cfg.kind}, cameras {report['cameras'] or 'none'}) on {report['human_steps']} human steps "
+          f"of {report['episodes']} episodes: loss {report['loss_first']:.4f} -> {report['loss_last']:.4f} in "
+          f"{report['seconds']:.0f} s")
+    print(f"checkpoint {ckpt}; exported {path} (parity {err:.2g})")
+    return 0
+
+
+def cmd_learn(args: argparse.Namespace) -> int:
+    from robot_rl.learn.learner import Learner, LearnerConfig
+    from robot_rl.policy.spec import PolicyError
+    from robot_rl.store.schema import StoreError
+
+    cfg = config.load(LearnerConfig, args.config, args.overrides)
+    for key in ("store", "policy", "mode", "base", "registry", "cameras", "max_updates", "idle_exit_s", "utd",
+                "export_every_s", "run_dir"):
+        value = getattr(args, key, None)
+        if value is not None:
+            setattr(cfg, key, str(value) if isinstance(value, pathlib.Path) else value)
+    try:
+        cfg.validate()
+        if not cfg.store or not cfg.policy:
+            raise ValueError("give --store and --policy (or store/policy in --config)")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    run_dir = cfg.run_path
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if args.resume and not (run_dir / "checkpoint.safetensors").exists():
+        raise UsageError(f"--resume: no checkpoint in {run_dir}")
+    if not args.publish:
+        try:
+            learner = Learner(cfg, resume=args.resume)
+        except (StoreError, PolicyError, FileNotFoundError, ValueError) as exc:
+            raise UsageError(str(exc)) from None
+        import signal
+        signal.signal(signal.SIGTERM, lambda *_: learner.stop())
+        try:
+            result = learner.run()
+        except KeyboardInterrupt:
+            learner.stop()
+            result = learner.summary()
+        print(f"learner: {result}")
+        return 0
+    from robot_rl.graph import GraphConfig, GraphRunner, NodeSpec
+    path = run_dir / "learner.yaml"
+    path.write_text(yaml_dump(config.to_dict(cfg)))
+    node = NodeSpec(name="learner", module="learner_node", parameters={"config": str(path), "resume": bool(args.resume)})
+    return GraphRunner(GraphConfig(name="learn", nodes=[node])).run()
+
+
+def yaml_dump(data) -> str:
+    import yaml
+    return yaml.safe_dump(data, sort_keys=False)
+
+
 def cmd_policy(args: argparse.Namespace) -> int:
     from robot_rl.policy.spec import PolicyError
 
@@ -420,6 +512,9 @@ COMMANDS = {
             cmd_run),
     "record": ("record demonstrations: robot (simulator by default), teleop, control, recorder for N episodes",
                cmd_record),
+    "bc": ("behavior cloning of a base policy from the store's human steps, exported to the registry", cmd_bc),
+    "learn": ("the learner: follows a store, trains SAC / residual RL with RLPD batches, exports policies and "
+              "announces them on /policy/update", cmd_learn),
     "policy": ("export torch policies to the ONNX registry, check and list them", cmd_policy),
     "data": ("inspect, verify, repair, export and import episode stores", cmd_data),
     "doctor": ("check this installation: libraries, ROS 2 transport, simulator rendering", cmd_doctor),
@@ -519,6 +614,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--live-view-port", type=int, default=8765)
     p.add_argument("--reset-wait-s", type=float, default=5.0,
                    help="without a simulator: seconds between episodes to reset the scene (default 5)")
+
+    p = sub.add_parser("bc", help=COMMANDS["bc"][0], description=COMMANDS["bc"][0])
+    p.add_argument("--store", type=pathlib.Path, required=True, help="episode store with demonstrations")
+    p.add_argument("--policy", required=True, help="registry name to export under")
+    p.add_argument("--kind", choices=["mlp", "cnn"], help="mlp (proprio) or cnn (cameras + proprio); default mlp")
+    p.add_argument("--steps", type=int, help="gradient steps (default 2000)")
+    p.add_argument("--checkpoint", type=pathlib.Path, help="where to write the torch checkpoint "
+                   "(default runs/<policy>/bc.safetensors; the learner's --base for residual RL)")
+    p.add_argument("--registry", type=pathlib.Path, default=pathlib.Path("policies"))
+    p.add_argument("--config", type=pathlib.Path, help="BCConfig YAML")
+    _add_overrides(p)
+
+    p = sub.add_parser("learn", help=COMMANDS["learn"][0], description=COMMANDS["learn"][0] +
+                       ". Metrics (metrics.jsonl, episodes.jsonl), plots (learning.png) and the checkpoint go to "
+                       "runs/<policy>/.")
+    p.add_argument("--store", help="episode store to learn from (followed: new episodes join training)")
+    p.add_argument("--policy", help="registry name to publish under")
+    p.add_argument("--mode", choices=["sac", "residual"])
+    p.add_argument("--base", help="residual mode: the base policy's checkpoint (from robot-rl bc)")
+    p.add_argument("--cameras", help='rgb streams to learn from: "auto" (all, the default) or "" (state only)')
+    p.add_argument("--utd", type=float, help="gradient updates per arriving transition (default 1)")
+    p.add_argument("--max-updates", type=int, help="stop after this many updates")
+    p.add_argument("--idle-exit-s", type=float, help="stop after this long without new data and nothing owed")
+    p.add_argument("--export-every-s", type=float, help="export and announce the policy this often (default 10)")
+    p.add_argument("--registry", help="policy registry (default policies)")
+    p.add_argument("--run-dir", help="checkpoint, metrics and plots (default runs/<policy>)")
+    p.add_argument("--resume", action="store_true", help="continue from the run's checkpoint")
+    p.add_argument("--no-publish", dest="publish", action="store_false",
+                   help="do not start ROS: train and export to the registry only")
+    p.add_argument("--config", type=pathlib.Path, help="LearnerConfig YAML")
+    _add_overrides(p)
 
     p = sub.add_parser("policy", help=COMMANDS["policy"][0], description=COMMANDS["policy"][0])
     psub = p.add_subparsers(dest="policy_command", metavar="SUBCOMMAND", title="subcommands", required=True)

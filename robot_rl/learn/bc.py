@@ -85,7 +85,8 @@ def train_bc(store: EpisodeStore, cfg: BCConfig,
         if progress is not None:
             progress(step, cfg.steps, losses[-1])
     model.eval()
+    k = max(1, min(50, len(losses) // 5))   # mean loss of the first and the last k steps
     report = {"human_steps": n_human, "episodes": len(sampler.episodes), "steps": cfg.steps,
-              "loss_first": float(np.mean(losses[:50])), "loss_last": float(np.mean(losses[-50:])),
+              "loss_first": float(np.mean(losses[:k])), "loss_last": float(np.mean(losses[-k:])),
               "seconds": round(time.monotonic() - t0, 1), "cameras": [camera_name(s) for s in streams]}
     return model, pcfg, report

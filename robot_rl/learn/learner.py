@@ -77,8 +77,6 @@ class LearnerConfig:
     encoder: EncoderConfig = dataclasses.field(default_factory=EncoderConfig)
 
     def validate(self) -> None:
-        if not self.store or not self.policy:
-            raise ValueError("store and policy are required")
         if self.mode == "residual" and not self.base:
             raise ValueError("residual mode needs base (a policy checkpoint, e.g. from robot-rl bc)")
         if not 0 <= self.demo_fraction <= 1 or self.batch < 2 or self.utd <= 0:
@@ -97,6 +95,8 @@ class Learner:
     def __init__(self, cfg: LearnerConfig, on_export: Optional[Callable[[pathlib.Path, str], None]] = None,
                  resume: bool = False) -> None:
         cfg.validate()
+        if not cfg.store or not cfg.policy:
+            raise ValueError("the learner needs a store and a policy name")
         self.cfg, self.on_export = cfg, on_export
         torch.set_num_threads(cfg.threads)
         self.run_dir = cfg.run_path
@@ -170,6 +170,7 @@ class Learner:
     # --- the agent --------------------------------------------------------------------------------
     def _build_agent(self) -> SAC:
         cfg = self.cfg
+        torch.manual_seed(cfg.seed)   # the encoder's initialization too, not just the SAC networks'
         proprio_dim = self.store.spec.steps.obs_dim
         hw = self.store.spec.stream(self.streams[0]).shape[:2] if self.streams else (128, 128)
         encoder = ObsEncoder(proprio_dim, [camera_name(s) for s in self.streams], hw, cfg.encoder)
@@ -361,10 +362,11 @@ class Learner:
         rec = self.recent()
         q = np.mean(self._acc["q_mean"][-50:]) if self._acc.get("q_mean") else float("nan")
         version = self.exported[-1]["version"] if self.exported else "-"
+        episodes = (f"last {rec['policy_episodes']} policy episodes: success {rec['success_rate']:.0%}, interventions "
+                    f"{rec['intervention_rate']:.0%}" if rec["policy_episodes"] else "no policy episodes yet")
         return (f"updates {self.updates} ({rate:.1f}/s) | transitions {len(self.sampler)} (human "
                 f"{self.sampler.count('human')}, online {self.sampler.count('online')}) | utd "
-                f"{self.governor.measured:.2f}/{self.cfg.utd:g} | policy episodes {rec['policy_episodes']}: success "
-                f"{rec['success_rate']:.0%} interventions {rec['intervention_rate']:.0%} | Q {q:.3f} | exported {version}")
+                f"{self.governor.measured:.2f}/{self.cfg.utd:g} | {episodes} | Q {q:.3f} | exported {version}")
 
     def _write_metrics(self) -> None:
         row: dict[str, Any] = {"t_s": round(time.monotonic() - self._t0, 2), "updates": self.updates,

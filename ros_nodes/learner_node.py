@@ -1,0 +1,76 @@
+"""The learner node: runs robot_rl.learn's learner in this process and announces every exported
+policy on /policy/update (std_msgs/String "path sha256", latched), which the control node loads,
+checks and swaps in between two ticks. Glue only: the learner itself knows nothing of ROS.
+
+Parameters: `config`, a LearnerConfig YAML (`robot-rl learn` writes runs/<policy>/learner.yaml),
+and `resume` (continue from the run's checkpoint). The node exits when the learner finishes
+(max_updates, idle_exit_s) or on SIGINT/SIGTERM, after a final export and checkpoint.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from ros_nodes.runtime import NodeConfig, RobotRLNode, main_entry, qos
+
+from std_msgs.msg import String  # noqa: E402
+
+from robot_rl import config, log  # noqa: E402
+from robot_rl.learn.learner import Learner, LearnerConfig  # noqa: E402
+from robot_rl.policy.spec import PolicyError  # noqa: E402
+from robot_rl.store.schema import StoreError  # noqa: E402
+
+
+@dataclass
+class LearnerNodeConfig(NodeConfig):
+    config: str = ""
+    resume: bool = False
+
+    def validate(self) -> None:
+        if not self.config:
+            raise ValueError("config (a LearnerConfig YAML) is required")
+
+
+class LearnerNode(RobotRLNode):
+    def __init__(self):
+        super().__init__("learner_node", LearnerNodeConfig)
+        log.setup()   # the learner's progress line and events, on this process's stderr
+        lcfg = config.load(LearnerConfig, self.config.config)
+        self.pub = self.create_publisher(String, "/policy/update", qos("latched"))
+        try:
+            self.learner = Learner(lcfg, on_export=self._announce, resume=self.config.resume)
+        except (StoreError, PolicyError, OSError, ValueError) as exc:
+            raise config.ConfigError(str(exc)) from None
+        if self.learner.resumed_from is not None:
+            self.get_logger().info(f"resumed from {self.learner.checkpoint_path} at update {self.learner.resumed_from}")
+        self.result: dict = {}
+        self.failed = False
+        self.thread = threading.Thread(target=self._run, daemon=True, name="learner")
+        self.thread.start()
+        self.create_timer(0.5, self._check_done)
+
+    def _announce(self, path, sha256: str) -> None:
+        if self.context.ok():
+            self.pub.publish(String(data=f"{path} {sha256}"))
+            self.get_logger().info(f"announced {path} on /policy/update")
+
+    def _run(self) -> None:
+        try:
+            self.result = self.learner.run()
+        except Exception as exc:  # noqa: BLE001 - reported, and the process exits non-zero
+            self.failed = True
+            self.get_logger().error(f"learner failed: {type(exc).__name__}: {exc}")
+
+    def _check_done(self) -> None:
+        if not self.thread.is_alive():
+            if not self.failed:
+                self.get_logger().info(f"learner finished: {self.result}")
+            self.stop(1 if self.failed else 0)
+
+    def close(self) -> None:
+        self.learner.stop()
+        self.thread.join(timeout=120)
+
+
+if __name__ == "__main__":
+    main_entry(LearnerNode)

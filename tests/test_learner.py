@@ -1,0 +1,268 @@
+"""The learner (issue #7): RLPD batches with interventions in both halves, exact resume, exports the
+control node can run (residual at zero = base, in onnxruntime), UTD enforcement, following a store
+that another writer appends to, the CLI, and the learner node hot-swapping policies into a running
+control node over ROS 2. Real MuJoCo episodes in a real zarr store, real torch and onnxruntime."""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import REPO, read_json, wait_exit
+from robot_rl import sim
+from robot_rl.learn.learner import Learner, LearnerConfig
+from robot_rl.policy.checkpoint import load_checkpoint
+from robot_rl.policy.registry import PolicyRegistry, load
+from robot_rl.policy.runtime import PolicyRuntime
+from robot_rl.sim.corrector import SimulatedHuman
+from robot_rl.sim.experts import make_expert
+from robot_rl.sim.rollout import rollout, sim_store_spec
+from robot_rl.store import EpisodeStore
+from robot_rl.store.sampler import TransitionSampler
+from robot_rl.store.writer import StoreWriter
+
+DEMOS, CORRECTED = 3, 2
+
+
+def zero_policy(obs):
+    return np.zeros(5)
+
+
+@pytest.fixture(scope="module")
+def session_store(tmp_path_factory):
+    """3 expert demonstrations, then 2 episodes of a do-nothing policy the simulated human corrects."""
+    root = tmp_path_factory.mktemp("learn")
+    path = root / "session.zarr"
+    env = sim.make("pick_cube", image_size=[64, 64])
+    results = []
+    with StoreWriter(path, sim_store_spec(env)) as w:
+        for seed in range(DEMOS):
+            results.append(rollout(env, w, seed, operator=make_expert(env, seed=seed)))
+        for seed in range(100, 100 + CORRECTED):
+            results.append(rollout(env, w, seed, policy=zero_policy, operator=SimulatedHuman(env, seed=seed),
+                                   policy_version=1))
+    env.close()
+    return path, results
+
+
+def learner_cfg(store, tmp_path, **kw) -> LearnerConfig:
+    base = dict(store=str(store), policy="pol", registry=str(tmp_path / "policies"), run_dir=str(tmp_path / "run"),
+                batch=16, utd=10.0, export_every_s=1e6, checkpoint_every_s=1e6, plot_every_s=1e6, seed=3)
+    base.update(kw)
+    return LearnerConfig(**base)
+
+
+def test_interventions_are_in_both_row_sets_and_rewards_come_from_success(session_store):
+    path, results = session_store
+    store = EpisodeStore.open(path)
+    s = TransitionSampler(store, cameras=[], nstep=3, gamma=0.9, reward="success")
+    eps = store.episodes()
+    assert [e.success for e in eps] == [r["success"] for r in results] and all(r["success"] for r in results[:DEMOS])
+    human, online = set(s.rows("human").tolist()), set(s.rows("online").tolist())
+    interv = s.column("intervention")
+    demo_rows = set(range(eps[DEMOS].steps[0]))
+    corrected = set(range(eps[DEMOS].steps[0], eps[-1].steps[1])) & set(s.rows("all").tolist())
+    assert demo_rows - {eps[i].steps[1] - 1 for i in range(DEMOS) if not eps[i].success} <= human
+    assert not demo_rows & online                       # demonstrations are not online data
+    assert online == corrected                          # every transition of the corrected episodes
+    both = human & online
+    assert both and all(interv[r] for r in both)        # an intervention is in both halves
+    assert sum(r["interventions"] for r in results[DEMOS:]) >= len(both)
+    # the action learned from at an intervention is the human's
+    b = s.batch(np.array(sorted(both)))
+    np.testing.assert_array_equal(b["action"], b["human_action"])
+    assert np.isnan(b["policy_action"]).sum() == 0      # the policy's own proposal is kept alongside
+    # sparse success reward: the last step of a successful episode is terminal with reward 1
+    last = np.array([e.steps[1] - 1 for e in eps if e.success])
+    lb = s.batch(last)
+    assert np.all(lb["ret"] == 1.0) and np.all(lb["discount"] == 0.0) and np.all(lb["done"])
+    two_before = s.batch(last - 2)
+    np.testing.assert_allclose(two_before["ret"], 0.81, rtol=1e-6)   # gamma^2 * 1, terminal inside 3 steps
+    assert np.all(two_before["discount"] == 0.0)
+
+
+def test_rlpd_batches_are_half_human_half_online(session_store, tmp_path):
+    path, _ = session_store
+    learner = Learner(learner_cfg(path, tmp_path, cameras="", batch=64, demo_fraction=0.5))
+    raw_rows = []
+    orig = learner.sampler.batch
+    learner.sampler.batch = lambda rows: raw_rows.append(rows) or orig(rows)
+    batch = learner.sample_batch()
+    human, online = set(learner.sampler.rows("human").tolist()), set(learner.sampler.rows("online").tolist())
+    assert len(raw_rows) == 2 and len(raw_rows[0]) == 32 and len(raw_rows[1]) == 32
+    assert set(raw_rows[0].tolist()) <= human and set(raw_rows[1].tolist()) <= online
+    assert batch["action"].shape == (64, 5) and batch["action"].abs().max() <= 1.0
+    assert batch["obs"]["proprio"].shape == (64, 17)
+
+
+def test_resume_continues_exactly(session_store, tmp_path):
+    """12 updates straight == 6 updates, checkpoint, a new learner resuming, 6 more: bit for bit."""
+    path, _ = session_store
+    straight = Learner(learner_cfg(path, tmp_path / "a", max_updates=12))
+    straight.run()
+    first = Learner(learner_cfg(path, tmp_path / "b", max_updates=6))
+    first.run()
+    resumed = Learner(learner_cfg(path, tmp_path / "b", max_updates=12), resume=True)
+    assert resumed.resumed_from == 6
+    resumed.run()
+    assert resumed.updates == straight.updates == 12
+    for name, module in straight.agent.modules().items():
+        other = resumed.agent.modules()[name].state_dict()
+        for k, v in module.state_dict().items():
+            assert torch.equal(v, other[k]), f"{name}.{k} differs after resume"
+    assert torch.equal(straight.agent.log_alpha, resumed.agent.log_alpha)
+    # both runs wrote metrics, plots and registry versions; the resumed run's versions chain on
+    assert (tmp_path / "b" / "run" / "learning.png").stat().st_size > 10_000
+    reg = PolicyRegistry(tmp_path / "b" / "policies")
+    assert reg.versions("pol") == ["v0001", "v0002"]
+    _, meta = load(reg.resolve("pol/v0002"))
+    assert meta.parent == "pol/v0001" and meta.metrics["updates"] == 12
+
+
+def test_export_runs_in_onnxruntime_and_a_fresh_residual_is_the_base(session_store, tmp_path):
+    from robot_rl.learn.bc import BCConfig, train_bc
+    from robot_rl.policy.checkpoint import save_checkpoint
+
+    path, _ = session_store
+    store = EpisodeStore.open(path)
+    base, pcfg, report = train_bc(store, BCConfig(kind="cnn", steps=30, batch=16))
+    assert report["cameras"] == ["front", "wrist"] and report["loss_last"] < report["loss_first"]
+    save_checkpoint(base, pcfg, tmp_path / "base.safetensors")
+    # critic warm-up longer than the run: the residual actor is still exactly zero
+    learner = Learner(learner_cfg(path, tmp_path, mode="residual", base=str(tmp_path / "base.safetensors"),
+                                  residual_scale=0.2, critic_warmup_updates=100, max_updates=3))
+    learner.run()
+    onnx_path = PolicyRegistry(tmp_path / "policies").resolve("pol")
+    rt = PolicyRuntime.from_file(onnx_path)
+    assert [o.name for o in rt.meta.obs] == ["front", "wrist", "proprio"] and rt.meta.residual.scale == 0.2
+    base_model, _ = load_checkpoint(tmp_path / "base.safetensors")
+    ep = store.episode(DEMOS)
+    for row in list(store.iter_steps(ep))[:5]:
+        obs = {"front": row["samples"]["front_rgb"], "wrist": row["samples"]["wrist_rgb"], "proprio": row["obs"]}
+        action = rt(obs)
+        np.testing.assert_array_equal(action, rt.last_base)          # residual zero: the base, bit for bit
+        with torch.no_grad():
+            ref = base_model(*[torch.from_numpy(np.asarray(obs[n])[None]) for n in ("front", "wrist", "proprio")])
+        np.testing.assert_allclose(action, ref[0].numpy(), atol=1e-5)
+
+
+def test_utd_is_enforced_against_arriving_data(session_store, tmp_path):
+    path, _ = session_store
+    learner = Learner(learner_cfg(path, tmp_path, cameras="", utd=0.25, idle_exit_s=0.5))
+    learner.run()
+    n = len(learner.sampler)
+    assert learner.updates == int(0.25 * n) and learner.governor.measured == pytest.approx(int(0.25 * n) / n)
+
+
+def test_learner_follows_a_store_another_writer_appends_to(session_store, tmp_path):
+    path, _ = session_store
+    import shutil
+    store_path = tmp_path / "live.zarr"
+    shutil.copytree(path, store_path)
+    learner = Learner(learner_cfg(store_path, tmp_path, cameras="", utd=0.5, refresh_s=0.1))
+    before, episodes = len(learner.sampler), len(learner.sampler.episodes)
+    thread = threading.Thread(target=learner.run)
+    thread.start()
+    try:
+        env = sim.make("pick_cube", image_size=[64, 64])
+        with StoreWriter(store_path) as w:
+            rollout(env, w, 7, policy=zero_policy, operator=SimulatedHuman(env, seed=7), policy_version=2)
+        env.close()
+        committed = time.monotonic()
+        while len(learner.sampler.episodes) == episodes and time.monotonic() - committed < 30:
+            time.sleep(0.02)
+        seen_after = time.monotonic() - committed
+        deadline = time.monotonic() + 60
+        while learner.updates < int(0.5 * len(learner.sampler)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        learner.stop()
+        thread.join(60)
+    assert len(learner.sampler.episodes) == episodes + 1, f"new episode not picked up ({seen_after:.1f} s)"
+    assert len(learner.sampler) > before and learner.updates == int(0.5 * len(learner.sampler))
+    assert learner.recent()["policy_episodes"] == CORRECTED + 1
+
+
+def run_cli(*args, cwd, timeout=300):
+    return subprocess.run([sys.executable, "-m", "robot_rl.cli", *map(str, args)], cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_bc_and_learn_cli_with_resume(session_store, tmp_path):
+    path, _ = session_store
+    res = run_cli("bc", "--store", path, "--policy", "base", "--steps", "50", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "exported policies/base/v0001.onnx" in res.stdout
+    args = ["learn", "--store", path, "--policy", "res", "--mode", "residual", "--base", "runs/base/bc.safetensors",
+            "--cameras", "", "--no-publish", "--set", "batch=32"]
+    res = run_cli(*args, "--max-updates", "20", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "'updates': 20" in res.stdout
+    res = run_cli(*args, "--max-updates", "40", "--resume", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "resumed from" in res.stderr and "'updates': 40" in res.stdout
+    metrics = [json.loads(line) for line in (tmp_path / "runs" / "res" / "metrics.jsonl").read_text().splitlines()]
+    assert metrics[-1]["updates"] == 40 and "critic_loss" in metrics[0]
+    assert PolicyRegistry(tmp_path / "policies").versions("res") == ["v0001", "v0002"]
+    # bad input: one line, exit 2
+    res = run_cli("learn", "--store", tmp_path / "nope.zarr", "--policy", "x", "--no-publish", cwd=tmp_path)
+    assert res.returncode == 2 and "nope.zarr" in res.stderr
+    res = run_cli("learn", "--store", path, "--policy", "x", "--mode", "residual", cwd=tmp_path)
+    assert res.returncode == 2 and "base" in res.stderr
+
+
+def test_learner_node_swaps_policies_into_the_running_control_node(session_store, procs, tmp_path):
+    """sim + control node running the BC base + the learner node (residual) in separate processes:
+    the control node swaps in the learner's versions while it runs; the learner is killed with -9
+    and the control node keeps running the last good policy; --resume continues from the checkpoint."""
+    import yaml
+
+    path, _ = session_store
+    res = run_cli("bc", "--store", path, "--policy", "base", "--steps", "50", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    reg = tmp_path / "policies"
+    cfg = learner_cfg(path, tmp_path, mode="residual", base=str(tmp_path / "runs/base/bc.safetensors"), cameras="",
+                      utd=1000.0, export_every_s=1.0, checkpoint_every_s=1.0, batch=64)
+    from robot_rl import config
+    (tmp_path / "learner.yaml").write_text(yaml.safe_dump(config.to_dict(cfg)))
+    sim_node = procs.node("sim_robot", "sim", mode="realtime", control_hz=10.0, cameras="")
+    ctl = procs.node("control_node", "control", policy=str(reg / "base" / "v0001.onnx"), registry=str(reg),
+                     rate_hz=10.0, report_path=str(tmp_path / "ctl.json"))
+    learner = procs.node("learner_node", "learner", config=str(tmp_path / "learner.yaml"))
+    deadline = time.monotonic() + 120
+    while len(PolicyRegistry(reg).versions("pol")) < 3 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(PolicyRegistry(reg).versions("pol")) >= 3, learner.log_path.read_text()[-3000:]
+    time.sleep(1.5)
+    learner.send_signal(signal.SIGKILL)          # the learner dies mid-run
+    learner.wait(10)
+    killed_at = PolicyRegistry(reg).versions("pol")[-1]
+    time.sleep(2.0)                              # the control node keeps running what it has
+    resumed = procs.node("learner_node", "learner2", config=str(tmp_path / "learner.yaml"), resume=True)
+    deadline = time.monotonic() + 120
+    while PolicyRegistry(reg).versions("pol")[-1] == killed_at and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.5)
+    resumed.send_signal(signal.SIGINT)
+    assert wait_exit(resumed, 120) == 0, resumed.log_path.read_text()[-3000:]
+    ctl.send_signal(signal.SIGINT)
+    assert wait_exit(ctl, 30) == 0, ctl.log_path.read_text()[-3000:]
+    sim_node.send_signal(signal.SIGINT)
+    rep = read_json(tmp_path / "ctl.json")
+    swapped = [s for s in rep["swaps"] if s["ok"]]
+    assert len(swapped) >= 3 and all(s["version"].startswith("pol/") for s in swapped), rep["swaps"]
+    assert not [s for s in rep["swaps"] if not s["ok"]], rep["swaps"]
+    assert rep["policy"] == swapped[-1]["version"]
+    # swaps arrived from both learner processes: before the kill and after the resume
+    versions = [int(s["version"].split("/v")[1]) for s in swapped]
+    assert max(versions) > int(killed_at[1:]) and min(versions) <= int(killed_at[1:])
+    log = resumed.log_path.read_text()
+    assert "resumed from" in log
+    assert rep["max_gap_ms"] < 2 * 100           # no missed tick across the swaps
