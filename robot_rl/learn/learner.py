@@ -219,6 +219,26 @@ class Learner:
     def updates(self) -> int:
         return self.agent.updates if self.agent else 0
 
+    def behavior_policy(self, deterministic: bool = False) -> Callable[[dict], np.ndarray]:
+        """The current policy as a callable on one raw observation (cameras at full resolution,
+        proprio), in the robot's units: sampled (exploring) or deterministic (what an export runs).
+        For in-process rollouts (bench/learning.py); a robot runs the exported ONNX instead."""
+        agent = self.agent or self._build_agent()
+        self.agent = agent
+        names = [o.name for o in self.obs]
+        mid, half = torch.from_numpy(self.convert.mid), torch.from_numpy(self.convert.half)
+
+        def act(obs: dict) -> np.ndarray:
+            t = {n: torch.from_numpy(np.ascontiguousarray(obs[n]))[None] for n in names}
+            base = None
+            if self.base is not None:
+                base = self._base_action(t)
+                act.last_base = (mid + half * base)[0].numpy().astype(np.float64)
+            a = agent.act(t, base, deterministic=deterministic)
+            return (mid + half * a)[0].numpy().astype(np.float64)
+        act.last_base = None
+        return act
+
     # --- export -----------------------------------------------------------------------------------
     def deployed(self) -> DeployedPolicy:
         assert self.agent is not None

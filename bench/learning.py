@@ -1,0 +1,190 @@
+"""Learning benchmark (issue #7) on the simulator, from pixels (two 128x128 cameras) + proprio at
+10 Hz, in one process: episodes are rolled out with the learner's current policy (sampled, i.e.
+exploring) and written to a real store, the learner picks them up and takes the updates its UTD
+ratio allows, and every --eval-every environment steps the deterministic policy (what an export
+runs) is evaluated without corrections on held-out seeds. Collection and training alternate (on
+two cores they would share the CPU anyway); the ROS path (control node, learner node, swaps) is
+exercised by tests/test_learner.py.
+
+    (a) rlpd:     SAC with RLPD batches from --demos scripted demonstrations
+    (b) residual: residual RL on a deliberately weak BC base (few demos, few steps), the simulated
+                  human correcting; interventions enter both halves of the batches
+
+    python bench/learning.py residual --seeds 0 1 2 --env-steps 10000
+    python bench/learning.py rlpd --seeds 0 1 2 --env-steps 20000
+
+Prints a line per evaluation and a summary; writes JSON and a PNG plot (success vs environment
+steps and wall-clock minutes, intervention rate) to --out.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import shutil
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+
+def evaluate(env, policy, seeds) -> float:
+    wins = 0
+    for s in seeds:
+        obs, info = env.reset(seed=int(s))
+        done = False
+        while not done:
+            obs, _, term, trunc, info = env.step(policy(obs))
+            done = term or trunc
+        wins += bool(info["success"])
+    return wins / len(seeds)
+
+
+def run_seed(args, seed: int, work: pathlib.Path) -> dict:
+    from robot_rl import sim
+    from robot_rl.learn.bc import BCConfig, train_bc
+    from robot_rl.learn.learner import Learner, LearnerConfig
+    from robot_rl.policy.checkpoint import save_checkpoint
+    from robot_rl.sim.corrector import SimulatedHuman
+    from robot_rl.sim.experts import make_expert
+    from robot_rl.sim.rollout import rollout, sim_store_spec
+    from robot_rl.store import EpisodeStore
+    from robot_rl.store.writer import StoreWriter
+
+    torch.manual_seed(seed)
+    env = sim.make(args.task, image_size=[args.image_size, args.image_size], control_hz=10.0)
+    eval_env = sim.make(args.task, image_size=[args.image_size, args.image_size], control_hz=10.0)
+    eval_seeds = 100_000 + 1000 * seed + np.arange(args.eval_episodes)
+    store = work / f"seed{seed}.zarr"
+    t0 = time.monotonic()
+    with StoreWriter(store, sim_store_spec(env)) as w:
+        for i in range(args.demos):
+            rollout(env, w, 10_000 * (seed + 1) + i, operator=make_expert(env, seed=seed * 100 + i))
+    cfg = LearnerConfig(store=str(store), policy=f"bench_{args.mode}_{seed}", registry=str(work / "policies"),
+                        run_dir=str(work / f"run{seed}"), cameras="auto", batch=args.batch, utd=args.utd,
+                        nstep=3, gamma=0.97, export_every_s=1e9, checkpoint_every_s=1e9, plot_every_s=1e9, seed=seed)
+    base_success = None
+    if args.mode == "residual":
+        base, pcfg, report = train_bc(EpisodeStore.open(store), BCConfig(kind="cnn", steps=args.bc_steps,
+                                                                          batch=64, seed=seed))
+        save_checkpoint(base, pcfg, work / f"base{seed}.safetensors")
+        cfg.mode, cfg.base, cfg.residual_scale = "residual", str(work / f"base{seed}.safetensors"), args.residual_scale
+        cfg.critic_warmup_updates = args.critic_warmup
+
+        def base_policy(obs):
+            with torch.no_grad():
+                return base(*[torch.from_numpy(np.asarray(obs[n]))[None] for n in ("front", "wrist", "proprio")])[0].numpy()
+        base_success = evaluate(eval_env, base_policy, eval_seeds)
+        print(f"[seed {seed}] BC base from {args.demos} demos, {args.bc_steps} steps: success {base_success:.0%} "
+              f"on {len(eval_seeds)} held-out seeds", flush=True)
+    learner = Learner(cfg)
+    curve, episodes = [], []
+    env_steps, next_eval, ep_seed = 0, 0, 0
+    while True:
+        if env_steps >= next_eval:
+            success = evaluate(eval_env, learner.behavior_policy(deterministic=True), eval_seeds)
+            recent = episodes[-10:]
+            curve.append({"env_steps": env_steps, "wall_min": (time.monotonic() - t0) / 60, "success": success,
+                          "updates": learner.updates, "intervention_rate": float(np.mean(
+                              [e["interventions"] / e["steps"] for e in recent])) if recent else None})
+            print(f"[seed {seed}] {env_steps:6d} env steps, {learner.updates:6d} updates, "
+                  f"{curve[-1]['wall_min']:5.1f} min: eval success {success:.0%}"
+                  + (f", interventions {curve[-1]['intervention_rate']:.0%} (last 10 episodes)" if recent else ""),
+                  flush=True)
+            next_eval += args.eval_every
+            if env_steps >= args.env_steps:
+                break
+        human = SimulatedHuman(env, seed=seed * 7919 + ep_seed) if args.mode == "residual" else None
+        with StoreWriter(store) as w:
+            r = rollout(env, w, 20_000 * (seed + 1) + ep_seed, policy=learner.behavior_policy(), operator=human,
+                        policy_version=1 + len(episodes))
+        ep_seed += 1
+        env_steps += r["steps"]
+        episodes.append({**r, "env_steps": env_steps, "wall_min": (time.monotonic() - t0) / 60})
+        learner.refresh()
+        while learner.governor.owed() > 0:
+            learner.update()
+    env.close()
+    eval_env.close()
+    return {"seed": seed, "base_success": base_success, "curve": curve, "episodes": episodes,
+            "utd_measured": learner.governor.measured, "wall_min": (time.monotonic() - t0) / 60}
+
+
+def plot(results: list[dict], args, path: pathlib.Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from robot_rl.learn.plots import rolling
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for r in results:
+        steps = [c["env_steps"] for c in r["curve"]]
+        axes[0].plot(steps, [c["success"] for c in r["curve"]], marker="o", label=f"seed {r['seed']}")
+        axes[1].plot([c["wall_min"] for c in r["curve"]], [c["success"] for c in r["curve"]], marker="o")
+        eps = r["episodes"]
+        if eps:
+            axes[2].plot([e["env_steps"] for e in eps], rolling([e["interventions"] / e["steps"] for e in eps], 10))
+    target = {"residual": 0.95, "rlpd": 0.90}[args.mode]
+    for ax in axes[:2]:
+        ax.axhline(target, ls="--", c="gray", lw=1)
+        ax.set_ylim(-0.05, 1.05)
+        ax.set_ylabel("eval success (held-out seeds)")
+    axes[0].set_xlabel("environment steps")
+    axes[1].set_xlabel("wall clock (min)")
+    axes[2].set_xlabel("environment steps")
+    axes[2].set_ylabel("intervention rate (last 10 episodes)")
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"{args.mode} on {args.task}, pixels + proprio at 10 Hz")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("mode", choices=["rlpd", "residual"])
+    ap.add_argument("--task", default="pick_cube")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--env-steps", type=int, default=None, help="default 10000 (residual) / 20000 (rlpd)")
+    ap.add_argument("--demos", type=int, default=None, help="default 10 (rlpd) / 3 (residual: a weak base)")
+    ap.add_argument("--bc-steps", type=int, default=300)
+    ap.add_argument("--residual-scale", type=float, default=0.3)
+    ap.add_argument("--critic-warmup", type=int, default=200)
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--utd", type=float, default=1.0)
+    ap.add_argument("--image-size", type=int, default=128)
+    ap.add_argument("--eval-every", type=int, default=1000)
+    ap.add_argument("--eval-episodes", type=int, default=20)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", type=pathlib.Path, default=pathlib.Path("bench/results"))
+    args = ap.parse_args()
+    args.env_steps = args.env_steps or (10_000 if args.mode == "residual" else 20_000)
+    args.demos = args.demos or (3 if args.mode == "residual" else 10)
+    torch.set_num_threads(args.threads)
+    args.out.mkdir(parents=True, exist_ok=True)
+    work = pathlib.Path(tempfile.mkdtemp(prefix="bench_learning_"))
+    results = []
+    try:
+        for seed in args.seeds:
+            results.append(run_seed(args, seed, work))
+            stem = args.out / f"learning_{args.mode}"
+            stem.with_suffix(".json").write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
+                                                             "results": results}, indent=1))
+            plot(results, args, stem.with_suffix(".png"))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    target = {"residual": 0.95, "rlpd": 0.90}[args.mode]
+    for r in results:
+        hit = next((c for c in r["curve"] if c["success"] >= target), None)
+        print(f"seed {r['seed']}: " + (f"base {r['base_success']:.0%}, " if r["base_success"] is not None else "")
+              + f"final eval success {r['curve'][-1]['success']:.0%} after {r['curve'][-1]['env_steps']} env steps, "
+              f"{r['wall_min']:.1f} min; " + (f">= {target:.0%} first at {hit['env_steps']} env steps, {hit['wall_min']:.1f} min"
+                                               if hit else f"never reached {target:.0%}")
+              + f"; UTD achieved {r['utd_measured']:.2f}")
+    print(f"results: {stem.with_suffix('.json')}, plot: {stem.with_suffix('.png')}")
+
+
+if __name__ == "__main__":
+    main()
