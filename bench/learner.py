@@ -96,13 +96,14 @@ def bench_latency(args) -> None:
             while not any(e[1] >= want for e in exports):
                 time.sleep(0.005)
             t_export, _, path, sha = next(e for e in exports if e[1] >= want)
+            tick = t_export - next(e for e in learner.exported if e["path"] == str(path))["export_s"]
             t0 = time.monotonic()
             PolicyRuntime.from_file(path, sha)       # load + sha256 + spec checks + warm-up
             live = t_export + (time.monotonic() - t0)
-            rows.append((seen - committed, t_export - committed, live - committed, live - t_export))
+            rows.append((seen - committed, t_export - committed, live - committed, live - tick))
             print(f"episode {i + 1}: in the learner {1e3 * rows[-1][0]:.0f} ms after commit; exported "
                   f"{rows[-1][1]:.2f} s after commit; live {rows[-1][2]:.2f} s after commit "
-                  f"({rows[-1][3]:.2f} s after the export tick)")
+                  f"({rows[-1][3]:.2f} s after the export tick: export, parity check, registry, load)")
         learner.stop()
         thread.join(60)
         a = np.array(rows)

@@ -16,7 +16,7 @@ from robot_rl.policy import ActionSpec, ObsSpec, PolicyError, PolicyMetadata
 from robot_rl.policy.export import PARITY_TOL, export, parity
 from robot_rl.policy.models import CNNPolicy, MLPPolicy
 from robot_rl.policy.registry import PolicyRegistry, load
-from robot_rl.policy.runtime import PolicyRuntime, ResidualRuntime
+from robot_rl.policy.runtime import PolicyRuntime
 from robot_rl.policy.spec import METADATA_KEY
 
 PROPRIO = ObsSpec("proprio", [17])
@@ -193,10 +193,6 @@ def test_exported_policy_drives_the_simulator_like_torch_and_the_human_overrides
         assert np.all(rec.command[:3] >= core.safety.low[:3]) and np.all(rec.command[:3] <= core.safety.high[:3])
         obs, *_ = env.step(np.clip(executed, -1, 1))
     assert worst <= 1e-5
-    # residual on the same base: clip(base + 0.1 * residual)
-    res_rt = ResidualRuntime(rt, PolicyRuntime.from_file(path), 0.1)
-    a = res_rt(obs)
-    assert np.allclose(a, np.clip(1.1 * rt(obs), -1, 1), atol=1e-6)
 
 
 def test_policy_cli_export_check_list_and_run(tmp_path):

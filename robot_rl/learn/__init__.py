@@ -1,9 +1,6 @@
-"""The learner (issue #7): readable pieces of off-policy residual / human-in-the-loop RL.
-
-So far: n-step returns over recorded episodes (returns.py), the update-to-data governor (utd.py),
-DrQ random-shift augmentation on uint8 images (augment.py), the residual policy on a frozen base
-(residual.py), LayerNorm MLPs, the squashed-Gaussian actor and the critic ensemble (nets.py), and
-one SAC update with automatic temperature on n-step targets (sac.py). Not built yet: the image
-encoder shared by actor and critic, RLPD demo/online batches, BC, rewards, the learner process and
-`robot-rl learn`.
+"""The learner (issue #7): behavior cloning (bc.py), SAC with a LayerNorm critic ensemble and an
+image encoder shared by actor and critic (sac.py, nets.py, encoder.py), the residual mode on a
+frozen base (residual.py, deploy.py), n-step returns (returns.py), the enforced update-to-data
+ratio (utd.py), DrQ shifts (augment.py), and the loop that follows a store, trains on RLPD
+batches, exports, checkpoints and plots (learner.py, checkpoint.py, plots.py). See docs/LEARNING.md.
 """

@@ -261,6 +261,7 @@ class Learner:
         if self.agent is None or self.agent.updates == 0:
             return None
         cfg = self.cfg
+        started = time.monotonic()
         model = self.deployed()
         base_ref = str(cfg.base) if self.base is not None else ""
         meta = PolicyMetadata(name=cfg.policy, obs=self.obs, action=self.action,
@@ -275,6 +276,7 @@ class Learner:
             "updates": self.agent.updates, "transitions": len(self.sampler), "episodes": len(self.sampler.episodes),
             "parity": err, **{k: (None if np.isnan(v) else round(v, 4)) for k, v in rec.items() if k != "policy_episodes"}})
         self.exported.append({"version": meta.version, "updates": self.agent.updates, "t_s": time.monotonic() - self._t0,
+                              "export_s": round(time.monotonic() - started, 3), "episodes": len(self.sampler.episodes),
                               "path": str(path), "sha256": meta.sha256})
         log.info("exported %s after %d updates (parity %.1g)", path, self.agent.updates, err)
         if self.on_export is not None:

@@ -1,5 +1,6 @@
-"""Running an exported policy: an onnxruntime session checked against the robot's spec, warmed up,
-and optionally a residual on top of a base policy: clip(base + scale * residual)."""
+"""Running an exported policy: an onnxruntime session checked against the robot's spec, warmed up.
+A residual policy is one graph composed with its base by the learner (robot_rl.learn.deploy); it
+also outputs `base_action`, kept as `last_base` for the step record."""
 from __future__ import annotations
 
 import pathlib
@@ -62,22 +63,3 @@ class PolicyRuntime:
         if len(out) > 1:
             self.last_base = out[1][0]
         return out[0][0]
-
-
-class ResidualRuntime:
-    """clip(base + scale * residual, action bounds): a residual policy on a frozen base."""
-
-    def __init__(self, base: PolicyRuntime, residual: PolicyRuntime, scale: float) -> None:
-        if base.meta.action.dim != residual.meta.action.dim:
-            raise PolicyError("base and residual policies have different action sizes")
-        self.base, self.residual, self.scale = base, residual, float(scale)
-        self.meta = residual.meta
-        self.low, self.high = base.low, base.high
-
-    @property
-    def version(self) -> str:
-        return f"{self.base.version}+{self.residual.version}"
-
-    def __call__(self, obs: dict[str, np.ndarray]) -> np.ndarray:
-        self.last_base = self.base(obs)
-        return np.clip(self.last_base + self.scale * self.residual(obs), self.low, self.high)
