@@ -86,11 +86,14 @@ def run_seed(args, seed: int, work: pathlib.Path) -> dict:
             success = evaluate(eval_env, learner.behavior_policy(deterministic=True), eval_seeds)
             recent = episodes[-10:]
             curve.append({"env_steps": env_steps, "wall_min": (time.monotonic() - t0) / 60, "success": success,
-                          "updates": learner.updates, "intervention_rate": float(np.mean(
+                          "updates": learner.updates, "q_gap": learner.intervention_q_gap(),
+                          "intervention_rate": float(np.mean(
                               [e["interventions"] / e["steps"] for e in recent])) if recent else None})
             print(f"[seed {seed}] {env_steps:6d} env steps, {learner.updates:6d} updates, "
                   f"{curve[-1]['wall_min']:5.1f} min: eval success {success:.0%}"
-                  + (f", interventions {curve[-1]['intervention_rate']:.0%} (last 10 episodes)" if recent else ""),
+                  + (f", interventions {curve[-1]['intervention_rate']:.0%} (last 10 episodes)" if recent else "")
+                  + (f", Q(human) - Q(policy) at interventions {curve[-1]['q_gap']:+.3f}"
+                     if curve[-1]["q_gap"] is not None else ""),
                   flush=True)
             next_eval += args.eval_every
             if env_steps >= args.env_steps:
@@ -148,9 +151,9 @@ def main() -> None:
     ap.add_argument("--task", default="pick_cube")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--env-steps", type=int, default=None, help="default 10000 (residual) / 20000 (rlpd)")
-    ap.add_argument("--demos", type=int, default=None, help="default 10 (rlpd) / 3 (residual: a weak base)")
-    ap.add_argument("--bc-steps", type=int, default=300)
-    ap.add_argument("--residual-scale", type=float, default=0.3)
+    ap.add_argument("--demos", type=int, default=None, help="default 10 (rlpd) / 5 (residual: a weak base, 10% here)")
+    ap.add_argument("--bc-steps", type=int, default=1000)
+    ap.add_argument("--residual-scale", type=float, default=0.5)
     ap.add_argument("--critic-warmup", type=int, default=200)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--utd", type=float, default=1.0)
@@ -161,7 +164,7 @@ def main() -> None:
     ap.add_argument("--out", type=pathlib.Path, default=pathlib.Path("bench/results"))
     args = ap.parse_args()
     args.env_steps = args.env_steps or (10_000 if args.mode == "residual" else 20_000)
-    args.demos = args.demos or (3 if args.mode == "residual" else 10)
+    args.demos = args.demos or (5 if args.mode == "residual" else 10)
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     work = pathlib.Path(tempfile.mkdtemp(prefix="bench_learning_"))

@@ -156,7 +156,9 @@ def test_export_runs_in_onnxruntime_and_a_fresh_residual_is_the_base(session_sto
 def test_utd_is_enforced_against_arriving_data(session_store, tmp_path):
     path, _ = session_store
     learner = Learner(learner_cfg(path, tmp_path, cameras="", utd=0.25, idle_exit_s=0.5))
+    assert learner.intervention_q_gap() is None          # no critic yet
     learner.run()
+    assert np.isfinite(learner.intervention_q_gap())     # the diagnostic bench/learning.py prints
     n = len(learner.sampler)
     assert learner.updates == int(0.25 * n) and learner.governor.measured == pytest.approx(int(0.25 * n) / n)
 

@@ -239,6 +239,21 @@ class Learner:
         act.last_base = None
         return act
 
+    def intervention_q_gap(self, n: int = 256) -> Optional[float]:
+        """Mean Q(s, human action) - Q(s, the policy's deterministic action) over intervention
+        steps of policy episodes: > 0 when the critic prefers the corrections, the signal the
+        actor climbs. None before there are such steps."""
+        both = np.intersect1d(self.sampler.rows("human"), self.sampler.rows("online"))
+        if self.agent is None or len(both) == 0:
+            return None
+        rows = both[self.sampler.rng.integers(0, len(both), size=min(n, len(both)))] if len(both) > n else both
+        b = self.convert(self.sampler.batch(rows))
+        with torch.no_grad():
+            f = self.agent.encoder(b["obs"])
+            base = self._base_action(b["obs"]) if self.base is not None else None
+            a_pi, _ = self.agent.policy(f, base, deterministic=True)
+            return float((self.agent.critic(f, b["action"]).mean(0) - self.agent.critic(f, a_pi).mean(0)).mean())
+
     # --- export -----------------------------------------------------------------------------------
     def deployed(self) -> DeployedPolicy:
         assert self.agent is not None
