@@ -14,8 +14,10 @@ human-in-the-loop losses.
 
 Row sets for RLPD-style batches: `rows="human"` samples steps where a person acted (whole teleop
 demonstrations and the intervention steps of policy episodes), `rows="online"` steps of episodes
-where a policy ran (interventions included): an intervention step is in both. Images stay uint8 exactly as recorded (no float32 copies), and each
-frame is held once: obs and next_obs index the same frame buffer.
+where a policy ran (interventions included): an intervention step is in both.
+
+Images stay uint8 exactly as recorded (no float32 copies; `frame_transform` may pool them as they
+load), and each frame is held once: obs and next_obs index the same frame buffer.
 
 Frames are decoded into RAM when they fit `memory_budget_mb` (`cache="all"`), or read from the
 store for every batch (`cache="none"`); `auto` picks. `refresh()` adds episodes committed since,
