@@ -15,6 +15,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from robot_rl.learn.sac import SAC
+from robot_rl.store.durable import fsync_dir
 
 META_KEY = "robot_rl.learner"
 
@@ -40,6 +41,7 @@ def save_learner_state(path: str | pathlib.Path, agent: SAC, extra: dict[str, An
     with open(tmp, "rb") as f:
         os.fsync(f.fileno())
     os.replace(tmp, path)
+    fsync_dir(path.parent)   # the rename itself survives a power cut
 
 
 def load_learner_state(path: str | pathlib.Path, agent: SAC) -> dict[str, Any]:

@@ -12,8 +12,7 @@ import torch
 
 from robot_rl.policy.spec import ActionSpec, ObsSpec
 from robot_rl.store.reader import EpisodeStore
-
-EE_ACTION_NAMES = ["dx", "dy", "dz", "dyaw", "gripper"]
+from robot_rl.teleop.base import ACTION_NAMES as EE_ACTION_NAMES   # the ee action, as teleop devices give it
 
 
 def camera_name(stream: str) -> str:
@@ -46,7 +45,7 @@ def obs_specs(store: EpisodeStore, streams: list[str]) -> list[ObsSpec]:
 def action_spec(action_dim: int) -> ActionSpec:
     """The control node's action: normalized deltas in [-1, 1] (ee: dx dy dz dyaw gripper; joint:
     one per joint, then the gripper)."""
-    names = EE_ACTION_NAMES if action_dim == 5 else [f"dq{i}" for i in range(action_dim - 1)] + ["gripper"]
+    names = list(EE_ACTION_NAMES) if action_dim == 5 else [f"dq{i}" for i in range(action_dim - 1)] + ["gripper"]
     return ActionSpec(names, [-1.0] * action_dim, [1.0] * action_dim)
 
 

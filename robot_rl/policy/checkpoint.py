@@ -13,6 +13,7 @@ from safetensors.torch import load_file, save_file
 from robot_rl import config
 from robot_rl.policy.models import CNNPolicy, MLPPolicy
 from robot_rl.policy.spec import ActionSpec, ObsSpec, PolicyError
+from robot_rl.teleop.base import ACTION_NAMES as EE_ACTION_NAMES
 
 CONFIG_KEY = "robot_rl.policy_config"
 
@@ -23,7 +24,7 @@ class PolicyConfig:
     proprio: ObsSpec = dataclasses.field(default_factory=lambda: ObsSpec("proprio", [17]))
     cameras: list[ObsSpec] = dataclasses.field(default_factory=list)
     action: ActionSpec = dataclasses.field(default_factory=lambda: ActionSpec(
-        ["dx", "dy", "dz", "dyaw", "gripper"], [-1.0] * 5, [1.0] * 5))
+        list(EE_ACTION_NAMES), [-1.0] * 5, [1.0] * 5))
     hidden: list[int] = dataclasses.field(default_factory=lambda: [256, 256])
     control_hz: float = 10.0
     downsample: int = 2          # cnn: images average-pooled by this before the convolutions
