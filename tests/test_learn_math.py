@@ -129,3 +129,18 @@ def test_sac_learns_a_contextual_bandit():
     err = (sac.act({"proprio": test}, deterministic=True)[:, 0] - test[:, 0]).abs().mean()
     assert err < 0.15, float(err)
     assert np.isfinite(list(metrics.values())).all() and sac.updates == 1500
+
+
+def test_critic_ensemble_members_are_independent_networks():
+    """The members run as one batched matmul per layer but stay separate networks: different
+    initializations, and a member's output has no gradient into another member's weights."""
+    from robot_rl.learn.nets import CriticEnsemble
+
+    torch.manual_seed(0)
+    critic = CriticEnsemble(10, 3, ensemble=4, hidden=[32, 32])
+    q = critic(torch.randn(8, 10), torch.randn(8, 3))
+    assert q.shape == (4, 8) and len({round(float(v), 5) for v in q[:, 0]}) == 4
+    q[2].sum().backward()
+    for p in critic.parameters():
+        grads = p.grad.flatten(1).abs().sum(1)
+        assert grads[2] > 0 and torch.all(grads[[0, 1, 3]] == 0)

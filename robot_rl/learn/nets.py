@@ -47,15 +47,48 @@ class SquashedGaussianActor(nn.Module):
         return a, logp
 
 
+class EnsembleLinear(nn.Module):
+    """E independent Linear layers applied in one batched matmul: [E, B, in] -> [E, B, out].
+    Initialized like nn.Linear, member by member."""
+
+    def __init__(self, ensemble: int, in_dim: int, out_dim: int) -> None:
+        super().__init__()
+        bound = 1.0 / math.sqrt(in_dim)
+        self.weight = nn.Parameter(torch.empty(ensemble, in_dim, out_dim).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(ensemble, 1, out_dim).uniform_(-bound, bound))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.baddbmm(self.bias, x, self.weight)
+
+
+class EnsembleLayerNorm(nn.Module):
+    def __init__(self, ensemble: int, dim: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(ensemble, 1, dim))
+        self.bias = nn.Parameter(torch.zeros(ensemble, 1, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.layer_norm(x, x.shape[-1:]) * self.weight + self.bias
+
+
 class CriticEnsemble(nn.Module):
-    """E independent Q(obs, action) networks; forward returns [E, B]."""
+    """E independent Q(obs, action) networks (LayerNorm MLPs), evaluated together: each layer is
+    one batched matmul over the members (ensemble 10 runs ~2x faster than member by member here:
+    docs/BENCHMARKS.md). forward returns [E, B]."""
 
     def __init__(self, obs_dim: int, action_dim: int, ensemble: int = 2, hidden: Sequence[int] = (256, 256)) -> None:
         super().__init__()
         if ensemble < 2:
             raise ValueError("the critic ensemble needs at least 2 members (the target takes a min)")
-        self.members = nn.ModuleList(mlp(obs_dim + action_dim, 1, hidden) for _ in range(ensemble))
+        self.ensemble = ensemble
+        layers: list[nn.Module] = []
+        d = obs_dim + action_dim
+        for h in hidden:
+            layers += [EnsembleLinear(ensemble, d, h), EnsembleLayerNorm(ensemble, h), nn.ReLU()]
+            d = h
+        layers.append(EnsembleLinear(ensemble, d, 1))
+        self.net = nn.Sequential(*layers)
 
     def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         x = torch.cat([obs, action], dim=-1)
-        return torch.stack([m(x).squeeze(-1) for m in self.members])
+        return self.net(x.unsqueeze(0).expand(self.ensemble, -1, -1)).squeeze(-1)
