@@ -63,7 +63,8 @@ def run_seed(args, seed: int, work: pathlib.Path) -> dict:
             rollout(env, w, 10_000 * (seed + 1) + i, operator=make_expert(env, seed=seed * 100 + i))
     cfg = LearnerConfig(store=str(store), policy=f"bench_{args.mode}_{seed}", registry=str(work / "policies"),
                         run_dir=str(work / f"run{seed}"), cameras="auto", batch=args.batch, utd=args.utd,
-                        nstep=3, gamma=0.97, export_every_s=1e9, checkpoint_every_s=1e9, plot_every_s=1e9, seed=seed)
+                        nstep=3, gamma=0.97, intervention_penalty=args.intervention_penalty,
+                        export_every_s=1e9, checkpoint_every_s=1e9, plot_every_s=1e9, seed=seed)
     base_success = None
     if args.mode == "residual":
         base, pcfg, report = train_bc(EpisodeStore.open(store), BCConfig(kind="cnn", steps=args.bc_steps,
@@ -156,6 +157,8 @@ def main() -> None:
     ap.add_argument("--residual-scale", type=float, default=0.5)
     ap.add_argument("--critic-warmup", type=int, default=200)
     ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--intervention-penalty", type=float, default=0.0,
+                    help="RLIF: reward -= this on the policy step before a takeover (default 0)")
     ap.add_argument("--utd", type=float, default=1.0)
     ap.add_argument("--image-size", type=int, default=128)
     ap.add_argument("--eval-every", type=int, default=1000)

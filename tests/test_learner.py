@@ -88,6 +88,24 @@ def test_interventions_are_in_both_row_sets_and_rewards_come_from_success(sessio
     assert np.all(two_before["discount"] == 0.0)
 
 
+def test_intervention_penalty_lands_on_the_step_before_each_takeover(session_store):
+    path, _ = session_store
+    store = EpisodeStore.open(path)
+    plain = TransitionSampler(store, cameras=[], reward="success")
+    penalized = TransitionSampler(EpisodeStore.open(path), cameras=[], reward="success", intervention_penalty=0.5)
+    interv = plain.column("intervention")
+    diff = penalized.column("reward") - plain.column("reward")
+    expected = np.zeros_like(diff)
+    for ep in store.episodes():
+        a, b = ep.steps
+        takeovers = a + np.flatnonzero(~interv[a:b - 1] & interv[a + 1:b])   # policy at t, human at t + 1
+        expected[takeovers] = -0.5
+    assert np.any(expected < 0)                          # the corrected episodes have takeovers
+    np.testing.assert_array_equal(diff, expected)        # and demonstrations (human from step 0) none
+    with pytest.raises(ValueError):
+        TransitionSampler(store, cameras=[], intervention_penalty=-1)
+
+
 def test_rlpd_batches_are_half_human_half_online(session_store, tmp_path):
     path, _ = session_store
     learner = Learner(learner_cfg(path, tmp_path, cameras="", batch=64, demo_fraction=0.5))

@@ -62,6 +62,7 @@ class LearnerConfig:
     nstep: int = 3
     gamma: float = 0.97
     reward: Literal["success", "stored"] = "success"
+    intervention_penalty: float = 0.0        # RLIF: reward -= this on the policy step a person took over after
     warmup_transitions: int = 0              # no updates before this many transitions
     critic_warmup_updates: int = 0           # critic-only updates first (residual mode)
     export_every_s: float = 10.0
@@ -120,6 +121,7 @@ class Learner:
         pool = (lambda f: pool_frames(torch.from_numpy(f), k).numpy()) if k > 1 and self.streams else None
         self.sampler = TransitionSampler(self.store, cameras=self.streams, seed=cfg.seed, nstep=cfg.nstep,
                                          gamma=cfg.gamma, reward=cfg.reward, memory_budget_mb=cfg.memory_budget_mb,
+                                         intervention_penalty=cfg.intervention_penalty,
                                          frame_transform=pool)
         self.convert = BatchConverter(self.streams, self.action)
         self.governor = UTDGovernor(cfg.utd, cfg.warmup_transitions)

@@ -77,10 +77,16 @@ class TransitionSampler:
                  statuses: tuple[str, ...] = ("complete", "aborted"), tasks: Optional[list[str]] = None,
                  memory_budget_mb: float = 4096.0, cache: Literal["auto", "all", "none"] = "auto",
                  seed: Optional[int] = None, nstep: int = 1, gamma: float = 0.99,
-                 reward: Literal["stored", "success"] = "stored",
+                 reward: Literal["stored", "success"] = "stored", intervention_penalty: float = 0.0,
                  frame_transform: Optional[Callable[[np.ndarray], np.ndarray]] = None) -> None:
-        """frame_transform: applied to frames as they are loaded ([N, H, W, C] -> [N, h, w, c],
+        """intervention_penalty: subtracted from the reward of the policy's step right before a
+        person takes over (RLIF: the takeover itself says that action was bad; with a human who
+        always rescues, success alone barely depends on the policy's actions).
+        frame_transform: applied to frames as they are loaded ([N, H, W, C] -> [N, h, w, c],
         e.g. a learner's downsampling), so batches and the RAM cache hold what the learner uses."""
+        if intervention_penalty < 0:
+            raise ValueError("intervention_penalty must be >= 0")
+        self.intervention_penalty = float(intervention_penalty)
         self.store = store
         if reward not in ("stored", "success"):
             raise ValueError(f"reward must be 'stored' or 'success', got {reward!r}")
@@ -165,6 +171,10 @@ class TransitionSampler:
             steps["terminal"] = np.zeros(n, bool)
             if ep.success:
                 steps["reward"][-1], steps["terminal"][-1] = 1.0, True
+        if self.intervention_penalty:
+            took_over = np.flatnonzero(np.diff(np.asarray(steps["intervention"], np.int8)) == 1)  # t: policy, t+1: human
+            steps["reward"] = np.array(steps["reward"], np.float32)
+            steps["reward"][took_over] -= self.intervention_penalty
         for out, col in STEP_FIELDS.items():
             self._cols[out].extend(steps[col])
         rows = base + np.arange(n)
