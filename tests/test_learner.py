@@ -231,7 +231,11 @@ def test_bc_and_learn_cli_with_resume(session_store, tmp_path):
     metrics = [json.loads(line) for line in (tmp_path / "runs" / "res" / "metrics.jsonl").read_text().splitlines()]
     assert metrics[-1]["updates"] == 40 and "critic_loss" in metrics[0]
     assert PolicyRegistry(tmp_path / "policies").versions("res") == ["v0001", "v0002"]
-    # bad input: one line, exit 2
+    # bad input: one line, exit 2 (a truncated checkpoint is refused, not half-loaded)
+    ckpt = tmp_path / "runs" / "res" / "checkpoint.safetensors"
+    ckpt.write_bytes(ckpt.read_bytes()[:1000])
+    res = run_cli(*args, "--max-updates", "60", "--resume", cwd=tmp_path)
+    assert res.returncode == 2 and "cannot be loaded" in res.stderr, res.stderr[-2000:]
     res = run_cli("learn", "--store", tmp_path / "nope.zarr", "--policy", "x", "--no-publish", cwd=tmp_path)
     assert res.returncode == 2 and "nope.zarr" in res.stderr
     res = run_cli("learn", "--store", path, "--policy", "x", "--mode", "residual", cwd=tmp_path)

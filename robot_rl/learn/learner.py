@@ -318,7 +318,11 @@ class Learner:
         if not self.checkpoint_path.exists():
             raise StoreError(f"--resume: no checkpoint at {self.checkpoint_path}")
         self.agent = self._build_agent()
-        extra = load_learner_state(self.checkpoint_path, self.agent)
+        try:
+            extra = load_learner_state(self.checkpoint_path, self.agent)
+        except Exception as exc:  # noqa: BLE001 - truncated file, other config, not ours: one clear line
+            raise StoreError(f"--resume: {self.checkpoint_path} cannot be loaded into this learner config "
+                             f"({type(exc).__name__}: {str(exc).splitlines()[0][:160]})") from None
         self.governor.updates = int(extra["governor_updates"])
         self.sampler.rng.bit_generator.state = extra["sampler_rng"]
         self.exported = list(extra.get("exported", []))
