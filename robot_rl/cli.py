@@ -227,10 +227,7 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 
 def cmd_bc(args: argparse.Namespace) -> int:
-    import time
-
     from robot_rl.learn.bc import BCConfig, train_bc
-    from robot_rl.log import get_logger
     from robot_rl.policy.checkpoint import save_checkpoint
     from robot_rl.policy.export import export
     from robot_rl.policy.registry import PolicyRegistry
@@ -241,13 +238,10 @@ def cmd_bc(args: argparse.Namespace) -> int:
     cfg = config.load(BCConfig, args.config, args.overrides)
     cfg.kind = args.kind or cfg.kind
     cfg.steps = args.steps or cfg.steps
-    log, last = get_logger("robot_rl.bc"), [0.0]
+    report_step = _progress(f"bc {cfg.kind} steps")
 
     def progress(step: int, total: int, loss: float) -> None:
-        now = time.monotonic()
-        if step == total or now - last[0] >= 2.0:
-            last[0] = now
-            log.info("bc %s: step %d/%d, loss %.4f", cfg.kind, step, total, loss)
+        report_step(step, total, f"loss {loss:.4f}")
 
     try:
         store = EpisodeStore.open(args.store)
@@ -308,14 +302,10 @@ def cmd_learn(args: argparse.Namespace) -> int:
         return 0
     from robot_rl.graph import GraphConfig, GraphRunner, NodeSpec
     path = run_dir / "learner.yaml"
-    path.write_text(yaml_dump(config.to_dict(cfg)))
+    import yaml
+    path.write_text(yaml.safe_dump(config.to_dict(cfg), sort_keys=False))
     node = NodeSpec(name="learner", module="learner_node", parameters={"config": str(path), "resume": bool(args.resume)})
     return GraphRunner(GraphConfig(name="learn", nodes=[node])).run()
-
-
-def yaml_dump(data) -> str:
-    import yaml
-    return yaml.safe_dump(data, sort_keys=False)
 
 
 def cmd_policy(args: argparse.Namespace) -> int:
@@ -396,16 +386,18 @@ def _policy_list(args: argparse.Namespace) -> int:
 
 # --- robot-rl data ... -----------------------------------------------------------------------
 def _progress(label: str):
-    """A progress callback that logs at most every 2 s (plus the end) for long store work."""
+    """A progress callback that logs at most every 2 s (plus the end) for long work; an optional
+    detail (e.g. a loss) is appended to the line."""
     import time
     from robot_rl.log import get_logger
     log, last = get_logger("robot_rl.cli"), [0.0]
 
-    def report(done: int, total: int) -> None:
+    def report(done: int, total: int, detail: str = "") -> None:
         now = time.monotonic()
         if done == total or now - last[0] >= 2.0:
             last[0] = now
-            log.info("%s: %d/%d (%.0f%%)", label, done, total, 100.0 * done / max(total, 1))
+            log.info("%s: %d/%d (%.0f%%)%s", label, done, total, 100.0 * done / max(total, 1),
+                     f", {detail}" if detail else "")
     return report
 
 

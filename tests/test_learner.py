@@ -114,8 +114,8 @@ def test_rlpd_batches_are_half_human_half_online(session_store, tmp_path):
     learner.sampler.batch = lambda rows: raw_rows.append(rows) or orig(rows)
     batch = learner.sample_batch()
     human, online = set(learner.sampler.rows("human").tolist()), set(learner.sampler.rows("online").tolist())
-    assert len(raw_rows) == 2 and len(raw_rows[0]) == 32 and len(raw_rows[1]) == 32
-    assert set(raw_rows[0].tolist()) <= human and set(raw_rows[1].tolist()) <= online
+    assert len(raw_rows) == 1 and len(raw_rows[0]) == 64          # one batch: the human half, then the online half
+    assert set(raw_rows[0][:32].tolist()) <= human and set(raw_rows[0][32:].tolist()) <= online
     assert batch["action"].shape == (64, 5) and batch["action"].abs().max() <= 1.0
     assert batch["obs"]["proprio"].shape == (64, 17)
 

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from robot_rl.learn.augment import random_shift
-from robot_rl.learn.data import BatchConverter, action_spec, camera_name, image_streams, obs_specs, proprio_stats
+from robot_rl.learn.data import action_spec, camera_name, image_streams, obs_specs, proprio_stats
 from robot_rl.log import get_logger
 from robot_rl.policy.checkpoint import PolicyConfig
 from robot_rl.policy.models import pool_frames
@@ -67,8 +67,7 @@ def train_bc(store: EpisodeStore, cfg: BCConfig,
     mean, std = proprio_stats(sampler.column("obs")[sampler.rows("human")])
     model.mean.copy_(torch.from_numpy(mean))
     model.std.copy_(torch.from_numpy(std))
-    convert = BatchConverter(streams, act)
-    half = torch.from_numpy(convert.half)
+    half = (torch.tensor(act.high) - torch.tensor(act.low)) / 2   # the loss is on actions normalized to [-1, 1]
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     model.train()
     t0, losses = time.monotonic(), []

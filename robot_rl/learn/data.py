@@ -79,13 +79,3 @@ class BatchConverter:
                 "discount": torch.from_numpy(np.asarray(b["discount"], np.float32)),
                 "intervention": torch.from_numpy(np.asarray(b["intervention"], bool))}
 
-
-def concat_batches(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    """Two sampler batches as one (RLPD: demo half + online half)."""
-    out: dict[str, Any] = {}
-    for k, v in a.items():
-        if isinstance(v, dict):
-            out[k] = {n: np.concatenate([v[n], b[k][n]]) for n in v}
-        else:
-            out[k] = np.concatenate([v, b[k]])
-    return out

@@ -27,8 +27,7 @@ import numpy as np
 import torch
 
 from robot_rl.learn.checkpoint import load_learner_state, save_learner_state
-from robot_rl.learn.data import (BatchConverter, action_spec, camera_name, concat_batches, image_streams, obs_specs,
-                                 proprio_stats)
+from robot_rl.learn.data import BatchConverter, action_spec, camera_name, image_streams, obs_specs, proprio_stats
 from robot_rl.learn.deploy import DeployedPolicy
 from robot_rl.learn.encoder import EncoderConfig, ObsEncoder
 from robot_rl.learn.sac import SAC, SACConfig
@@ -194,14 +193,12 @@ class Learner:
         n_demo = int(round(b * self.cfg.demo_fraction))
         human, online = s.count("human"), s.count("online")
         if human and online and 0 < n_demo < b:
-            raw = concat_batches(s.sample(n_demo, rows="human"), s.sample(b - n_demo, rows="online"))
+            rows = np.concatenate([s.draw(n_demo, "human"), s.draw(b - n_demo, "online")])
         elif online and (n_demo < b or not human):
-            raw = s.sample(b, rows="online")
-        elif human:
-            raw = s.sample(b, rows="human")
+            rows = s.draw(b, "online")
         else:
-            raw = s.sample(b, rows="all")
-        batch = self.convert(raw)
+            rows = s.draw(b, "human" if human else "all")
+        batch = self.convert(s.batch(rows))
         if self.base is not None:
             batch["base_action"] = self._base_action(batch["obs"])
             batch["next_base_action"] = self._base_action(batch["next_obs"])

@@ -245,10 +245,15 @@ class TransitionSampler:
 
     def sample(self, batch_size: int, rows: str = "all") -> dict[str, Any]:
         """A batch from one row set (all, human, online). `row` names the rows drawn."""
+        return self.batch(self.draw(batch_size, rows))
+
+    def draw(self, n: int, rows: str = "all") -> np.ndarray:
+        """n random rows of a row set (with replacement): mix sets by drawing from each and
+        passing the concatenation to batch()."""
         chosen = self._row_set(rows)
         if chosen.n == 0:
             raise StoreError(f"no transitions to sample in row set {rows!r} (no matching episodes with steps yet)")
-        return self.batch(chosen.view[self.rng.integers(0, chosen.n, size=batch_size)])
+        return chosen.view[self.rng.integers(0, chosen.n, size=n)]
 
     def batch(self, rows: np.ndarray) -> dict[str, Any]:
         """The transitions starting at these rows (as drawn by sample)."""
