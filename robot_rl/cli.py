@@ -180,42 +180,24 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_record(args: argparse.Namespace) -> int:
-    from robot_rl.graph import GraphConfig, GraphRunner, NodeSpec
+    from robot_rl.graph import GraphConfig, GraphRunner
+    from robot_rl.record.graph import RecordingGraph, recording_nodes
     from robot_rl.sim.tasks import TASKS
 
     if args.task not in TASKS and args.sim:
         raise UsageError(f"--task must be one of {', '.join(TASKS)} in the simulator, got {args.task!r}")
-    teleop = args.teleop or ("expert" if args.sim else "keyboard")
-    if teleop == "expert" and not args.sim:
-        raise UsageError("--teleop expert needs --sim (the scripted expert sees the simulator's state)")
-    if args.episodes < 1:
-        raise UsageError("--episodes must be >= 1")
     store = args.store or pathlib.Path("data") / f"{args.task}_demos.zarr"
-    cams = args.cameras
-    rate = float(args.rate_hz)
-    nodes = []
-    if args.sim:
-        # lockstep: the simulator advances one period per command, so an episode replays exactly
-        nodes.append(NodeSpec(name="sim", module="sim_robot", parameters={
-            "task": args.task, "robot": args.robot, "seed": args.seed, "mode": "lockstep", "control_hz": rate,
-            "physics_hz": float(rate * max(1, round(500 / rate))), "cameras": cams,
-            "image_width": args.image_size, "image_height": args.image_size,
-            "operator": "expert" if teleop == "expert" else "none"}))
-    if teleop != "expert":
-        nodes.append(NodeSpec(name="teleop", module="teleop_node", parameters={"device": teleop, "rate_hz": 50.0},
-                              stdin="inherit" if teleop == "keyboard" else "null"))
-    nodes.append(NodeSpec(name="control", module="control_node", parameters={
-        "policy": "", "robot": args.robot, "rate_hz": rate}))
-    nodes.append(NodeSpec(name="recorder", module="recorder_node", parameters={
-        "store": str(store), "task": args.task, "notes": f"demonstration, teleop {teleop}", "episodes": args.episodes,
-        "robot": args.robot, "control_rate_hz": rate, "cameras": cams, "image_width": args.image_size,
-        "image_height": args.image_size, "camera_rate_hz": rate, "proprio_rate_hz": rate, "teleop_rate_hz": rate,
-        "camera_codec": args.codec, "max_episode_s": float(args.max_episode_s),
-        "reset_service": "/sim/reset" if args.sim else "", "reset_wait_s": float(args.reset_wait_s),
-        "camera_qos": "reliable" if args.sim else "sensor", "calibration_dir": str(args.calibration)}))
+    spec = RecordingGraph(
+        store=str(store), task=args.task, robot=args.robot, episodes=args.episodes, seed=args.seed,
+        rate_hz=float(args.rate_hz), cameras=args.cameras, image_size=args.image_size, codec=args.codec,
+        max_episode_s=float(args.max_episode_s), sim=args.sim, teleop=args.teleop or ("expert" if args.sim else "keyboard"),
+        reset_wait_s=float(args.reset_wait_s), calibration=str(args.calibration),
+        live_view_port=args.live_view_port if args.live_view else 0)
+    try:
+        nodes = recording_nodes(spec)
+    except ValueError as exc:
+        raise UsageError(str(exc).replace("teleop ", "--teleop ").replace("episodes must", "--episodes must")) from None
     if args.live_view:
-        nodes.append(NodeSpec(name="live_view", module="live_view_node", required=False,
-                              parameters={"cameras": cams, "port": args.live_view_port}))
         print(f"live view: open Foxglove -> Open connection -> Foxglove WebSocket -> ws://localhost:{args.live_view_port}")
     code = GraphRunner(GraphConfig(name="record", nodes=nodes)).run()
     if code == 0:
@@ -306,6 +288,26 @@ def cmd_learn(args: argparse.Namespace) -> int:
     path.write_text(yaml.safe_dump(config.to_dict(cfg), sort_keys=False))
     node = NodeSpec(name="learner", module="learner_node", parameters={"config": str(path), "resume": bool(args.resume)})
     return GraphRunner(GraphConfig(name="learn", nodes=[node])).run()
+
+
+def cmd_session(args: argparse.Namespace) -> int:
+    from robot_rl.session import STAGES, Session, SessionConfig
+    from robot_rl.sim.tasks import TASKS
+
+    overrides = list(args.overrides)
+    for key in ("out", "task", "demos", "hil_episodes", "eval_episodes", "seed"):
+        value = getattr(args, key)
+        if value is not None:
+            overrides.append(f"{key}={value}")
+    cfg = config.load(SessionConfig, args.config, overrides)
+    if cfg.sim and cfg.task not in TASKS:
+        raise UsageError(f"--task must be one of {', '.join(TASKS)} in the simulator, got {cfg.task!r}")
+    stages = STAGES if args.stage == "all" else (args.stage,)
+    try:
+        session = Session(cfg)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return session.run(stages, redo=args.stage != "all")
 
 
 def cmd_policy(args: argparse.Namespace) -> int:
@@ -507,6 +509,8 @@ COMMANDS = {
     "bc": ("behavior cloning of a base policy from the store's human steps, exported to the registry", cmd_bc),
     "learn": ("the learner: follows a store, trains SAC / residual RL with RLPD batches, exports policies and "
               "announces them on /policy/update", cmd_learn),
+    "session": ("an RL session with human corrections, end to end: demos, BC base, HIL learning with hot "
+                "swaps, evaluation, report (on the simulator by default)", cmd_session),
     "policy": ("export torch policies to the ONNX registry, check and list them", cmd_policy),
     "data": ("inspect, verify, repair, export and import episode stores", cmd_data),
     "doctor": ("check this installation: libraries, ROS 2 transport, simulator rendering", cmd_doctor),
@@ -636,6 +640,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-publish", dest="publish", action="store_false",
                    help="do not start ROS: train and export to the registry only")
     p.add_argument("--config", type=pathlib.Path, help="LearnerConfig YAML")
+    _add_overrides(p)
+
+    p = sub.add_parser("session", help=COMMANDS["session"][0], description=COMMANDS["session"][0] +
+                       ". Stages: demos, bc, hil, eval, report; `all` (default) skips the stages already done, so "
+                       "rerunning continues an interrupted session; naming one stage reruns it.")
+    p.add_argument("--stage", choices=["all", "demos", "bc", "hil", "eval", "report"], default="all")
+    p.add_argument("--out", help="session folder: store, registry, learner run, report (default runs/session)")
+    p.add_argument("--task", help="pick_cube (default) or peg_insert")
+    p.add_argument("--demos", type=int, help="demonstrations to collect (default 5)")
+    p.add_argument("--hil-episodes", type=int, help="episodes of the policy with a human correcting (default 60)")
+    p.add_argument("--eval-episodes", type=int, help="held-out simulator seeds per policy evaluated (default 20)")
+    p.add_argument("--seed", type=int, help="first demonstration seed (default 0)")
+    p.add_argument("--config", type=pathlib.Path, help="SessionConfig YAML (bc: and learner: sections included)")
     _add_overrides(p)
 
     p = sub.add_parser("policy", help=COMMANDS["policy"][0], description=COMMANDS["policy"][0])

@@ -152,7 +152,14 @@ def _convert_dataclass(cls: Any, value: Any, path: str) -> Any:
     kwargs = {}
     for name, field in fields.items():
         if name in value:
-            kwargs[name] = _convert(hints[name], value[name], _join(path, name))
+            given = value[name]
+            if isinstance(given, dict) and field.default_factory is not dataclasses.MISSING:
+                default = field.default_factory()
+                if dataclasses.is_dataclass(default):
+                    # a partial mapping overrides the field's own default, not the nested class's:
+                    # `bc: {steps: 50}` keeps the rest of what `bc` defaults to here
+                    given = _deep_merge(to_dict(default), given)
+            kwargs[name] = _convert(hints[name], given, _join(path, name))
         elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
             raise ConfigError(f"{_join(path, name)}: required key is missing")
     try:
@@ -165,6 +172,13 @@ def _convert_dataclass(cls: Any, value: Any, path: str) -> Any:
     except ValueError as exc:
         raise ConfigError(f"{path}: {exc}" if path else str(exc)) from None
     return obj
+
+
+def _deep_merge(base: dict, top: dict) -> dict:
+    out = dict(base)
+    for k, v in top.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
 
 
 def to_dict(obj: Any) -> Any:

@@ -123,3 +123,18 @@ def test_error_names_the_file(tmp_path):
 def test_to_dict_round_trips():
     robot = Robot(name="arm", cameras=[Camera("front")], model=pathlib.Path("m.xml"))
     assert config.from_dict(Robot, config.to_dict(robot)) == robot
+
+
+@dataclass
+class Cell:
+    robot: Robot = field(default_factory=lambda: Robot(name="ur5", control="cartesian", limits={"j1": 2.0}))
+    spare: Camera = field(default_factory=lambda: Camera(name="spare", rate_hz=15.0))
+
+
+def test_a_partial_override_keeps_the_fields_own_default_not_the_class_default():
+    # a session's `bc` defaults to a CNN with fewer steps than BCConfig's own defaults:
+    # `--set bc.steps=50` must keep the CNN
+    cell = config.load(Cell, None, ["robot.enabled=false", "robot.limits.j2=1.0"])
+    assert (cell.robot.name, cell.robot.control, cell.robot.enabled) == ("ur5", "cartesian", False)
+    assert cell.robot.limits == {"j1": 2.0, "j2": 1.0}
+    assert cell.spare == Camera(name="spare", rate_hz=15.0)

@@ -1,0 +1,79 @@
+"""The recording graph: robot (the simulator, or a driver already running), who drives (a teleop
+device, or in the simulator the scripted expert / the simulated human correcting a policy), the
+control node and the recorder, as GraphRunner nodes. `robot-rl record` and the HIL stage of
+`robot-rl session` both start this graph; the session adds the learner node beside it.
+
+ROS-free: it only describes processes.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+from robot_rl.graph import NodeSpec
+
+SIM_OPERATORS = ("expert", "corrector")
+DEVICES = ("keyboard", "gamepad", "spacemouse")
+
+
+@dataclasses.dataclass
+class RecordingGraph:
+    store: str
+    task: str = "pick_cube"
+    robot: Literal["arm6", "arm7"] = "arm6"
+    episodes: int = 10
+    seed: int = 0                        # the simulator's first episode seed (the next ones count up)
+    rate_hz: float = 10.0
+    cameras: str = "front,wrist"
+    image_size: int = 128
+    codec: str = "zstd"
+    max_episode_s: float = 60.0
+    sim: bool = True
+    # expert: the scripted expert drives (sim); corrector: the simulated human corrects the policy
+    # (sim); keyboard|gamepad|spacemouse: a person at a teleop device
+    teleop: str = "expert"
+    policy: str = ""                     # ONNX the control node starts with ("" = teleop only)
+    registry: str = "policies"
+    notes: str = ""
+    reset_wait_s: float = 5.0
+    calibration: str = "calibration"
+    live_view_port: int = 0              # > 0: a Foxglove live view on this port
+
+    def validate(self) -> None:
+        if self.teleop not in SIM_OPERATORS + DEVICES:
+            raise ValueError(f"teleop must be one of {', '.join(SIM_OPERATORS + DEVICES)}, got {self.teleop!r}")
+        if self.teleop in SIM_OPERATORS and not self.sim:
+            raise ValueError(f"teleop {self.teleop} needs the simulator (it sees the simulator's state)")
+        if self.teleop == "corrector" and not self.policy:
+            raise ValueError("teleop corrector corrects a policy: give one")
+        if self.episodes < 1:
+            raise ValueError("episodes must be >= 1")
+
+
+def recording_nodes(g: RecordingGraph) -> list[NodeSpec]:
+    g.validate()
+    rate = float(g.rate_hz)
+    nodes = []
+    if g.sim:
+        # lockstep: the simulator advances one period per command, so an episode replays exactly
+        nodes.append(NodeSpec(name="sim", module="sim_robot", parameters={
+            "task": g.task, "robot": g.robot, "seed": g.seed, "mode": "lockstep", "control_hz": rate,
+            "physics_hz": float(rate * max(1, round(500 / rate))), "cameras": g.cameras,
+            "image_width": g.image_size, "image_height": g.image_size,
+            "operator": g.teleop if g.teleop in SIM_OPERATORS else "none"}))
+    if g.teleop in DEVICES:
+        nodes.append(NodeSpec(name="teleop", module="teleop_node", parameters={"device": g.teleop, "rate_hz": 50.0},
+                              stdin="inherit" if g.teleop == "keyboard" else "null"))
+    nodes.append(NodeSpec(name="control", module="control_node", parameters={
+        "policy": g.policy, "registry": g.registry, "robot": g.robot, "rate_hz": rate}))
+    nodes.append(NodeSpec(name="recorder", module="recorder_node", parameters={
+        "store": g.store, "task": g.task, "notes": g.notes or f"demonstration, teleop {g.teleop}",
+        "episodes": g.episodes, "robot": g.robot, "control_rate_hz": rate, "cameras": g.cameras,
+        "image_width": g.image_size, "image_height": g.image_size, "camera_rate_hz": rate, "proprio_rate_hz": rate,
+        "teleop_rate_hz": rate, "camera_codec": g.codec, "max_episode_s": float(g.max_episode_s),
+        "reset_service": "/sim/reset" if g.sim else "", "reset_wait_s": float(g.reset_wait_s),
+        "camera_qos": "reliable" if g.sim else "sensor", "calibration_dir": g.calibration}))
+    if g.live_view_port:
+        nodes.append(NodeSpec(name="live_view", module="live_view_node", required=False,
+                              parameters={"cameras": g.cameras, "port": g.live_view_port}))
+    return nodes

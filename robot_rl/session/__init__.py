@@ -1,0 +1,297 @@
+"""`robot-rl session`: an on-robot RL session with human corrections, from demonstrations to a better
+policy, on the built-in simulator by default. Five stages, each resumable (the store, the registry
+and the learner's checkpoint carry the state; a stage that is done is skipped):
+
+1. demos  - K demonstrations through the recording graph (the scripted expert is the operator in
+            the simulator; a teleop device on a robot)
+2. bc     - a BC base policy from them, checkpointed and exported to the registry
+3. hil    - the recording graph with the control node running the policy and a human correcting
+            it (the simulated human in the simulator), the learner node beside it training residual
+            RL on the store and announcing every export, which the control node swaps in mid-session;
+            then the learner finishes the updates it still owes and exports the final version
+4. eval   - the base and the final policy (their registry ONNX in onnxruntime) on held-out
+            simulator seeds, without corrections
+5. report - report.md and a self-contained report.html: success before/after, success and
+            intervention rate over the session, learning curves, episode strips, policy versions
+
+Everything lands in one folder (default runs/session): store.zarr, policies/, bc.safetensors,
+learner/ (checkpoint, metrics, plots), eval.json, report.md/.html.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+import time
+from typing import Any, Literal, Optional
+
+from robot_rl.learn.bc import BCConfig
+from robot_rl.learn.learner import LearnerConfig
+from robot_rl.log import get_logger
+
+log = get_logger("robot_rl.session")
+
+STAGES = ("demos", "bc", "hil", "eval", "report")
+DEMO_NOTES = "session demonstration"
+HIL_NOTES = "session hil"
+
+
+def _default_bc() -> BCConfig:
+    return BCConfig(kind="cnn", steps=1000, batch=64)
+
+
+def _default_learner() -> LearnerConfig:
+    # residual RL on the frozen BC base; the RLIF penalty on the step before a takeover is what
+    # made a corrected policy improve in bench/learning.py (docs/BENCHMARKS.md)
+    # store, policy, registry, run_dir and base are the session's own (learner_config() sets them)
+    return LearnerConfig(mode="residual", base="bc.safetensors", residual_scale=0.5, intervention_penalty=1.0, batch=128, nstep=3,
+                         gamma=0.97, critic_warmup_updates=200, export_every_s=20.0, checkpoint_every_s=30.0,
+                         plot_every_s=30.0, threads=1)
+
+
+@dataclasses.dataclass
+class SessionConfig:
+    out: str = "runs/session"
+    name: str = "session"                   # registry names: <name>_base (BC) and <name> (the learner's)
+    task: str = "pick_cube"
+    robot: Literal["arm6", "arm7"] = "arm6"
+    sim: bool = True                        # false: a robot's driver and cameras already run on its topics
+    teleop: str = "expert"                  # who gives demos and corrections; sim: the scripted expert
+    demos: int = 5
+    hil_episodes: int = 60
+    eval_episodes: int = 20
+    seed: int = 0                           # demos use seeds seed.., HIL seed+1000.., eval seed+100000..
+    rate_hz: float = 10.0
+    cameras: str = "front,wrist"
+    image_size: int = 128
+    max_episode_s: float = 30.0
+    catchup: bool = True                    # after the HIL episodes, the learner takes the updates it owes
+    bc: BCConfig = dataclasses.field(default_factory=_default_bc)
+    learner: LearnerConfig = dataclasses.field(default_factory=_default_learner)
+
+    def validate(self) -> None:
+        if self.demos < 1 or self.hil_episodes < 0 or self.eval_episodes < 0:
+            raise ValueError("demos >= 1, hil_episodes >= 0, eval_episodes >= 0")
+        if not self.sim and self.teleop == "expert":
+            raise ValueError("the scripted expert needs the simulator: set teleop to a device (keyboard, gamepad, "
+                             "spacemouse) for a robot")
+        if not self.sim and self.eval_episodes:
+            raise ValueError("eval runs on the simulator's held-out seeds; on a robot set eval_episodes=0 and "
+                             "evaluate with `robot-rl run`")
+
+    # --- where things are -----------------------------------------------------------------------
+    @property
+    def root(self) -> pathlib.Path:
+        return pathlib.Path(self.out)
+
+    @property
+    def store(self) -> pathlib.Path:
+        return self.root / "store.zarr"
+
+    @property
+    def registry(self) -> pathlib.Path:
+        return self.root / "policies"
+
+    @property
+    def bc_checkpoint(self) -> pathlib.Path:
+        return self.root / "bc.safetensors"
+
+    @property
+    def base_name(self) -> str:
+        return f"{self.name}_base"
+
+    @property
+    def learner_dir(self) -> pathlib.Path:
+        return self.root / "learner"
+
+    def learner_config(self) -> LearnerConfig:
+        cfg = dataclasses.replace(self.learner, store=str(self.store), policy=self.name, registry=str(self.registry),
+                                  run_dir=str(self.learner_dir), base=str(self.bc_checkpoint) if
+                                  self.learner.mode == "residual" else "")
+        cfg.validate()
+        return cfg
+
+
+def episodes_with(store_path: pathlib.Path, notes: str) -> list:
+    """Complete episodes of this session's kind (the notes the session's recorder writes)."""
+    if not store_path.exists():
+        return []
+    from robot_rl.store import EpisodeStore
+    return [e for e in EpisodeStore.open(store_path).episodes(status="complete") if e.notes.startswith(notes)]
+
+
+class Session:
+    def __init__(self, cfg: SessionConfig) -> None:
+        cfg.validate()
+        self.cfg = cfg
+        cfg.root.mkdir(parents=True, exist_ok=True)
+        self.state_path = cfg.root / "session.json"
+        self.state: dict[str, Any] = json.loads(self.state_path.read_text()) if self.state_path.exists() else {}
+
+    def _save_state(self) -> None:
+        tmp = self.state_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.state, indent=1))
+        tmp.replace(self.state_path)
+
+    def run(self, stages: tuple[str, ...] = STAGES, redo: bool = False) -> int:
+        t0 = time.monotonic()
+        for i, stage in enumerate(stages, 1):
+            log.info("=== stage %d/%d: %s ===", i, len(stages), stage)
+            started = time.monotonic()
+            code = getattr(self, f"stage_{stage}")(redo=redo)
+            self.state.setdefault("stage_s", {})[stage] = round(time.monotonic() - started, 1)
+            self._save_state()
+            if code != 0:
+                log.error("stage %s failed (exit %d); fix and rerun: completed stages are skipped", stage, code)
+                return code
+        log.info("session done in %.1f min: %s", (time.monotonic() - t0) / 60, self.cfg.root / "report.html")
+        return 0
+
+    # --- 1. demonstrations -------------------------------------------------------------------------
+    def stage_demos(self, redo: bool = False) -> int:
+        from robot_rl.graph import GraphConfig, GraphRunner
+        from robot_rl.record.graph import RecordingGraph, recording_nodes
+        c = self.cfg
+        have = len(episodes_with(c.store, DEMO_NOTES))
+        todo = c.demos - have
+        if todo <= 0:
+            log.info("demos: %d of %d recorded already", have, c.demos)
+            return 0
+        log.info("demos: recording %d demonstration(s) (%d already) into %s, teleop %s", todo, have, c.store, c.teleop)
+        nodes = recording_nodes(self._recording(episodes=todo, seed=c.seed + have, teleop=c.teleop, policy="",
+                                                notes=f"{DEMO_NOTES}, teleop {c.teleop}"))
+        return GraphRunner(GraphConfig(name="session_demos", nodes=nodes)).run()
+
+    def _recording(self, **kw):
+        from robot_rl.record.graph import RecordingGraph
+        c = self.cfg
+        return RecordingGraph(store=str(c.store), task=c.task, robot=c.robot, rate_hz=c.rate_hz, cameras=c.cameras,
+                              image_size=c.image_size, max_episode_s=c.max_episode_s, sim=c.sim,
+                              registry=str(c.registry), **kw)
+
+    # --- 2. behavior cloning -----------------------------------------------------------------------
+    def stage_bc(self, redo: bool = False) -> int:
+        from robot_rl.learn.bc import train_bc
+        from robot_rl.policy.checkpoint import save_checkpoint
+        from robot_rl.policy.export import export
+        from robot_rl.policy.registry import PolicyRegistry
+        from robot_rl.policy.spec import PolicyMetadata
+        from robot_rl.store import EpisodeStore
+        c = self.cfg
+        reg = PolicyRegistry(c.registry)
+        if c.bc_checkpoint.exists() and reg.versions(c.base_name) and not redo:
+            log.info("bc: %s and %s/%s exist already", c.bc_checkpoint, c.base_name, reg.versions(c.base_name)[-1])
+            return 0
+        last = [0.0]
+
+        def progress(step: int, total: int, loss: float) -> None:
+            if step == total or time.monotonic() - last[0] >= 2.0:
+                last[0] = time.monotonic()
+                log.info("bc %s: step %d/%d, loss %.4f", c.bc.kind, step, total, loss)
+        model, pcfg, report = train_bc(EpisodeStore.open(c.store), c.bc, progress)
+        save_checkpoint(model, pcfg, c.bc_checkpoint)
+        meta = PolicyMetadata(name=c.base_name, obs=pcfg.obs, action=pcfg.action, control_hz=pcfg.control_hz)
+        data, err = export(model, meta)
+        path = reg.publish(data, meta, metrics={"bc_loss": round(report["loss_last"], 5),
+                                                "human_steps": report["human_steps"]})
+        self.state["base"] = f"{c.base_name}/{meta.version}"
+        log.info("bc: %d human steps of %d episodes, loss %.4f -> %.4f in %.0f s; exported %s (parity %.1g)",
+                 report["human_steps"], report["episodes"], report["loss_first"], report["loss_last"],
+                 report["seconds"], path, err)
+        return 0
+
+    # --- 3. the HIL session --------------------------------------------------------------------------
+    def stage_hil(self, redo: bool = False) -> int:
+        import yaml
+
+        from robot_rl import config
+        from robot_rl.graph import GraphConfig, GraphRunner, NodeSpec
+        from robot_rl.policy.registry import PolicyRegistry
+        from robot_rl.record.graph import recording_nodes
+        c = self.cfg
+        reg = PolicyRegistry(c.registry)
+        if not reg.versions(c.base_name):
+            log.error("hil: no base policy %s in %s: run the bc stage first", c.base_name, c.registry)
+            return 2
+        have = len(episodes_with(c.store, HIL_NOTES))
+        todo = c.hil_episodes - have
+        lcfg = self.cfg.learner_config()
+        resume = (c.learner_dir / "checkpoint.safetensors").exists()
+        if todo > 0:
+            # the control node starts with the newest policy: the learner's last export when resuming
+            start = reg.resolve(c.name if reg.versions(c.name) else c.base_name)
+            log.info("hil: %d episode(s) (%d already), control node starting with %s, the learner training beside it",
+                     todo, have, start)
+            c.learner_dir.mkdir(parents=True, exist_ok=True)
+            lpath = c.learner_dir / "learner.yaml"
+            lpath.write_text(yaml.safe_dump(config.to_dict(lcfg), sort_keys=False))
+            nodes = recording_nodes(self._recording(
+                episodes=todo, seed=c.seed + 1000 + have, policy=str(start),
+                teleop="corrector" if c.sim else c.teleop, notes=f"{HIL_NOTES}, corrections by {c.teleop}"))
+            # the learner may die: the robot keeps running the last good policy and the episodes keep
+            # being recorded; the catch-up below resumes it from its checkpoint
+            nodes.append(NodeSpec(name="learner", module="learner_node", required=False,
+                                  parameters={"config": str(lpath), "resume": resume}))
+            code = GraphRunner(GraphConfig(name="session_hil", nodes=nodes)).run()
+            if code != 0:
+                return code
+            resume = (c.learner_dir / "checkpoint.safetensors").exists()
+        else:
+            log.info("hil: %d of %d episodes recorded already", have, c.hil_episodes)
+        if c.catchup or not reg.versions(c.name):
+            return self._catch_up(lcfg, resume)
+        return 0
+
+    def _catch_up(self, lcfg: LearnerConfig, resume: bool) -> int:
+        """The learner takes the updates it still owes for the data (on two cores it lags the robot)
+        and exports the final version."""
+        from robot_rl.learn.learner import Learner
+        lcfg = dataclasses.replace(lcfg, idle_exit_s=0.5, threads=2, export_every_s=1e9)
+        learner = Learner(lcfg, resume=resume)
+        owed = learner.governor.owed()
+        log.info("hil: the learner catches up: %d update(s) owed at UTD %g", owed, lcfg.utd)
+        if owed == 0 and learner.exported:
+            return 0
+        result = learner.run()
+        log.info("hil: learner done: %d updates, final export %s", result["updates"],
+                 result["exported"][-1] if result["exported"] else "-")
+        return 0
+
+    # --- 4. evaluation --------------------------------------------------------------------------------
+    def stage_eval(self, redo: bool = False) -> int:
+        from robot_rl.policy.registry import PolicyRegistry
+        from robot_rl.session.evaluate import evaluate_policy
+        c = self.cfg
+        path = c.root / "eval.json"
+        reg = PolicyRegistry(c.registry)
+        final = f"{c.name}/{reg.versions(c.name)[-1]}" if reg.versions(c.name) else None
+        base = f"{c.base_name}/{reg.versions(c.base_name)[-1]}" if reg.versions(c.base_name) else None
+        if base is None:
+            log.error("eval: no base policy yet: run the bc stage first")
+            return 2
+        results = json.loads(path.read_text()) if path.exists() and not redo else {}
+        seeds = [c.seed + 100_000 + i for i in range(c.eval_episodes)]
+        for role, ref in (("base", base), ("final", final)):
+            if ref is None or results.get(role, {}).get("version") == ref and results[role]["seeds"] == seeds:
+                continue
+            log.info("eval: %s policy %s on %d held-out seeds, no corrections", role, ref, len(seeds))
+            results[role] = evaluate_policy(reg.resolve(ref), c.task, seeds, c.robot, c.cameras, c.image_size,
+                                            c.rate_hz, strips_dir=c.root / "strips" / role)
+            log.info("eval: %s %s: success %.0f%% (%d/%d)", role, ref, 100 * results[role]["success_rate"],
+                     sum(results[role]["success"]), len(seeds))
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(results, indent=1))
+            tmp.replace(path)
+        return 0
+
+    # --- 5. report ------------------------------------------------------------------------------------
+    def stage_report(self, redo: bool = False) -> int:
+        from robot_rl.session.report import write_report
+        paths = write_report(self.cfg, self.state)
+        log.info("report: %s", ", ".join(str(p) for p in paths))
+        return 0
+
+
+def load_config(path: Optional[str | pathlib.Path], overrides: list[str]) -> SessionConfig:
+    from robot_rl import config
+    return config.load(SessionConfig, path, overrides)

@@ -1,0 +1,183 @@
+"""The session report: report.md (images beside it) and report.html (the same page with the images
+embedded, one file to mail around). Everything in it is read back from what the session left on
+disk: the store, the registry, the learner's run folder and eval.json."""
+from __future__ import annotations
+
+import base64
+import html
+import json
+import pathlib
+import time
+from typing import Any
+
+import numpy as np
+
+
+def hil_episode_table(cfg) -> list[dict[str, Any]]:
+    """Per HIL episode: success, steps, intervention rate, the policy version number it ended with."""
+    from robot_rl.session import HIL_NOTES, episodes_with
+    from robot_rl.store import EpisodeStore
+    if not cfg.store.exists():
+        return []
+    store = EpisodeStore.open(cfg.store)
+    rows = []
+    for ep in episodes_with(cfg.store, HIL_NOTES):
+        s = store.read_steps(ep, ["intervention", "policy_version"])
+        n = max(ep.num_steps, 1)
+        rows.append({"episode": ep.index, "success": bool(ep.success), "steps": ep.num_steps,
+                     "intervention_rate": float(np.sum(s["intervention"]) / n),
+                     "policy_version": int(s["policy_version"][-1]) if ep.num_steps else 0})
+    return rows
+
+
+def plot_session(hil: list[dict], evals: dict, out: pathlib.Path) -> pathlib.Path:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from robot_rl.learn.plots import rolling
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    ax = axes[0]
+    if hil:
+        x = np.arange(1, len(hil) + 1)
+        ax.plot(x, rolling([r["success"] for r in hil], 10), label="success (last 10, with corrections)")
+        ax.plot(x, rolling([r["intervention_rate"] for r in hil], 10), label="intervention rate (last 10)")
+        ax.scatter(x, [r["intervention_rate"] for r in hil], s=8, c="tab:orange", alpha=0.4)
+        ax.legend(loc="best", fontsize=8)
+    ax.set_ylim(-0.05, 1.05)
+    ax.set_xlabel("HIL episode")
+    ax.set_title("the session: corrected episodes")
+    ax = axes[1]
+    if hil:
+        ax.step(np.arange(1, len(hil) + 1), [r["policy_version"] for r in hil], where="post")
+    ax.set_xlabel("HIL episode")
+    ax.set_ylabel("version number at episode end")
+    ax.set_title("policy running in the control node")
+    ax = axes[2]
+    roles = [r for r in ("base", "final") if r in evals]
+    rates = [evals[r]["success_rate"] for r in roles]
+    bars = ax.bar([f"{r}\n{evals[r]['version']}" for r in roles], rates, color=["tab:gray", "tab:green"][:len(roles)])
+    for b, r in zip(bars, roles):
+        ax.text(b.get_x() + b.get_width() / 2, b.get_height() + 0.02,
+                f"{sum(evals[r]['success'])}/{len(evals[r]['success'])}", ha="center")
+    ax.set_ylim(0, 1.1)
+    ax.set_title("held-out seeds, no corrections")
+    ax.set_ylabel("success rate")
+    fig.tight_layout()
+    fig.savefig(out, dpi=80)
+    plt.close(fig)
+    return out
+
+
+def _versions(cfg) -> list[dict[str, Any]]:
+    from robot_rl.policy.registry import PolicyRegistry
+    reg = PolicyRegistry(cfg.registry)
+    rows = []
+    for name in (cfg.base_name, cfg.name):
+        for v in reg.versions(name):
+            doc = json.loads((reg.root / name / f"{v}.json").read_text())
+            rows.append({"version": f"{name}/{v}", "path": str(reg.root / name / f"{v}.onnx"),
+                         "created": time.strftime("%H:%M:%S", time.localtime(doc.get("created_ns", 0) / 1e9)),
+                         "parent": doc.get("parent") or "-", "metrics": doc.get("metrics", {})})
+    return rows
+
+
+def write_report(cfg, state: dict[str, Any]) -> list[pathlib.Path]:
+    root = cfg.root
+    hil = hil_episode_table(cfg)
+    evals = json.loads((root / "eval.json").read_text()) if (root / "eval.json").exists() else {}
+    session_png = plot_session(hil, evals, root / "session.png")
+    learning_png = cfg.learner_dir / "learning.png"
+    versions = _versions(cfg)
+
+    blocks: list[tuple[str, Any]] = []   # ("md", text) | ("img", path)
+    md = blocks.append
+    md(("md", f"# Session report: {cfg.task} ({'simulator' if cfg.sim else 'robot'})\n\n"
+              f"Written {time.strftime('%Y-%m-%d %H:%M:%S')}. Folder `{root}`: store `{cfg.store}`, registry "
+              f"`{cfg.registry}`, learner run `{cfg.learner_dir}`.\n"))
+    if evals:
+        lines = ["## Result: held-out seeds, no corrections\n", "| policy | success | episodes |", "|---|---|---|"]
+        for role in ("base", "final"):
+            if role in evals:
+                e = evals[role]
+                lines.append(f"| {role} `{e['version']}` | **{e['success_rate']:.0%}** | {sum(e['success'])}/"
+                             f"{len(e['success'])} (seeds {e['seeds'][0]}..{e['seeds'][-1]}) |")
+        if "base" in evals and "final" in evals:
+            d = evals["final"]["success_rate"] - evals["base"]["success_rate"]
+            verdict = "beats" if d > 0 else ("matches" if d == 0 else "is worse than")
+            lines.append(f"\nThe final policy {verdict} the base policy ({d:+.0%}).")
+        md(("md", "\n".join(lines) + "\n"))
+    if hil:
+        first, last = hil[:10], hil[-10:]
+        md(("md", "## The session\n\n"
+                  f"{len(hil)} HIL episodes, {sum(r['steps'] for r in hil)} steps; with corrections "
+                  f"{np.mean([r['success'] for r in hil]):.0%} succeeded. Intervention rate (share of steps the "
+                  f"human drove): first 10 episodes {np.mean([r['intervention_rate'] for r in first]):.0%}, last 10 "
+                  f"{np.mean([r['intervention_rate'] for r in last]):.0%}. "
+                  f"{len({r['policy_version'] for r in hil})} policy versions ran in the control node.\n"))
+    md(("img", session_png))
+    if learning_png.exists():
+        md(("md", "## Learning curves (the learner's run)\n"))
+        md(("img", learning_png))
+    for role in ("base", "final"):
+        strips = evals.get(role, {}).get("strips", [])
+        if strips:
+            md(("md", f"## Episodes of the {role} policy (`{evals[role]['version']}`), held-out seeds\n"))
+            for s in strips:
+                md(("md", f"`{pathlib.Path(s).name}`\n"))
+                md(("img", pathlib.Path(s)))
+    if versions:
+        lines = ["## Policy versions\n", "| version | created | parent | metrics | file |", "|---|---|---|---|---|"]
+        for v in versions:
+            m = {k: v["metrics"][k] for k in ("updates", "transitions", "success_rate", "intervention_rate", "bc_loss")
+                 if k in v["metrics"]}
+            lines.append(f"| `{v['version']}` | {v['created']} | {v['parent']} | {json.dumps(m)} | `{v['path']}` |")
+        md(("md", "\n".join(lines) + "\n"))
+    if state.get("stage_s"):
+        md(("md", "## Stage times\n\n" + ", ".join(f"{k} {v / 60:.1f} min" for k, v in state["stage_s"].items()) + "\n"))
+
+    md_text, html_parts = [], []
+    for kind, value in blocks:
+        if kind == "md":
+            md_text.append(value)
+            html_parts.append(_md_to_html(value))
+        else:
+            rel = pathlib.Path(value).resolve().relative_to(root.resolve()) if pathlib.Path(value).resolve().is_relative_to(
+                root.resolve()) else pathlib.Path(value).resolve()
+            md_text.append(f"![{rel.name}]({rel})\n")
+            data = base64.b64encode(pathlib.Path(value).read_bytes()).decode()
+            html_parts.append(f'<p><img style="max-width:100%" src="data:image/png;base64,{data}"></p>')
+    md_path, html_path = root / "report.md", root / "report.html"
+    md_path.write_text("\n".join(md_text))
+    html_path.write_text("<!doctype html><meta charset='utf-8'><title>robot_rl session report</title>"
+                         "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse}"
+                         "td,th{border:1px solid #ccc;padding:3px 8px}</style>\n" + "\n".join(html_parts))
+    return [md_path, html_path]
+
+
+def _md_to_html(text: str) -> str:
+    """The few Markdown forms this report writes: headings, tables, paragraphs, `code`, **bold**."""
+    import re
+
+    def inline(s: str) -> str:
+        s = html.escape(s)
+        s = re.sub(r"`([^`]*)`", r"<code>\1</code>", s)
+        return re.sub(r"\*\*([^*]*)\*\*", r"<b>\1</b>", s)
+    out, table = [], []
+    for line in text.splitlines() + [""]:
+        if line.startswith("|"):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            if not all(set(c) <= {"-"} for c in cells):
+                table.append(cells)
+            continue
+        if table:
+            head, *body = table
+            out.append("<table><tr>" + "".join(f"<th>{inline(c)}</th>" for c in head) + "</tr>" +
+                       "".join("<tr>" + "".join(f"<td>{inline(c)}</td>" for c in r) + "</tr>" for r in body) + "</table>")
+            table = []
+        if line.startswith("#"):
+            level = len(line) - len(line.lstrip("#"))
+            out.append(f"<h{level}>{inline(line[level:].strip())}</h{level}>")
+        elif line.strip():
+            out.append(f"<p>{inline(line)}</p>")
+    return "\n".join(out)
