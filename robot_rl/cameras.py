@@ -253,6 +253,51 @@ class ReplayCamera(Camera):
         return Frame(color=color, stamp_ns=self._t0_wall + offset, clock="replay", number=self._k)
 
 
+class ResizedCamera(Camera):
+    """Frames at the size a policy was trained on: a centre crop to the output's aspect ratio (no
+    stretching), then an area resize (depth: nearest, so no invented distances). The intrinsics
+    follow the crop and the scale, so calibration stays valid for the published images."""
+
+    def __init__(self, camera: Camera, width: int, height: int) -> None:
+        super().__init__()
+        if width <= 0 or height <= 0:
+            raise CameraError(f"output size must be positive, got {width}x{height}")
+        self.camera, self.width, self.height = camera, width, height
+        self._crop: Optional[tuple[int, int, int, int]] = None   # x0, y0, w, h in source pixels
+
+    def _crop_for(self, w: int, h: int) -> tuple[int, int, int, int]:
+        if self._crop is None:
+            cw = min(w, round(h * self.width / self.height))
+            ch = min(h, round(w * self.height / self.width))
+            self._crop = ((w - cw) // 2, (h - ch) // 2, cw, ch)
+        return self._crop
+
+    def read(self) -> Frame:
+        import cv2
+        f = self.camera.read()
+        self.frames, self.drops = self.camera.frames, self.camera.drops
+        x0, y0, cw, ch = self._crop_for(f.color.shape[1], f.color.shape[0])
+        size = (self.width, self.height)
+        color = cv2.resize(np.ascontiguousarray(f.color[y0:y0 + ch, x0:x0 + cw]), size, interpolation=cv2.INTER_AREA)
+        depth = None if f.depth is None else cv2.resize(np.ascontiguousarray(f.depth[y0:y0 + ch, x0:x0 + cw]), size,
+                                                        interpolation=cv2.INTER_NEAREST)
+        return dataclasses.replace(f, color=color, depth=depth)
+
+    def intrinsics(self) -> Optional[Intrinsics]:
+        intr = self.camera.intrinsics()
+        if intr is None:
+            return None
+        x0, y0, cw, ch = self._crop_for(intr.width, intr.height)
+        sx, sy = self.width / cw, self.height / ch
+        K = np.array(intr.K, float).copy()
+        K[0, 0], K[0, 2] = K[0, 0] * sx, (K[0, 2] - x0 + 0.5) * sx - 0.5
+        K[1, 1], K[1, 2] = K[1, 1] * sy, (K[1, 2] - y0 + 0.5) * sy - 0.5
+        return Intrinsics(self.width, self.height, K, list(intr.distortion))
+
+    def close(self) -> None:
+        self.camera.close()
+
+
 def open_camera(backend: str, **kw) -> Camera:
     if backend == "realsense":
         return RealSenseCamera(RealSenseSettings(serial=kw.get("serial", ""), width=kw.get("width", 640),

@@ -310,6 +310,30 @@ def cmd_session(args: argparse.Namespace) -> int:
     return session.run(stages, redo=args.stage != "all")
 
 
+def cmd_preflight(args: argparse.Namespace) -> int:
+    import yaml
+
+    from robot_rl.graph import GraphConfig, GraphRunner, NodeSpec
+    from robot_rl.preflight import PreflightConfig
+
+    cfg = config.load(PreflightConfig, args.config, args.overrides)
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / "preflight.yaml"
+    path.write_text(yaml.safe_dump(config.to_dict(cfg), sort_keys=False))
+    nodes = []
+    if args.sim:
+        nodes.append(NodeSpec(name="sim", module="sim_robot", required=False, parameters={
+            "task": args.task, "mode": "realtime", "control_hz": 10.0, "physics_hz": 500.0,
+            "cameras": "front,wrist", "image_width": 128, "image_height": 128}))
+    nodes.append(NodeSpec(name="preflight", module="preflight_node", parameters={
+        "config": str(path), "report_path": str(args.out / "preflight.json")}))
+    # a robot's driver runs outside robot_rl's environment: meet it on ROS's own DDS settings
+    dds = args.dds or ("loopback" if args.sim else "system")
+    code = GraphRunner(GraphConfig(name="preflight", nodes=nodes, dds=dds)).run()
+    print(f"preflight {'OK' if code == 0 else 'FAILED'}: report {args.out / 'preflight.json'}")
+    return code
+
+
 def cmd_policy(args: argparse.Namespace) -> int:
     from robot_rl.policy.spec import PolicyError
 
@@ -511,6 +535,8 @@ COMMANDS = {
               "announces them on /policy/update", cmd_learn),
     "session": ("an RL session with human corrections, end to end: demos, BC base, HIL learning with hot "
                 "swaps, evaluation, report (on the simulator by default)", cmd_session),
+    "preflight": ("before a policy moves the robot: topics present, rates within 20%, clocks within 50 ms, "
+                  "robot inside its limits (exit 1, naming each problem, if not)", cmd_preflight),
     "policy": ("export torch policies to the ONNX registry, check and list them", cmd_policy),
     "data": ("inspect, verify, repair, export and import episode stores", cmd_data),
     "doctor": ("check this installation: libraries, ROS 2 transport, simulator rendering", cmd_doctor),
@@ -653,6 +679,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-episodes", type=int, help="held-out simulator seeds per policy evaluated (default 20)")
     p.add_argument("--seed", type=int, help="first demonstration seed (default 0)")
     p.add_argument("--config", type=pathlib.Path, help="SessionConfig YAML (bc: and learner: sections included)")
+    _add_overrides(p)
+
+    p = sub.add_parser("preflight", help=COMMANDS["preflight"][0], description=COMMANDS["preflight"][0] +
+                       ". The robot's driver and cameras must be running (or --sim starts the simulator).")
+    p.add_argument("--config", type=pathlib.Path, help="PreflightConfig YAML: topics with types and rates, "
+                   "tolerances, workspace box, joint limits (default: the simulator's interface at 10 Hz)")
+    p.add_argument("--sim", action="store_true", help="start the simulated robot (realtime, 10 Hz) and check it")
+    p.add_argument("--task", default="pick_cube", help="with --sim: the task scene")
+    p.add_argument("--dds", choices=["loopback", "system"], help="DDS settings (default: loopback with --sim, "
+                   "system otherwise, to meet the robot's driver)")
+    p.add_argument("--out", type=pathlib.Path, default=pathlib.Path("runs/preflight"),
+                   help="where preflight.yaml (the config used) and preflight.json (the report) go")
     _add_overrides(p)
 
     p = sub.add_parser("policy", help=COMMANDS["policy"][0], description=COMMANDS["policy"][0])

@@ -19,7 +19,7 @@ from ros_nodes.runtime import NodeConfig, RobotRLNode, main_entry, qos
 from ros_nodes import convert  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 
-from robot_rl.cameras import CameraError, open_camera  # noqa: E402
+from robot_rl.cameras import CameraError, ResizedCamera, open_camera  # noqa: E402
 from robot_rl.config import ConfigError  # noqa: E402
 
 
@@ -40,10 +40,16 @@ class CameraNodeConfig(NodeConfig):
     loop: bool = False
     start_delay_s: float = 1.0         # replay: after the first subscriber matched, before the first frame
     reliable: bool = False             # publish reliably (a recorder asking for every frame); else best effort
+    # publish at this size (0: as captured): centre crop to its aspect ratio, then resize; a policy
+    # trained on 128x128 frames runs on a 640x480 RealSense this way
+    out_width: int = 0
+    out_height: int = 0
 
     def validate(self) -> None:
         if self.backend == "replay" and not (self.store and self.stream):
             raise ValueError("the replay backend needs store and stream")
+        if (self.out_width > 0) != (self.out_height > 0) or min(self.out_width, self.out_height) < 0:
+            raise ValueError("give both out_width and out_height (> 0), or neither")
 
 
 class CameraNode(RobotRLNode):
@@ -54,6 +60,8 @@ class CameraNode(RobotRLNode):
             self.camera = open_camera(c.backend, serial=c.serial, device=c.device, width=c.width, height=c.height,
                                       fps=c.fps, depth=c.depth, align_depth=c.align_depth, store=c.store,
                                       stream=c.stream, episode=c.episode, loop=c.loop)
+            if c.out_width:
+                self.camera = ResizedCamera(self.camera, c.out_width, c.out_height)
         except (CameraError, ValueError) as exc:
             raise ConfigError(f"camera {c.camera}: {exc}") from None
         q = qos("reliable", 10) if c.reliable else qos("sensor")

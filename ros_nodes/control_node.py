@@ -76,6 +76,10 @@ class ControlNodeConfig(NodeConfig):
     # impedance style); joint: actions [dq_1..dq_n, grip] -> /command/joint_positions [q..., grip]
     # (forward_command_controller style), limited by the model's joint ranges.
     command_mode: Literal["ee", "joint"] = "ee"
+    # joint mode: the gripper command as the last value of /command/joint_positions (the
+    # simulator), or on /command/gripper (a ros2_control forward_command_controller takes exactly
+    # the arm's joints; the gripper has its own controller)
+    gripper_in_joint_command: bool = True
     rate_hz: float = 10.0
     # An action of 1 moves this fast; per tick that is speed / rate_hz (0.03 m and 0.15 rad at
     # 10 Hz: the simulator's ee_delta scaling), so one policy means the same motion at any rate.
@@ -186,12 +190,14 @@ class ControlNode(RobotRLNode):
             self.pub_grip = self.create_publisher(Float64, "/command/gripper", qos("reliable"))
         else:
             self.pub_joints = self.create_publisher(Float64MultiArray, "/command/joint_positions", qos("reliable"))
+            if not c.gripper_in_joint_command:
+                self.pub_grip = self.create_publisher(Float64, "/command/gripper", qos("reliable"))
         self.pub_step = self.create_publisher(Float64MultiArray, "/control/step", qos("reliable"))
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", qos("reliable", 10))
         # Messages built once and refilled each tick (publish serializes them at once).
         self.msg_pose = convert.pose_to_msg([0, 0, 0], [0, 0, 0, 1], 0, "world")
         self.msg_grip = Float64()
-        self.msg_joints = convert.array_to_multiarray(np.zeros(n + 1), ["joint"])
+        self.msg_joints = convert.array_to_multiarray(np.zeros(n + int(c.gripper_in_joint_command)), ["joint"])
         self.obs_dim = self.proprio.size
         fields = step_fields(self.action_dim, self.obs_dim)
         self.msg_step = convert.array_to_multiarray(np.zeros(len(fields)), ["field"])
@@ -386,8 +392,13 @@ class ControlNode(RobotRLNode):
             self.msg_grip.data = float(cmd[4])
             self.pub_grip.publish(self.msg_grip)
             self.pub_pose.publish(self.msg_pose)
-        else:
+        elif self.config.gripper_in_joint_command:
             self.msg_joints.data = cmd
+            self.pub_joints.publish(self.msg_joints)
+        else:
+            self.msg_grip.data = float(cmd[-1])
+            self.pub_grip.publish(self.msg_grip)
+            self.msg_joints.data = cmd[:-1]
             self.pub_joints.publish(self.msg_joints)
         sent = time.monotonic_ns()
         self.latency.add(sent - self.last_obs_ns)

@@ -37,6 +37,8 @@ class SyntheticSourceConfig(NodeConfig):
     # With `count`, also how long to linger after the last message before exiting.
     settle_s: float = 0.5
     report_path: str = ""  # JSON {published, ...} written at shutdown
+    # stamps = capture time + this: a publisher whose clock disagrees with ours (preflight tests)
+    stamp_offset_s: float = 0.0
 
     def validate(self) -> None:
         if not 0 < self.rate_hz <= 10_000:
@@ -87,11 +89,12 @@ class SyntheticSource(RobotRLNode):
         if c.kind == "image":
             frame = self.frames[self.published % len(self.frames)]
             frame.reshape(-1).view(np.uint8)[:8] = np.frombuffer(np.int64(self.published).tobytes(), np.uint8)
-            msg = convert.image_to_msg(frame, c.encoding, now, c.frame_id)
+            msg = convert.image_to_msg(frame, c.encoding, now + int(c.stamp_offset_s * 1e9), c.frame_id)
         else:
             t = now * 1e-9
             q = np.sin(t + np.arange(c.joints))
-            msg = convert.joint_state_to_msg(self.joint_names, q, np.cos(t + np.arange(c.joints)), None, now)
+            msg = convert.joint_state_to_msg(self.joint_names, q, np.cos(t + np.arange(c.joints)), None,
+                                             now + int(c.stamp_offset_s * 1e9))
         self.publisher.publish(msg)
         self.published += 1
         self.finished_ns = now

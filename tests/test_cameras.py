@@ -104,3 +104,37 @@ def test_replay_loops_on_one_timeline(tmp_path):
     cam = ReplayCamera(str(tmp_path / "src.zarr"), "front_rgb", loop=True)
     stamps = [cam.read().stamp_ns for _ in range(7)]
     assert [b - a for a, b in zip(stamps, stamps[1:])] == [20_000_000] * 6
+
+
+def test_resized_camera_crops_to_aspect_resizes_and_carries_the_intrinsics():
+    """A 640x480 camera published at 128x128 for a policy trained on that size: centre crop (no
+    stretch), area resize, depth by nearest neighbour, and K following the crop and scale so a
+    3D point still projects onto the same image content."""
+    from robot_rl.cameras import Camera, Frame, Intrinsics, ResizedCamera
+
+    K = np.array([[600.0, 0, 330.0], [0, 600.0, 230.0], [0, 0, 1]])
+    point = np.array([0.05, -0.03, 0.8])          # a point in the camera frame, drawn as a white square
+    u, v = (K @ point)[:2] / point[2]
+
+    class Square(Camera):
+        def read(self):
+            self.frames += 1
+            img = np.zeros((480, 640, 3), np.uint8)
+            img[int(v) - 8:int(v) + 8, int(u) - 8:int(u) + 8] = 255
+            depth = np.full((480, 640), 700, np.uint16)
+            return Frame(img, 123, "measured", self.frames, depth=depth)
+
+        def intrinsics(self):
+            return Intrinsics(640, 480, K, [0.1, 0.0, 0.0, 0.0, 0.0])
+
+    cam = ResizedCamera(Square(), 128, 128)
+    f = cam.read()
+    assert f.color.shape == (128, 128, 3) and f.depth.shape == (128, 128) and f.stamp_ns == 123
+    assert set(np.unique(f.depth)) == {700}                       # nearest: no invented depths
+    K2 = cam.intrinsics().K
+    assert cam.intrinsics().width == 128 and K2[0, 0] == K2[1, 1] == 600 * 128 / 480   # square pixels kept
+    u2, v2 = (K2 @ point)[:2] / point[2]
+    ys, xs = np.nonzero(f.color[..., 0] > 128)
+    assert abs(xs.mean() - u2) < 1.0 and abs(ys.mean() - v2) < 1.0   # the square lands where K2 projects it
+    with pytest.raises(CameraError):
+        ResizedCamera(Square(), 0, 128)

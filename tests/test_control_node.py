@@ -8,6 +8,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 import torch
 
 from conftest import REPO, read_json, wait_exit
@@ -26,6 +27,7 @@ def publish(registry, seed, obs=PROPRIO):
     return registry.publish(export(MLPPolicy(obs, ACTION, hidden=(32,)), meta)[0], meta)
 
 
+@pytest.mark.hil
 def test_control_node_drives_the_sim_and_hot_swaps_only_good_policies(procs, tmp_path):
     reg = PolicyRegistry(tmp_path / "policies")
     v1 = publish(reg, 0)
@@ -61,6 +63,7 @@ def test_control_node_drives_the_sim_and_hot_swaps_only_good_policies(procs, tmp
     assert "policy update refused, keeping pol/v0002" in log
 
 
+@pytest.mark.hil
 def test_estop_topic_latches_until_the_reset_service(procs, tmp_path):
     reg = PolicyRegistry(tmp_path / "policies")
     v1 = publish(reg, 0)
@@ -81,7 +84,11 @@ def test_estop_topic_latches_until_the_reset_service(procs, tmp_path):
     assert "E-STOP" in ctl.log_path.read_text()
 
 
-def test_joint_mode_drives_the_sim_through_joint_position_commands(procs, tmp_path):
+@pytest.mark.parametrize("gripper_in_joint_command", [True, False], ids=["gripper-appended", "gripper-separate"])
+def test_joint_mode_drives_the_sim_through_joint_position_commands(procs, tmp_path, gripper_in_joint_command):
+    """The gripper command appended to the joint positions (the simulator's form), or on its own
+    topic with exactly the arm's joints on /command/joint_positions (ros2_control's
+    forward_command_controller form): the sim accepts every command either way."""
     reg = PolicyRegistry(tmp_path / "policies")
     joint_action = ActionSpec([f"dq{i}" for i in range(6)] + ["gripper"], [-1.0] * 7, [1.0] * 7)
     torch.manual_seed(0)
@@ -95,7 +102,8 @@ def test_joint_mode_drives_the_sim_through_joint_position_commands(procs, tmp_pa
     sim = procs.node("sim_robot", "sim", mode="realtime", control_hz=20.0, cameras="",
                      report_path=str(tmp_path / "sim.json"))
     ctl = procs.node("control_node", "control", policy=str(v1), registry=str(reg.root), rate_hz=20.0,
-                     command_mode="joint", report_path=str(tmp_path / "ctl.json"))
+                     command_mode="joint", report_path=str(tmp_path / "ctl.json"),
+                     gripper_in_joint_command=gripper_in_joint_command)
     time.sleep(6.0)
     ctl.send_signal(signal.SIGINT)
     assert wait_exit(ctl, 20) == 0, ctl.log_path.read_text()[-2000:]

@@ -40,3 +40,28 @@ def test_generated_launch_file_carries_every_node_and_parameter():
     assert {"ros_nodes.synthetic_source", "mypkg.my_node", "__node:=cam", "rate_hz:=30.0", "topic:=/c",
             "/c:=/cam/image", "7"} <= strings
     assert "respawn=True" in text and "target_action=cam" in text and "target_action=mon" not in text
+
+
+@pytest.mark.parametrize("yaml_path", GRAPHS, ids=lambda p: p.name)
+def test_every_node_accepts_its_parameters(yaml_path):
+    """A graph for a real robot cannot be tried here: at least each node's config dataclass must
+    take every parameter the graph gives it (a typo would otherwise surface on the robot)."""
+    import dataclasses
+    import importlib
+
+    from ros_nodes.runtime import NodeConfig
+    graph = config.load(GraphConfig, yaml_path)
+    for node in graph.nodes:
+        mod = importlib.import_module(node.python_module)
+        classes = [v for v in vars(mod).values() if isinstance(v, type) and dataclasses.is_dataclass(v)
+                   and issubclass(v, NodeConfig) and v.__module__ == mod.__name__]
+        assert len(classes) == 1, f"{node.python_module}: expected one node config dataclass"
+        config.from_dict(classes[0], node.parameters, path=f"{yaml_path.name}: {node.name}")
+
+
+def test_preflight_configs_load():
+    from robot_rl.preflight import PreflightConfig
+    paths = sorted((REPO / "launch" / "preflight").glob("*.yaml"))
+    assert paths
+    for p in paths:
+        assert config.load(PreflightConfig, p).topics

@@ -242,6 +242,7 @@ def test_bc_and_learn_cli_with_resume(session_store, tmp_path):
     assert res.returncode == 2 and "base" in res.stderr
 
 
+@pytest.mark.hil
 def test_learner_node_swaps_policies_into_the_running_control_node(session_store, procs, tmp_path):
     """sim + control node running the BC base + the learner node (residual) in separate processes:
     the control node swaps in the learner's versions while it runs; the learner is killed with -9

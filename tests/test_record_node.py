@@ -10,6 +10,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 
 from conftest import children_of, wait_exit, wait_until
 from robot_rl.sim.env import RobotEnv, SimConfig
@@ -25,6 +26,7 @@ def record(procs, store, episodes, name="record"):
                         "--max-episode-s", "30"], name)
 
 
+@pytest.mark.hil
 def test_record_three_episodes_verify_rates_frame_refs_and_open_loop_replay(procs, tmp_path):
     store_path = tmp_path / "demo.zarr"
     proc = record(procs, store_path, 3)
@@ -76,6 +78,7 @@ def test_record_three_episodes_verify_rates_frame_refs_and_open_loop_replay(proc
         assert info["success"] == e.success is True
 
 
+@pytest.mark.hil
 def test_kill9_recorder_in_episode_3_then_repair_and_append(procs, tmp_path):
     store_path = tmp_path / "demo.zarr"
     proc = record(procs, store_path, 5)

@@ -41,13 +41,13 @@ def evaluate_policy(path: pathlib.Path, task: str, seeds: list[int], robot: str 
             done = False
             while not done:
                 if strips_dir is not None and k < strips and cams:
-                    frames.append(np.hstack([obs[c] for c in cams]))
+                    frames.append(np.vstack([obs[c] for c in cams]))
                 obs, _, term, trunc, info = env.step(policy(obs))
                 done = term or trunc
             success.append(bool(info["success"]))
             steps.append(int(env.steps))
             if frames:
-                frames.append(np.hstack([obs[c] for c in cams]))
+                frames.append(np.vstack([obs[c] for c in cams]))
                 p = strips_dir / f"seed{seed}_{'success' if success[-1] else 'failure'}.png"
                 _strip(frames, p)
                 strip_paths.append(str(p))

@@ -1,0 +1,125 @@
+"""Preflight: before a policy may move the robot, check that every input it needs is there, at its
+rate, stamped by a clock that agrees with ours, and that the robot stands inside the limits the
+safety layer will enforce (a robot outside them would have its first command clamped into a jump).
+
+ROS-free: `evaluate` judges what `ros_nodes/preflight_node.py` observed on the topics.
+
+- missing: a topic with no message within the listening window
+- rate: measured rate off the expected one by more than `rate_tolerance` (default 20%)
+- clock: a topic's stamps disagree with our clock by more than `max_clock_offset_s` (50 ms).
+  The offset is estimated as the smallest (receive time - stamp) over the window: transport and
+  sensor delays only add to it, so the minimum is the best bound on the clocks' disagreement; a
+  negative one (stamps from the future) is a clock ahead of ours. With `/clock` published (the
+  simulator), "our clock" is sim time, as a node with use_sim_time sees it.
+- limits: the end effector's position inside the workspace box, the joints inside their
+  limits, and the limits themselves sane.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Optional
+
+import numpy as np
+
+from robot_rl.control.safety import SafetyConfig
+
+
+@dataclasses.dataclass
+class TopicExpectation:
+    topic: str
+    type: str                    # pkg/msg/Type
+    rate_hz: float = 0.0         # expected rate; 0: only present
+    stamped: bool = True         # has header.stamp: its clock is checked
+
+
+def _sim_topics() -> list[TopicExpectation]:
+    return [TopicExpectation("/joint_states", "sensor_msgs/msg/JointState", 10.0),
+            TopicExpectation("/ee_pose", "geometry_msgs/msg/PoseStamped", 10.0),
+            TopicExpectation("/gripper/opening", "std_msgs/msg/Float64", 10.0, stamped=False),
+            TopicExpectation("/camera/front/image_raw", "sensor_msgs/msg/Image", 10.0),
+            TopicExpectation("/camera/wrist/image_raw", "sensor_msgs/msg/Image", 10.0)]
+
+
+@dataclasses.dataclass
+class PreflightConfig:
+    topics: list[TopicExpectation] = dataclasses.field(default_factory=_sim_topics)
+    listen_s: float = 3.0
+    rate_tolerance: float = 0.2
+    max_clock_offset_s: float = 0.05
+    # the workspace box and joint limits the control node's safety layer enforces (ee mode: its
+    # defaults); joint limits are checked when given
+    workspace: SafetyConfig = dataclasses.field(default_factory=SafetyConfig)
+    joint_low: list[float] = dataclasses.field(default_factory=list)
+    joint_high: list[float] = dataclasses.field(default_factory=list)
+
+    def validate(self) -> None:
+        if self.listen_s <= 0 or not 0 < self.rate_tolerance < 1 or self.max_clock_offset_s <= 0:
+            raise ValueError("listen_s > 0, rate_tolerance in (0, 1), max_clock_offset_s > 0")
+        if len(self.joint_low) != len(self.joint_high):
+            raise ValueError("joint_low and joint_high need one value per joint")
+
+
+@dataclasses.dataclass
+class TopicObservation:
+    """What the preflight node saw on one topic during the window."""
+    receive_ns: list[int] = dataclasses.field(default_factory=list)     # monotonic receive times
+    offsets_ns: list[int] = dataclasses.field(default_factory=list)     # our clock - stamp, per message
+    last: Any = None                                                     # the last message's values
+
+
+def measured_rate(receive_ns: list[int]) -> float:
+    if len(receive_ns) < 2:
+        return 0.0
+    span = (receive_ns[-1] - receive_ns[0]) / 1e9
+    return (len(receive_ns) - 1) / span if span > 0 else math.inf
+
+
+def evaluate(cfg: PreflightConfig, seen: dict[str, TopicObservation], ee_pose: Optional[np.ndarray] = None,
+             joints: Optional[np.ndarray] = None) -> dict[str, Any]:
+    """{"ok": bool, "problems": [one line each], "topics": {topic: figures}}. ee_pose: [x, y, z, ...]."""
+    problems, topics = [], {}
+    try:
+        cfg.validate()
+        cfg.workspace.validate()
+    except ValueError as exc:
+        problems.append(f"limits: {exc}")
+    for t in cfg.topics:
+        obs = seen.get(t.topic, TopicObservation())
+        row: dict[str, Any] = {"messages": len(obs.receive_ns)}
+        topics[t.topic] = row
+        if not obs.receive_ns:
+            problems.append(f"missing: no {t.type} on {t.topic} in {cfg.listen_s:g} s")
+            continue
+        if t.rate_hz > 0:
+            rate = measured_rate(obs.receive_ns)
+            row["rate_hz"] = round(rate, 2)
+            if abs(rate - t.rate_hz) > cfg.rate_tolerance * t.rate_hz:
+                problems.append(f"rate: {t.topic} at {rate:.1f} Hz, expected {t.rate_hz:g} Hz "
+                                f"(+-{cfg.rate_tolerance:.0%})")
+        if t.stamped and obs.offsets_ns:
+            offset = min(obs.offsets_ns) / 1e9
+            row["clock_offset_ms"] = round(offset * 1e3, 2)
+            if abs(offset) > cfg.max_clock_offset_s:
+                ahead = " (stamps ahead of our clock)" if offset < 0 else ""
+                problems.append(f"clock: {t.topic} stamps disagree with this machine's clock by {abs(offset) * 1e3:.0f} ms"
+                                f"{ahead}, more than {cfg.max_clock_offset_s * 1e3:.0f} ms: synchronize the clocks "
+                                f"(chrony/PTP) or fix the driver's stamps")
+    ws = cfg.workspace
+    if ee_pose is not None and ws.mode == "ee":
+        # position only: the yaw the safety layer bounds is relative to the robot model's home
+        # orientation, which the control node knows and this check does not
+        pose = np.asarray(ee_pose[:3], float)
+        for i, axis in enumerate(("x", "y", "z")):
+            if not ws.low[i] <= pose[i] <= ws.high[i]:
+                problems.append(f"limits: end effector {axis} = {pose[i]:.3f} is outside the workspace box "
+                                f"[{ws.low[i]:g}, {ws.high[i]:g}]: jog it inside before a policy may move it")
+    if joints is not None and cfg.joint_low:
+        q = np.asarray(joints, float)
+        if len(q) != len(cfg.joint_low):
+            problems.append(f"limits: {len(q)} joints on /joint_states, {len(cfg.joint_low)} joint limits configured")
+        else:
+            for i in np.flatnonzero((q < cfg.joint_low) | (q > cfg.joint_high)):
+                problems.append(f"limits: joint {i + 1} at {q[i]:.3f} rad is outside [{cfg.joint_low[i]:g}, "
+                                f"{cfg.joint_high[i]:g}]")
+    return {"ok": not problems, "problems": problems, "topics": topics}

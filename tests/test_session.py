@@ -1,0 +1,105 @@
+"""`robot-rl session` end to end on the simulator (issue #8), every stage in real processes: the
+scripted expert records demonstrations through the recording graph, BC trains a base, the control
+node runs it with the simulated human correcting while the learner node trains beside it and the
+control node swaps its exports in, the learner catches up, both policies are evaluated on held-out
+seeds, and the report is written. Then the session is continued: nothing done is redone, more HIL
+episodes are recorded and the learner resumes from its checkpoint.
+
+The short version runs in CI (`-m hil` selects the whole HIL suite: these plus the fault tests in
+the other files); ROBOT_RL_HIL_LONG=1 also runs the default session (about 20 minutes here)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from robot_rl.policy.registry import PolicyRegistry
+from robot_rl.session import DEMO_NOTES, HIL_NOTES
+from robot_rl.store import EpisodeStore
+from robot_rl.store.verify import verify
+
+pytestmark = [pytest.mark.ros, pytest.mark.hil]
+
+SHORT = ["--demos", "2", "--hil-episodes", "3", "--eval-episodes", "2", "--set", "bc.steps=60",
+         "--set", "learner.export_every_s=3", "--set", "learner.batch=32", "--set", "image_size=64"]
+
+
+def session(tmp_path, env, *args, timeout=600):
+    return subprocess.run([sys.executable, "-m", "robot_rl.cli", "session", "--out", str(tmp_path / "s"), *args],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def test_session_short_runs_every_stage_and_continues(tmp_path, ros_child_env):
+    res = session(tmp_path, ros_child_env, *SHORT)
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-4000:]
+    root = tmp_path / "s"
+    assert verify(root / "store.zarr").ok
+    store = EpisodeStore.open(root / "store.zarr")
+    eps = store.episodes(status="complete")
+    demos = [e for e in eps if e.notes.startswith(DEMO_NOTES)]
+    hil = [e for e in eps if e.notes.startswith(HIL_NOTES)]
+    assert len(demos) == 2 and len(hil) == 3 and len(eps) == 5
+    # demonstrations: the expert drove every step; nothing from a policy
+    for e in demos:
+        s = store.read_steps(e, ["intervention", "action", "human_action", "policy_version"])
+        assert s["intervention"].all() and np.isfinite(s["human_action"]).all() and not np.isfinite(s["action"]).any()
+    # HIL: a policy acted on every step; where the simulated human took over, the step is flagged
+    # and carries the human's action, and only there
+    took_over = 0
+    for e in hil:
+        s = store.read_steps(e, ["intervention", "action", "human_action", "executed_action", "policy_version"])
+        assert np.isfinite(s["action"]).all() and (s["policy_version"] >= 1).all()
+        flags = s["intervention"].astype(bool)
+        assert (np.isfinite(s["human_action"]).all(axis=1) == flags).all()
+        if flags.any():   # executed = the human's action through the safety layer, not the policy's
+            ex, hu, po = s["executed_action"][flags], s["human_action"][flags], s["action"][flags]
+            assert np.abs(ex - hu).mean() < np.abs(ex - po).mean()
+        took_over += int(flags.sum())
+    assert took_over > 0
+    # the control node swapped the learner's exports in while the episodes ran
+    assert "swapped to session/v0001" in out, out[-4000:]
+    assert "policy update refused" not in out
+    reg = PolicyRegistry(root / "policies")
+    assert reg.versions("session_base") == ["v0001"] and len(reg.versions("session")) >= 2
+    final = json.loads((root / "policies" / "session" / f"{reg.versions('session')[-1]}.json").read_text())
+    assert final["parent"] == f"session/{reg.versions('session')[-2]}"
+    ev = json.loads((root / "eval.json").read_text())
+    assert ev["base"]["version"] == "session_base/v0001" and ev["final"]["version"] == f"session/{reg.versions('session')[-1]}"
+    assert ev["base"]["seeds"] == ev["final"]["seeds"] == [100000, 100001]
+    report = (root / "report.md").read_text()
+    assert "## Result: held-out seeds, no corrections" in report and "session.png" in report
+    html = (root / "report.html").read_text()
+    assert html.count("data:image/png;base64,") >= 3             # session plot, learning curves, strips
+
+    # continue: the done stages are skipped, one more HIL episode is recorded, the learner resumes
+    before = len(reg.versions("session"))
+    res = session(tmp_path, ros_child_env, *SHORT[:2], "--hil-episodes", "4", *SHORT[4:])
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-4000:]
+    assert "demos: 2 of 2 recorded already" in out and "bc: " in out and "exist already" in out
+    assert "hil: 1 episode(s) (3 already)" in out and "resumed from" in out
+    assert len([e for e in EpisodeStore.open(root / "store.zarr").episodes(status="complete")
+                if e.notes.startswith(HIL_NOTES)]) == 4
+    assert len(reg.versions("session")) > before
+
+
+def test_session_refuses_bad_input_in_one_line(tmp_path, ros_child_env):
+    res = session(tmp_path, ros_child_env, "--demos", "0")
+    assert res.returncode == 2 and "demos >= 1" in res.stderr and "Traceback" not in res.stderr
+    res = session(tmp_path, ros_child_env, "--task", "juggle")
+    assert res.returncode == 2 and "--task must be one of" in res.stderr
+    res = session(tmp_path, ros_child_env, "--stage", "hil")
+    assert res.returncode == 2 and "run the bc stage first" in res.stderr + res.stdout
+
+
+@pytest.mark.skipif(not os.environ.get("ROBOT_RL_HIL_LONG"), reason="the long HIL suite: ROBOT_RL_HIL_LONG=1")
+def test_session_default_beats_its_base(tmp_path, ros_child_env):
+    res = session(tmp_path, ros_child_env, timeout=3600)
+    assert res.returncode == 0, (res.stdout + res.stderr)[-4000:]
+    ev = json.loads((tmp_path / "s" / "eval.json").read_text())
+    assert ev["final"]["success_rate"] > ev["base"]["success_rate"], ev
