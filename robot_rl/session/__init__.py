@@ -126,6 +126,11 @@ class Session:
         self.cfg = cfg
         cfg.root.mkdir(parents=True, exist_ok=True)
         self.state_path = cfg.root / "session.json"
+        import yaml
+
+        from robot_rl import config
+        # what this session was run with (the last invocation's), for the report and the benches
+        (cfg.root / "session.yaml").write_text(yaml.safe_dump(config.to_dict(cfg), sort_keys=False))
         self.state: dict[str, Any] = json.loads(self.state_path.read_text()) if self.state_path.exists() else {}
 
     def _save_state(self) -> None:
