@@ -9,7 +9,7 @@ import pathlib
 import sys
 
 from robot_rl import __version__, config
-from robot_rl.log import setup
+from robot_rl.log import progress, setup
 
 EXIT_USAGE = 2
 
@@ -209,41 +209,23 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 
 def cmd_bc(args: argparse.Namespace) -> int:
-    from robot_rl.learn.bc import BCConfig, train_bc
-    from robot_rl.policy.checkpoint import save_checkpoint
-    from robot_rl.policy.export import export
-    from robot_rl.policy.registry import PolicyRegistry
-    from robot_rl.policy.spec import PolicyError, PolicyMetadata
-    from robot_rl.store import EpisodeStore
+    from robot_rl.learn.bc import BCConfig, train_and_publish
+    from robot_rl.policy.spec import PolicyError
     from robot_rl.store.schema import StoreError
 
     cfg = config.load(BCConfig, args.config, args.overrides)
     cfg.kind = args.kind or cfg.kind
     cfg.steps = args.steps or cfg.steps
-    report_step = _progress(f"bc {cfg.kind} steps")
-
-    def progress(step: int, total: int, loss: float) -> None:
-        report_step(step, total, f"loss {loss:.4f}")
-
-    try:
-        store = EpisodeStore.open(args.store)
-        model, pcfg, report = train_bc(store, cfg, progress)
-    except (StoreError, ValueError, FileNotFoundError) as exc:
-        raise UsageError(str(exc)) from None
     ckpt = args.checkpoint or pathlib.Path("runs") / args.policy / "bc.safetensors"
-    ckpt.parent.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(model, pcfg, ckpt)
-    meta = PolicyMetadata(name=args.policy, obs=pcfg.obs, action=pcfg.action, control_hz=pcfg.control_hz)
     try:
-        data, err = export(model, meta)
-        path = PolicyRegistry(args.registry).publish(data, meta, metrics={"bc_loss": round(report["loss_last"], 5),
-                                                                        "human_steps": report["human_steps"]})
-    except PolicyError as exc:
+        res = train_and_publish(args.store, cfg, args.policy, ckpt, args.registry)
+    except (StoreError, PolicyError, ValueError, FileNotFoundError) as exc:
         raise UsageError(str(exc)) from None
+    report = res["report"]
     print(f"behavior cloning ({cfg.kind}, cameras {report['cameras'] or 'none'}) on {report['human_steps']} human steps "
           f"of {report['episodes']} episodes: loss {report['loss_first']:.4f} -> {report['loss_last']:.4f} in "
           f"{report['seconds']:.0f} s")
-    print(f"checkpoint {ckpt}; exported {path} (parity {err:.2g})")
+    print(f"checkpoint {ckpt}; exported {res['path']} (parity {res['parity']:.2g})")
     return 0
 
 
@@ -411,22 +393,6 @@ def _policy_list(args: argparse.Namespace) -> int:
 
 
 # --- robot-rl data ... -----------------------------------------------------------------------
-def _progress(label: str):
-    """A progress callback that logs at most every 2 s (plus the end) for long work; an optional
-    detail (e.g. a loss) is appended to the line."""
-    import time
-    from robot_rl.log import get_logger
-    log, last = get_logger("robot_rl.cli"), [0.0]
-
-    def report(done: int, total: int, detail: str = "") -> None:
-        now = time.monotonic()
-        if done == total or now - last[0] >= 2.0:
-            last[0] = now
-            log.info("%s: %d/%d (%.0f%%)%s", label, done, total, 100.0 * done / max(total, 1),
-                     f", {detail}" if detail else "")
-    return report
-
-
 def cmd_data(args: argparse.Namespace) -> int:
     from robot_rl.store.schema import StoreError
 
@@ -478,7 +444,7 @@ def cmd_data_export_video(args: argparse.Namespace) -> int:
     store = EpisodeStore.open(args.store)
     out = args.output or pathlib.Path(f"episode_{args.episode}.mp4")
     res = export_video(store, args.episode, out, cameras=args.camera or None, height=args.height,
-                       progress=_progress(f"episode {args.episode} video frames"))
+                       progress=progress(f"episode {args.episode} video frames"))
     print(f"wrote {res['path']}: {res['frames']} frames at {res['fps']:.1f} fps, "
           f"{res['size'][0]}x{res['size'][1]} ({', '.join(res['cameras'])})")
     return 0
@@ -500,7 +466,7 @@ def cmd_data_import_dp(args: argparse.Namespace) -> int:
 
     res = import_replay_buffer(args.source, args.store, fps=args.fps, task=args.task, action_key=args.action_key,
                                image_codec=args.image_codec, jpeg_quality=args.jpeg_quality,
-                               progress=_progress("imported episodes"))
+                               progress=progress("imported episodes"))
     print(f"imported {res['episodes']} episodes ({res['samples']} samples) into {args.store}: streams "
           f"{', '.join(res['streams'])}; obs = {' + '.join(res['obs_keys']) or 'nothing'}"
           + ("; timestamps synthetic" if res["synthetic_timestamps"] else ""))

@@ -27,3 +27,18 @@ def get_logger(name: str) -> logging.Logger:
     if not name.startswith("robot_rl"):
         name = f"robot_rl.{name}"
     return logging.getLogger(name)
+
+
+def progress(label: str, logger: str = "robot_rl.progress"):
+    """A progress callback for long work: logs "label: done/total (pct%)[, detail]" at most every
+    2 s, and at the end."""
+    import time
+    log, last = get_logger(logger), [0.0]
+
+    def report(done: int, total: int, detail: str = "") -> None:
+        now = time.monotonic()
+        if done == total or now - last[0] >= 2.0:
+            last[0] = now
+            log.info("%s: %d/%d (%.0f%%)%s", label, done, total, 100.0 * done / max(total, 1),
+                     f", {detail}" if detail else "")
+    return report

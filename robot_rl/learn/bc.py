@@ -89,3 +89,28 @@ def train_bc(store: EpisodeStore, cfg: BCConfig,
               "loss_first": float(np.mean(losses[:k])), "loss_last": float(np.mean(losses[-k:])),
               "seconds": round(time.monotonic() - t0, 1), "cameras": [camera_name(s) for s in streams]}
     return model, pcfg, report
+
+
+def train_and_publish(store_path, cfg: BCConfig, name: str, checkpoint, registry) -> dict:
+    """Train on a store's human steps, write the torch checkpoint (the learner's residual base) and
+    export the policy to the registry (parity-checked). Progress is logged every 2 s.
+    Returns {"path": the registry .onnx, "parity", "report": train_bc's report}."""
+    import pathlib
+
+    from robot_rl.log import progress
+    from robot_rl.policy.checkpoint import save_checkpoint
+    from robot_rl.policy.export import export
+    from robot_rl.policy.registry import PolicyRegistry
+    from robot_rl.policy.spec import PolicyMetadata
+
+    report_step = progress(f"bc {cfg.kind} steps")
+    model, pcfg, report = train_bc(EpisodeStore.open(store_path), cfg,
+                                   lambda step, total, loss: report_step(step, total, f"loss {loss:.4f}"))
+    checkpoint = pathlib.Path(checkpoint)
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(model, pcfg, checkpoint)
+    meta = PolicyMetadata(name=name, obs=pcfg.obs, action=pcfg.action, control_hz=pcfg.control_hz)
+    data, err = export(model, meta)
+    path = PolicyRegistry(registry).publish(data, meta, metrics={"bc_loss": round(report["loss_last"], 5),
+                                                                "human_steps": report["human_steps"]})
+    return {"path": path, "parity": err, "report": report}

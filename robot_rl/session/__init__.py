@@ -155,7 +155,7 @@ class Session:
     # --- 1. demonstrations -------------------------------------------------------------------------
     def stage_demos(self, redo: bool = False) -> int:
         from robot_rl.graph import GraphConfig, GraphRunner
-        from robot_rl.record.graph import RecordingGraph, recording_nodes
+        from robot_rl.record.graph import recording_nodes
         c = self.cfg
         have = len(episodes_with(c.store, DEMO_NOTES))
         todo = c.demos - have
@@ -176,33 +176,18 @@ class Session:
 
     # --- 2. behavior cloning -----------------------------------------------------------------------
     def stage_bc(self, redo: bool = False) -> int:
-        from robot_rl.learn.bc import train_bc
-        from robot_rl.policy.checkpoint import save_checkpoint
-        from robot_rl.policy.export import export
+        from robot_rl.learn.bc import train_and_publish
         from robot_rl.policy.registry import PolicyRegistry
-        from robot_rl.policy.spec import PolicyMetadata
-        from robot_rl.store import EpisodeStore
         c = self.cfg
         reg = PolicyRegistry(c.registry)
         if c.bc_checkpoint.exists() and reg.versions(c.base_name) and not redo:
             log.info("bc: %s and %s/%s exist already", c.bc_checkpoint, c.base_name, reg.versions(c.base_name)[-1])
             return 0
-        last = [0.0]
-
-        def progress(step: int, total: int, loss: float) -> None:
-            if step == total or time.monotonic() - last[0] >= 2.0:
-                last[0] = time.monotonic()
-                log.info("bc %s: step %d/%d, loss %.4f", c.bc.kind, step, total, loss)
-        model, pcfg, report = train_bc(EpisodeStore.open(c.store), c.bc, progress)
-        save_checkpoint(model, pcfg, c.bc_checkpoint)
-        meta = PolicyMetadata(name=c.base_name, obs=pcfg.obs, action=pcfg.action, control_hz=pcfg.control_hz)
-        data, err = export(model, meta)
-        path = reg.publish(data, meta, metrics={"bc_loss": round(report["loss_last"], 5),
-                                                "human_steps": report["human_steps"]})
-        self.state["base"] = f"{c.base_name}/{meta.version}"
+        res = train_and_publish(c.store, c.bc, c.base_name, c.bc_checkpoint, c.registry)
+        r = res["report"]
         log.info("bc: %d human steps of %d episodes, loss %.4f -> %.4f in %.0f s; exported %s (parity %.1g)",
-                 report["human_steps"], report["episodes"], report["loss_first"], report["loss_last"],
-                 report["seconds"], path, err)
+                 r["human_steps"], r["episodes"], r["loss_first"], r["loss_last"], r["seconds"], res["path"],
+                 res["parity"])
         return 0
 
     # --- 3. the HIL session --------------------------------------------------------------------------
