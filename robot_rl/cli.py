@@ -168,7 +168,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     cams = ",".join(o.name for o in meta.obs if o.dtype == "uint8")
     size = next((o.shape for o in meta.obs if o.dtype == "uint8"), [128, 128, 3])
-    graph = GraphConfig(name="run", nodes=[
+    graph = GraphConfig(name="run", domain_id=_sim_domain(), nodes=[
         NodeSpec(name="sim", module="sim_robot", parameters={
             "task": args.task, "seed": args.seed, "mode": "realtime", "control_hz": float(args.rate_hz),
             "physics_hz": float(args.rate_hz * max(1, round(500 / args.rate_hz))), "cameras": cams,
@@ -177,6 +177,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             "policy": str(path), "rate_hz": float(args.rate_hz), "registry": str(registry)}),
     ])
     return GraphRunner(graph, duration_s=args.duration).run()
+
+
+def _sim_domain(sim: bool = True):
+    """A graph with the simulator inside gets a ROS domain of its own unless ROS_DOMAIN_ID is set:
+    two simulator graphs on one machine (a session and a preflight) must not talk to each other."""
+    from robot_rl import ros_env
+    return ros_env.sim_graph_domain() if sim else None
 
 
 def cmd_record(args: argparse.Namespace) -> int:
@@ -199,7 +206,7 @@ def cmd_record(args: argparse.Namespace) -> int:
         raise UsageError(str(exc).replace("teleop ", "--teleop ").replace("episodes must", "--episodes must")) from None
     if args.live_view:
         print(f"live view: open Foxglove -> Open connection -> Foxglove WebSocket -> ws://localhost:{args.live_view_port}")
-    code = GraphRunner(GraphConfig(name="record", nodes=nodes)).run()
+    code = GraphRunner(GraphConfig(name="record", nodes=nodes, domain_id=_sim_domain(args.sim))).run()
     if code == 0:
         from robot_rl.store import EpisodeStore
         eps = EpisodeStore(store).episodes(status="complete")
@@ -293,25 +300,10 @@ def cmd_session(args: argparse.Namespace) -> int:
 
 
 def cmd_preflight(args: argparse.Namespace) -> int:
-    import yaml
-
-    from robot_rl.graph import GraphConfig, GraphRunner, NodeSpec
-    from robot_rl.preflight import PreflightConfig
+    from robot_rl.preflight import PreflightConfig, run_preflight
 
     cfg = config.load(PreflightConfig, args.config, args.overrides)
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / "preflight.yaml"
-    path.write_text(yaml.safe_dump(config.to_dict(cfg), sort_keys=False))
-    nodes = []
-    if args.sim:
-        nodes.append(NodeSpec(name="sim", module="sim_robot", required=False, parameters={
-            "task": args.task, "mode": "realtime", "control_hz": 10.0, "physics_hz": 500.0,
-            "cameras": "front,wrist", "image_width": 128, "image_height": 128}))
-    nodes.append(NodeSpec(name="preflight", module="preflight_node", parameters={
-        "config": str(path), "report_path": str(args.out / "preflight.json")}))
-    # a robot's driver runs outside robot_rl's environment: meet it on ROS's own DDS settings
-    dds = args.dds or ("loopback" if args.sim else "system")
-    code = GraphRunner(GraphConfig(name="preflight", nodes=nodes, dds=dds)).run()
+    code = run_preflight(cfg, args.out, sim=args.sim, task=args.task, dds=args.dds)
     print(f"preflight {'OK' if code == 0 else 'FAILED'}: report {args.out / 'preflight.json'}")
     return code
 

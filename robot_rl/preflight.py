@@ -123,3 +123,32 @@ def evaluate(cfg: PreflightConfig, seen: dict[str, TopicObservation], ee_pose: O
                 problems.append(f"limits: joint {i + 1} at {q[i]:.3f} rad is outside [{cfg.joint_low[i]:g}, "
                                 f"{cfg.joint_high[i]:g}]")
     return {"ok": not problems, "problems": problems, "topics": topics}
+
+
+def run_preflight(cfg: PreflightConfig, out_dir, sim: bool = False, task: str = "pick_cube",
+                  dds: Optional[str] = None) -> int:
+    """Run the preflight node (and with sim, the simulated robot to check) as a graph; 0 = go.
+    Writes out_dir/preflight.yaml (the config used) and out_dir/preflight.json (the report). A
+    robot's driver runs outside robot_rl's environment, so without sim the graph meets it on ROS's
+    own DDS settings."""
+    import pathlib
+
+    import yaml
+
+    from robot_rl import config
+    from robot_rl.graph import GraphConfig, GraphRunner, NodeSpec
+    out_dir = pathlib.Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "preflight.yaml"
+    path.write_text(yaml.safe_dump(config.to_dict(cfg), sort_keys=False))
+    nodes = []
+    if sim:
+        nodes.append(NodeSpec(name="sim", module="sim_robot", required=False, parameters={
+            "task": task, "mode": "realtime", "control_hz": 10.0, "physics_hz": 500.0,
+            "cameras": "front,wrist", "image_width": 128, "image_height": 128}))
+    nodes.append(NodeSpec(name="preflight", module="preflight_node", parameters={
+        "config": str(path), "report_path": str(out_dir / "preflight.json")}))
+    from robot_rl import ros_env
+    graph = GraphConfig(name="preflight", nodes=nodes, dds=dds or ("loopback" if sim else "system"),  # type: ignore[arg-type]
+                        domain_id=ros_env.sim_graph_domain() if sim else None)
+    return GraphRunner(graph).run()

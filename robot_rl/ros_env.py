@@ -61,6 +61,38 @@ def random_domain_id(rng: random.Random | None = None) -> int:
     return (rng or random.Random()).randint(10, MAX_DOMAIN_ID)
 
 
+def domain_in_use(domain_id: int, participants: int = 8) -> bool:
+    """True if a DDS participant on this machine holds one of the domain's unicast discovery ports
+    (RTPS default mapping: 7400 + 250 * domain + 10 + 2 * participant)."""
+    import socket
+    for p in range(participants):
+        port = 7400 + 250 * domain_id + 10 + 2 * p
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                return True
+    return False
+
+
+def private_domain_id(rng: random.Random | None = None, tries: int = 50) -> int:
+    """A domain id no participant on this machine uses yet, for a self-contained graph (the
+    simulator and everything that talks to it): two sessions, or a session and a preflight, then
+    never exchange messages. Away from 0."""
+    rng = rng or random.Random()
+    for _ in range(tries):
+        domain = random_domain_id(rng)
+        if not domain_in_use(domain):
+            return domain
+    raise RuntimeError(f"no free ROS domain id found in {tries} tries")
+
+
+def sim_graph_domain() -> int | None:
+    """The domain for a graph that contains its own (simulated) robot: ROS_DOMAIN_ID when the
+    user set one, else a private one."""
+    return None if os.environ.get("ROS_DOMAIN_ID", "").strip() else private_domain_id()
+
+
 def ros_environment(
     base: Mapping[str, str] | None = None,
     domain_id: int | None = None,

@@ -77,3 +77,19 @@ def test_node_started_by_hand_prepares_its_own_environment(tmp_path, ros_domain)
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["LOCALHOST", ros_env.profile_path()]
+
+
+def test_a_private_domain_skips_one_a_participant_holds():
+    """Simulator graphs without ROS_DOMAIN_ID get a domain no one on this machine uses: a second
+    session or a preflight next to a running session must not reach its simulator."""
+    import random
+    import socket
+
+    from robot_rl import ros_env
+    first = ros_env.random_domain_id(random.Random(7))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as held:   # a participant's discovery port
+        held.bind(("127.0.0.1", 7400 + 250 * first + 10 + 2 * 3))
+        assert ros_env.domain_in_use(first)
+        picked = ros_env.private_domain_id(random.Random(7))
+        assert picked != first and not ros_env.domain_in_use(picked)
+    assert not ros_env.domain_in_use(first)

@@ -66,6 +66,9 @@ class SessionConfig:
     image_size: int = 128
     max_episode_s: float = 30.0
     catchup: bool = True                    # after the HIL episodes, the learner takes the updates it owes
+    # on a robot (sim: false), the HIL stage runs preflight with this config first and refuses to
+    # let the policy move the robot unless it passes
+    preflight: str = "launch/preflight/real.yaml"
     bc: BCConfig = dataclasses.field(default_factory=_default_bc)
     learner: LearnerConfig = dataclasses.field(default_factory=_default_learner)
 
@@ -165,7 +168,13 @@ class Session:
         log.info("demos: recording %d demonstration(s) (%d already) into %s, teleop %s", todo, have, c.store, c.teleop)
         nodes = recording_nodes(self._recording(episodes=todo, seed=c.seed + have, teleop=c.teleop, policy="",
                                                 notes=f"{DEMO_NOTES}, teleop {c.teleop}"))
-        return GraphRunner(GraphConfig(name="session_demos", nodes=nodes)).run()
+        return GraphRunner(GraphConfig(name="session_demos", nodes=nodes, domain_id=self._domain())).run()
+
+    def _domain(self):
+        """The simulator is inside the session's graphs: a domain of their own (a second session or a
+        preflight on this machine must not reach them). A robot's: the environment's (its driver's)."""
+        from robot_rl import ros_env
+        return ros_env.sim_graph_domain() if self.cfg.sim else None
 
     def _recording(self, **kw):
         from robot_rl.record.graph import RecordingGraph
@@ -207,6 +216,12 @@ class Session:
         todo = c.hil_episodes - have
         lcfg = self.cfg.learner_config()
         resume = (c.learner_dir / "checkpoint.safetensors").exists()
+        if todo > 0 and not c.sim:
+            from robot_rl.preflight import PreflightConfig, run_preflight
+            if run_preflight(config.load(PreflightConfig, c.preflight), c.root / "preflight") != 0:
+                log.error("hil: preflight failed (%s): the policy may not move the robot", c.root / "preflight" /
+                          "preflight.json")
+                return 1
         if todo > 0:
             # the control node starts with the newest policy: the learner's last export when resuming
             start = reg.resolve(c.name if reg.versions(c.name) else c.base_name)
@@ -223,7 +238,7 @@ class Session:
             # being recorded; the catch-up below resumes it from its checkpoint
             nodes.append(NodeSpec(name="learner", module="learner_node", required=False,
                                   parameters={"config": str(lpath), "resume": resume}))
-            code = GraphRunner(GraphConfig(name="session_hil", nodes=nodes)).run()
+            code = GraphRunner(GraphConfig(name="session_hil", nodes=nodes, domain_id=self._domain())).run()
             if code != 0:
                 return code
             resume = (c.learner_dir / "checkpoint.safetensors").exists()
