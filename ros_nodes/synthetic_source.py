@@ -39,6 +39,9 @@ class SyntheticSourceConfig(NodeConfig):
     report_path: str = ""  # JSON {published, ...} written at shutdown
     # stamps = capture time + this: a publisher whose clock disagrees with ours (preflight tests)
     stamp_offset_s: float = 0.0
+    # a stalled sensor: after this many messages, publish nothing for stall_s, then go on (0: never)
+    stall_after: int = 0
+    stall_s: float = 0.0
 
     def validate(self) -> None:
         if not 0 < self.rate_hz <= 10_000:
@@ -86,6 +89,8 @@ class SyntheticSource(RobotRLNode):
                 return
         if self.published == 0:
             self.started_ns = now
+        if c.stall_after and self.published == c.stall_after and now - self.finished_ns < c.stall_s * 1e9:
+            return
         if c.kind == "image":
             frame = self.frames[self.published % len(self.frames)]
             frame.reshape(-1).view(np.uint8)[:8] = np.frombuffer(np.int64(self.published).tobytes(), np.uint8)

@@ -112,3 +112,44 @@ def test_joint_mode_drives_the_sim_through_joint_position_commands(procs, tmp_pa
     rep, sim_rep = read_json(tmp_path / "ctl.json"), read_json(tmp_path / "sim.json")
     assert rep["ticks"] > 40 and rep["policy"] == "joints/v0001"
     assert sim_rep["accepted"] > 20 and not sim_rep["rejected"]  # every joint command was within the model's limits
+
+
+@pytest.mark.hil
+def test_a_stalled_camera_holds_within_a_period_and_resumes_on_fresh_frames(procs, tmp_path):
+    """A CNN policy on the sim robot, its camera a separate publisher that stalls for 3 s after 60
+    frames: the control node holds once the last frame is older than camera_max_age_s (the first
+    tick after that), keeps ticking while it holds, and drives again after fresh frames for
+    resume_after_s."""
+    from robot_rl.policy.models import CNNPolicy
+    reg = PolicyRegistry(tmp_path / "policies")
+    cam = ObsSpec("front", [64, 64, 3], dtype="uint8")
+    torch.manual_seed(0)
+    meta = PolicyMetadata(name="cnn", obs=[cam, PROPRIO], action=ACTION)
+    path = reg.publish(export(CNNPolicy([cam], PROPRIO, ACTION, hidden=(32,)), meta)[0], meta)
+    procs.node("sim_robot", "sim", mode="realtime", control_hz=10.0, cameras="")
+    procs.node("synthetic_source", "cam", topic="/camera/front/image_raw", width=64, height=64, rate_hz=10.0,
+               stall_after=60, stall_s=3.0)
+    ctl = procs.node("control_node", "control", policy=str(path), registry=str(reg.root), rate_hz=10.0,
+                     camera_max_age_s=0.3, resume_after_s=0.2, report_path=str(tmp_path / "ctl.json"))
+    listener = procs.start([sys.executable, str(REPO / "tests" / "step_listener.py"), "14", "front"], "listener")
+    assert wait_exit(listener, 30) == 0, listener.log_path.read_text()[-2000:]
+    ctl.send_signal(signal.SIGINT)
+    assert wait_exit(ctl, 20) == 0, ctl.log_path.read_text()[-3000:]
+    heard = json.loads(listener.log_path.read_text().strip().splitlines()[-1])
+    steps, frames = np.array(heard["steps"], dtype=np.int64), np.array(heard["frames"], dtype=np.int64)
+    gaps = np.diff(frames)
+    stall = int(np.argmax(gaps))
+    last_before, first_after = frames[stall], frames[stall + 1]
+    assert 2.5e9 < gaps[stall] < 3.5e9, "the camera did not stall for 3 s"
+    during = steps[(steps[:, 0] > last_before) & (steps[:, 0] < first_after)]
+    # every tick once the last frame is older than camera_max_age_s holds (20 ms allowed for the
+    # control node receiving the frame after this listener); the loop keeps ticking meanwhile
+    stale = during[during[:, 0] > last_before + 0.32e9]
+    assert len(stale) >= 10 * (first_after - last_before - 0.32e9) / 1e9 - 2 and stale[:, 1].all(), during
+    # control resumes only after fresh frames for resume_after_s (counted from the first tick that
+    # sees them), so: holding for 0.2 s after the first fresh frame, driving two ticks later
+    early = steps[(steps[:, 0] > first_after) & (steps[:, 0] < first_after + 0.2e9)]
+    assert len(early) and early[:, 1].all(), early
+    after = steps[steps[:, 0] > first_after + 0.2e9 + 2 * 0.1e9 + 0.02e9]
+    assert len(after) and not after[:, 1].any(), after[:5]
+    assert read_json(tmp_path / "ctl.json")["stale_events"] >= 1
