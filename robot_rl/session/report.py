@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import os
 import pathlib
 import time
 from typing import Any
@@ -142,9 +143,8 @@ def write_report(cfg, state: dict[str, Any]) -> list[pathlib.Path]:
             md_text.append(value)
             html_parts.append(_md_to_html(value))
         else:
-            rel = pathlib.Path(value).resolve().relative_to(root.resolve()) if pathlib.Path(value).resolve().is_relative_to(
-                root.resolve()) else pathlib.Path(value).resolve()
-            md_text.append(f"![{rel.name}]({rel})\n")
+            rel = os.path.relpath(value, root)   # the page sits in root: links relative to it
+            md_text.append(f"![{pathlib.Path(value).name}]({rel})\n")
             data = base64.b64encode(pathlib.Path(value).read_bytes()).decode()
             html_parts.append(f'<p><img style="max-width:100%" src="data:image/png;base64,{data}"></p>')
     md_path, html_path = root / "report.md", root / "report.html"
