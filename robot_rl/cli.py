@@ -236,6 +236,34 @@ def cmd_bc(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reward(args: argparse.Namespace) -> int:
+    from robot_rl.learn.reward import RewardConfig, train_and_publish
+    from robot_rl.policy.spec import PolicyError
+    from robot_rl.store.schema import StoreError
+
+    cfg = config.load(RewardConfig, args.config, args.overrides)
+    cfg.steps = args.steps or cfg.steps
+    try:
+        res = train_and_publish(args.store, cfg, args.name, args.registry, args.run_dir)
+    except (StoreError, PolicyError, ValueError, FileNotFoundError) as exc:
+        raise UsageError(str(exc)) from None
+    r = res["report"]
+    print(f"reward classifier (cameras {', '.join(r['cameras'])}): loss {r['loss_first']:.4f} -> {r['loss_last']:.4f} "
+          f"in {r['seconds']:.0f} s")
+    for split in ("train", "validation"):
+        m = r.get(split)
+        if m:
+            print(f"  {split:10s} {m['episodes']} episodes ({m['success_episodes']} successes): frame accuracy "
+                  f"{m['accuracy']:.1%}, precision {m['precision']:.1%}, recall {m['recall']:.1%}; successes detected "
+                  f"{m['success_detected']}/{m['success_episodes']}, episodes with a false alarm "
+                  f"{m['false_alarm_episodes']}/{m['episodes']}")
+    if "validation" not in r:
+        print("  no episodes held out (too few labelled episodes): the metrics above are on training data")
+    print(f"exported {res['path']} (parity {res['parity']:.2g})" + (f"; plot {res['plot']}" if res["plot"] else ""))
+    print(f"use it: robot-rl learn ... --set reward=classifier --set reward_model={args.name}")
+    return 0
+
+
 def cmd_learn(args: argparse.Namespace) -> int:
     from robot_rl.learn.learner import Learner, LearnerConfig
     from robot_rl.policy.spec import PolicyError
@@ -495,6 +523,8 @@ COMMANDS = {
                 "swaps, evaluation, report (on the simulator by default)", cmd_session),
     "preflight": ("before a policy moves the robot: topics present, rates within 20%, clocks within 50 ms, "
                   "robot inside its limits (exit 1, naming each problem, if not)", cmd_preflight),
+    "reward": ("train a success classifier on the store's labelled episodes (a learned reward), exported to the "
+               "registry", cmd_reward),
     "policy": ("export torch policies to the ONNX registry, check and list them", cmd_policy),
     "data": ("inspect, verify, repair, export and import episode stores", cmd_data),
     "doctor": ("check this installation: libraries, ROS 2 transport, simulator rendering", cmd_doctor),
@@ -625,6 +655,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="do not start ROS: train and export to the registry only")
     p.add_argument("--config", type=pathlib.Path, help="LearnerConfig YAML")
     _add_overrides(p)
+
+    p = sub.add_parser("reward", help=COMMANDS["reward"][0], description=COMMANDS["reward"][0])
+    rsub = p.add_subparsers(dest="reward_command", metavar="SUBCOMMAND", title="subcommands", required=True)
+    c = rsub.add_parser("train", help="train on the frames of labelled episodes: the last success_tail steps of a "
+                        "success are successes; failed episodes and earlier steps are failures",
+                        description="Train a success classifier (images -> P(success)) on the store's labelled "
+                        "episodes, hold out val_fraction of them for the metrics, export it to the registry "
+                        "(parity-checked) and plot P(success) along held-out episodes (runs/<name>/reward.png).")
+    c.add_argument("store", type=pathlib.Path, help="episode store with episodes labelled success or failure")
+    c.add_argument("--name", default="reward", help="registry name (default reward)")
+    c.add_argument("--steps", type=int, help="gradient steps (default 1500)")
+    c.add_argument("--registry", type=pathlib.Path, default=pathlib.Path("policies"))
+    c.add_argument("--run-dir", type=pathlib.Path, help="where reward.png goes (default runs/<name>)")
+    c.add_argument("--config", type=pathlib.Path, help="RewardConfig YAML")
+    _add_overrides(c)
 
     p = sub.add_parser("session", help=COMMANDS["session"][0], description=COMMANDS["session"][0] +
                        ". Stages: demos, bc, hil, eval, report; `all` (default) skips the stages already done, so "

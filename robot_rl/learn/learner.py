@@ -60,7 +60,9 @@ class LearnerConfig:
     demo_fraction: float = 0.5               # RLPD: share of each batch from human steps
     nstep: int = 3
     gamma: float = 0.97
-    reward: Literal["success", "stored"] = "success"
+    reward: Literal["success", "stored", "classifier"] = "success"
+    reward_model: str = ""                   # classifier: registry ref ("name", "name/v0003") or .onnx path
+    reward_threshold: float = 0.0            # classifier: P(success) that counts; 0 = the model's own
     intervention_penalty: float = 0.0        # RLIF: reward -= this on the policy step a person took over after
     warmup_transitions: int = 0              # no updates before this many transitions
     critic_warmup_updates: int = 0           # critic-only updates first (residual mode)
@@ -83,6 +85,10 @@ class LearnerConfig:
             raise ValueError("demo_fraction in [0, 1], batch >= 2, utd > 0")
         if min(self.export_every_s, self.checkpoint_every_s, self.plot_every_s, self.refresh_s) <= 0:
             raise ValueError("export_every_s, checkpoint_every_s, plot_every_s and refresh_s must be > 0")
+        if self.reward == "classifier" and not self.reward_model:
+            raise ValueError("reward classifier needs reward_model (a registry name from robot-rl reward train)")
+        if not 0 <= self.reward_threshold < 1:
+            raise ValueError("reward_threshold must be in [0, 1)")
         if self.mode == "residual" and not 0 < self.residual_scale <= 1:
             raise ValueError("residual_scale must be in (0, 1]")
 
@@ -118,8 +124,16 @@ class Learner:
         self.action = self.base_cfg.action if self.base_cfg else action_spec(self.store.spec.steps.action_dim)
         k = cfg.encoder.downsample
         pool = (lambda f: pool_frames(torch.from_numpy(f), k).numpy()) if k > 1 and self.streams else None
+        reward: Any = cfg.reward
+        if cfg.reward == "classifier":
+            from robot_rl.learn.reward import ClassifierReward
+            reward = ClassifierReward(PolicyRegistry(cfg.registry).resolve(cfg.reward_model), self.store,
+                                      cfg.reward_threshold or None)
+            log.info("rewards from classifier %s/%s (threshold %.2f)", reward.meta.name, reward.meta.version,
+                     reward.threshold)
+        self.reward_fn = reward
         self.sampler = TransitionSampler(self.store, cameras=self.streams, seed=cfg.seed, nstep=cfg.nstep,
-                                         gamma=cfg.gamma, reward=cfg.reward, memory_budget_mb=cfg.memory_budget_mb,
+                                         gamma=cfg.gamma, reward=reward, memory_budget_mb=cfg.memory_budget_mb,
                                          intervention_penalty=cfg.intervention_penalty,
                                          frame_transform=pool)
         self.convert = BatchConverter(self.streams, self.action)

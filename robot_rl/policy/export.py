@@ -29,7 +29,10 @@ def random_inputs(obs: list[ObsSpec], batch: int, rng: np.random.Generator) -> d
 
 
 def output_names(meta: PolicyMetadata) -> list[str]:
-    """A residual policy's graph also outputs its base policy's action (recorded per step)."""
+    """A residual policy's graph also outputs its base policy's action (recorded per step); a
+    reward classifier's one output is the success probability."""
+    if meta.kind == "reward":
+        return ["success"]
     return ["action", "base_action"] if meta.residual is not None else ["action"]
 
 

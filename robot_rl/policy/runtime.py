@@ -23,6 +23,8 @@ class PolicyRuntime:
         while it builds a session (~1.5 ms MLP, ~5 ms CNN here), so a running control loop passes a
         gate that runs it right after a tick (ControlNode). Default: now."""
         call = run_between or (lambda fn: fn())
+        if meta.kind != "policy":
+            raise PolicyError(f"{meta.name}/{meta.version} is a {meta.kind} model, not a policy")
         self.meta = meta
         self.sess = call(lambda: session(onnx_bytes))
         inputs = {i.name: i for i in self.sess.get_inputs()}

@@ -62,6 +62,7 @@ class PolicyMetadata:
     created_ns: int = 0
     metrics: dict[str, Any] = dataclasses.field(default_factory=dict)
     format_version: int = FORMAT_VERSION
+    kind: str = "policy"      # "policy", or "reward": a success classifier (output `success`, a probability)
 
     def to_json(self) -> dict[str, Any]:
         return config.to_dict(self)

@@ -8,7 +8,9 @@ last step is terminal, with done=1). With `nstep=n` the bootstrap observation (`
 steps on (fewer where the episode ends) and `ret`/`discount` carry the n-step reward sum and
 gamma^k (0 after a terminal): see robot_rl.learn.returns. `reward="success"` takes rewards from
 the episode's success label (1 on the last step of a successful episode, which is terminal; 0
-elsewhere) instead of the stored reward column. `action` is the executed action (the human's while
+elsewhere) instead of the stored reward column; a function `reward(episode, steps)` computes them
+(a learned success classifier: robot_rl.learn.reward.ClassifierReward). `action` is the executed
+action (the human's while
 they intervene); the policy's, base policy's and human's actions come along for residual and
 human-in-the-loop losses.
 
@@ -35,6 +37,8 @@ from robot_rl.store.reader import Episode, EpisodeStore
 from robot_rl.store.schema import StoreError
 
 log = get_logger(__name__)
+# reward(episode, its step columns) -> (reward [n], terminal [n]): a relabelling of the rewards
+RewardFn = Callable[[Episode, dict], tuple]
 STEP_FIELDS = {"obs": "obs", "action": "executed_action", "policy_action": "action",
                "base_action": "base_action", "human_action": "human_action", "reward": "reward",
                "terminal": "terminal", "intervention": "intervention", "policy_version": "policy_version"}
@@ -77,7 +81,7 @@ class TransitionSampler:
                  statuses: tuple[str, ...] = ("complete", "aborted"), tasks: Optional[list[str]] = None,
                  memory_budget_mb: float = 4096.0, cache: Literal["auto", "all", "none"] = "auto",
                  seed: Optional[int] = None, nstep: int = 1, gamma: float = 0.99,
-                 reward: Literal["stored", "success"] = "stored", intervention_penalty: float = 0.0,
+                 reward: "Literal['stored', 'success'] | RewardFn" = "stored", intervention_penalty: float = 0.0,
                  frame_transform: Optional[Callable[[np.ndarray], np.ndarray]] = None) -> None:
         """intervention_penalty: subtracted from the reward of the policy's step right before a
         person takes over (RLIF: the takeover itself says that action was bad; with a human who
@@ -88,8 +92,8 @@ class TransitionSampler:
             raise ValueError("intervention_penalty must be >= 0")
         self.intervention_penalty = float(intervention_penalty)
         self.store = store
-        if reward not in ("stored", "success"):
-            raise ValueError(f"reward must be 'stored' or 'success', got {reward!r}")
+        if reward not in ("stored", "success") and not callable(reward):
+            raise ValueError(f"reward must be 'stored', 'success' or a function, got {reward!r}")
         nstep_returns(np.zeros(1), np.zeros(1, bool), nstep, gamma)   # validates n and gamma
         self.nstep, self.gamma, self.reward = int(nstep), float(gamma), reward
         spec = store.spec
@@ -166,7 +170,10 @@ class TransitionSampler:
         base = self._next.n
         n = ep.num_steps
         steps = dict(steps)
-        if self.reward == "success":
+        if callable(self.reward):   # a learned reward, e.g. robot_rl.learn.reward.ClassifierReward
+            rewards, terminals = self.reward(ep, steps)
+            steps["reward"], steps["terminal"] = np.asarray(rewards, np.float32), np.asarray(terminals, bool)
+        elif self.reward == "success":
             steps["reward"] = np.zeros(n, np.float32)
             steps["terminal"] = np.zeros(n, bool)
             if ep.success:
