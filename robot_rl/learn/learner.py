@@ -147,6 +147,7 @@ class Learner:
         self._collect_episode_stats()
         self._stop = threading.Event()
         self._acc: dict[str, list[float]] = {}
+        self._last_q_mean = float("nan")
         self._t0 = time.monotonic()
         self._last = {"refresh": time.monotonic(), "export": time.monotonic(), "checkpoint": time.monotonic(),
                       "plot": time.monotonic(), "metrics": time.monotonic(), "progress": 0.0, "data": time.monotonic()}
@@ -414,7 +415,8 @@ class Learner:
         rate = (self.updates - u_prev) / max(now - t_prev, 1e-9)
         self._updates_at = (now, self.updates)
         rec = self.recent()
-        q = np.mean(self._acc["q_mean"][-50:]) if self._acc.get("q_mean") else float("nan")
+        # the metrics row written every second empties the accumulator: fall back to its mean
+        q = np.mean(self._acc["q_mean"][-50:]) if self._acc.get("q_mean") else self._last_q_mean
         version = self.exported[-1]["version"] if self.exported else "-"
         episodes = (f"last {rec['policy_episodes']} policy episodes: success {rec['success_rate']:.0%}, interventions "
                     f"{rec['intervention_rate']:.0%}" if rec["policy_episodes"] else "no policy episodes yet")
@@ -427,6 +429,7 @@ class Learner:
                                "transitions": len(self.sampler), "episodes": len(self.store),
                                "utd_measured": round(self.governor.measured, 4)}
         row.update({k: float(np.mean(v)) for k, v in self._acc.items() if v})
+        self._last_q_mean = row.get("q_mean", self._last_q_mean)
         row.update(self.recent())
         row["policy_version"] = self.exported[-1]["version"] if self.exported else ""
         self._acc = {}
