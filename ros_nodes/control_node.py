@@ -41,7 +41,7 @@ from std_msgs.msg import Bool, Float64, Float64MultiArray, String  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
 from robot_rl.config import ConfigError  # noqa: E402
-from robot_rl.control.core import ControlCore, ee_delta_command, joint_delta_command  # noqa: E402
+from robot_rl.control.core import ControlCore, ee_safety, joint_delta_command  # noqa: E402
 from robot_rl.control.safety import SafetyConfig, SafetyLayer  # noqa: E402
 from robot_rl.control.step_row import step_fields  # noqa: E402
 from robot_rl.control.watchdog import Watchdog  # noqa: E402
@@ -141,9 +141,7 @@ class ControlNode(RobotRLNode):
             inputs["teleop"] = c.teleop_max_age_s
         n = self.n_joints
         if c.command_mode == "ee":
-            step = [c.max_ee_speed * self.period] * 3 + [c.max_yaw_rate * self.period]
-            safety = SafetyConfig(max_step=step, max_velocity=[2 * c.max_ee_speed] * 3 + [2 * c.max_yaw_rate])
-            to_command = ee_delta_command(step[0], step[3])
+            safety, to_command = ee_safety(c.rate_hz, c.max_ee_speed, c.max_yaw_rate)
         else:
             robot = Robot(model, rcfg)
             step = [c.max_joint_speed * self.period] * n

@@ -11,7 +11,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from robot_rl.control.safety import SafetyLayer
+from robot_rl.control.safety import SafetyConfig, SafetyLayer
 from robot_rl.control.watchdog import Watchdog
 from robot_rl.policy.runtime import PolicyRuntime
 from robot_rl.policy.spec import ObsSpec, PolicyError
@@ -71,6 +71,17 @@ def ee_delta_command(max_pos_step: float = 0.03, max_yaw_step: float = 0.15) -> 
 
 def joint_delta_command(max_step: list[float]) -> JointDeltaCommand:
     return JointDeltaCommand(max_step)
+
+
+def ee_safety(rate_hz: float, max_ee_speed: float = 0.3, max_yaw_rate: float = 1.5) -> tuple[SafetyConfig, EeDeltaCommand]:
+    """The ee-mode safety limits and action scaling of a control loop at rate_hz: an action of 1
+    moves max_ee_speed (m/s) / max_yaw_rate (rad/s), so one policy means the same motion at any
+    rate; measured velocity may reach twice that. The control node and the session's evaluation
+    both build theirs here, so an evaluation clamps as the robot's loop does."""
+    period = 1.0 / rate_hz
+    step = [max_ee_speed * period] * 3 + [max_yaw_rate * period]
+    return (SafetyConfig(max_step=step, max_velocity=[2 * max_ee_speed] * 3 + [2 * max_yaw_rate]),
+            ee_delta_command(step[0], step[3]))
 
 
 class ControlCore:

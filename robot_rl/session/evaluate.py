@@ -1,11 +1,12 @@
 """Evaluate a registry policy on held-out simulator seeds without corrections: its ONNX in
-onnxruntime (what the control node runs) acting in the Gymnasium env at full speed, plus PNG strips
-of the first few episodes for the session report."""
+onnxruntime (what the control node runs) acting in the Gymnasium env at full speed through the
+control node's safety layer and action scaling (per-step clamp, workspace box, gripper rate limit:
+robot_rl.control.core.ee_safety), plus PNG strips of the first few episodes for the session report."""
 from __future__ import annotations
 
 import pathlib
 import time
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -20,16 +21,27 @@ def _strip(frames: list[np.ndarray], path: pathlib.Path, n: int = 8) -> None:
     cv2.imwrite(str(path), np.hstack([frames[i] for i in picks])[..., ::-1])
 
 
-def evaluate_policy(path: pathlib.Path, task: str, seeds: list[int], robot: str = "arm6", cameras: str = "front,wrist",
+def evaluate_policy(path: "pathlib.Path | Callable[[dict], np.ndarray]", task: str, seeds: list[int], robot: str = "arm6", cameras: str = "front,wrist",
                     image_size: int = 128, rate_hz: float = 10.0, strips_dir: Optional[pathlib.Path] = None,
                     strips: int = 3) -> dict[str, Any]:
-    """Episodes end as the task says (its step limit, as the simulated operator ends them on ROS)."""
+    """Episodes end as the task says (its step limit, as the simulated operator ends them on ROS).
+    `path`: a registry .onnx, or any callable obs -> action (with a `version` attribute or not)."""
+    import collections
+
     from robot_rl import sim
+    from robot_rl.control.core import ee_safety
+    from robot_rl.control.safety import SafetyLayer
     from robot_rl.policy.runtime import PolicyRuntime
 
-    policy = PolicyRuntime.from_file(path)
+    policy = PolicyRuntime.from_file(path) if isinstance(path, (str, pathlib.Path)) else path
+    version = getattr(policy, "version", "callable")
     cams = [c for c in cameras.split(",") if c]
-    env = sim.make(task, robot=robot, cameras=cams, image_size=[image_size, image_size], control_hz=rate_hz)
+    safety_cfg, to_command = ee_safety(rate_hz)
+    # the env's ee_delta scaling = the control node's, so an executed action means the same motion
+    env = sim.make(task, robot=robot, cameras=cams, image_size=[image_size, image_size], control_hz=rate_hz,
+                   max_pos_step=float(to_command.scale[0]), max_yaw_step=float(to_command.scale[3]))
+    n = env.robot.n
+    clamps: collections.Counter[str] = collections.Counter()
     if strips_dir is not None:
         strips_dir.mkdir(parents=True, exist_ok=True)
     success, steps, strip_paths = [], [], []
@@ -37,13 +49,18 @@ def evaluate_policy(path: pathlib.Path, task: str, seeds: list[int], robot: str 
     try:
         for k, seed in enumerate(seeds):
             obs, info = env.reset(seed=int(seed))
+            safety = SafetyLayer(safety_cfg, 1.0 / rate_hz)   # fresh per episode, as after a reset
+            safety.gripper_at_rest = 2.0 * float(obs["proprio"][-1]) - 1.0
             frames: list[np.ndarray] = []
             done = False
             while not done:
                 if strips_dir is not None and k < strips and cams:
                     frames.append(np.vstack([obs[c] for c in cams]))
-                obs, _, term, trunc, info = env.step(policy(obs))
+                state = obs["proprio"][2 * n:2 * n + 4]       # [ee xyz, yaw], as the control node measures it
+                cmd, _ = safety.filter(to_command(policy(obs), state), state)
+                obs, _, term, trunc, info = env.step(np.clip(to_command.action_of(cmd, state), -1, 1))
                 done = term or trunc
+            clamps.update(safety.counts)
             success.append(bool(info["success"]))
             steps.append(int(env.steps))
             if frames:
@@ -53,9 +70,9 @@ def evaluate_policy(path: pathlib.Path, task: str, seeds: list[int], robot: str 
                 strip_paths.append(str(p))
             if time.monotonic() - last >= 2.0 or k == len(seeds) - 1:
                 last = time.monotonic()
-                log.info("eval %s: %d/%d episodes, success %d", policy.version, k + 1, len(seeds), sum(success))
+                log.info("eval %s: %d/%d episodes, success %d", version, k + 1, len(seeds), sum(success))
     finally:
         env.close()
-    return {"version": policy.version, "path": str(path), "seeds": [int(s) for s in seeds], "success": success,
+    return {"version": version, "path": str(path) if isinstance(path, (str, pathlib.Path)) else "", "seeds": [int(s) for s in seeds], "success": success,
             "steps": steps, "success_rate": float(np.mean(success)) if success else float("nan"),
-            "strips": strip_paths, "seconds": round(time.monotonic() - t0, 1)}
+            "strips": strip_paths, "seconds": round(time.monotonic() - t0, 1), "clamps": dict(clamps)}

@@ -107,6 +107,10 @@ def write_report(cfg, state: dict[str, Any]) -> list[pathlib.Path]:
             d = evals["final"]["success_rate"] - evals["base"]["success_rate"]
             verdict = "beats" if d > 0 else ("matches" if d == 0 else "is worse than")
             lines.append(f"\nThe final policy {verdict} the base policy ({d:+.0%}).")
+        clamps = {r: evals[r]["clamps"] for r in ("base", "final") if r in evals and "clamps" in evals[r]}
+        if clamps:
+            lines.append("\nEvaluated through the control node's safety layer; its clamps: " + "; ".join(
+                f"{r} {', '.join(f'{k} {v}' for k, v in sorted(c.items())) or 'none'}" for r, c in clamps.items()) + ".")
         md(("md", "\n".join(lines) + "\n"))
     if hil:
         first, last = hil[:10], hil[-10:]
