@@ -7,7 +7,7 @@ import torch
 
 from robot_rl.learn.augment import random_shift
 from robot_rl.learn.residual import combine
-from robot_rl.learn.returns import nstep_returns
+from robot_rl.store.returns import nstep_returns
 from robot_rl.learn.utd import UTDGovernor
 
 

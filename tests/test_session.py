@@ -98,6 +98,7 @@ def test_session_refuses_bad_input_in_one_line(tmp_path, ros_child_env):
 
 
 @pytest.mark.skipif(not os.environ.get("ROBOT_RL_HIL_LONG"), reason="the long HIL suite: ROBOT_RL_HIL_LONG=1")
+@pytest.mark.timeout(3600)   # the whole default session: about 7 minutes here, over the suite's 300 s default
 def test_session_default_beats_its_base(tmp_path, ros_child_env):
     res = session(tmp_path, ros_child_env, timeout=3600)
     assert res.returncode == 0, (res.stdout + res.stderr)[-4000:]

@@ -6,7 +6,7 @@
 A transition is step i -> step i+1 of the same episode (and the last step of an episode whose
 last step is terminal, with done=1). With `nstep=n` the bootstrap observation (`next_obs`) is n
 steps on (fewer where the episode ends) and `ret`/`discount` carry the n-step reward sum and
-gamma^k (0 after a terminal): see robot_rl.learn.returns. `reward="success"` takes rewards from
+gamma^k (0 after a terminal): see robot_rl.store.returns. `reward="success"` takes rewards from
 the episode's success label (1 on the last step of a successful episode, which is terminal; 0
 elsewhere) instead of the stored reward column; a function `reward(episode, steps)` computes them
 (a learned success classifier: robot_rl.learn.reward.ClassifierReward). `action` is the executed
@@ -31,7 +31,7 @@ from typing import Any, Callable, Literal, Optional
 
 import numpy as np
 
-from robot_rl.learn.returns import nstep_returns
+from robot_rl.store.returns import nstep_returns
 from robot_rl.log import get_logger
 from robot_rl.store.reader import Episode, EpisodeStore
 from robot_rl.store.schema import StoreError
