@@ -25,7 +25,8 @@ from robot_rl.store.verify import verify
 pytestmark = [pytest.mark.ros, pytest.mark.hil]
 
 SHORT = ["--demos", "2", "--hil-episodes", "3", "--eval-episodes", "2", "--set", "bc.steps=60",
-         "--set", "learner.export_every_s=3", "--set", "learner.batch=32", "--set", "image_size=64"]
+         "--set", "learner.export_every_s=3", "--set", "learner.batch=32", "--set", "image_size=64",
+         "--set", "catchup=true"]   # the optional catch-up path runs here too
 
 
 def session(tmp_path, env, *args, timeout=600):

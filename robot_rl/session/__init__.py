@@ -65,7 +65,11 @@ class SessionConfig:
     cameras: str = "front,wrist"
     image_size: int = 128
     max_episode_s: float = 30.0
-    catchup: bool = True                    # after the HIL episodes, the learner takes the updates it owes
+    # After the HIL episodes, the learner takes the updates it still owes for the data, without new
+    # data. Off by default: in 3 of 3 sessions checked it lowered the policy's held-out success (65% ->
+    # 55%, 25% -> 0%, 15% -> 5%; docs/BENCHMARKS.md). The final policy is then the learner node's
+    # last export, made as the robot stopped.
+    catchup: bool = False
     # on a robot (sim: false), the HIL stage runs preflight with this config first and refuses to
     # let the policy move the robot unless it passes
     preflight: str = "launch/preflight/real.yaml"
