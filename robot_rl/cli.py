@@ -521,7 +521,7 @@ COMMANDS = {
               "announces them on /policy/update", cmd_learn),
     "session": ("an RL session with human corrections, end to end: demos, BC base, HIL learning with hot "
                 "swaps, evaluation, report (on the simulator by default)", cmd_session),
-    "preflight": ("before a policy moves the robot: topics present, rates within 20%, clocks within 50 ms, "
+    "preflight": ("before a policy moves the robot: topics present, rates within 20 percent, clocks within 50 ms, "
                   "robot inside its limits (exit 1, naming each problem, if not)", cmd_preflight),
     "reward": ("train a success classifier on the store's labelled episodes (a learned reward), exported to the "
                "registry", cmd_reward),
