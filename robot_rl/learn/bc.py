@@ -45,6 +45,12 @@ class BCConfig:
             raise ValueError("steps and batch must be >= 1 and lr > 0")
 
 
+def loss_summary(losses: list[float]) -> dict[str, float]:
+    """Mean loss of the first and the last k steps (k = a fifth of them, 1..50): did training fit?"""
+    k = max(1, min(50, len(losses) // 5))
+    return {"loss_first": float(np.mean(losses[:k])), "loss_last": float(np.mean(losses[-k:]))}
+
+
 def train_bc(store: EpisodeStore, cfg: BCConfig,
              progress: Optional[Callable[[int, int, float], None]] = None) -> tuple[torch.nn.Module, PolicyConfig, dict]:
     """(trained model in eval mode, its PolicyConfig, report). Raises StoreError without human steps."""
@@ -84,9 +90,7 @@ def train_bc(store: EpisodeStore, cfg: BCConfig,
         if progress is not None:
             progress(step, cfg.steps, losses[-1])
     model.eval()
-    k = max(1, min(50, len(losses) // 5))   # mean loss of the first and the last k steps
-    report = {"human_steps": n_human, "episodes": len(sampler.episodes), "steps": cfg.steps,
-              "loss_first": float(np.mean(losses[:k])), "loss_last": float(np.mean(losses[-k:])),
+    report = {"human_steps": n_human, "episodes": len(sampler.episodes), "steps": cfg.steps, **loss_summary(losses),
               "seconds": round(time.monotonic() - t0, 1), "cameras": [camera_name(s) for s in streams]}
     return model, pcfg, report
 

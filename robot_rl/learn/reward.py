@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from robot_rl.learn.augment import random_shift
+from robot_rl.learn.bc import loss_summary
 from robot_rl.learn.data import camera_name, image_streams
 from robot_rl.log import get_logger
 from robot_rl.policy.models import ImageEncoder, pool_frames
@@ -96,12 +97,11 @@ class LabelledFrames:
     frames: dict[str, np.ndarray]  # stream -> uint8 [N, h, w, 3] (pooled)
     labels: np.ndarray             # [N] 0/1
     episode: np.ndarray            # [N] store episode index
-    step: np.ndarray               # [N] step within its episode
 
 
 def load_labelled(store: EpisodeStore, episodes: list[Episode], streams: list[str], cfg: RewardConfig) -> LabelledFrames:
     frames: dict[str, list[np.ndarray]] = {s: [] for s in streams}
-    labels, eps, steps = [], [], []
+    labels, eps = [], []
     for ep in episodes:
         lab = episode_labels(ep.num_steps, bool(ep.success), cfg)
         idx = store.read_steps(ep, ["sample_index"])["sample_index"]
@@ -116,12 +116,9 @@ def load_labelled(store: EpisodeStore, episodes: list[Episode], streams: list[st
             frames[s].append(pool_frames(torch.from_numpy(f), cfg.downsample).numpy() if cfg.downsample > 1 else f)
         labels.append(lab[keep])
         eps.append(np.full(len(keep), ep.index))
-        steps.append(keep)
     if not labels:
-        return LabelledFrames({s: np.zeros((0,), np.uint8) for s in streams}, np.zeros(0, np.int8),
-                              np.zeros(0, np.int64), np.zeros(0, np.int64))
-    return LabelledFrames({s: np.concatenate(v) for s, v in frames.items()}, np.concatenate(labels),
-                          np.concatenate(eps), np.concatenate(steps))
+        return LabelledFrames({s: np.zeros((0,), np.uint8) for s in streams}, np.zeros(0, np.int8), np.zeros(0, np.int64))
+    return LabelledFrames({s: np.concatenate(v) for s, v in frames.items()}, np.concatenate(labels), np.concatenate(eps))
 
 
 def split_episodes(episodes: list[Episode], fraction: float, seed: int) -> tuple[list[Episode], list[Episode]]:
@@ -145,8 +142,8 @@ def _predict(model: nn.Module, data: LabelledFrames, streams: list[str], batch: 
     return np.concatenate(out) if out else np.zeros(0, np.float32)
 
 
-def classification_metrics(prob: np.ndarray, data: LabelledFrames, episodes: list[Episode], threshold: float,
-                           success_tail: int) -> dict[str, Any]:
+def classification_metrics(prob: np.ndarray, data: LabelledFrames, episodes: list[Episode],
+                           threshold: float) -> dict[str, Any]:
     """Frame metrics (accuracy, precision, recall) and the episode view the learner depends on:
     a successful episode is detected when one of its last `success_tail` frames is classified a
     success, and a false alarm is a failed episode with any frame classified a success, or a
@@ -211,15 +208,13 @@ def train_reward(store: EpisodeStore, cfg: RewardConfig,
         if progress is not None:
             progress(step, cfg.steps, losses[-1])
     model.eval()
-    k = max(1, min(50, len(losses) // 5))
     report: dict[str, Any] = {
         "cameras": [c.name for c in cams], "steps": cfg.steps, "seconds": round(time.monotonic() - t_train, 1),
-        "loss_first": float(np.mean(losses[:k])), "loss_last": float(np.mean(losses[-k:])),
+        **loss_summary(losses),
         "threshold": cfg.threshold, "success_tail": cfg.success_tail, "guard": cfg.guard,
-        "train": classification_metrics(_predict(model, train, streams), train, train_eps, cfg.threshold, cfg.success_tail)}
+        "train": classification_metrics(_predict(model, train, streams), train, train_eps, cfg.threshold)}
     if val_eps:
-        report["validation"] = classification_metrics(_predict(model, val, streams), val, val_eps, cfg.threshold,
-                                                       cfg.success_tail)
+        report["validation"] = classification_metrics(_predict(model, val, streams), val, val_eps, cfg.threshold)
         report["validation_curves"] = {int(e.index): _predict(model, _subset(val, e.index), streams).round(4).tolist()
                                        for e in val_eps[:8]}
     meta = PolicyMetadata(name="", obs=cams, action=ActionSpec(["success"], [0.0], [1.0], units="probability"),
@@ -229,7 +224,7 @@ def train_reward(store: EpisodeStore, cfg: RewardConfig,
 
 def _subset(data: LabelledFrames, episode: int) -> LabelledFrames:
     m = data.episode == episode
-    return LabelledFrames({s: f[m] for s, f in data.frames.items()}, data.labels[m], data.episode[m], data.step[m])
+    return LabelledFrames({s: f[m] for s, f in data.frames.items()}, data.labels[m], data.episode[m])
 
 
 def plot_validation(report: dict[str, Any], path: pathlib.Path) -> Optional[pathlib.Path]:
