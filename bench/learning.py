@@ -65,6 +65,7 @@ def run_seed(args, seed: int, work: pathlib.Path) -> dict:
                         run_dir=str(work / f"run{seed}"), cameras="auto", batch=args.batch, utd=args.utd,
                         nstep=3, gamma=0.97, intervention_penalty=args.intervention_penalty,
                         export_every_s=1e9, checkpoint_every_s=1e9, plot_every_s=1e9, seed=seed)
+    cfg.sac.bc_weight, cfg.sac.bc_q_filter = args.bc_weight, not args.no_bc_filter
     base_success = None
     if args.mode == "residual":
         base, pcfg, report = train_bc(EpisodeStore.open(store), BCConfig(kind="cnn", steps=args.bc_steps,
@@ -160,11 +161,14 @@ def main() -> None:
     ap.add_argument("--intervention-penalty", type=float, default=0.0,
                     help="RLIF: reward -= this on the policy step before a takeover (default 0)")
     ap.add_argument("--utd", type=float, default=1.0)
+    ap.add_argument("--bc-weight", type=float, default=0.0, help="actor BC term on human steps (sac.bc_weight)")
+    ap.add_argument("--no-bc-filter", action="store_true", help="BC on every human step, not only Q-preferred ones")
     ap.add_argument("--image-size", type=int, default=128)
     ap.add_argument("--eval-every", type=int, default=1000)
     ap.add_argument("--eval-episodes", type=int, default=20)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=pathlib.Path, default=pathlib.Path("bench/results"))
+    ap.add_argument("--tag", default="", help="suffix of the result files: learning_<mode>[_<tag>].{json,png}")
     args = ap.parse_args()
     args.env_steps = args.env_steps or (10_000 if args.mode == "residual" else 20_000)
     args.demos = args.demos or (5 if args.mode == "residual" else 10)
@@ -175,7 +179,7 @@ def main() -> None:
     try:
         for seed in args.seeds:
             results.append(run_seed(args, seed, work))
-            stem = args.out / f"learning_{args.mode}"
+            stem = args.out / (f"learning_{args.mode}" + (f"_{args.tag}" if args.tag else ""))
             stem.with_suffix(".json").write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
                                                              "results": results}, indent=1))
             plot(results, args, stem.with_suffix(".png"))

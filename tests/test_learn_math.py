@@ -144,3 +144,43 @@ def test_critic_ensemble_members_are_independent_networks():
     for p in critic.parameters():
         grads = p.grad.flatten(1).abs().sum(1)
         assert grads[2] > 0 and torch.all(grads[[0, 1, 3]] == 0)
+
+
+def _bandit_with_human(sac_cfg, human_sign: float, updates: int = 1500):
+    """One-step episodes, reward -|a - obs[0]|; half of each batch is 'human' steps whose action is
+    human_sign * obs[0] (+1: the right action, -1: a bad correction), the rest random actions."""
+    from robot_rl.learn.encoder import ObsEncoder
+    from robot_rl.learn.sac import SAC
+
+    sac = SAC(ObsEncoder(2), 1, sac_cfg, seed=0)
+    rng = np.random.default_rng(0)
+    for _ in range(updates):
+        obs = rng.uniform(-0.8, 0.8, (128, 2)).astype(np.float32)
+        act = rng.uniform(-1, 1, (128, 1)).astype(np.float32)
+        human = np.arange(128) < 64
+        act[human, 0] = human_sign * obs[human, 0]
+        batch = {"obs": {"proprio": torch.from_numpy(obs)}, "action": torch.from_numpy(act),
+                 "ret": torch.from_numpy(-np.abs(act[:, 0] - obs[:, 0])), "discount": torch.zeros(128),
+                 "next_obs": {"proprio": torch.from_numpy(obs)}, "intervention": torch.from_numpy(human)}
+        metrics = sac.update(batch)
+    test = torch.from_numpy(rng.uniform(-0.8, 0.8, (256, 2)).astype(np.float32))
+    a = sac.act({"proprio": test}, deterministic=True)[:, 0]
+    return float((a - test[:, 0]).abs().mean()), float((a + test[:, 0]).abs().mean()), metrics
+
+
+def test_bc_term_imitates_human_steps_and_the_q_filter_drops_bad_corrections():
+    from robot_rl.learn.sac import SACConfig
+
+    base = dict(hidden=[64, 64], lr=1e-3, init_temperature=0.01)
+    # good corrections: the actor tracks them, and the filter keeps most of them late in training
+    to_good, _, m = _bandit_with_human(SACConfig(**base, bc_weight=1.0), +1.0, updates=600)
+    assert to_good < 0.15 and m["bc_loss"] < 0.05 and "bc_kept" in m
+    # bad corrections (the opposite of the rewarded action), BC unfiltered and strong: imitated
+    _, to_bad, m = _bandit_with_human(SACConfig(**base, bc_weight=20.0, bc_q_filter=False), -1.0)
+    assert to_bad < 0.2 and m["bc_kept"] == 1.0
+    # the same with the Q filter: the critic rates them below the policy's action, so they are
+    # dropped and the actor follows the reward instead
+    to_good, _, m = _bandit_with_human(SACConfig(**base, bc_weight=20.0), -1.0)
+    assert to_good < 0.15 and m["bc_kept"] < 0.2
+    with pytest.raises(ValueError):
+        SACConfig(bc_weight=-1.0).validate()

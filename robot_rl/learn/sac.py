@@ -8,6 +8,12 @@ ret [B] (n-step discounted reward sum); discount [B] (gamma^k, 0 after a termina
 adds base_action and next_base_action [B, A] (the frozen base's normalized actions on obs and
 next_obs). The target takes the min over `target_subset` random ensemble members (REDQ; 2 of 2 is
 clipped double-Q). Images get DrQ random shifts (`augment_pad`) before the encoder sees them.
+
+`bc_weight` > 0 adds a behaviour-cloning term to the actor loss on the batch's human steps
+(batch["intervention"]): the squared distance of the deterministic action to the human's, kept only
+where the critic rates the human's action at least as high as the policy's (`bc_q_filter`, the Q
+filter of IBRL / Nair et al. 2018), so corrections pull the actor directly instead of only through a
+critic that must first learn to prefer them, and bad corrections do not.
 """
 from __future__ import annotations
 
@@ -34,6 +40,8 @@ class SACConfig:
     target_entropy: Optional[float] = None   # default: -action_dim
     augment_pad: int = 4                     # DrQ shift in pixels (0: off)
     residual_scale: float = 0.0              # > 0: residual actor on a frozen base, scaled by this
+    bc_weight: float = 0.0                   # > 0: actor also imitates human steps (see the module doc)
+    bc_q_filter: bool = True                 # ... only where Q(s, human action) >= Q(s, policy action)
 
     def validate(self) -> None:
         if not 2 <= self.target_subset <= self.ensemble:
@@ -42,6 +50,8 @@ class SACConfig:
             raise ValueError("lr > 0, tau in (0, 1], init_temperature > 0")
         if not 0 <= self.residual_scale <= 1 or self.augment_pad < 0:
             raise ValueError("residual_scale must be in [0, 1] and augment_pad >= 0")
+        if self.bc_weight < 0:
+            raise ValueError("bc_weight must be >= 0")
 
 
 class SAC:
@@ -109,9 +119,14 @@ class SAC:
         self.opt_critic.step()
         metrics = {"critic_loss": critic_loss.item(), "q_mean": q.detach().mean().item(), "alpha": self.alpha.item()}
         if update_actor:
-            a, logp = self.policy(features.detach(), batch.get("base_action"))   # no actor gradient into the encoder
-            q_pi = self.critic(features.detach(), a).mean(0)
+            f = features.detach()   # no actor gradient into the encoder
+            a, logp = self.policy(f, batch.get("base_action"))
+            q_pi = self.critic(f, a).mean(0)
             actor_loss = (self.alpha.detach() * logp - q_pi).mean()
+            if c.bc_weight > 0 and "intervention" in batch:
+                bc_loss, kept = self._bc_loss(f, batch, q.detach().mean(0))
+                actor_loss = actor_loss + c.bc_weight * bc_loss
+                metrics.update(bc_loss=bc_loss.item(), bc_kept=kept)
             self.opt_actor.zero_grad(set_to_none=True)
             actor_loss.backward()
             self.opt_actor.step()
@@ -125,6 +140,20 @@ class SAC:
                 tp.lerp_(p, c.tau)
         self.updates += 1
         return metrics
+
+    def _bc_loss(self, features: torch.Tensor, batch: dict, q_data: torch.Tensor) -> tuple[torch.Tensor, float]:
+        """Mean squared distance of the deterministic action to the human's over the human steps the
+        filter keeps; the share of human steps kept (nan when the batch has none)."""
+        human = batch["intervention"]
+        if not bool(human.any()):
+            return features.new_zeros(()), float("nan")
+        a_det, _ = self.policy(features, batch.get("base_action"), deterministic=True)
+        keep = human
+        if self.cfg.bc_q_filter:
+            with torch.no_grad():
+                keep = human & (q_data >= self.critic(features, a_det).mean(0))
+        err = ((a_det - batch["action"]) ** 2).sum(-1)
+        return (err * keep).sum() / human.sum(), float(keep.sum() / human.sum())
 
     def act(self, obs: dict[str, torch.Tensor], base_action: Optional[torch.Tensor] = None,
             deterministic: bool = False) -> torch.Tensor:
