@@ -1,8 +1,9 @@
-"""Learning benchmark (issue #7) on the simulator, from pixels (two 128x128 cameras) + proprio at
-10 Hz, in one process: episodes are rolled out with the learner's current policy (sampled, i.e.
-exploring) and written to a real store, the learner picks them up and takes the updates its UTD
-ratio allows, and every --eval-every environment steps the deterministic policy (what an export
-runs) is evaluated without corrections on held-out seeds. Collection and training alternate (on
+"""Learning benchmark (issue #7) on the simulator, from pixels and proprio at 10 Hz.
+
+Pixels are two 128x128 cameras. Everything runs in one process: episodes are rolled out with the
+learner's current policy (sampled, i.e. exploring) and written to a real store, the learner picks
+them up and takes the updates its UTD ratio allows, and every --eval-every environment steps the
+deterministic policy (what an export runs) is evaluated without corrections on held-out seeds. Collection and training alternate (on
 two cores they would share the CPU anyway); the ROS path (control node, learner node, swaps) is
 exercised by tests/test_learner.py.
 
@@ -153,7 +154,7 @@ def main() -> None:
     ap.add_argument("--task", default="pick_cube")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--env-steps", type=int, default=None, help="default 10000 (residual) / 20000 (rlpd)")
-    ap.add_argument("--demos", type=int, default=None, help="default 10 (rlpd) / 5 (residual: a weak base, 10% here)")
+    ap.add_argument("--demos", type=int, default=None, help="default 10 (rlpd) / 5 (residual: a weak base, 10%% here)")
     ap.add_argument("--bc-steps", type=int, default=1000)
     ap.add_argument("--residual-scale", type=float, default=0.5)
     ap.add_argument("--critic-warmup", type=int, default=200)

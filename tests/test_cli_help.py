@@ -1,10 +1,14 @@
-"""`robot-rl --help` and every subcommand's --help print and exit 0 (argparse expands % in help
-strings: a stray "20%" once made `robot-rl --help` crash)."""
+"""`robot-rl --help`, every subcommand's --help and every bench script's --help print and exit 0
+(argparse expands % in help strings: a stray "20%" once made `robot-rl --help` crash, and a "10%"
+the learning benchmark's)."""
 from __future__ import annotations
 
 import argparse
 import contextlib
 import io
+import pathlib
+import subprocess
+import sys
 
 import pytest
 
@@ -26,3 +30,14 @@ def test_help_prints(argv):
     with contextlib.redirect_stdout(buf), pytest.raises(SystemExit) as exc:
         build_parser().parse_args([*argv, "--help"])
     assert exc.value.code == 0 and "usage: robot-rl" in buf.getvalue()
+
+
+# the command-line scripts (sim_frames.py is a helper module the store benchmarks import)
+BENCH = sorted(p for p in (pathlib.Path(__file__).resolve().parents[1] / "bench").glob("*.py")
+               if "argparse" in p.read_text())
+
+
+@pytest.mark.parametrize("script", BENCH, ids=lambda p: p.name)
+def test_bench_help_prints(script):
+    out = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.startswith("usage:"), out.stderr[-2000:]
