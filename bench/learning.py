@@ -67,6 +67,7 @@ def run_seed(args, seed: int, work: pathlib.Path) -> dict:
                         nstep=3, gamma=0.97, intervention_penalty=args.intervention_penalty,
                         export_every_s=1e9, checkpoint_every_s=1e9, plot_every_s=1e9, seed=seed)
     cfg.sac.bc_weight, cfg.sac.bc_q_filter = args.bc_weight, not args.no_bc_filter
+    cfg.sac.gripper_bins = args.gripper_bins
     base_success = None
     if args.mode == "residual":
         base, pcfg, report = train_bc(EpisodeStore.open(store), BCConfig(kind="cnn", steps=args.bc_steps,
@@ -164,6 +165,8 @@ def main() -> None:
     ap.add_argument("--utd", type=float, default=1.0)
     ap.add_argument("--bc-weight", type=float, default=0.0, help="actor BC term on human steps (sac.bc_weight)")
     ap.add_argument("--no-bc-filter", action="store_true", help="BC on every human step, not only Q-preferred ones")
+    ap.add_argument("--gripper-bins", type=int, default=0,
+                    help="rlpd: a discrete gripper head with this many commands (sac.gripper_bins; 0: continuous)")
     ap.add_argument("--image-size", type=int, default=128)
     ap.add_argument("--eval-every", type=int, default=1000)
     ap.add_argument("--eval-episodes", type=int, default=20)
@@ -171,6 +174,8 @@ def main() -> None:
     ap.add_argument("--out", type=pathlib.Path, default=pathlib.Path("bench/results"))
     ap.add_argument("--tag", default="", help="suffix of the result files: learning_<mode>[_<tag>].{json,png}")
     args = ap.parse_args()
+    if args.gripper_bins and args.mode == "residual":
+        ap.error("--gripper-bins is for rlpd (a residual's base owns the gripper)")
     args.env_steps = args.env_steps or (10_000 if args.mode == "residual" else 20_000)
     args.demos = args.demos or (5 if args.mode == "residual" else 10)
     torch.set_num_threads(args.threads)

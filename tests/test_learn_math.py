@@ -184,3 +184,59 @@ def test_bc_term_imitates_human_steps_and_the_q_filter_drops_bad_corrections():
     assert to_good < 0.15 and m["bc_kept"] < 0.2
     with pytest.raises(ValueError):
         SACConfig(bc_weight=-1.0).validate()
+
+
+def test_discrete_gripper_head_learns_the_rewarded_command_and_exports():
+    """One-step episodes, action (x, gripper): reward -|x - obs[0]| + 1 when the gripper is closed
+    (< 0) exactly where obs[1] > 0. The data's gripper commands are continuous and random; the head
+    must learn the rewarded bin, the actor the motion; the deterministic and the exported (ONNX,
+    parity-checked) gripper is only ever -1 or 1; checkpoints carry the head; bad configs refused."""
+    from robot_rl.learn.checkpoint import load_learner_state, save_learner_state
+    from robot_rl.learn.deploy import DeployedPolicy
+    from robot_rl.learn.encoder import ObsEncoder
+    from robot_rl.learn.sac import SAC, SACConfig
+    from robot_rl.policy import ActionSpec, ObsSpec, PolicyMetadata
+    from robot_rl.policy.export import export
+
+    cfg = SACConfig(hidden=[64, 64], lr=1e-3, init_temperature=0.01, gripper_bins=2)
+    sac = SAC(ObsEncoder(2), 2, cfg, seed=0)
+    assert sac.motion_dim == 1 and sac.target_entropy == -1.0
+    rng = np.random.default_rng(0)
+    for _ in range(800):
+        obs = rng.uniform(-0.8, 0.8, (128, 2)).astype(np.float32)
+        act = rng.uniform(-1, 1, (128, 2)).astype(np.float32)
+        ret = -np.abs(act[:, 0] - obs[:, 0]) + ((act[:, 1] < 0) == (obs[:, 1] > 0))
+        batch = {"obs": {"proprio": torch.from_numpy(obs)}, "action": torch.from_numpy(act),
+                 "ret": torch.from_numpy(ret.astype(np.float32)), "discount": torch.zeros(128),
+                 "next_obs": {"proprio": torch.from_numpy(obs)}}
+        metrics = sac.update(batch)
+    assert np.isfinite(metrics["gripper_loss"])
+    test = torch.from_numpy(rng.uniform(-0.8, 0.8, (512, 2)).astype(np.float32))
+    a = sac.act({"proprio": test}, deterministic=True)
+    assert set(a[:, 1].tolist()) <= {-1.0, 1.0}
+    away = test[:, 1].abs() > 0.1     # near the boundary either bin is nearly as good
+    assert float(((a[:, 1] < 0) == (test[:, 1] > 0))[away].float().mean()) > 0.95
+    assert float((a[:, 0] - test[:, 0]).abs().mean()) < 0.15
+    sampled = sac.act({"proprio": test})                   # exploring: epsilon-greedy, still only the bins
+    assert set(sampled[:, 1].tolist()) <= {-1.0, 1.0} and not torch.equal(sampled[:, 1], a[:, 1])
+
+    action = ActionSpec(["x", "gripper"], [-0.5, 0.0], [0.5, 1.0])
+    model = DeployedPolicy(sac.encoder, sac.actor, action, ["proprio"], gripper=sac.gripper).eval()
+    meta = PolicyMetadata(name="grip", obs=[ObsSpec("proprio", [2])], action=action, control_hz=10)
+    data, err = export(model, meta, recorded={"proprio": test.numpy()})
+    assert err <= 1e-5 and len(data) > 0
+    with torch.no_grad():
+        out = model(test)
+    assert set(out[:, 1].tolist()) <= {0.0, 1.0}           # the gripper's own units: closed or open
+
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        save_learner_state(f"{d}/ckpt.safetensors", sac, {})
+        other = SAC(ObsEncoder(2), 2, cfg, seed=1)
+        load_learner_state(f"{d}/ckpt.safetensors", other)
+    assert torch.equal(other.act({"proprio": test}, deterministic=True), a)
+    for bad in (dict(gripper_bins=1), dict(gripper_bins=2, residual_scale=0.1), dict(gripper_epsilon=1.5)):
+        with pytest.raises(ValueError):
+            SACConfig(**bad).validate()
+    with pytest.raises(ValueError):
+        SAC(ObsEncoder(2), 1, SACConfig(gripper_bins=2))

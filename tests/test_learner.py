@@ -171,6 +171,24 @@ def test_export_runs_in_onnxruntime_and_a_fresh_residual_is_the_base(session_sto
         np.testing.assert_allclose(action, ref[0].numpy(), atol=1e-5)
 
 
+def test_discrete_gripper_head_trains_exports_and_runs_in_onnxruntime(session_store, tmp_path):
+    """mode sac with sac.gripper_bins=2: the learner trains the head on the store's gripper commands,
+    and the exported policy's gripper is always one of the two commands; a residual is refused."""
+    from robot_rl.learn.sac import SACConfig
+
+    path, _ = session_store
+    learner = Learner(learner_cfg(path, tmp_path, sac=SACConfig(gripper_bins=2), max_updates=3))
+    learner.run()
+    assert np.isfinite(learner.agent.update(learner.sample_batch())["gripper_loss"])
+    rt = PolicyRuntime.from_file(PolicyRegistry(tmp_path / "policies").resolve("pol"))
+    store = EpisodeStore.open(path)
+    grips = [rt({"front": row["samples"]["front_rgb"], "wrist": row["samples"]["wrist_rgb"], "proprio": row["obs"]})[-1]
+             for row in list(store.iter_steps(store.episode(0)))[:20]]
+    assert set(grips) <= {-1.0, 1.0}
+    with pytest.raises(ValueError, match="gripper"):
+        learner_cfg(path, tmp_path, mode="residual", base="x.safetensors", sac=SACConfig(gripper_bins=2)).validate()
+
+
 def test_utd_is_enforced_against_arriving_data(session_store, tmp_path):
     path, _ = session_store
     learner = Learner(learner_cfg(path, tmp_path, cameras="", utd=0.25, idle_exit_s=0.5))

@@ -91,6 +91,9 @@ class LearnerConfig:
             raise ValueError("reward_threshold must be in [0, 1)")
         if self.mode == "residual" and not 0 < self.residual_scale <= 1:
             raise ValueError("residual_scale must be in (0, 1]")
+        if self.mode == "residual" and self.sac.gripper_bins:
+            raise ValueError("sac.gripper_bins (a discrete gripper head) is for mode sac; a residual's base owns the gripper")
+        self.sac.validate()
 
     @property
     def run_path(self) -> pathlib.Path:
@@ -266,7 +269,7 @@ class Learner:
             f = self.agent.encoder(b["obs"])
             base = self._base_action(b["obs"]) if self.base is not None else None
             a_pi, _ = self.agent.policy(f, base, deterministic=True)
-            return float((self.agent.critic(f, b["action"]).mean(0) - self.agent.critic(f, a_pi).mean(0)).mean())
+            return float((self.agent.q_value(f, b["action"]).mean(0) - self.agent.q_value(f, a_pi).mean(0)).mean())
 
     # --- export -----------------------------------------------------------------------------------
     def deployed(self) -> DeployedPolicy:
@@ -274,7 +277,8 @@ class Learner:
         base_names = [o.name for o in self.base_cfg.obs] if self.base_cfg else []
         return DeployedPolicy(self.agent.encoder, self.agent.actor, self.action, [o.name for o in self.obs],
                               base=self.base, base_obs_names=base_names,
-                              residual_scale=self.cfg.residual_scale if self.base is not None else 0.0).eval()
+                              residual_scale=self.cfg.residual_scale if self.base is not None else 0.0,
+                              gripper=self.agent.gripper).eval()
 
     def _recorded_inputs(self, n: int = 16) -> dict[str, np.ndarray]:
         """Full-resolution observations from the store, for the export's parity check."""

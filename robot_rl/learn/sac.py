@@ -14,6 +14,12 @@ clipped double-Q). Images get DrQ random shifts (`augment_pad`) before the encod
 where the critic rates the human's action at least as high as the policy's (`bc_q_filter`, the Q
 filter of IBRL / Nair et al. 2018), so corrections pull the actor directly instead of only through a
 critic that must first learn to prefer them, and bad corrections do not.
+
+`gripper_bins` > 0 makes the last action dimension a discrete gripper (HIL-SERL's hybrid grasp
+critic): the actor and the critic ensemble handle the motion dimensions only, and a DQN head over
+`gripper_bins` commands (double-DQN n-step targets, trained with the critic and the encoder) picks
+the gripper by argmax, with `gripper_epsilon` random picks when exploring. The human's or the
+demo's gripper command is learned as its nearest bin. Not with a residual (its base owns the gripper).
 """
 from __future__ import annotations
 
@@ -25,7 +31,7 @@ import torch
 
 from robot_rl.learn.augment import random_shift
 from robot_rl.learn.encoder import ObsEncoder
-from robot_rl.learn.nets import CriticEnsemble, SquashedGaussianActor
+from robot_rl.learn.nets import CriticEnsemble, DiscreteGripperCritic, SquashedGaussianActor
 from robot_rl.learn.residual import combine
 
 
@@ -42,6 +48,8 @@ class SACConfig:
     residual_scale: float = 0.0              # > 0: residual actor on a frozen base, scaled by this
     bc_weight: float = 0.0                   # > 0: actor also imitates human steps (see the module doc)
     bc_q_filter: bool = True                 # ... only where Q(s, human action) >= Q(s, policy action)
+    gripper_bins: int = 0                    # >= 2: the last action dim is a discrete gripper head (0: continuous)
+    gripper_epsilon: float = 0.1             # ... picked at random this often when exploring
 
     def validate(self) -> None:
         if not 2 <= self.target_subset <= self.ensemble:
@@ -52,6 +60,10 @@ class SACConfig:
             raise ValueError("residual_scale must be in [0, 1] and augment_pad >= 0")
         if self.bc_weight < 0:
             raise ValueError("bc_weight must be >= 0")
+        if self.gripper_bins == 1 or self.gripper_bins < 0 or not 0 <= self.gripper_epsilon <= 1:
+            raise ValueError("gripper_bins must be 0 (continuous) or >= 2, gripper_epsilon in [0, 1]")
+        if self.gripper_bins and self.residual_scale > 0:
+            raise ValueError("a discrete gripper head cannot be combined with a residual (the base owns the gripper)")
 
 
 class SAC:
@@ -59,16 +71,26 @@ class SAC:
         self.cfg = c = config or SACConfig()
         c.validate()
         torch.manual_seed(seed)
+        if c.gripper_bins and action_dim < 2:
+            raise ValueError("a discrete gripper head needs at least one motion dimension besides the gripper")
         self.residual = c.residual_scale > 0
         self.encoder = encoder
-        self.actor = SquashedGaussianActor(encoder.out_dim + (action_dim if self.residual else 0), action_dim, c.hidden,
-                                           zero_init_mean=self.residual)
-        self.critic = CriticEnsemble(encoder.out_dim, action_dim, c.ensemble, c.hidden)
+        # the continuous part: every dimension, or all but a discrete gripper (the last)
+        self.motion_dim = action_dim - (1 if c.gripper_bins else 0)
+        self.actor = SquashedGaussianActor(encoder.out_dim + (action_dim if self.residual else 0), self.motion_dim,
+                                           c.hidden, zero_init_mean=self.residual)
+        self.critic = CriticEnsemble(encoder.out_dim, self.motion_dim, c.ensemble, c.hidden)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+        self.gripper: Optional[DiscreteGripperCritic] = None
+        self.gripper_target: Optional[DiscreteGripperCritic] = None
+        if c.gripper_bins:
+            self.gripper = DiscreteGripperCritic(encoder.out_dim, c.gripper_bins, c.hidden)
+            self.gripper_target = copy.deepcopy(self.gripper).requires_grad_(False)
         self.log_alpha = torch.tensor(float(torch.log(torch.tensor(c.init_temperature))), requires_grad=True)
-        self.target_entropy = -float(action_dim) if c.target_entropy is None else c.target_entropy
+        self.target_entropy = -float(self.motion_dim) if c.target_entropy is None else c.target_entropy
         self.opt_actor = torch.optim.Adam(self.actor.parameters(), lr=c.lr)
-        self.opt_critic = torch.optim.Adam([*self.critic.parameters(), *self.encoder.parameters()], lr=c.lr)
+        self.opt_critic = torch.optim.Adam([*self.critic.parameters(), *self.encoder.parameters(),
+                                            *(self.gripper.parameters() if self.gripper else [])], lr=c.lr)
         self.opt_alpha = torch.optim.Adam([self.log_alpha], lr=c.lr)
         self.updates = 0
         self.ones = torch.ones(action_dim)
@@ -79,8 +101,10 @@ class SAC:
 
     def modules(self) -> dict[str, torch.nn.Module]:
         """Everything a checkpoint holds, by name."""
-        return {"encoder": self.encoder, "actor": self.actor,
-                "critic": self.critic, "critic_target": self.critic_target}
+        out = {"encoder": self.encoder, "actor": self.actor, "critic": self.critic, "critic_target": self.critic_target}
+        if self.gripper is not None:
+            out.update(gripper=self.gripper, gripper_target=self.gripper_target)
+        return out
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"actor": self.opt_actor, "critic": self.opt_critic, "alpha": self.opt_alpha}
@@ -92,12 +116,26 @@ class SAC:
     def policy(self, features: torch.Tensor, base_action: Optional[torch.Tensor] = None,
                deterministic: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """(normalized action, log-prob of the actor's sample). Residual mode: the actor's sample is
-        the residual, and the action is the base plus the scaled residual."""
+        the residual, and the action is the base plus the scaled residual. With a discrete gripper
+        head its command is appended (epsilon-greedy unless deterministic)."""
+        a, logp = self.motion(features, base_action, deterministic)
+        if self.gripper is not None:
+            g = self.gripper.command(features, 0.0 if deterministic else self.cfg.gripper_epsilon)
+            a = torch.cat([a, g[:, None]], dim=-1)
+        return a, logp
+
+    def motion(self, features: torch.Tensor, base_action: Optional[torch.Tensor] = None,
+               deterministic: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """The continuous part of policy(): every dimension, or all but a discrete gripper."""
         if not self.residual:
             return self.actor(features, deterministic)
         assert base_action is not None, "residual mode needs the base policy's action"
         r, logp = self.actor(torch.cat([features, base_action], dim=-1), deterministic)
         return combine(base_action, r, self.cfg.residual_scale, -self.ones, self.ones), logp
+
+    def q_value(self, features: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """The critic ensemble [E, B] on a full action (a discrete gripper's dimension is not its input)."""
+        return self.critic(features, action[..., :self.motion_dim])
 
     def update(self, batch: dict, update_actor: bool = True) -> dict[str, float]:
         """One gradient step. update_actor=False: critic only (the residual mode's critic warm-up)."""
@@ -106,21 +144,25 @@ class SAC:
         with torch.no_grad():
             # the online encoder for the next observation, as DrQ-v2 (no target encoder: one image pass less)
             next_f = self.encoder(next_obs)
-            next_a, next_logp = self.policy(next_f, batch.get("next_base_action"))
+            next_a, next_logp = self.motion(next_f, batch.get("next_base_action"))
             q_next = self.critic_target(next_f, next_a)
             pick = torch.randperm(c.ensemble)[:c.target_subset]
             v_next = q_next[pick].min(0).values - self.alpha * next_logp
             target = batch["ret"] + batch["discount"] * v_next
         features = self.encoder(obs)
-        q = self.critic(features, batch["action"])
+        q = self.q_value(features, batch["action"])
         critic_loss = ((q - target[None]) ** 2).mean()
+        metrics = {"critic_loss": critic_loss.item(), "q_mean": q.detach().mean().item(), "alpha": self.alpha.item()}
+        if self.gripper is not None:
+            gripper_loss = self._gripper_loss(features, next_f, batch)
+            metrics["gripper_loss"] = gripper_loss.item()
+            critic_loss = critic_loss + gripper_loss
         self.opt_critic.zero_grad(set_to_none=True)
         critic_loss.backward()
         self.opt_critic.step()
-        metrics = {"critic_loss": critic_loss.item(), "q_mean": q.detach().mean().item(), "alpha": self.alpha.item()}
         if update_actor:
             f = features.detach()   # no actor gradient into the encoder
-            a, logp = self.policy(f, batch.get("base_action"))
+            a, logp = self.motion(f, batch.get("base_action"))
             q_pi = self.critic(f, a).mean(0)
             actor_loss = (self.alpha.detach() * logp - q_pi).mean()
             if c.bc_weight > 0 and "intervention" in batch:
@@ -138,6 +180,9 @@ class SAC:
         with torch.no_grad():
             for p, tp in zip(self.critic.parameters(), self.critic_target.parameters()):
                 tp.lerp_(p, c.tau)
+            if self.gripper is not None:
+                for p, tp in zip(self.gripper.parameters(), self.gripper_target.parameters()):
+                    tp.lerp_(p, c.tau)
         self.updates += 1
         return metrics
 
@@ -147,13 +192,22 @@ class SAC:
         human = batch["intervention"]
         if not bool(human.any()):
             return features.new_zeros(()), float("nan")
-        a_det, _ = self.policy(features, batch.get("base_action"), deterministic=True)
+        a_det, _ = self.motion(features, batch.get("base_action"), deterministic=True)
         keep = human
         if self.cfg.bc_q_filter:
             with torch.no_grad():
                 keep = human & (q_data >= self.critic(features, a_det).mean(0))
-        err = ((a_det - batch["action"]) ** 2).sum(-1)
+        err = ((a_det - batch["action"][:, :self.motion_dim]) ** 2).sum(-1)
         return (err * keep).sum() / human.sum(), float(keep.sum() / human.sum())
+
+    def _gripper_loss(self, features: torch.Tensor, next_features: torch.Tensor, batch: dict) -> torch.Tensor:
+        """Double-DQN n-step loss of the gripper head on the executed command's bin."""
+        assert self.gripper is not None and self.gripper_target is not None
+        with torch.no_grad():
+            best = self.gripper(next_features).argmax(-1, keepdim=True)
+            target = batch["ret"] + batch["discount"] * self.gripper_target(next_features).gather(1, best).squeeze(1)
+        taken = self.gripper.bin_of(batch["action"][:, -1])[:, None]
+        return ((self.gripper(features).gather(1, taken).squeeze(1) - target) ** 2).mean()
 
     def act(self, obs: dict[str, torch.Tensor], base_action: Optional[torch.Tensor] = None,
             deterministic: bool = False) -> torch.Tensor:
