@@ -198,8 +198,8 @@ def cmd_record(args: argparse.Namespace) -> int:
         store=str(store), task=args.task, robot=args.robot, episodes=args.episodes, seed=args.seed,
         rate_hz=float(args.rate_hz), cameras=args.cameras, image_size=args.image_size, codec=args.codec,
         max_episode_s=float(args.max_episode_s), sim=args.sim, teleop=args.teleop or ("expert" if args.sim else "keyboard"),
-        reset_wait_s=float(args.reset_wait_s), calibration=str(args.calibration),
-        live_view_port=args.live_view_port if args.live_view else 0)
+        reset_wait_s=float(args.reset_wait_s), calibration=str(args.calibration), reward_model=args.reward_model,
+        registry=str(args.registry), live_view_port=args.live_view_port if args.live_view else 0)
     try:
         nodes = recording_nodes(spec)
     except ValueError as exc:
@@ -378,6 +378,16 @@ def _policy_check(args: argparse.Namespace) -> int:
 
     path = PolicyRegistry(args.registry).resolve(args.policy)
     data, meta = load(path)
+    if meta.kind == "reward":   # a success classifier: run it on blank frames
+        import numpy as np
+
+        from robot_rl.control.success import SuccessDetector
+
+        det = SuccessDetector(path)
+        p, _ = det({c: np.zeros(det.shapes[c], np.uint8) for c in det.cameras})
+        print(f"{path}: reward classifier; loads and runs; sha256 OK; cameras {det.cameras}, threshold "
+              f"{det.threshold:g}, P(success) on blank frames {p:.2f}")
+        return 0
     PolicyRuntime(data, meta)  # loads, matches its metadata, runs
     line = f"{path}: loads and runs; sha256 OK; obs {[o.name for o in meta.obs]}, {meta.action.dim} actions"
     if args.checkpoint:
@@ -624,6 +634,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--live-view-port", type=int, default=8765)
     p.add_argument("--reset-wait-s", type=float, default=5.0,
                    help="without a simulator: seconds between episodes to reset the scene (default 5)")
+    p.add_argument("--reward-model", default="", metavar="REF",
+                   help="a reward classifier (robot-rl reward train) that ends each episode as a success once the "
+                   "cameras show one, as the operator's success key does (registry name or .onnx; default off)")
+    p.add_argument("--registry", type=pathlib.Path, default=pathlib.Path("policies"),
+                   help="policy registry --reward-model names are looked up in (default policies)")
 
     p = sub.add_parser("bc", help=COMMANDS["bc"][0], description=COMMANDS["bc"][0])
     p.add_argument("--store", type=pathlib.Path, required=True, help="episode store with demonstrations")

@@ -7,6 +7,10 @@ gripper], the simulator's convention) and, for image policies, /camera/<name>/im
 let a human take over. /control/estop (Bool, true) latches an e-stop: every command holds until the
 /control/reset_estop service (std_srvs/Trigger) is called. /policy/update (std_msgs/String
 "path [sha256]") swaps the policy.
+With `reward_model` (a reward classifier from `robot-rl reward train`), a thread beside the loop
+classifies the newest camera frames at `reward_hz`, publishes P(success) on /reward/success
+(Float64) and, once it holds for `success_hold` frames, ends the episode as the operator's
+`success` key does (/teleop/event "success"); /episode/event "start ..." re-arms it.
 Outputs: /command/ee_target (PoseStamped, stamped with the joint state's stamp it was computed
 from) + /command/gripper (Float64), or in joint mode
 /command/joint_positions (Float64MultiArray [q..., gripper]); /control/step
@@ -44,6 +48,7 @@ from robot_rl.config import ConfigError  # noqa: E402
 from robot_rl.control.core import ControlCore, ee_safety, joint_delta_command  # noqa: E402
 from robot_rl.control.safety import SafetyConfig, SafetyLayer  # noqa: E402
 from robot_rl.control.step_row import step_fields  # noqa: E402
+from robot_rl.control.success import SuccessDetector  # noqa: E402
 from robot_rl.control.watchdog import Watchdog  # noqa: E402
 from robot_rl.policy.registry import PolicyRegistry  # noqa: E402
 from robot_rl.policy.runtime import PolicyRuntime  # noqa: E402
@@ -98,6 +103,13 @@ class ControlNodeConfig(NodeConfig):
     # arrive up to ~0.75 ms late at p99 on a loaded 2-core VM (docs/BENCHMARKS.md), so a precise
     # tick costs CPU. 0.2 ms at 500 Hz is 10% of a core; 0.8 ms is 40%.
     busy_wait_s: float = 0.0002
+    # A reward classifier (registry ref or .onnx, kind "reward") that ends episodes as successes
+    # ("" = off: the operator or the simulator says when); its threshold (0: the model's own), how
+    # many frames in a row must pass it, and how often it runs (beside the loop, never in it).
+    reward_model: str = ""
+    reward_threshold: float = 0.0
+    success_hold: int = 3
+    reward_hz: float = 10.0
     # Pin the loop thread to this CPU (-1: no pinning); pair it with keeping other processes off
     # that CPU (taskset, isolcpus), as real-time robot deployments do.
     loop_cpu: int = -1
@@ -110,6 +122,8 @@ class ControlNodeConfig(NodeConfig):
             raise ValueError(f"busy_wait_s must be in [0, one period), got {self.busy_wait_s:g}")
         if not 0 <= self.rt_priority <= 98:
             raise ValueError(f"rt_priority must be 0 (normal) or 1..98 (SCHED_FIFO), got {self.rt_priority}")
+        if not 0 < self.reward_hz <= 100 or self.success_hold < 1:
+            raise ValueError("reward_hz must be in (0, 100] and success_hold >= 1")
 
 
 class ControlNode(RobotRLNode):
@@ -134,9 +148,18 @@ class ControlNode(RobotRLNode):
                 rt = PolicyRuntime.from_file(self.registry.resolve(c.policy))
             except (PolicyError, FileNotFoundError, ValueError) as exc:  # one line and exit 2, as other bad parameters
                 raise ConfigError(f"policy {c.policy!r}: {exc}") from None
-        self.cameras = [o.name for o in rt.meta.obs if o.dtype == "uint8"] if rt else []
+        policy_cameras = [o.name for o in rt.meta.obs if o.dtype == "uint8"] if rt else []
+        self.detector = None
+        if c.reward_model:
+            try:
+                self.detector = SuccessDetector(self.registry.resolve(c.reward_model), c.reward_threshold, c.success_hold)
+            except (PolicyError, FileNotFoundError, ValueError) as exc:
+                raise ConfigError(f"reward_model {c.reward_model!r}: {exc}") from None
+        # every camera the policy or the reward classifier sees; only the policy's hold the loop when stale
+        self.cameras = policy_cameras + [cam for cam in (self.detector.cameras if self.detector else [])
+                                         if cam not in policy_cameras]
         self.expected_obs = rt.meta.obs if rt else []
-        inputs = {"proprio": c.proprio_max_age_s, **{cam: c.camera_max_age_s for cam in self.cameras}}
+        inputs = {"proprio": c.proprio_max_age_s, **{cam: c.camera_max_age_s for cam in policy_cameras}}
         if self.teleop_only:
             inputs["teleop"] = c.teleop_max_age_s
         n = self.n_joints
@@ -215,6 +238,14 @@ class ControlNode(RobotRLNode):
         self.create_timer(1.0, self._diagnostics)
         self.thread = threading.Thread(target=self._loop, daemon=True, name="control_loop")
         self.thread.start()
+        if self.detector is not None:
+            self.pub_success = self.create_publisher(Float64, "/reward/success", qos("reliable", 10))
+            self.pub_event = self.create_publisher(String, "/teleop/event", qos("reliable", 100))
+            self.create_subscription(String, "/episode/event", self._on_episode_event, qos("reliable", 10))
+            self._armed = True
+            threading.Thread(target=self._classify, daemon=True, name="reward_classifier").start()
+            self.get_logger().info(f"reward classifier {self.detector.version} ends episodes at P(success) >= "
+                                   f"{self.detector.threshold:g} for {c.success_hold} frames")
         what = "teleop-only (/teleop/action drives)" if self.teleop_only else rt.version
         self.get_logger().info(f"running {what} at {c.rate_hz:g} Hz (inputs: {', '.join(inputs)})")
 
@@ -264,6 +295,35 @@ class ControlNode(RobotRLNode):
         self.get_logger().info(f"swapped to {rt.version} (loaded in {(time.monotonic_ns() - t0_ns) / 1e9:.2f} s)")
         self.swap_log.append({"path": resolved, "ok": True, "version": rt.version, "t_ns": [t0_ns, time.monotonic_ns()]})
 
+    def _on_episode_event(self, msg):
+        if msg.data.startswith("start"):
+            self.detector.reset()
+            self._armed = True
+        elif msg.data.startswith("end"):
+            self._armed = False
+
+    def _classify(self) -> None:
+        """Beside the loop: the newest frames through the reward classifier at reward_hz."""
+        period = 1.0 / self.config.reward_hz
+        msg, seen = Float64(), {}
+        while not self._stop.wait(period):
+            frames = {cam: self.images.get(cam) for cam in self.detector.cameras}
+            if not self._armed or any(f is None for f in frames.values()):
+                continue
+            if all(seen.get(cam) is f for cam, f in frames.items()):
+                continue   # no new frame since the last classification
+            seen = frames
+            try:
+                p, fired = self.detector(frames)
+            except PolicyError as exc:   # frames that do not fit the model: say so once, stop classifying
+                self.get_logger().error(f"reward classifier off: {exc}")
+                return
+            msg.data = p
+            self.pub_success.publish(msg)
+            if fired and self._armed:
+                self.pub_event.publish(String(data="success"))
+                self.get_logger().info(f"reward classifier: success (P {p:.2f} for {self.config.success_hold} frames)")
+
     # --- loop -----------------------------------------------------------------------------------
     def _take_inputs(self) -> None:
         """Take the newest message of every input (the loop thread only)."""
@@ -298,7 +358,8 @@ class ControlNode(RobotRLNode):
             if got is not None:
                 (img, _), received = got
                 self.images[cam] = img
-                self.core.watchdog.update(cam, received)
+                if cam in self.core.watchdog.last_ns:
+                    self.core.watchdog.update(cam, received)
         got = self.in_intervention.take_latest()
         if got is not None and not self.teleop_only:
             self.human_active = got[0]

@@ -73,6 +73,7 @@ class SimRobotConfig(NodeConfig):
     # watches the control node's policy (its /control/step records) and takes over when it errs
     operator: Literal["none", "expert", "corrector"] = "none"
     operator_noise: float = 0.0           # std of Gaussian noise on the operator's actions
+    operator_success_hold: int = 3        # steps the task must hold before the operator presses success
 
     def validate(self) -> None:
         if self.camera_every < 1 or self.duration_s < 0:
@@ -116,7 +117,8 @@ class SimRobot(RobotRLNode):
         self.create_service(Trigger, "/sim/reset", self._on_reset)
         self.operator = None
         if c.operator != "none":
-            self.operator = SimOperator(self.server, noise_std=c.operator_noise, seed=c.seed, mode=c.operator)
+            self.operator = SimOperator(self.server, noise_std=c.operator_noise, seed=c.seed, mode=c.operator,
+                                        success_hold_steps=c.operator_success_hold)
             self.pub_teleop = self.create_publisher(Float64MultiArray, "/teleop/action", qos("reliable", 10))
             self.pub_intervention = self.create_publisher(Bool, "/teleop/intervention", qos("reliable", 10))
             self.pub_event = self.create_publisher(String, "/teleop/event", qos("reliable", 100))

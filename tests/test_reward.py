@@ -135,6 +135,52 @@ def test_bad_input_is_refused_with_a_reason(classifier, labelled_store, tmp_path
         ClassifierReward(PolicyRegistry(reg).resolve("cube_lifted"), _store_with_size(tmp_path, 32))
 
 
+def test_success_detector_fires_once_at_the_end_of_a_success_and_never_on_a_failure(classifier, labelled_store):
+    """The control node's detector, frame by frame as a robot streams them: on a successful episode it
+    fires once, near the end (after `hold` frames at or above the threshold); on a failure never;
+    reset() arms it for the next episode. Wrong frames and a policy model are refused."""
+    from robot_rl.control.success import SuccessDetector
+
+    res, reg = classifier
+    path = PolicyRegistry(reg).resolve("cube_lifted")
+    store = EpisodeStore.open(labelled_store)
+    det = SuccessDetector(path, hold=2)
+    assert det.threshold == 0.5 and det.cameras == ["front", "wrist"]
+
+    def frames_of(ep):
+        idx = store.read_steps(ep, ["sample_index"])["sample_index"]
+        imgs = {c: store.read_samples(f"{c}_rgb", idx[f"{c}_rgb"]) for c in det.cameras}
+        return [{c: imgs[c][k] for c in det.cameras} for k in range(ep.num_steps)]
+
+    fired_at = []
+    for ep in store.episodes(success=True):
+        det.reset()
+        fires = [k for k, f in enumerate(frames_of(ep)) if det(f)[1]]
+        assert len(fires) <= 1
+        fired_at += [(k, ep.num_steps) for k in fires]
+    assert len(fired_at) >= SUCCESSES - 1
+    assert all(k >= n - 12 for k, n in fired_at), fired_at        # at the end, not while reaching
+    for ep in store.episodes(success=False):
+        det.reset()
+        assert not any(det(f)[1] for f in frames_of(ep)) and 0 <= det.last_p < 0.5
+    one = frames_of(store.episodes(success=True)[0])[0]
+    with pytest.raises(PolicyError, match="needs camera 'wrist'"):
+        det({"front": one["front"]})
+    with pytest.raises(PolicyError, match="needs front frames"):
+        det({"front": one["front"][:32], "wrist": one["wrist"]})
+    from robot_rl.policy import ActionSpec, ObsSpec, PolicyMetadata
+    from robot_rl.policy.export import export
+    from robot_rl.policy.models import MLPPolicy
+    meta = PolicyMetadata(name="pol", obs=[ObsSpec("proprio", [4])], action=ActionSpec(["a"], [-1.0], [1.0]))
+    policy = PolicyRegistry(reg).publish(export(MLPPolicy(meta.obs[0], meta.action, hidden=(8,)), meta)[0], meta)
+    with pytest.raises(PolicyError, match="is a policy, not a reward classifier"):
+        SuccessDetector(policy)
+    with pytest.raises(ValueError):
+        SuccessDetector(path, hold=0)
+    with pytest.raises(ValueError, match="threshold"):
+        SuccessDetector(path, threshold=1.5)
+
+
 def _store_with_size(tmp_path, size):
     env = sim.make("pick_cube", image_size=[size, size], max_steps=3)
     with StoreWriter(tmp_path / f"s{size}.zarr", sim_store_spec(env)) as w:
@@ -151,6 +197,41 @@ def test_reward_train_cli(labelled_store, tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     assert "validation" in out.stdout and "successes detected" in out.stdout
     assert (tmp_path / "policies" / "lift" / "v0001.onnx").exists() and (tmp_path / "run" / "reward.png").exists()
+    check = subprocess.run([sys.executable, "-m", "robot_rl.cli", "policy", "check", "lift", "--registry",
+                            str(tmp_path / "policies")], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert check.returncode == 0 and "reward classifier; loads and runs" in check.stdout, check.stderr[-2000:]
     bad = subprocess.run([*cmd[:5], str(tmp_path / "missing.zarr"), "--name", "x"], cwd=REPO, capture_output=True,
                          text=True, timeout=120)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+
+
+@pytest.mark.hil
+def test_the_control_node_ends_an_episode_on_the_classifier_in_the_ros_graph(classifier, procs, tmp_path):
+    """The recording graph (simulator, expert operator, control node, recorder in their own
+    processes) with a reward model: the control node classifies the simulator's camera frames beside
+    its loop and ends the episode as a success once the cube is up; the recorder commits it as a
+    success. The simulated operator would press success only after 1000 steps of success, and
+    presses failure when the episode runs out of steps: only the classifier can make it a success.
+    A reward_model that does not exist stops the node at start with one line (exit 2)."""
+    from conftest import wait_exit
+    from robot_rl.record.graph import RecordingGraph, recording_nodes
+
+    res, reg = classifier
+    model = str(PolicyRegistry(reg).resolve("cube_lifted"))
+    nodes = recording_nodes(RecordingGraph(store=str(tmp_path / "s.zarr"), episodes=1, image_size=64,
+                                           max_episode_s=40.0, reward_model=model))
+    started = {}
+    for n in nodes:
+        params = dict(n.parameters)
+        if n.name == "sim":
+            params["operator_success_hold"] = 1000
+        started[n.name] = procs.node(n.module, n.name, **params)
+    assert wait_exit(started["recorder"], 240) == 0, started["recorder"].log_path.read_text()[-3000:]
+    log = started["control"].log_path.read_text(errors="replace")
+    assert "reward classifier cube_lifted/v0001 ends episodes" in log
+    assert "reward classifier: success" in log, log[-3000:]
+    ep = EpisodeStore(tmp_path / "s.zarr").episodes()[0]
+    assert ep.status == "complete" and ep.success and ep.num_steps >= 15   # not before the cube is up
+    bad = procs.node("control_node", "bad", reward_model=str(tmp_path / "missing.onnx"))
+    assert wait_exit(bad, 60) == 2
+    assert "reward_model" in bad.log_path.read_text() and "Traceback" not in bad.log_path.read_text()

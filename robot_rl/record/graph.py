@@ -34,6 +34,7 @@ class RecordingGraph:
     teleop: str = "expert"
     policy: str = ""                     # ONNX the control node starts with ("" = teleop only)
     registry: str = "policies"
+    reward_model: str = ""               # a reward classifier the control node ends episodes on ("" = off)
     notes: str = ""
     reset_wait_s: float = 5.0
     calibration: str = "calibration"
@@ -65,7 +66,7 @@ def recording_nodes(g: RecordingGraph) -> list[NodeSpec]:
         nodes.append(NodeSpec(name="teleop", module="teleop_node", parameters={"device": g.teleop, "rate_hz": 50.0},
                               stdin="inherit" if g.teleop == "keyboard" else "null"))
     nodes.append(NodeSpec(name="control", module="control_node", parameters={
-        "policy": g.policy, "registry": g.registry, "robot": g.robot, "rate_hz": rate}))
+        "policy": g.policy, "registry": g.registry, "robot": g.robot, "rate_hz": rate, "reward_model": g.reward_model}))
     nodes.append(NodeSpec(name="recorder", module="recorder_node", parameters={
         "store": g.store, "task": g.task, "notes": g.notes or f"demonstration, teleop {g.teleop}",
         "episodes": g.episodes, "robot": g.robot, "control_rate_hz": rate, "cameras": g.cameras,
