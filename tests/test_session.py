@@ -96,6 +96,9 @@ def test_session_refuses_bad_input_in_one_line(tmp_path, ros_child_env):
     assert res.returncode == 2 and "--task must be one of" in res.stderr
     res = session(tmp_path, ros_child_env, "--stage", "hil")
     assert res.returncode == 2 and "run the bc stage first" in res.stderr + res.stdout
+    res = session(tmp_path, ros_child_env, "--stage", "hil", "--set", "success_model=missing.onnx")
+    assert res.returncode == 2 and "success_model 'missing.onnx'" in res.stderr + res.stdout
+    assert "Traceback" not in res.stderr
 
 
 @pytest.mark.skipif(not os.environ.get("ROBOT_RL_HIL_LONG"), reason="the long HIL suite: ROBOT_RL_HIL_LONG=1")

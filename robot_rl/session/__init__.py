@@ -73,6 +73,11 @@ class SessionConfig:
     # on a robot (sim: false), the HIL stage runs preflight with this config first and refuses to
     # let the policy move the robot unless it passes
     preflight: str = "launch/preflight/real.yaml"
+    # A reward classifier (`robot-rl reward train`; registry ref in this session's registry, or an
+    # .onnx path) that the HIL stage's control node runs on the cameras to end episodes as successes,
+    # so a robot needs no success keypress ("" = off; on the simulator the simulated human still
+    # says success too, whichever comes first).
+    success_model: str = ""
     bc: BCConfig = dataclasses.field(default_factory=_default_bc)
     learner: LearnerConfig = dataclasses.field(default_factory=_default_learner)
 
@@ -213,6 +218,17 @@ class Session:
         from robot_rl.record.graph import recording_nodes
         c = self.cfg
         reg = PolicyRegistry(c.registry)
+        success_model = ""
+        if c.success_model:   # refuse a bad one before anything starts, not when the control node does
+            from robot_rl.control.success import SuccessDetector
+            from robot_rl.policy.spec import PolicyError
+            try:
+                path = reg.resolve(c.success_model).resolve()
+                SuccessDetector(path)   # loads, checks it is a reward classifier, runs nothing yet
+                success_model = str(path)
+            except (PolicyError, ValueError) as exc:
+                log.error("hil: success_model %r: %s", c.success_model, exc)
+                return 2
         if not reg.versions(c.base_name):
             log.error("hil: no base policy %s in %s: run the bc stage first", c.base_name, c.registry)
             return 2
@@ -236,7 +252,7 @@ class Session:
             lpath.write_text(yaml.safe_dump(config.to_dict(lcfg), sort_keys=False))
             nodes = recording_nodes(self._recording(
                 episodes=todo, seed=c.seed + 1000 + have, policy=str(start),
-                teleop="corrector" if c.sim else c.teleop,
+                teleop="corrector" if c.sim else c.teleop, reward_model=success_model,
                 notes=f"{HIL_NOTES}, corrections by {'the simulated human' if c.sim else c.teleop}"))
             # the learner may die: the robot keeps running the last good policy and the episodes keep
             # being recorded; the catch-up below resumes it from its checkpoint
