@@ -351,7 +351,6 @@ def _policy_export(args: argparse.Namespace) -> int:
     from robot_rl.policy.checkpoint import load_checkpoint, save_checkpoint, sim_policy_config
     from robot_rl.policy.export import export
     from robot_rl.policy.registry import PolicyRegistry
-    from robot_rl.policy.spec import PolicyMetadata
 
     if args.checkpoint:
         model, cfg = load_checkpoint(args.checkpoint)
@@ -363,7 +362,7 @@ def _policy_export(args: argparse.Namespace) -> int:
             save_checkpoint(model, cfg, args.save_checkpoint)
     else:
         raise UsageError("give a --checkpoint to export, or --random-init mlp|cnn for an untrained policy of the sim's spec")
-    meta = PolicyMetadata(name=args.name, obs=cfg.obs, action=cfg.action, control_hz=cfg.control_hz)
+    meta = cfg.metadata(args.name)
     data, err = export(model, meta)
     path = PolicyRegistry(args.registry).publish(data, meta, parent=args.parent)
     print(f"exported {path} (parity {err:.2g} <= 1e-5, sha256 {meta.sha256[:12]}...)")
@@ -390,6 +389,8 @@ def _policy_check(args: argparse.Namespace) -> int:
         return 0
     PolicyRuntime(data, meta)  # loads, matches its metadata, runs
     line = f"{path}: loads and runs; sha256 OK; obs {[o.name for o in meta.obs]}, {meta.action.dim} actions"
+    if meta.action_chunk > 1:
+        line += f" in chunks of {meta.action_chunk} (temporal ensemble, decay {meta.chunk_decay:g})"
     if args.checkpoint:
         model, _ = load_checkpoint(args.checkpoint)
         err = parity(model, data, meta.obs)

@@ -238,11 +238,12 @@ class ControlNode(RobotRLNode):
         self.create_timer(1.0, self._diagnostics)
         self.thread = threading.Thread(target=self._loop, daemon=True, name="control_loop")
         self.thread.start()
+        # a new episode: a chunked policy forgets its chunks, the reward classifier re-arms
+        self.create_subscription(String, "/episode/event", self._on_episode_event, qos("reliable", 10))
+        self._armed = True
         if self.detector is not None:
             self.pub_success = self.create_publisher(Float64, "/reward/success", qos("reliable", 10))
             self.pub_event = self.create_publisher(String, "/teleop/event", qos("reliable", 100))
-            self.create_subscription(String, "/episode/event", self._on_episode_event, qos("reliable", 10))
-            self._armed = True
             threading.Thread(target=self._classify, daemon=True, name="reward_classifier").start()
             self.get_logger().info(f"reward classifier {self.detector.version} ends episodes at P(success) >= "
                                    f"{self.detector.threshold:g} for {c.success_hold} frames")
@@ -297,7 +298,11 @@ class ControlNode(RobotRLNode):
 
     def _on_episode_event(self, msg):
         if msg.data.startswith("start"):
-            self.detector.reset()
+            reset = getattr(self.core.policy, "reset", None)
+            if reset is not None:
+                reset()
+            if self.detector is not None:
+                self.detector.reset()
             self._armed = True
         elif msg.data.startswith("end"):
             self._armed = False

@@ -240,3 +240,22 @@ def test_discrete_gripper_head_learns_the_rewarded_command_and_exports():
             SACConfig(**bad).validate()
     with pytest.raises(ValueError):
         SAC(ObsEncoder(2), 1, SACConfig(gripper_bins=2))
+
+
+def test_temporal_ensemble_by_hand():
+    """ACT's temporal ensembling: every chunk's prediction for now, weights exp(-m i) from the oldest."""
+    from robot_rl.policy.chunking import TemporalEnsemble
+
+    ens = TemporalEnsemble(3, decay=np.log(2))   # weights 1, 1/2, 1/4 from the oldest
+    c = [np.array([[0.0], [1.0], [2.0]]), np.array([[10.0], [11.0], [12.0]]),
+         np.array([[20.0], [21.0], [22.0]]), np.array([[30.0], [31.0], [32.0]])]
+    assert ens(c[0]) == pytest.approx(0.0)
+    assert ens(c[1]) == pytest.approx((1 * 1.0 + 0.5 * 10.0) / 1.5)
+    assert ens(c[2]) == pytest.approx((1 * 2.0 + 0.5 * 11.0 + 0.25 * 20.0) / 1.75)
+    assert ens(c[3]) == pytest.approx((1 * 12.0 + 0.5 * 21.0 + 0.25 * 30.0) / 1.75)   # c[0] has run out
+    ens.reset()
+    assert ens(c[3]) == pytest.approx(30.0)
+    with pytest.raises(ValueError):
+        ens(np.zeros((2, 1)))
+    with pytest.raises(ValueError):
+        TemporalEnsemble(0)

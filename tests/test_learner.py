@@ -4,6 +4,7 @@ that another writer appends to, the CLI, and the learner node hot-swapping polic
 control node over ROS 2. Real MuJoCo episodes in a real zarr store, real torch and onnxruntime."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import signal
 import subprocess
@@ -169,6 +170,88 @@ def test_export_runs_in_onnxruntime_and_a_fresh_residual_is_the_base(session_sto
         with torch.no_grad():
             ref = base_model(*[torch.from_numpy(np.asarray(obs[n])[None]) for n in ("front", "wrist", "proprio")])
         np.testing.assert_allclose(action, ref[0].numpy(), atol=1e-5)
+
+
+def test_action_chunks_are_the_persons_next_actions_inside_the_episode(session_store):
+    """Chunk targets for action-chunking BC, checked step by step against the store: the executed
+    actions of t..t+k-1 while they are the person's and in the same episode, nothing after. In
+    this store the simulated human never hands back, so a hand-back is made by clearing the
+    intervention flag of a few loaded steps."""
+    path, _ = session_store
+    store = EpisodeStore.open(path)
+    s = TransitionSampler(store, cameras=[])
+    k = 6
+    action, interv = s.column("action"), s.column("intervention")
+    ends = {r: ep.steps[1] for ep in store.episodes() for r in range(*ep.steps)}
+
+    def check() -> tuple[int, int]:
+        rows = s.rows("human")
+        rows = rows[interv[rows]]
+        chunks, ok = s.action_chunks(rows, k)
+        assert ok[:, 0].all()
+        cut_by_end = cut_by_policy = 0
+        for r, chunk, good in zip(rows, chunks, ok):
+            j = 0
+            while j < k and r + j < ends[r] and interv[r + j] and np.isfinite(action[r + j]).all():
+                np.testing.assert_array_equal(chunk[j], action[r + j])
+                j += 1
+            assert good[:j].all() and not good[j:].any() and (chunk[j:] == 0).all()
+            cut_by_end += j < k and r + j == ends[r]
+            cut_by_policy += j < k and r + j < ends[r]
+        return cut_by_end, cut_by_policy
+
+    assert check()[0] > 0                        # chunks near an episode's end stop there
+    interv[[10, 11, 40]] = False                 # the policy drove these steps of the first demos
+    by_end, by_policy = check()
+    assert by_end > 0 and by_policy >= 2 * (k - 1)   # the k - 1 rows before each run stop at it
+
+
+def test_chunked_bc_exports_both_outputs_and_the_runtime_ensembles_them(session_store, tmp_path):
+    """BC with chunk 4: the loss falls, the export carries `action` and `action_chunk` with parity,
+    the runtime returns ACT's temporal ensemble of the chunks (recomputed here from torch), a
+    reset (or a hold in the control core) starts over, and the metadata says what it is."""
+    from robot_rl.control.core import ControlCore, ee_delta_command
+    from robot_rl.control.safety import SafetyConfig, SafetyLayer
+    from robot_rl.control.watchdog import Watchdog
+    from robot_rl.learn.bc import BCConfig, train_bc
+    from robot_rl.policy.export import export
+
+    path, _ = session_store
+    store = EpisodeStore.open(path)
+    model, pcfg, report = train_bc(store, BCConfig(kind="mlp", steps=200, batch=64, chunk=4, chunk_decay=0.3))
+    assert report["chunk"] == 4 and report["loss_last"] < report["loss_first"]
+    meta = pcfg.metadata("chunky")
+    data, err = export(model, meta)
+    assert err <= 1e-5
+    onnx_path = PolicyRegistry(tmp_path / "policies").publish(data, meta)
+    rt = PolicyRuntime.from_file(onnx_path)
+    assert rt.meta.action_chunk == 4 and rt.meta.chunk_decay == 0.3
+    steps = list(store.iter_steps(store.episode(0)))[:8]
+    with torch.no_grad():
+        chunks = [model.forward_chunk(torch.from_numpy(np.asarray(r["obs"], np.float32)[None]))[0].numpy() for r in steps]
+    w = np.exp(-0.3 * np.arange(4))
+    for t, row in enumerate(steps):
+        got = rt({"proprio": row["obs"]})
+        # chunks t-3..t (oldest first) each predicted step t at offset t - t'
+        olds = range(max(0, t - 3), t + 1)
+        want = sum(w[i] * chunks[tp][t - tp] for i, tp in enumerate(olds)) / w[:len(olds)].sum()
+        np.testing.assert_allclose(got, want, atol=1e-5)
+    assert np.abs(chunks[7][0] - rt({"proprio": steps[7]["obs"]})).max() > 1e-4   # ensembling changed it
+    rt.reset()
+    np.testing.assert_allclose(rt({"proprio": steps[7]["obs"]}), chunks[7][0], atol=1e-5)
+    # the control core resets the chunks when it holds: after a stale input, the first chunk alone
+    wd = Watchdog({"proprio": 0.05}, resume_after_s=0.0)
+    core = ControlCore(rt, SafetyLayer(SafetyConfig(), 0.1), wd, ee_delta_command())
+    state = np.zeros(4)
+    for t in range(3):
+        wd.update("proprio", t * 10_000_000)
+        core.tick(t * 10_000_000, {"proprio": steps[t]["obs"]}, state)
+    assert core.tick(1_000_000_000, {"proprio": steps[3]["obs"]}, state).policy_action is None   # stale: hold
+    wd.update("proprio", 1_000_000_000)
+    rec = core.tick(1_000_000_000, {"proprio": steps[3]["obs"]}, state)
+    np.testing.assert_allclose(rec.policy_action, chunks[3][0], atol=1e-5)
+    with pytest.raises(Exception, match="action_chunk"):   # metadata that does not match the model
+        export(model, dataclasses.replace(pcfg.metadata("liar"), action_chunk=2))
 
 
 def test_discrete_gripper_head_trains_exports_and_runs_in_onnxruntime(session_store, tmp_path):

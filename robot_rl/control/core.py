@@ -130,6 +130,9 @@ class ControlCore:
 
     def _held(self, now_ns: int, state: np.ndarray, human_action: Optional[np.ndarray], version: str,
               why: str) -> StepRecord:
+        reset = getattr(self.policy, "reset", None)
+        if reset is not None:   # a chunked policy's earlier chunks are for steps that did not run
+            reset()
         cmd = self.safety.hold(state)
         return StepRecord(now_ns, None, None, human_action, cmd, self.to_command.action_of(cmd, state),
                           human_action is not None, why, version)

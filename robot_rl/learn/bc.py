@@ -37,12 +37,18 @@ class BCConfig:
     augment_pad: int = 4          # DrQ shift in pixels of the (pooled) frames the encoder sees
     downsample: int = 2            # cnn: images average-pooled by this before the convolutions
     control_hz: float = 10.0
+    # action chunking (ACT): predict the next `chunk` actions; the runtime executes their temporal
+    # ensemble with weights exp(-chunk_decay * i). 1 = one action per step, as before.
+    chunk: int = 1
+    chunk_decay: float = 0.01
     seed: int = 0
     threads: int = 2
 
     def validate(self) -> None:
         if self.steps < 1 or self.batch < 1 or self.lr <= 0:
             raise ValueError("steps and batch must be >= 1 and lr > 0")
+        if self.chunk < 1 or self.chunk_decay < 0:
+            raise ValueError("chunk must be >= 1 and chunk_decay >= 0")
 
 
 def loss_summary(losses: list[float]) -> dict[str, float]:
@@ -68,7 +74,8 @@ def train_bc(store: EpisodeStore, cfg: BCConfig,
     obs = obs_specs(store, streams)
     act = action_spec(store.spec.steps.action_dim)
     pcfg = PolicyConfig(kind=cfg.kind, proprio=obs[-1], cameras=obs[:-1], action=act, hidden=list(cfg.hidden),
-                        control_hz=cfg.control_hz, downsample=cfg.downsample)
+                        control_hz=cfg.control_hz, downsample=cfg.downsample, chunk=cfg.chunk,
+                        chunk_decay=cfg.chunk_decay)
     model = pcfg.build()
     mean, std = proprio_stats(sampler.column("obs")[sampler.rows("human")])
     model.mean.copy_(torch.from_numpy(mean))
@@ -81,8 +88,14 @@ def train_bc(store: EpisodeStore, cfg: BCConfig,
         b = sampler.sample(cfg.batch, rows="human")
         inputs = [random_shift(torch.from_numpy(b["images"][s]), cfg.augment_pad) for s in streams]
         inputs.append(torch.from_numpy(b["obs"]))
-        target = torch.from_numpy(np.asarray(b["action"], np.float32))
-        loss = (((model(*inputs) - target) / half) ** 2).mean()
+        if cfg.chunk == 1:
+            target = torch.from_numpy(np.asarray(b["action"], np.float32))
+            loss = (((model(*inputs) - target) / half) ** 2).mean()
+        else:   # the person's next chunk actions, masked where the episode or the person's run ends
+            chunk, ok = sampler.action_chunks(b["row"], cfg.chunk)
+            err = ((model.forward_chunk(*inputs) - torch.from_numpy(chunk)) / half) ** 2
+            mask = torch.from_numpy(ok).unsqueeze(-1).to(err.dtype)
+            loss = (err * mask).sum() / (mask.sum() * err.shape[-1])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -91,7 +104,8 @@ def train_bc(store: EpisodeStore, cfg: BCConfig,
             progress(step, cfg.steps, losses[-1])
     model.eval()
     report = {"human_steps": n_human, "episodes": len(sampler.episodes), "steps": cfg.steps, **loss_summary(losses),
-              "seconds": round(time.monotonic() - t0, 1), "cameras": [camera_name(s) for s in streams]}
+              "seconds": round(time.monotonic() - t0, 1), "cameras": [camera_name(s) for s in streams],
+              "chunk": cfg.chunk}
     return model, pcfg, report
 
 
@@ -105,7 +119,6 @@ def train_and_publish(store_path, cfg: BCConfig, name: str, checkpoint, registry
     from robot_rl.policy.checkpoint import save_checkpoint
     from robot_rl.policy.export import export
     from robot_rl.policy.registry import PolicyRegistry
-    from robot_rl.policy.spec import PolicyMetadata
 
     report_step = progress(f"bc {cfg.kind} steps")
     model, pcfg, report = train_bc(EpisodeStore.open(store_path), cfg,
@@ -113,7 +126,7 @@ def train_and_publish(store_path, cfg: BCConfig, name: str, checkpoint, registry
     checkpoint = pathlib.Path(checkpoint)
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     save_checkpoint(model, pcfg, checkpoint)
-    meta = PolicyMetadata(name=name, obs=pcfg.obs, action=pcfg.action, control_hz=pcfg.control_hz)
+    meta = pcfg.metadata(name)
     data, err = export(model, meta)
     path = PolicyRegistry(registry).publish(data, meta, metrics={"bc_loss": round(report["loss_last"], 5),
                                                                 "human_steps": report["human_steps"]})

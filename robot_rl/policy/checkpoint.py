@@ -12,7 +12,7 @@ from safetensors.torch import load_file, save_file
 
 from robot_rl import config
 from robot_rl.policy.models import CNNPolicy, MLPPolicy
-from robot_rl.policy.spec import ActionSpec, ObsSpec, PolicyError
+from robot_rl.policy.spec import ActionSpec, ObsSpec, PolicyError, PolicyMetadata
 from robot_rl.teleop.base import ACTION_NAMES as EE_ACTION_NAMES
 
 CONFIG_KEY = "robot_rl.policy_config"
@@ -28,6 +28,8 @@ class PolicyConfig:
     hidden: list[int] = dataclasses.field(default_factory=lambda: [256, 256])
     control_hz: float = 10.0
     downsample: int = 2          # cnn: images average-pooled by this before the convolutions
+    chunk: int = 1               # actions predicted per step (ACT's action chunking; 1 = one action)
+    chunk_decay: float = 0.01    # temporal ensembling weight exp(-decay * i), i = 0 the oldest prediction
 
     @property
     def obs(self) -> list[ObsSpec]:
@@ -35,10 +37,16 @@ class PolicyConfig:
 
     def build(self) -> torch.nn.Module:
         if self.kind == "mlp":
-            return MLPPolicy(self.proprio, self.action, hidden=self.hidden)
+            return MLPPolicy(self.proprio, self.action, hidden=self.hidden, chunk=self.chunk)
         if not self.cameras:
             raise PolicyError("a cnn policy needs at least one camera")
-        return CNNPolicy(self.cameras, self.proprio, self.action, hidden=self.hidden, downsample=self.downsample)
+        return CNNPolicy(self.cameras, self.proprio, self.action, hidden=self.hidden, downsample=self.downsample,
+                         chunk=self.chunk)
+
+    def metadata(self, name: str) -> PolicyMetadata:
+        """What an export of this policy says about itself (the registry fills version and sha256)."""
+        return PolicyMetadata(name=name, obs=self.obs, action=self.action, control_hz=self.control_hz,
+                              action_chunk=self.chunk, chunk_decay=self.chunk_decay)
 
 
 def sim_policy_config(kind: str = "mlp", robot_joints: int = 6, image_size: int = 128) -> PolicyConfig:

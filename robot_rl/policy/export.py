@@ -33,6 +33,8 @@ def output_names(meta: PolicyMetadata) -> list[str]:
     reward classifier's one output is the success probability."""
     if meta.kind == "reward":
         return ["success"]
+    if meta.action_chunk > 1:
+        return ["action", "action_chunk"]
     return ["action", "base_action"] if meta.residual is not None else ["action"]
 
 
@@ -76,7 +78,13 @@ def parity(model: torch.nn.Module, onnx_bytes: bytes, obs: list[ObsSpec], n: int
 
 
 def export(model: torch.nn.Module, meta: PolicyMetadata, recorded: Optional[dict[str, np.ndarray]] = None) -> tuple[bytes, float]:
-    """(ONNX bytes with metadata embedded, parity error); raises PolicyError if parity fails."""
+    """(ONNX bytes with metadata embedded, parity error); raises PolicyError if parity fails.
+    A chunked policy (meta.action_chunk > 1) is exported with both its outputs."""
+    if meta.action_chunk > 1:
+        from robot_rl.policy.models import ChunkOutputs
+        if getattr(getattr(model, "head", None), "chunk", None) != meta.action_chunk:
+            raise PolicyError(f"metadata says action_chunk {meta.action_chunk}; the model does not predict that many")
+        model = ChunkOutputs(model)
     onnx_bytes = to_onnx_bytes(model, meta)
     err = parity(model, onnx_bytes, meta.obs, recorded=recorded)
     if not err <= PARITY_TOL:

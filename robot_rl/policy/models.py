@@ -19,36 +19,67 @@ def normalize_proprio(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) ->
 
 
 class _Head(nn.Module):
-    def __init__(self, in_dim: int, action: ActionSpec, hidden: Sequence[int]) -> None:
+    """features -> `chunk` actions [B, chunk, A] within the action bounds."""
+
+    def __init__(self, in_dim: int, action: ActionSpec, hidden: Sequence[int], chunk: int = 1) -> None:
         super().__init__()
+        if chunk < 1:
+            raise ValueError(f"chunk must be >= 1, got {chunk}")
+        self.chunk, self.action_dim = int(chunk), action.dim
         layers: list[nn.Module] = []
         d = in_dim
         for h in hidden:
             layers += [nn.Linear(d, h), nn.ReLU()]
             d = h
-        layers.append(nn.Linear(d, action.dim))
+        layers.append(nn.Linear(d, action.dim * self.chunk))
         self.mlp = nn.Sequential(*layers)
         low, high = torch.tensor(action.low, dtype=torch.float32), torch.tensor(action.high, dtype=torch.float32)
         self.register_buffer("act_mid", (high + low) / 2)
         self.register_buffer("act_half", (high - low) / 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act_mid + self.act_half * torch.tanh(self.mlp(x))
+        y = torch.tanh(self.mlp(x)).view(x.shape[0], self.chunk, self.action_dim)
+        return self.act_mid + self.act_half * y
 
 
-class MLPPolicy(nn.Module):
-    """proprio float32 [B, D] -> action [B, A] within the action bounds."""
+class ChunkedPolicy(nn.Module):
+    """A policy whose head predicts `chunk` actions: forward() is the first of them ([B, A], what a
+    residual base or any single-action caller uses), forward_chunk() all of them ([B, K, A])."""
+
+    def forward_chunk(self, *inputs: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.forward_chunk(*inputs)[:, 0]
+
+
+class ChunkOutputs(nn.Module):
+    """Export view of a chunked policy: outputs `action` (the first of the chunk) and
+    `action_chunk` (all of them), so the runtime can ensemble while anything that reads `action`
+    still works."""
+
+    def __init__(self, policy: ChunkedPolicy) -> None:
+        super().__init__()
+        self.policy = policy
+
+    def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        chunk = self.policy.forward_chunk(*inputs)
+        return chunk[:, 0], chunk
+
+
+class MLPPolicy(ChunkedPolicy):
+    """proprio float32 [B, D] -> action [B, A] within the action bounds (or `chunk` of them)."""
 
     def __init__(self, obs: ObsSpec, action: ActionSpec, hidden: Sequence[int] = (256, 256),
-                 mean: Optional[np.ndarray] = None, std: Optional[np.ndarray] = None) -> None:
+                 mean: Optional[np.ndarray] = None, std: Optional[np.ndarray] = None, chunk: int = 1) -> None:
         super().__init__()
         d = obs.shape[0]
         self.obs_names = [obs.name]
         self.register_buffer("mean", torch.as_tensor(np.zeros(d) if mean is None else mean, dtype=torch.float32))
         self.register_buffer("std", torch.as_tensor(np.ones(d) if std is None else std, dtype=torch.float32))
-        self.head = _Head(d, action, hidden)
+        self.head = _Head(d, action, hidden, chunk)
 
-    def forward(self, proprio: torch.Tensor) -> torch.Tensor:
+    def forward_chunk(self, proprio: torch.Tensor) -> torch.Tensor:
         return self.head(normalize_proprio(proprio, self.mean, self.std))
 
 
@@ -91,21 +122,21 @@ class ImageEncoder(nn.Module):
         return self.head(self.conv(x))
 
 
-class CNNPolicy(nn.Module):
-    """uint8 images [B, H, W, 3] per camera + proprio [B, D] -> action [B, A]."""
+class CNNPolicy(ChunkedPolicy):
+    """uint8 images [B, H, W, 3] per camera + proprio [B, D] -> action [B, A] (or `chunk` of them)."""
 
     def __init__(self, cameras: list[ObsSpec], proprio: ObsSpec, action: ActionSpec, hidden: Sequence[int] = (256,),
                  mean: Optional[np.ndarray] = None, std: Optional[np.ndarray] = None, channels: int = 16,
-                 feature_dim: int = 64, downsample: int = 2) -> None:
+                 feature_dim: int = 64, downsample: int = 2, chunk: int = 1) -> None:
         super().__init__()
         self.obs_names = [c.name for c in cameras] + [proprio.name]
         d = proprio.shape[0]
         self.register_buffer("mean", torch.as_tensor(np.zeros(d) if mean is None else mean, dtype=torch.float32))
         self.register_buffer("std", torch.as_tensor(np.ones(d) if std is None else std, dtype=torch.float32))
         self.encoders = nn.ModuleList(ImageEncoder(cam.shape[:2], channels, feature_dim, downsample) for cam in cameras)
-        self.head = _Head(len(cameras) * feature_dim + d, action, hidden)
+        self.head = _Head(len(cameras) * feature_dim + d, action, hidden, chunk)
 
-    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+    def forward_chunk(self, *inputs: torch.Tensor) -> torch.Tensor:
         *images, proprio = inputs
         feats = [enc(img) for enc, img in zip(self.encoders, images)]
         return self.head(torch.cat(feats + [normalize_proprio(proprio, self.mean, self.std)], dim=1))

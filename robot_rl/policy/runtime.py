@@ -1,6 +1,9 @@
 """Running an exported policy: an onnxruntime session checked against the robot's spec, warmed up.
 A residual policy is one graph composed with its base by the learner (robot_rl.learn.deploy); it
-also outputs `base_action`, kept as `last_base` for the step record."""
+also outputs `base_action`, kept as `last_base` for the step record. A chunked policy
+(meta.action_chunk > 1) outputs its next K actions; the runtime returns their temporal ensemble
+(robot_rl.policy.chunking), so it must be called once per control step at the policy's
+control_hz, and reset() where the steps break (a hold, a new episode)."""
 from __future__ import annotations
 
 import pathlib
@@ -9,6 +12,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from robot_rl.policy import registry
+from robot_rl.policy.chunking import TemporalEnsemble
 from robot_rl.policy.ort import session
 from robot_rl.policy.spec import ObsSpec, PolicyError, PolicyMetadata
 
@@ -44,11 +48,24 @@ class PolicyRuntime:
         # a residual composed with its base in one graph also outputs the base's action
         self.outputs = ["action"] + (["base_action"] if any(o.name == "base_action" for o in self.sess.get_outputs()) else [])
         self.last_base: Optional[np.ndarray] = None
+        self.ensemble: Optional[TemporalEnsemble] = None
+        if meta.action_chunk > 1:
+            if "action_chunk" not in {o.name for o in self.sess.get_outputs()}:
+                raise PolicyError(f"policy {meta.name}/{meta.version} says action_chunk {meta.action_chunk} "
+                                  "but its graph has no action_chunk output")
+            self.outputs = ["action_chunk"]
+            self.ensemble = TemporalEnsemble(meta.action_chunk, meta.chunk_decay)
+        self._reset_pending = False
         self.low = np.asarray(meta.action.low, np.float32)
         self.high = np.asarray(meta.action.high, np.float32)
         zero = {o.name: np.zeros((1, *o.shape), dtype=o.dtype) for o in meta.obs}
         for _ in range(warmup):  # first runs allocate; do it before the control loop needs them
             call(lambda: self.sess.run(self.outputs, zero))
+
+    def reset(self) -> None:
+        """The steps broke (a hold, a new episode): a chunked policy forgets its earlier chunks.
+        Safe from another thread: the calling thread applies it before its next step."""
+        self._reset_pending = True
 
     @classmethod
     def from_file(cls, path: str | pathlib.Path, expected_sha256: str = "", **kwargs) -> "PolicyRuntime":
@@ -62,6 +79,11 @@ class PolicyRuntime:
     def __call__(self, obs: dict[str, np.ndarray]) -> np.ndarray:
         feed = {n: np.asarray(obs[n])[None] for n in self.names}
         out = self.sess.run(self.outputs, feed)
+        if self.ensemble is not None:
+            if self._reset_pending:
+                self._reset_pending = False
+                self.ensemble.reset()
+            return self.ensemble(out[0][0]).astype(np.float32)
         if len(out) > 1:
             self.last_base = out[1][0]
         return out[0][0]

@@ -63,6 +63,10 @@ class PolicyMetadata:
     metrics: dict[str, Any] = dataclasses.field(default_factory=dict)
     format_version: int = FORMAT_VERSION
     kind: str = "policy"      # "policy", or "reward": a success classifier (output `success`, a probability)
+    # > 1: the graph also outputs `action_chunk` [B, K, A], the next K actions, and the runtime
+    # executes their temporal ensemble (robot_rl.policy.chunking) instead of `action`
+    action_chunk: int = 1
+    chunk_decay: float = 0.01
 
     def to_json(self) -> dict[str, Any]:
         return config.to_dict(self)
@@ -73,6 +77,9 @@ class PolicyMetadata:
             meta = config.from_dict(cls, data)
         except config.ConfigError as exc:
             raise PolicyError(f"invalid policy metadata: {exc}") from None
+        if meta.action_chunk < 1 or meta.chunk_decay < 0:
+            raise PolicyError(f"invalid policy metadata: action_chunk {meta.action_chunk} (>= 1), "
+                              f"chunk_decay {meta.chunk_decay:g} (>= 0)")
         if meta.format_version > FORMAT_VERSION:
             raise PolicyError(f"policy metadata format {meta.format_version} is newer than this robot_rl reads")
         return meta

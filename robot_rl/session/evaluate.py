@@ -49,6 +49,8 @@ def evaluate_policy(path: "pathlib.Path | Callable[[dict], np.ndarray]", task: s
     try:
         for k, seed in enumerate(seeds):
             obs, info = env.reset(seed=int(seed))
+            if hasattr(policy, "reset"):   # a chunked policy starts each episode without old chunks
+                policy.reset()
             safety = SafetyLayer(safety_cfg, 1.0 / rate_hz)   # fresh per episode, as after a reset
             safety.gripper_at_rest = 2.0 * float(obs["proprio"][-1]) - 1.0
             frames: list[np.ndarray] = []

@@ -45,6 +45,8 @@ def rollout(env: RobotEnv, writer: StoreWriter, seed: int, policy: Optional[Call
     obs, info = env.reset(seed=seed)
     if operator is not None:
         operator.reset()
+    if hasattr(policy, "reset"):   # a chunked policy starts each episode without old chunks
+        policy.reset()  # type: ignore[union-attr]
     period_ns = int(round(1e9 / env.cfg.control_hz))
     t = time.monotonic_ns()
     writer.begin_episode(task=env.cfg.task, notes=f"sim seed {seed}")

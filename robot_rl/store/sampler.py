@@ -112,6 +112,7 @@ class TransitionSampler:
         self._cols.update({"reward": _Growable((), np.float32), "terminal": _Growable((), np.bool_),
                            "intervention": _Growable((), np.bool_), "policy_version": _Growable((), np.int64)})
         self._next = _Growable((), np.int64)        # row of the bootstrap observation (itself when terminal)
+        self._end = _Growable((), np.int64)         # one past the last row of the row's episode
         self._ret = _Growable((), np.float32)       # n-step discounted reward sum
         self._discount = _Growable((), np.float32)  # gamma^k, 0 when a terminal came first
         self._valid = _Growable((), np.int64)       # rows that start a transition
@@ -156,7 +157,7 @@ class TransitionSampler:
                                  f"{self.memory_budget / 1e6:.0f} MB (raise memory_budget_mb or use cache='none')")
         before = self._valid.n
         total_steps = self._next.n + sum(e.num_steps for e in new)
-        for g in (*self._cols.values(), self._next, self._ret, self._discount, *self._frame_row.values(),
+        for g in (*self._cols.values(), self._next, self._end, self._ret, self._discount, *self._frame_row.values(),
                   *self._sample_idx.values()):
             g.reserve(total_steps)
         if self.mode == "all":  # exact sizes up front: no growth copies of the big frame buffers
@@ -189,6 +190,7 @@ class TransitionSampler:
         nst = nstep_returns(steps["reward"], steps["terminal"], self.nstep, self.gamma)
         nxt = base + nst["next"]
         self._next.extend(nxt)
+        self._end.extend(np.full(n, base + n, dtype=np.int64))
         self._ret.extend(nst["ret"].astype(np.float32))
         self._discount.extend(nst["discount"].astype(np.float32))
         valid = rows[nst["valid"]]
@@ -245,10 +247,26 @@ class TransitionSampler:
     @property
     def nbytes(self) -> int:
         """Memory the sampler holds (frames, step columns and indices)."""
-        groups = [*self._cols.values(), self._next, self._ret, self._discount, self._valid, self._human,
+        groups = [*self._cols.values(), self._next, self._end, self._ret, self._discount, self._valid, self._human,
                   self._online, *self._frame_row.values(),
                   *self._sample_idx.values(), *self._frames.values()]
         return sum(g.nbytes for g in groups)
+
+    def action_chunks(self, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The executed actions of steps t..t+k-1 from each row t ([B, k, A]) and which of them
+        count ([B, k] bool): in the same episode, finite, and a person's (intervention), so a
+        chunk cloned from a correction stops where the policy took back over. Entries that do not
+        count are zeros. The first entry of a human row always counts. For action-chunking BC."""
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        idx = np.asarray(rows)[:, None] + np.arange(k)
+        inside = idx < self._end.view[rows][:, None]
+        idx = np.where(inside, idx, np.asarray(rows)[:, None])
+        actions = self._cols["action"].view[idx]
+        ok = inside & self._cols["intervention"].view[idx] & np.isfinite(actions).all(axis=2)
+        # once a step does not count, none after it does: a chunk is a run of the person's actions
+        ok = np.cumprod(ok, axis=1).astype(bool)
+        return np.where(ok[..., None], actions, 0.0).astype(np.float32), ok
 
     def sample(self, batch_size: int, rows: str = "all") -> dict[str, Any]:
         """A batch from one row set (all, human, online). `row` names the rows drawn."""
