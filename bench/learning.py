@@ -66,7 +66,7 @@ def run_seed(args, seed: int, work: pathlib.Path) -> dict:
                         run_dir=str(work / f"run{seed}"), cameras="auto", batch=args.batch, utd=args.utd,
                         nstep=3, gamma=0.97, intervention_penalty=args.intervention_penalty,
                         export_every_s=1e9, checkpoint_every_s=1e9, plot_every_s=1e9, seed=seed)
-    cfg.sac.bc_weight, cfg.sac.bc_q_filter = args.bc_weight, not args.no_bc_filter
+    cfg.sac.bc_weight, cfg.sac.bc_q_filter, cfg.sac.bc_encoder = args.bc_weight, not args.no_bc_filter, args.bc_encoder
     cfg.sac.gripper_bins = args.gripper_bins
     base_success = None
     if args.mode == "residual":
@@ -165,6 +165,7 @@ def main() -> None:
     ap.add_argument("--utd", type=float, default=1.0)
     ap.add_argument("--bc-weight", type=float, default=0.0, help="actor BC term on human steps (sac.bc_weight)")
     ap.add_argument("--no-bc-filter", action="store_true", help="BC on every human step, not only Q-preferred ones")
+    ap.add_argument("--bc-encoder", action="store_true", help="the BC term also trains the encoder (sac.bc_encoder)")
     ap.add_argument("--gripper-bins", type=int, default=0,
                     help="rlpd: a discrete gripper head with this many commands (sac.gripper_bins; 0: continuous)")
     ap.add_argument("--image-size", type=int, default=128)

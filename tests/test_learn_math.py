@@ -186,6 +186,34 @@ def test_bc_term_imitates_human_steps_and_the_q_filter_drops_bad_corrections():
         SACConfig(bc_weight=-1.0).validate()
 
 
+def test_bc_encoder_lets_only_the_imitation_term_into_the_encoder():
+    """sac.bc_encoder: one update on the same batch from the same weights and random state, with and
+    without it. The encoder differs (imitation gradient), the critic and the actor do not (the
+    term adds nothing to the critic's gradient, and the actor still learns on detached features)."""
+    from robot_rl.learn.encoder import EncoderConfig, ObsEncoder
+    from robot_rl.learn.sac import SAC, SACConfig
+
+    rng = np.random.default_rng(0)
+    obs = {"proprio": torch.from_numpy(rng.normal(size=(32, 3)).astype(np.float32)),
+           "cam": torch.from_numpy(rng.integers(0, 256, (32, 16, 16, 3), dtype=np.uint8))}
+    batch = {"obs": obs, "next_obs": obs, "action": torch.from_numpy(rng.uniform(-1, 1, (32, 2)).astype(np.float32)),
+             "ret": torch.zeros(32), "discount": torch.full((32,), 0.9), "intervention": torch.arange(32) < 16}
+    agents = []
+    for bc_encoder in (False, True):
+        torch.manual_seed(0)
+        enc = ObsEncoder(3, ["cam"], (16, 16), EncoderConfig(channels=4, feature_dim=8, downsample=1))
+        sac = SAC(enc, 2, SACConfig(hidden=[16], bc_weight=1.0, bc_q_filter=False, bc_encoder=bc_encoder), seed=0)
+        torch.manual_seed(1)
+        sac.update(batch)
+        agents.append(sac)
+    plain, through = agents
+
+    def same(a, b):
+        return all(torch.equal(x, y) for x, y in zip(a.parameters(), b.parameters()))
+    assert not same(plain.encoder, through.encoder)
+    assert same(plain.critic, through.critic) and same(plain.actor, through.actor)
+
+
 def test_discrete_gripper_head_learns_the_rewarded_command_and_exports():
     """One-step episodes, action (x, gripper): reward -|x - obs[0]| + 1 when the gripper is closed
     (< 0) exactly where obs[1] > 0. The data's gripper commands are continuous and random; the head

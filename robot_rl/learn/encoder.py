@@ -3,6 +3,7 @@ at the start of training) and, per camera, robot_rl.policy's ImageEncoder -> one
 
 The critic trains the encoder; the actor reads its features with gradients stopped (as HIL-SERL
 and DrQ do), so the actor's loss cannot bend the representation toward its own Q-maximization.
+`sac.bc_encoder` lets one actor term through: imitation of the human steps.
 """
 from __future__ import annotations
 

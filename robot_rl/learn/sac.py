@@ -14,6 +14,9 @@ clipped double-Q). Images get DrQ random shifts (`augment_pad`) before the encod
 where the critic rates the human's action at least as high as the policy's (`bc_q_filter`, the Q
 filter of IBRL / Nair et al. 2018), so corrections pull the actor directly instead of only through a
 critic that must first learn to prefer them, and bad corrections do not.
+`bc_encoder` lets that imitation term (unfiltered) train the shared encoder too; otherwise only the
+critic shapes the features (HIL-SERL's stopped actor gradient), which with a sparse reward and no
+successes yet leaves the actor blind to what the demonstrations looked at.
 
 `gripper_bins` > 0 makes the last action dimension a discrete gripper (HIL-SERL's hybrid grasp
 critic): the actor and the critic ensemble handle the motion dimensions only, and a DQN head over
@@ -48,6 +51,7 @@ class SACConfig:
     residual_scale: float = 0.0              # > 0: residual actor on a frozen base, scaled by this
     bc_weight: float = 0.0                   # > 0: actor also imitates human steps (see the module doc)
     bc_q_filter: bool = True                 # ... only where Q(s, human action) >= Q(s, policy action)
+    bc_encoder: bool = False                 # ... and that term also trains the encoder (with the critic)
     gripper_bins: int = 0                    # >= 2: the last action dim is a discrete gripper head (0: continuous)
     gripper_epsilon: float = 0.1             # ... picked at random this often when exploring
 
@@ -157,6 +161,11 @@ class SAC:
             gripper_loss = self._gripper_loss(features, next_f, batch)
             metrics["gripper_loss"] = gripper_loss.item()
             critic_loss = critic_loss + gripper_loss
+        if update_actor and c.bc_weight > 0 and c.bc_encoder and "intervention" in batch:
+            # imitation shapes the features as well; the actor's own gradient from this term is
+            # dropped (zero_grad below) and taken in the actor step on detached features
+            bc_enc, _ = self._bc_loss(features, batch, q.detach().mean(0), q_filter=False)
+            critic_loss = critic_loss + c.bc_weight * bc_enc
         self.opt_critic.zero_grad(set_to_none=True)
         critic_loss.backward()
         self.opt_critic.step()
@@ -186,7 +195,8 @@ class SAC:
         self.updates += 1
         return metrics
 
-    def _bc_loss(self, features: torch.Tensor, batch: dict, q_data: torch.Tensor) -> tuple[torch.Tensor, float]:
+    def _bc_loss(self, features: torch.Tensor, batch: dict, q_data: torch.Tensor,
+                 q_filter: Optional[bool] = None) -> tuple[torch.Tensor, float]:
         """Mean squared distance of the deterministic action to the human's over the human steps the
         filter keeps; the share of human steps kept (nan when the batch has none)."""
         human = batch["intervention"]
@@ -194,7 +204,7 @@ class SAC:
             return features.new_zeros(()), float("nan")
         a_det, _ = self.motion(features, batch.get("base_action"), deterministic=True)
         keep = human
-        if self.cfg.bc_q_filter:
+        if self.cfg.bc_q_filter if q_filter is None else q_filter:
             with torch.no_grad():
                 keep = human & (q_data >= self.critic(features, a_det).mean(0))
         err = ((a_det - batch["action"][:, :self.motion_dim]) ** 2).sum(-1)
