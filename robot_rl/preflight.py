@@ -45,6 +45,10 @@ def _sim_topics() -> list[TopicExpectation]:
 class PreflightConfig:
     topics: list[TopicExpectation] = dataclasses.field(default_factory=_sim_topics)
     listen_s: float = 3.0
+    # before listening, wait up to this long until every topic's publisher has been discovered
+    # (DDS discovery of a freshly started node occasionally takes seconds, and a window that
+    # opens before it would call a topic missing that is there)
+    discovery_s: float = 5.0
     rate_tolerance: float = 0.2
     max_clock_offset_s: float = 0.05
     # the workspace box and joint limits the control node's safety layer enforces (ee mode: its
@@ -54,8 +58,8 @@ class PreflightConfig:
     joint_high: list[float] = dataclasses.field(default_factory=list)
 
     def validate(self) -> None:
-        if self.listen_s <= 0 or not 0 < self.rate_tolerance < 1 or self.max_clock_offset_s <= 0:
-            raise ValueError("listen_s > 0, rate_tolerance in (0, 1), max_clock_offset_s > 0")
+        if self.listen_s <= 0 or not 0 < self.rate_tolerance < 1 or self.max_clock_offset_s <= 0 or self.discovery_s < 0:
+            raise ValueError("listen_s > 0, discovery_s >= 0, rate_tolerance in (0, 1), max_clock_offset_s > 0")
         if len(self.joint_low) != len(self.joint_high):
             raise ValueError("joint_low and joint_high need one value per joint")
 

@@ -1,4 +1,5 @@
-"""The preflight node: listens to the topics a policy needs for `listen_s`, then judges what it saw
+"""The preflight node: waits (up to `discovery_s`) until every topic a policy needs has a discovered
+publisher, listens to them for `listen_s`, then judges what it saw
 with robot_rl.preflight.evaluate (missing topics, rates, clock agreement, the robot inside its
 limits), prints one line per problem, writes a JSON report and exits 0 (go) or 1 (no go).
 `robot-rl preflight` runs it; `robot-rl session` on a robot runs it before the policy moves.
@@ -41,6 +42,21 @@ class PreflightNode(RobotRLNode):
         for t in self.cfg.topics:
             self.create_subscription(message_class(t.type), t.topic,
                                      lambda msg, t=t: self._on_msg(t, msg), qos("sensor", 50))
+        self.listening = False
+        self.discovery_deadline = time.monotonic() + self.cfg.discovery_s
+        self.discovery_timer = self.create_timer(0.05, self._await_discovery)
+
+    def _await_discovery(self) -> None:
+        """Open the listen window once every topic has a discovered publisher, or at the deadline."""
+        undiscovered = [t.topic for t in self.cfg.topics if self.count_publishers(t.topic) == 0]
+        if undiscovered and time.monotonic() < self.discovery_deadline:
+            return
+        self.discovery_timer.cancel()
+        if undiscovered:
+            self.get_logger().warning(f"no publisher discovered in {self.cfg.discovery_s:g} s on: "
+                                      f"{', '.join(undiscovered)}")
+        self.seen = {t.topic: TopicObservation() for t in self.cfg.topics}   # the window starts now
+        self.listening = True
         self.get_logger().info(f"listening to {len(self.cfg.topics)} topics for {self.cfg.listen_s:g} s")
         self.create_timer(self.cfg.listen_s, self._judge)
 
@@ -54,6 +70,8 @@ class PreflightNode(RobotRLNode):
         return time.time_ns() - (time.monotonic_ns() - mono)
 
     def _on_msg(self, t, msg) -> None:
+        if not self.listening:
+            return
         mono = time.monotonic_ns()
         obs = self.seen[t.topic]
         obs.receive_ns.append(mono)

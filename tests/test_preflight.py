@@ -100,3 +100,31 @@ def test_preflight_node_on_the_simulator_and_a_robot_with_problems(procs, tmp_pa
     assert rep["clock"] == "wall"
     assert len(rep["problems"]) == 1 and rep["problems"][0].startswith(
         "clock: /arm2/joint_states stamps disagree with this machine's clock by 12"), rep["problems"]
+
+
+def test_preflight_waits_for_a_publisher_discovered_late(procs, tmp_path):
+    """A driver that comes up 4 s after the preflight node (longer than the 3 s listen window)
+    still passes: the window opens once its publisher is discovered. With discovery_s 0 the
+    window opens at once and the topic is missing."""
+    import time
+
+    from robot_rl.graph import NodeSpec
+
+    def start(name: str, discovery_s: float):
+        cfg = PreflightConfig(listen_s=3.0, discovery_s=discovery_s,
+                              topics=[TopicExpectation("/late/joint_states", "sensor_msgs/msg/JointState", 50.0,
+                                                       stamped=False)])
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(config.to_dict(cfg)))
+        spec = NodeSpec(name=name, module="preflight_node", parameters={
+            "config": str(path), "report_path": str(tmp_path / f"{name}.json")}, remappings={"/clock": "/no_clock"})
+        return procs.start(spec.command(), name)
+
+    waiting, hasty = start("waiting", 10.0), start("hasty", 0.0)
+    time.sleep(4.0)
+    procs.node("synthetic_source", "late", topic="/late/joint_states", kind="joint_state", rate_hz=50.0, qos="reliable")
+    assert wait_exit(waiting, 60) == 0, waiting.log_path.read_text()[-3000:]
+    assert wait_exit(hasty, 60) == 1
+    assert json.loads((tmp_path / "hasty.json").read_text())["problems"] == [
+        "missing: no sensor_msgs/msg/JointState on /late/joint_states in 3 s"]
+    assert "no publisher discovered in 0 s on: /late/joint_states" in hasty.log_path.read_text()
