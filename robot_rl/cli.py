@@ -531,7 +531,7 @@ COMMANDS = {
     "learn": ("the learner: follows a store, trains SAC / residual RL with RLPD batches, exports policies and "
               "announces them on /policy/update", cmd_learn),
     "session": ("an RL session with human corrections, end to end: demos, BC base, HIL learning with hot "
-                "swaps, evaluation, report (on the simulator by default)", cmd_session),
+                "swaps, selection, evaluation, report (on the simulator by default)", cmd_session),
     "preflight": ("before a policy moves the robot: topics present, rates within 20 percent, clocks within 50 ms, "
                   "robot inside its limits (exit 1, naming each problem, if not)", cmd_preflight),
     "reward": ("train a success classifier on the store's labelled episodes (a learned reward), exported to the "
@@ -688,9 +688,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_overrides(c)
 
     p = sub.add_parser("session", help=COMMANDS["session"][0], description=COMMANDS["session"][0] +
-                       ". Stages: demos, bc, hil, eval, report; `all` (default) skips the stages already done, so "
+                       ". Stages: demos, bc, hil, select (the best of the learner's last exports on validation seeds becomes "
+                       "the final policy), eval, report; `all` (default) skips the stages already done, so "
                        "rerunning continues an interrupted session; naming one stage reruns it.")
-    p.add_argument("--stage", choices=["all", "demos", "bc", "hil", "eval", "report"], default="all")
+    p.add_argument("--stage", choices=["all", "demos", "bc", "hil", "select", "eval", "report"], default="all")
     p.add_argument("--out", help="session folder: store, registry, learner run, report (default runs/session)")
     p.add_argument("--task", help="pick_cube (default) or peg_insert")
     p.add_argument("--demos", type=int, help="demonstrations to collect (default 5)")

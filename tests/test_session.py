@@ -1,7 +1,7 @@
 """`robot-rl session` end to end on the simulator (issue #8), every stage in real processes: the
 scripted expert records demonstrations through the recording graph, BC trains a base, the control
 node runs it with the simulated human correcting while the learner node trains beside it and the
-control node swaps its exports in, the learner catches up, both policies are evaluated on held-out
+control node swaps its exports in, the learner catches up, the best of its last exports on validation seeds becomes the final policy, both policies are evaluated on held-out
 seeds, and the report is written. Then the session is continued: nothing done is redone, more HIL
 episodes are recorded and the learner resumes from its checkpoint.
 
@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.ros, pytest.mark.hil]
 
 SHORT = ["--demos", "2", "--hil-episodes", "3", "--eval-episodes", "2", "--set", "bc.steps=60",
          "--set", "learner.export_every_s=3", "--set", "learner.batch=32", "--set", "image_size=64",
-         "--set", "catchup=true"]   # the optional catch-up path runs here too
+         "--set", "catchup=true", "--set", "select_episodes=2"]   # the optional catch-up path runs here too
 
 
 def session(tmp_path, env, *args, timeout=600):
@@ -69,11 +69,21 @@ def test_session_short_runs_every_stage_and_continues(tmp_path, ros_child_env):
     assert reg.versions("session_base") == ["v0001"] and len(reg.versions("session")) >= 2
     final = json.loads((root / "policies" / "session" / f"{reg.versions('session')[-1]}.json").read_text())
     assert final["parent"] == f"session/{reg.versions('session')[-2]}"
+    # selection: the newest (up to) 4 exports on their own validation seeds; the best is the final
+    # policy, and the held-out evaluation runs it (and the last export too when that is another)
+    versions = [f"session/{v}" for v in reg.versions("session")]
+    sel = json.loads((root / "select.json").read_text())
+    assert [r["ref"] for r in sel["candidates"]] == versions[-4:] and sel["last"] == versions[-1]
+    assert sel["seeds"] == [200000, 200001] and all(r["seeds"] == sel["seeds"] for r in sel["candidates"])
+    best = max(r["success_rate"] for r in sel["candidates"])
+    assert sel["chosen"] == [r["ref"] for r in sel["candidates"] if r["success_rate"] == best][-1]
     ev = json.loads((root / "eval.json").read_text())
-    assert ev["base"]["version"] == "session_base/v0001" and ev["final"]["version"] == f"session/{reg.versions('session')[-1]}"
+    assert ev["base"]["version"] == "session_base/v0001" and ev["final"]["version"] == sel["chosen"]
     assert ev["base"]["seeds"] == ev["final"]["seeds"] == [100000, 100001]
+    assert ("last" in ev) == (sel["chosen"] != versions[-1])
     report = (root / "report.md").read_text()
     assert "## Result: held-out seeds, no corrections" in report and "session.png" in report
+    assert "## Selection: the final policy" in report and f"`{sel['chosen']}` (chosen)" in report
     html = (root / "report.html").read_text()
     assert html.count("data:image/png;base64,") >= 3             # session plot, learning curves, strips
 
@@ -87,6 +97,12 @@ def test_session_short_runs_every_stage_and_continues(tmp_path, ros_child_env):
     assert len([e for e in EpisodeStore.open(root / "store.zarr").episodes(status="complete")
                 if e.notes.startswith(HIL_NOTES)]) == 4
     assert len(reg.versions("session")) > before
+    # the selection was redone over the new exports, the old ones' results kept
+    sel2 = json.loads((root / "select.json").read_text())
+    assert sel2["last"] == f"session/{reg.versions('session')[-1]}"
+    kept = {r["ref"]: r for r in sel["candidates"]}
+    assert all(r == kept[r["ref"]] for r in sel2["candidates"] if r["ref"] in kept)
+    assert json.loads((root / "eval.json").read_text())["final"]["version"] == sel2["chosen"]
 
 
 def test_session_refuses_bad_input_in_one_line(tmp_path, ros_child_env):

@@ -8,14 +8,16 @@ and the learner's checkpoint carry the state; a stage that is done is skipped):
 3. hil    - the recording graph with the control node running the policy and a human correcting
             it (the simulated human in the simulator), the learner node beside it training residual
             RL on the store and announcing every export, which the control node swaps in mid-session;
-            then the learner finishes the updates it still owes and exports the final version
-4. eval   - the base and the final policy (their registry ONNX in onnxruntime) on held-out
-            simulator seeds, without corrections
-5. report - report.md and a self-contained report.html: success before/after, success and
+            its last export is made as the graph stops (with `catchup`, after the updates it owes)
+4. select - the learner's last few exports on validation seeds of their own (simulator only): the
+            best becomes the final policy (session/select.py says why)
+5. eval   - the base and the final policy (their registry ONNX in onnxruntime), and the last export
+            when the final is another, on held-out simulator seeds, without corrections
+6. report - report.md and a self-contained report.html: success before/after, success and
             intervention rate over the session, learning curves, episode strips, policy versions
 
 Everything lands in one folder (default runs/session): store.zarr, policies/, bc.safetensors,
-learner/ (checkpoint, metrics, plots), eval.json, report.md/.html.
+learner/ (checkpoint, metrics, plots), select.json, eval.json, report.md/.html.
 """
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ from robot_rl.log import get_logger
 
 log = get_logger("robot_rl.session")
 
-STAGES = ("demos", "bc", "hil", "eval", "report")
+STAGES = ("demos", "bc", "hil", "select", "eval", "report")
 DEMO_NOTES = "session demonstration"
 HIL_NOTES = "session hil"
 
@@ -70,6 +72,11 @@ class SessionConfig:
     # 55%, 25% -> 0%, 15% -> 5%; docs/BENCHMARKS.md). The final policy is then the learner node's
     # last export, made as the robot stopped.
     catchup: bool = False
+    # The final policy is the best of the learner's last `select_last` exports on `select_episodes`
+    # validation seeds (seed+200000..; simulator only); select_last < 2 or select_episodes 0: the
+    # last export. Single exports swing by 15-25 points of held-out success (docs/BENCHMARKS.md).
+    select_last: int = 4
+    select_episodes: int = 10
     # on a robot (sim: false), the HIL stage runs preflight with this config first and refuses to
     # let the policy move the robot unless it passes
     preflight: str = "launch/preflight/real.yaml"
@@ -84,6 +91,8 @@ class SessionConfig:
     def validate(self) -> None:
         if self.demos < 1 or self.hil_episodes < 0 or self.eval_episodes < 0:
             raise ValueError("demos >= 1, hil_episodes >= 0, eval_episodes >= 0")
+        if self.select_last < 0 or self.select_episodes < 0:
+            raise ValueError("select_last >= 0 and select_episodes >= 0")
         if not self.sim and self.teleop == "expert":
             raise ValueError("the scripted expert needs the simulator: set teleop to a device (keyboard, gamepad, "
                              "spacemouse) for a robot")
@@ -124,6 +133,12 @@ class SessionConfig:
         return cfg
 
 
+def _write_json(path: pathlib.Path, data: Any) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    tmp.replace(path)
+
+
 def episodes_with(store_path: pathlib.Path, notes: str) -> list:
     """Complete episodes of this session's kind (the notes the session's recorder writes)."""
     if not store_path.exists():
@@ -146,9 +161,7 @@ class Session:
         self.state: dict[str, Any] = json.loads(self.state_path.read_text()) if self.state_path.exists() else {}
 
     def _save_state(self) -> None:
-        tmp = self.state_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.state, indent=1))
-        tmp.replace(self.state_path)
+        _write_json(self.state_path, self.state)
 
     def run(self, stages: tuple[str, ...] = STAGES, redo: bool = False) -> int:
         t0 = time.monotonic()
@@ -283,34 +296,93 @@ class Session:
                  result["exported"][-1] if result["exported"] else "-")
         return 0
 
-    # --- 4. evaluation --------------------------------------------------------------------------------
+    # --- 4. selection ---------------------------------------------------------------------------------
+    def stage_select(self, redo: bool = False) -> int:
+        from robot_rl.policy.registry import PolicyRegistry
+        from robot_rl.session import select
+        from robot_rl.session.evaluate import evaluate_policy
+        c = self.cfg
+        reg = PolicyRegistry(c.registry)
+        versions = reg.versions(c.name)
+        if not versions:
+            log.error("select: no learner export %s in %s: run the hil stage first", c.name, c.registry)
+            return 2
+        path = c.root / "select.json"
+        last = f"{c.name}/{versions[-1]}"
+        refs = select.candidates(versions, c.name, c.select_last)
+        seeds = select.validation_seeds(c.seed, c.select_episodes)
+        if not c.sim or len(refs) < 2 or not seeds:
+            why = ("on a robot there are no simulator seeds to select on" if not c.sim else
+                   "selection is off (select_last < 2 or select_episodes 0)" if not seeds or c.select_last < 2 else
+                   "the learner exported one version")
+            log.info("select: %s: the final policy is the last export %s", why, last)
+            _write_json(path, {"chosen": last, "last": last, "seeds": [], "candidates": [], "why": why})
+            return 0
+        old = json.loads(path.read_text()) if path.exists() and not redo else {}
+        done = {r["ref"]: r for r in old.get("candidates", []) if r.get("seeds") == seeds}
+        results: list[dict[str, Any]] = []
+        for ref in refs:
+            if ref not in done:
+                log.info("select: %s on %d validation seeds (%d..%d), no corrections", ref, len(seeds), seeds[0],
+                         seeds[-1])
+                r = evaluate_policy(reg.resolve(ref), c.task, seeds, c.robot, c.cameras, c.image_size, c.rate_hz)
+                done[ref] = {"ref": ref, "seeds": seeds, "success": r["success"], "success_rate": r["success_rate"],
+                             "seconds": r["seconds"]}
+                # an interrupted selection resumes with the candidates it has run
+                _write_json(path, {"last": last, "seeds": seeds, "candidates": [done[x] for x in refs if x in done]})
+            results.append(done[ref])
+        chosen = select.choose(results)
+        _write_json(path, {"chosen": chosen, "last": last, "seeds": seeds, "candidates": results,
+                           "why": f"best of the last {len(refs)} exports on {len(seeds)} validation seeds"})
+        log.info("select: %s; final policy: %s", ", ".join(f"{r['ref']} {r['success_rate']:.0%}" for r in results),
+                 chosen)
+        return 0
+
+    def final_policy(self) -> Optional[str]:
+        """The selected export when the selection covers the newest export; else the newest export."""
+        from robot_rl.policy.registry import PolicyRegistry
+        versions = PolicyRegistry(self.cfg.registry).versions(self.cfg.name)
+        if not versions:
+            return None
+        last = f"{self.cfg.name}/{versions[-1]}"
+        path = self.cfg.root / "select.json"
+        sel = json.loads(path.read_text()) if path.exists() else {}
+        if sel.get("chosen") and sel.get("last") == last:
+            return sel["chosen"]
+        if sel:
+            log.warning("select.json is older than the newest export %s (rerun the select stage): using the newest", last)
+        return last
+
+    # --- 5. evaluation --------------------------------------------------------------------------------
     def stage_eval(self, redo: bool = False) -> int:
         from robot_rl.policy.registry import PolicyRegistry
         from robot_rl.session.evaluate import evaluate_policy
         c = self.cfg
         path = c.root / "eval.json"
         reg = PolicyRegistry(c.registry)
-        final = f"{c.name}/{reg.versions(c.name)[-1]}" if reg.versions(c.name) else None
+        final = self.final_policy()
+        last = f"{c.name}/{reg.versions(c.name)[-1]}" if reg.versions(c.name) else None
         base = f"{c.base_name}/{reg.versions(c.base_name)[-1]}" if reg.versions(c.base_name) else None
         if base is None:
             log.error("eval: no base policy yet: run the bc stage first")
             return 2
         results = json.loads(path.read_text()) if path.exists() and not redo else {}
         seeds = [c.seed + 100_000 + i for i in range(c.eval_episodes)]
-        for role, ref in (("base", base), ("final", final)):
+        if last == final:
+            results.pop("last", None)
+        # the last export too when the selection chose another: the report shows what choosing gave
+        for role, ref in (("base", base), ("final", final), ("last", last if last != final else None)):
             if ref is None or results.get(role, {}).get("version") == ref and results[role]["seeds"] == seeds:
                 continue
             log.info("eval: %s policy %s on %d held-out seeds, no corrections", role, ref, len(seeds))
             results[role] = evaluate_policy(reg.resolve(ref), c.task, seeds, c.robot, c.cameras, c.image_size,
-                                            c.rate_hz, strips_dir=c.root / "strips" / role)
+                                            c.rate_hz, strips_dir=c.root / "strips" / role if role != "last" else None)
             log.info("eval: %s %s: success %.0f%% (%d/%d)", role, ref, 100 * results[role]["success_rate"],
                      sum(results[role]["success"]), len(seeds))
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(results, indent=1))
-            tmp.replace(path)
+            _write_json(path, results)
         return 0
 
-    # --- 5. report ------------------------------------------------------------------------------------
+    # --- 6. report ------------------------------------------------------------------------------------
     def stage_report(self, redo: bool = False) -> int:
         from robot_rl.session.report import write_report
         paths = write_report(self.cfg, self.state)

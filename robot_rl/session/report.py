@@ -31,6 +31,10 @@ def hil_episode_table(cfg) -> list[dict[str, Any]]:
     return rows
 
 
+ROLES = ("base", "final", "last")
+ROLE_LABEL = {"base": "base", "final": "final", "last": "last export"}
+
+
 def plot_session(hil: list[dict], evals: dict, out: pathlib.Path) -> pathlib.Path:
     import matplotlib
     matplotlib.use("Agg")
@@ -55,9 +59,10 @@ def plot_session(hil: list[dict], evals: dict, out: pathlib.Path) -> pathlib.Pat
     ax.set_ylabel("version number at episode end")
     ax.set_title("policy running in the control node")
     ax = axes[2]
-    roles = [r for r in ("base", "final") if r in evals]
+    roles = [r for r in ROLES if r in evals]
     rates = [evals[r]["success_rate"] for r in roles]
-    bars = ax.bar([f"{r}\n{evals[r]['version']}" for r in roles], rates, color=["tab:gray", "tab:green"][:len(roles)])
+    colors = {"base": "tab:gray", "final": "tab:green", "last": "tab:olive"}
+    bars = ax.bar([f"{ROLE_LABEL[r]}\n{evals[r]['version']}" for r in roles], rates, color=[colors[r] for r in roles])
     for b, r in zip(bars, roles):
         ax.text(b.get_x() + b.get_width() / 2, b.get_height() + 0.02,
                 f"{sum(evals[r]['success'])}/{len(evals[r]['success'])}", ha="center")
@@ -87,6 +92,7 @@ def write_report(cfg, state: dict[str, Any]) -> list[pathlib.Path]:
     root = cfg.root
     hil = hil_episode_table(cfg)
     evals = json.loads((root / "eval.json").read_text()) if (root / "eval.json").exists() else {}
+    selection = json.loads((root / "select.json").read_text()) if (root / "select.json").exists() else {}
     session_png = plot_session(hil, evals, root / "session.png")
     learning_png = cfg.learner_dir / "learning.png"
     versions = _versions(cfg)
@@ -98,20 +104,36 @@ def write_report(cfg, state: dict[str, Any]) -> list[pathlib.Path]:
               f"`{cfg.registry}`, learner run `{cfg.learner_dir}`.\n"))
     if evals:
         lines = ["## Result: held-out seeds, no corrections\n", "| policy | success | episodes |", "|---|---|---|"]
-        for role in ("base", "final"):
+        for role in ROLES:
             if role in evals:
                 e = evals[role]
-                lines.append(f"| {role} `{e['version']}` | **{e['success_rate']:.0%}** | {sum(e['success'])}/"
+                lines.append(f"| {ROLE_LABEL[role]} `{e['version']}` | **{e['success_rate']:.0%}** | {sum(e['success'])}/"
                              f"{len(e['success'])} (seeds {e['seeds'][0]}..{e['seeds'][-1]}) |")
         if "base" in evals and "final" in evals:
             d = evals["final"]["success_rate"] - evals["base"]["success_rate"]
             verdict = "beats" if d > 0 else ("matches" if d == 0 else "is worse than")
             lines.append(f"\nThe final policy {verdict} the base policy ({d:+.0%}).")
-        clamps = {r: evals[r]["clamps"] for r in ("base", "final") if r in evals and "clamps" in evals[r]}
+        if "last" in evals and "final" in evals:
+            d = evals["final"]["success_rate"] - evals["last"]["success_rate"]
+            lines.append(f"The selection chose `{evals['final']['version']}` over the last export "
+                         f"`{evals['last']['version']}`: {d:+.0%} on these seeds, which it never saw.")
+        clamps = {r: evals[r]["clamps"] for r in ROLES if r in evals and "clamps" in evals[r]}
         if clamps:
             lines.append("\nEvaluated through the control node's safety layer; its clamps: " + "; ".join(
                 f"{r} {', '.join(f'{k} {v}' for k, v in sorted(c.items())) or 'none'}" for r, c in clamps.items()) + ".")
         md(("md", "\n".join(lines) + "\n"))
+    if selection.get("candidates"):
+        seeds = selection["seeds"]
+        lines = [f"## Selection: the final policy\n\n{selection['why']} (seeds {seeds[0]}..{seeds[-1]}, no "
+                 "corrections); the best became the final policy, the newest on a tie.\n",
+                 "| export | validation success |", "|---|---|"]
+        for r in selection["candidates"]:
+            mark = " (chosen)" if r["ref"] == selection.get("chosen") else ""
+            lines.append(f"| `{r['ref']}`{mark} | {r['success_rate']:.0%} ({sum(r['success'])}/{len(r['success'])}) |")
+        md(("md", "\n".join(lines) + "\n"))
+    elif selection.get("why"):
+        md(("md", f"## Selection: the final policy\n\n{selection['why']}: the final policy is the last export "
+                  f"`{selection['chosen']}`.\n"))
     if hil:
         first, last = hil[:10], hil[-10:]
         md(("md", "## The session\n\n"
