@@ -68,13 +68,14 @@ def run_seed(args, seed: int, work: pathlib.Path) -> dict:
                         export_every_s=1e9, checkpoint_every_s=1e9, plot_every_s=1e9, seed=seed)
     cfg.sac.bc_weight, cfg.sac.bc_q_filter, cfg.sac.bc_encoder = args.bc_weight, not args.no_bc_filter, args.bc_encoder
     cfg.sac.gripper_bins = args.gripper_bins
+    cfg.actor_pretrain_updates = args.actor_pretrain
+    cfg.critic_warmup_updates = args.critic_warmup if args.critic_warmup is not None else (200 if args.mode == "residual" else 0)
     base_success = None
     if args.mode == "residual":
         base, pcfg, report = train_bc(EpisodeStore.open(store), BCConfig(kind="cnn", steps=args.bc_steps,
                                                                           batch=64, seed=seed))
         save_checkpoint(base, pcfg, work / f"base{seed}.safetensors")
         cfg.mode, cfg.base, cfg.residual_scale = "residual", str(work / f"base{seed}.safetensors"), args.residual_scale
-        cfg.critic_warmup_updates = args.critic_warmup
 
         def base_policy(obs):
             with torch.no_grad():
@@ -83,6 +84,8 @@ def run_seed(args, seed: int, work: pathlib.Path) -> dict:
         print(f"[seed {seed}] BC base from {args.demos} demos, {args.bc_steps} steps: success {base_success:.0%} "
               f"on {len(eval_seeds)} held-out seeds", flush=True)
     learner = Learner(cfg)
+    if args.actor_pretrain:   # before the first evaluation, so the curve starts at the pretrained actor
+        learner.pretrain_actor()
     curve, episodes = [], []
     env_steps, next_eval, ep_seed = 0, 0, 0
     while True:
@@ -158,7 +161,9 @@ def main() -> None:
     ap.add_argument("--demos", type=int, default=None, help="default 10 (rlpd) / 5 (residual: a weak base, 10%% here)")
     ap.add_argument("--bc-steps", type=int, default=1000)
     ap.add_argument("--residual-scale", type=float, default=0.5)
-    ap.add_argument("--critic-warmup", type=int, default=200)
+    ap.add_argument("--critic-warmup", type=int, default=None, help="critic-only updates first; default 200 (residual) / 0 (rlpd)")
+    ap.add_argument("--actor-pretrain", type=int, default=0,
+                    help="rlpd: BC steps of actor + encoder on the demos before RL (learner.actor_pretrain_updates)")
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--intervention-penalty", type=float, default=0.0,
                     help="RLIF: reward -= this on the policy step before a takeover (default 0)")

@@ -214,6 +214,40 @@ def test_bc_encoder_lets_only_the_imitation_term_into_the_encoder():
     assert same(plain.critic, through.critic) and same(plain.actor, through.actor)
 
 
+def test_actor_pretraining_imitates_the_batch_and_leaves_the_rl_parts_alone():
+    """pretrain_actor: the deterministic action learns the demonstrated mapping (a = -obs[0] on the
+    first dim, a = 0.5 on the second) through encoder and actor; critic, target, temperature and the
+    RL optimizers are exactly as built; a residual refuses it."""
+    from robot_rl.learn.encoder import ObsEncoder
+    from robot_rl.learn.sac import SAC, SACConfig
+
+    torch.manual_seed(0)
+    sac = SAC(ObsEncoder(2), 2, SACConfig(hidden=[64, 64], lr=1e-3), seed=0)
+    critic0 = [p.clone() for p in [*sac.critic.parameters(), *sac.critic_target.parameters()]]
+    alpha0 = sac.log_alpha.detach().clone()
+    rng = np.random.default_rng(0)
+
+    def demo(n):
+        obs = rng.uniform(-0.8, 0.8, (n, 2)).astype(np.float32)
+        return torch.from_numpy(obs), torch.from_numpy(np.stack([-obs[:, 0], np.full(n, 0.5, np.float32)], 1))
+    test_obs, test_act = demo(256)
+
+    def err():
+        return float((sac.act({"proprio": test_obs}, deterministic=True) - test_act).abs().mean())
+    before = err()
+    for _ in range(600):
+        obs, act = demo(128)
+        loss = sac.pretrain_actor({"obs": {"proprio": obs}, "action": act})
+    assert err() < 0.05 < before and loss < 0.01, (before, err(), loss)
+    assert sac.pretrain_updates == 600 and sac.updates == 0
+    assert all(torch.equal(a, b) for a, b in zip(critic0, [*sac.critic.parameters(), *sac.critic_target.parameters()]))
+    assert torch.equal(sac.log_alpha.detach(), alpha0)
+    assert all(not opt.state for opt in sac.optimizers().values())
+    residual = SAC(ObsEncoder(2), 2, SACConfig(hidden=[16], residual_scale=0.2), seed=0)
+    with pytest.raises(ValueError, match="residual"):
+        residual.pretrain_actor({"obs": {"proprio": test_obs}, "action": test_act, "base_action": test_act})
+
+
 def test_discrete_gripper_head_learns_the_rewarded_command_and_exports():
     """One-step episodes, action (x, gripper): reward -|x - obs[0]| + 1 when the gripper is closed
     (< 0) exactly where obs[1] > 0. The data's gripper commands are continuous and random; the head

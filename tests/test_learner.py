@@ -272,6 +272,32 @@ def test_discrete_gripper_head_trains_exports_and_runs_in_onnxruntime(session_st
         learner_cfg(path, tmp_path, mode="residual", base="x.safetensors", sac=SACConfig(gripper_bins=2)).validate()
 
 
+def test_actor_pretraining_runs_once_before_rl_and_a_resume_does_not_repeat_it(session_store, tmp_path):
+    """learner.actor_pretrain_updates: BC steps on the human steps before the first RL update bring
+    the deterministic action closer to the people's actions; the count is checkpointed, so a resumed
+    learner does not pretrain again; a residual refuses the option."""
+    path, _ = session_store
+    cfg = learner_cfg(path, tmp_path, max_updates=3, actor_pretrain_updates=200, critic_warmup_updates=3)
+    learner = Learner(cfg)
+    human = learner.convert(learner.sampler.batch(learner.sampler.rows("human")[::4]))
+    learner.behavior_policy()   # builds the agent
+
+    def err() -> float:
+        return float(((learner.agent.act(human["obs"], deterministic=True) - human["action"]) ** 2).sum(-1).mean())
+    before = err()
+    learner.run()
+    assert learner.agent.pretrain_updates == 200 and learner.updates == 3
+    assert err() < 0.5 * before, (before, err())
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert any(r.get("pretrain_loss") is not None for r in rows)
+    resumed = Learner(learner_cfg(path, tmp_path, max_updates=5, actor_pretrain_updates=200), resume=True)
+    assert resumed.agent.pretrain_updates == 200
+    resumed.run()
+    assert resumed.agent.pretrain_updates == 200 and resumed.updates == 5
+    with pytest.raises(ValueError, match="actor_pretrain_updates"):
+        learner_cfg(path, tmp_path, mode="residual", base="x.safetensors", actor_pretrain_updates=10).validate()
+
+
 def test_utd_is_enforced_against_arriving_data(session_store, tmp_path):
     path, _ = session_store
     learner = Learner(learner_cfg(path, tmp_path, cameras="", utd=0.25, idle_exit_s=0.5))

@@ -65,7 +65,8 @@ class LearnerConfig:
     reward_threshold: float = 0.0            # classifier: P(success) that counts; 0 = the model's own
     intervention_penalty: float = 0.0        # RLIF: reward -= this on the policy step a person took over after
     warmup_transitions: int = 0              # no updates before this many transitions
-    critic_warmup_updates: int = 0           # critic-only updates first (residual mode)
+    critic_warmup_updates: int = 0           # critic-only updates first (after any actor pretraining)
+    actor_pretrain_updates: int = 0          # mode sac: BC steps of actor + encoder on human steps before RL
     export_every_s: float = 10.0
     checkpoint_every_s: float = 30.0
     plot_every_s: float = 30.0
@@ -91,6 +92,10 @@ class LearnerConfig:
             raise ValueError("reward_threshold must be in [0, 1)")
         if self.mode == "residual" and not 0 < self.residual_scale <= 1:
             raise ValueError("residual_scale must be in (0, 1]")
+        if self.actor_pretrain_updates < 0 or self.critic_warmup_updates < 0:
+            raise ValueError("actor_pretrain_updates and critic_warmup_updates must be >= 0")
+        if self.mode == "residual" and self.actor_pretrain_updates:
+            raise ValueError("actor_pretrain_updates is for mode sac; a residual starts from its base policy")
         if self.mode == "residual" and self.sac.gripper_bins:
             raise ValueError("sac.gripper_bins (a discrete gripper head) is for mode sac; a residual's base owns the gripper")
         self.sac.validate()
@@ -222,9 +227,39 @@ class Learner:
             batch["next_base_action"] = self._base_action(batch["next_obs"])
         return batch
 
+    def pretrain_actor(self) -> None:
+        """Demo-initialised actor: `actor_pretrain_updates` BC steps of actor + encoder on batches of
+        human steps (demonstrations, corrections), once, before the first RL update. Blocking; a
+        resumed learner that already did them skips them. With no human steps yet there is nothing
+        to imitate: it says so and RL starts from scratch."""
+        if self.agent is None:
+            self.agent = self._build_agent()
+        todo = self.cfg.actor_pretrain_updates - self.agent.pretrain_updates
+        if todo <= 0:
+            return
+        s = self.sampler
+        if not s.count("human"):
+            log.warning("actor_pretrain_updates=%d: the store has no human steps to imitate; RL starts from "
+                        "scratch", self.cfg.actor_pretrain_updates)
+            self.agent.pretrain_updates = self.cfg.actor_pretrain_updates
+            return
+        log.info("pretraining the actor: %d BC steps on %d human steps", todo, s.count("human"))
+        started, losses = time.monotonic(), []
+        for i in range(todo):
+            if self._stop.is_set():   # a stop request is honoured mid-pretraining; the rest is done on the next update
+                break
+            losses.append(self.agent.pretrain_actor(self.convert(s.batch(s.draw(self.cfg.batch, "human")))))
+            if (i + 1) % 100 == 0 or i + 1 == todo:
+                log.info("actor pretraining %d/%d: BC loss %.4f (last 100), %.0f s", i + 1, todo,
+                         float(np.mean(losses[-100:])), time.monotonic() - started)
+        if losses:
+            self._acc.setdefault("pretrain_loss", []).append(float(np.mean(losses[-100:])))
+
     def update(self) -> dict[str, float]:
         if self.agent is None:
             self.agent = self._build_agent()
+        if self.agent.pretrain_updates < self.cfg.actor_pretrain_updates:
+            self.pretrain_actor()
         actor = self.agent.updates >= self.cfg.critic_warmup_updates
         metrics = self.agent.update(self.sample_batch(), update_actor=actor)
         self.governor.did_update()
@@ -324,7 +359,8 @@ class Learner:
     def checkpoint(self) -> Optional[pathlib.Path]:
         if self.agent is None:
             return None
-        extra = {"updates": self.agent.updates, "governor_updates": self.governor.updates,
+        extra = {"updates": self.agent.updates, "pretrain_updates": self.agent.pretrain_updates,
+                 "governor_updates": self.governor.updates,
                  "sampler_rng": self.sampler.rng.bit_generator.state, "exported": self.exported,
                  "sampler_transitions": len(self.sampler)}
         save_learner_state(self.checkpoint_path, self.agent, extra)
@@ -340,6 +376,7 @@ class Learner:
             raise StoreError(f"--resume: {self.checkpoint_path} cannot be loaded into this learner config "
                              f"({type(exc).__name__}: {str(exc).splitlines()[0][:160]})") from None
         self.governor.updates = int(extra["governor_updates"])
+        self.agent.pretrain_updates = int(extra.get("pretrain_updates", 0))
         self.sampler.rng.bit_generator.state = extra["sampler_rng"]
         self.exported = list(extra.get("exported", []))
         self.resumed_from = self.agent.updates

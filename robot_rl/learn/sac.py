@@ -18,6 +18,12 @@ critic that must first learn to prefer them, and bad corrections do not.
 critic shapes the features (HIL-SERL's stopped actor gradient), which with a sparse reward and no
 successes yet leaves the actor blind to what the demonstrations looked at.
 
+`pretrain_actor(batch)` is one behaviour-cloning step of the actor and the encoder toward the batch's
+actions (the learner's `actor_pretrain_updates`, on demonstrations before RL starts, as IBRL and
+demo-initialised RLPD variants do): RL then starts from the demonstrations' behaviour, not from a
+random policy that exploration must lead to a first sparse success. Critic, temperature and gripper head
+are untouched; its optimizer is its own, so the RL optimizers' state is as if it never ran.
+
 `gripper_bins` > 0 makes the last action dimension a discrete gripper (HIL-SERL's hybrid grasp
 critic): the actor and the critic ensemble handle the motion dimensions only, and a DQN head over
 `gripper_bins` commands (double-DQN n-step targets, trained with the critic and the encoder) picks
@@ -97,6 +103,8 @@ class SAC:
                                             *(self.gripper.parameters() if self.gripper else [])], lr=c.lr)
         self.opt_alpha = torch.optim.Adam([self.log_alpha], lr=c.lr)
         self.updates = 0
+        self.pretrain_updates = 0
+        self._opt_pretrain: Optional[torch.optim.Optimizer] = None
         self.ones = torch.ones(action_dim)
 
     @property
@@ -194,6 +202,21 @@ class SAC:
                     tp.lerp_(p, c.tau)
         self.updates += 1
         return metrics
+
+    def pretrain_actor(self, batch: dict) -> float:
+        """One BC step on every row of the batch (encoder + actor's deterministic motion action
+        toward batch["action"]); returns the loss (summed squared error, mean over rows)."""
+        if self.residual:
+            raise ValueError("actor pretraining is for a policy learned from scratch, not a residual on a base")
+        if self._opt_pretrain is None:
+            self._opt_pretrain = torch.optim.Adam([*self.actor.parameters(), *self.encoder.parameters()], lr=self.cfg.lr)
+        a_det, _ = self.motion(self.encoder(self._augment(batch["obs"])), deterministic=True)
+        loss = ((a_det - batch["action"][:, :self.motion_dim]) ** 2).sum(-1).mean()
+        self._opt_pretrain.zero_grad(set_to_none=True)
+        loss.backward()
+        self._opt_pretrain.step()
+        self.pretrain_updates += 1
+        return loss.item()
 
     def _bc_loss(self, features: torch.Tensor, batch: dict, q_data: torch.Tensor,
                  q_filter: Optional[bool] = None) -> tuple[torch.Tensor, float]:
