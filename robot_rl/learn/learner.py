@@ -256,10 +256,7 @@ class Learner:
             self._acc.setdefault("pretrain_loss", []).append(float(np.mean(losses[-100:])))
 
     def update(self) -> dict[str, float]:
-        if self.agent is None:
-            self.agent = self._build_agent()
-        if self.agent.pretrain_updates < self.cfg.actor_pretrain_updates:
-            self.pretrain_actor()
+        self.pretrain_actor()   # builds the agent on the first call; a no-op once pretraining is done
         actor = self.agent.updates >= self.cfg.critic_warmup_updates
         metrics = self.agent.update(self.sample_batch(), update_actor=actor)
         self.governor.did_update()
