@@ -28,14 +28,18 @@ from robot_rl.learn.encoder import EncoderConfig, ObsEncoder
 from robot_rl.learn.sac import SAC, SACConfig
 
 
-def updates_per_s(sac: SAC, batch: dict, seconds: float) -> float:
+def steps_per_s(step, seconds: float) -> float:
     for _ in range(3):  # warm-up
-        sac.update(batch)
+        step()
     n, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds:
-        sac.update(batch)
+        step()
         n += 1
     return n / (time.perf_counter() - t0)
+
+
+def updates_per_s(sac: SAC, batch: dict, seconds: float) -> float:
+    return steps_per_s(lambda: sac.update(batch), seconds)
 
 
 def bench_updates(args) -> None:
@@ -57,6 +61,10 @@ def bench_updates(args) -> None:
     rate = updates_per_s(sac, batch, args.seconds)
     print(f"two 128x128 cameras (pooled to 64x64, {enc_cfg.channels}-channel encoder) + proprio, batch {b}, ensemble 2, "
           f"{args.threads} threads: {rate:.1f} updates/s ({1e3 / rate:.0f} ms per update)")
+    # learner.actor_pretrain_updates: one BC step of actor + encoder (no critic), on the same batch
+    rate = steps_per_s(lambda: sac.pretrain_actor(batch), args.seconds)
+    print(f"actor pretraining on the same cameras + proprio, batch {b}, {args.threads} threads: {rate:.1f} BC steps/s "
+          f"({1e3 / rate:.0f} ms per step)")
 
 
 def bench_latency(args) -> None:
