@@ -688,7 +688,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_overrides(c)
 
     p = sub.add_parser("session", help=COMMANDS["session"][0], description=COMMANDS["session"][0] +
-                       ". Stages: demos, bc, hil, select (the best of the learner's last exports on validation seeds becomes "
+                       ". Stages: demos, bc, hil, select (the best of the learner's last exports and the base on validation seeds becomes "
                        "the final policy), eval, report; `all` (default) skips the stages already done, so "
                        "rerunning continues an interrupted session; naming one stage reruns it.")
     p.add_argument("--stage", choices=["all", "demos", "bc", "hil", "select", "eval", "report"], default="all")

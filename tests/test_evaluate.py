@@ -43,6 +43,10 @@ def test_selection_picks_the_best_export_and_the_newest_on_a_tie():
     assert select.candidates(versions, "s", 3) == ["s/v0005", "s/v0006", "s/v0007"]
     assert select.candidates(versions[:2], "s", 4) == ["s/v0001", "s/v0002"]
     assert select.candidates(versions, "s", 0) == []
+    assert select.candidates(versions, "s", 2, base="b/v0001") == ["b/v0001", "s/v0006", "s/v0007"]
+    # the base goes first: it wins only when strictly better than every export
+    assert select.choose([{"ref": "base", "success_rate": 0.5}, {"ref": "a", "success_rate": 0.5}]) == "a"
+    assert select.choose([{"ref": "base", "success_rate": 0.6}, {"ref": "a", "success_rate": 0.5}]) == "base"
     # the best, wherever it is; the newest among equals
     assert select.choose([{"ref": "a", "success_rate": 0.2}, {"ref": "b", "success_rate": 0.6},
                           {"ref": "c", "success_rate": 0.4}]) == "b"
@@ -58,3 +62,57 @@ def test_selection_picks_the_best_export_and_the_newest_on_a_tie():
     held_out = {cfg.seed + 100_000 + i for i in range(cfg.eval_episodes)}
     demos_and_hil = set(range(cfg.seed, cfg.seed + 1000 + 10_000))
     assert len(val) == 50 and not val & held_out and not val & demos_and_hil
+
+
+def test_a_session_whose_exports_all_lose_to_its_base_deploys_the_base(tmp_path, caplog):
+    """The select stage puts the BC base among the candidates: exports that all do worse than it on
+    the validation seeds are not deployed; eval then measures the base as the final policy (without
+    running it twice) and the report says why. The candidates' validation results are the ones an
+    interrupted select stage left behind (the stage resumes from them); eval and report run for real."""
+    import json
+
+    import torch
+
+    from robot_rl.policy import ActionSpec, ObsSpec, PolicyMetadata
+    from robot_rl.policy.export import export
+    from robot_rl.policy.models import MLPPolicy
+    from robot_rl.policy.registry import PolicyRegistry
+    from robot_rl.session import Session, SessionConfig, select
+
+    cfg = SessionConfig(out=str(tmp_path / "s"), eval_episodes=2, select_episodes=3, cameras="", image_size=32)
+    reg = PolicyRegistry(cfg.registry)
+    proprio, action = ObsSpec("proprio", [17]), ActionSpec(["dx", "dy", "dz", "dyaw", "gripper"], [-1.0] * 5, [1.0] * 5)
+    for i, name in enumerate([cfg.base_name, cfg.name, cfg.name, cfg.name]):
+        torch.manual_seed(i)
+        meta = PolicyMetadata(name=name, obs=[proprio], action=action)
+        reg.publish(export(MLPPolicy(proprio, action, hidden=(16,)), meta)[0], meta)
+    base, exports = f"{cfg.base_name}/v0001", [f"{cfg.name}/v000{i}" for i in (1, 2, 3)]
+    seeds = select.validation_seeds(cfg.seed, cfg.select_episodes)
+    rates = {base: [True, True, False], exports[0]: [True, False, False], exports[1]: [False] * 3,
+             exports[2]: [True, False, False]}
+    (cfg.root / "select.json").write_text(json.dumps({"last": exports[-1], "seeds": seeds, "candidates": [
+        {"ref": ref, "seeds": seeds, "success": s, "success_rate": sum(s) / 3, "seconds": 1.0}
+        for ref, s in rates.items()]}))
+
+    session = Session(cfg)
+    assert session.stage_select() == 0
+    sel = json.loads((cfg.root / "select.json").read_text())
+    assert [r["ref"] for r in sel["candidates"]] == [base, *exports] and sel["base"] == base
+    assert sel["chosen"] == base and session.final_policy() == base
+    with caplog.at_level("INFO"):
+        assert session.stage_eval() == 0
+    ran = [r.getMessage().split(" policy ")[0] for r in caplog.records if r.getMessage().startswith("eval: ")
+           and " policy " in r.getMessage()]
+    assert ran == ["eval: base", "eval: last"], ran   # the base once, not again as the final
+    ev = json.loads((cfg.root / "eval.json").read_text())
+    assert ev["final"] == ev["base"] and ev["base"]["version"] == base and ev["base"]["seeds"] == [100000, 100001]
+    assert ev["last"]["version"] == exports[-1]     # what deploying the last export would have given
+    assert session.stage_report() == 0
+    report = (cfg.root / "report.md").read_text()
+    assert "the final policy is the base" in report and f"`{base}` (base) (chosen)" in report
+
+    # with the base off, the same results choose among the exports only (the newest on a tie)
+    cfg.select_base = False
+    assert Session(cfg).stage_select() == 0
+    sel = json.loads((cfg.root / "select.json").read_text())
+    assert [r["ref"] for r in sel["candidates"]] == exports and sel["chosen"] == exports[2]

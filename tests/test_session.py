@@ -69,11 +69,13 @@ def test_session_short_runs_every_stage_and_continues(tmp_path, ros_child_env):
     assert reg.versions("session_base") == ["v0001"] and len(reg.versions("session")) >= 2
     final = json.loads((root / "policies" / "session" / f"{reg.versions('session')[-1]}.json").read_text())
     assert final["parent"] == f"session/{reg.versions('session')[-2]}"
-    # selection: the newest (up to) 4 exports on their own validation seeds; the best is the final
-    # policy, and the held-out evaluation runs it (and the last export too when that is another)
+    # selection: the base and the newest (up to) 4 exports on their own validation seeds; the best is
+    # the final policy (the base only when strictly better), and the held-out evaluation runs it (and
+    # the last export too when that is another)
     versions = [f"session/{v}" for v in reg.versions("session")]
     sel = json.loads((root / "select.json").read_text())
-    assert [r["ref"] for r in sel["candidates"]] == versions[-4:] and sel["last"] == versions[-1]
+    assert [r["ref"] for r in sel["candidates"]] == ["session_base/v0001", *versions[-4:]]
+    assert sel["last"] == versions[-1] and sel["base"] == "session_base/v0001"
     assert sel["seeds"] == [200000, 200001] and all(r["seeds"] == sel["seeds"] for r in sel["candidates"])
     best = max(r["success_rate"] for r in sel["candidates"])
     assert sel["chosen"] == [r["ref"] for r in sel["candidates"] if r["success_rate"] == best][-1]

@@ -1,5 +1,5 @@
 """`robot-rl session`: an on-robot RL session with human corrections, from demonstrations to a better
-policy, on the built-in simulator by default. Five stages, each resumable (the store, the registry
+policy, on the built-in simulator by default. Six stages, each resumable (the store, the registry
 and the learner's checkpoint carry the state; a stage that is done is skipped):
 
 1. demos  - K demonstrations through the recording graph (the scripted expert is the operator in
@@ -9,8 +9,9 @@ and the learner's checkpoint carry the state; a stage that is done is skipped):
             it (the simulated human in the simulator), the learner node beside it training residual
             RL on the store and announcing every export, which the control node swaps in mid-session;
             its last export is made as the graph stops (with `catchup`, after the updates it owes)
-4. select - the learner's last few exports on validation seeds of their own (simulator only): the
-            best becomes the final policy (session/select.py says why)
+4. select - the learner's last few exports and the base on validation seeds of their own
+            (simulator only): the best becomes the final policy, the base only when strictly
+            better (session/select.py says why)
 5. eval   - the base and the final policy (their registry ONNX in onnxruntime), and the last export
             when the final is another, on held-out simulator seeds, without corrections
 6. report - report.md and a self-contained report.html: success before/after, success and
@@ -77,6 +78,10 @@ class SessionConfig:
     # last export. Single exports swing by 15-25 points of held-out success (docs/BENCHMARKS.md).
     select_last: int = 4
     select_episodes: int = 10
+    # The BC base competes too: a session whose exports all do worse than its base on the validation
+    # seeds deploys the base (it wins only when strictly better; ties go to the newest export). Sessions
+    # ended below their base in 4 of 12 runs without it (docs/BENCHMARKS.md).
+    select_base: bool = True
     # on a robot (sim: false), the HIL stage runs preflight with this config first and refuses to
     # let the policy move the robot unless it passes
     preflight: str = "launch/preflight/real.yaml"
@@ -309,9 +314,10 @@ class Session:
             return 2
         path = c.root / "select.json"
         last = f"{c.name}/{versions[-1]}"
-        refs = select.candidates(versions, c.name, c.select_last)
+        base = self._base_ref(reg) if c.select_base else None
+        refs = select.candidates(versions, c.name, c.select_last, base)
         seeds = select.validation_seeds(c.seed, c.select_episodes)
-        if not c.sim or len(refs) < 2 or not seeds:
+        if not c.sim or len(refs) < 2 or not seeds or c.select_last < 2:
             why = ("on a robot there are no simulator seeds to select on" if not c.sim else
                    "selection is off (select_last < 2 or select_episodes 0)" if not seeds or c.select_last < 2 else
                    "the learner exported one version")
@@ -332,11 +338,21 @@ class Session:
                 _write_json(path, {"last": last, "seeds": seeds, "candidates": [done[x] for x in refs if x in done]})
             results.append(done[ref])
         chosen = select.choose(results)
-        _write_json(path, {"chosen": chosen, "last": last, "seeds": seeds, "candidates": results,
-                           "why": f"best of the last {len(refs)} exports on {len(seeds)} validation seeds"})
+        exports = len(refs) - (base is not None)
+        why = (f"best of the last {exports} exports" + (" and the base" if base else "") +
+               f" on {len(seeds)} validation seeds")
+        _write_json(path, {"chosen": chosen, "last": last, "base": base, "seeds": seeds, "candidates": results,
+                           "why": why})
+        if chosen == base:
+            log.warning("select: no export beat the base %s on the validation seeds: the final policy is the base",
+                        base)
         log.info("select: %s; final policy: %s", ", ".join(f"{r['ref']} {r['success_rate']:.0%}" for r in results),
                  chosen)
         return 0
+
+    def _base_ref(self, reg) -> Optional[str]:
+        versions = reg.versions(self.cfg.base_name)
+        return f"{self.cfg.base_name}/{versions[-1]}" if versions else None
 
     def final_policy(self) -> Optional[str]:
         """The selected export when the selection covers the newest export; else the newest export."""
@@ -362,7 +378,7 @@ class Session:
         reg = PolicyRegistry(c.registry)
         final = self.final_policy()
         last = f"{c.name}/{reg.versions(c.name)[-1]}" if reg.versions(c.name) else None
-        base = f"{c.base_name}/{reg.versions(c.base_name)[-1]}" if reg.versions(c.base_name) else None
+        base = self._base_ref(reg)
         if base is None:
             log.error("eval: no base policy yet: run the bc stage first")
             return 2
@@ -373,6 +389,12 @@ class Session:
         # the last export too when the selection chose another: the report shows what choosing gave
         for role, ref in (("base", base), ("final", final), ("last", last if last != final else None)):
             if ref is None or results.get(role, {}).get("version") == ref and results[role]["seeds"] == seeds:
+                continue
+            if role == "final" and ref == base:
+                # the selection kept the base: the same ONNX on the same seeds (the evaluation is
+                # deterministic), so its result is the base's
+                results["final"] = results["base"]
+                _write_json(path, results)
                 continue
             log.info("eval: %s policy %s on %d held-out seeds, no corrections", role, ref, len(seeds))
             results[role] = evaluate_policy(reg.resolve(ref), c.task, seeds, c.robot, c.cameras, c.image_size,

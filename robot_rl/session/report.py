@@ -109,7 +109,10 @@ def write_report(cfg, state: dict[str, Any]) -> list[pathlib.Path]:
                 e = evals[role]
                 lines.append(f"| {ROLE_LABEL[role]} `{e['version']}` | **{e['success_rate']:.0%}** | {sum(e['success'])}/"
                              f"{len(e['success'])} (seeds {e['seeds'][0]}..{e['seeds'][-1]}) |")
-        if "base" in evals and "final" in evals:
+        if "base" in evals and "final" in evals and evals["final"]["version"] == evals["base"]["version"]:
+            lines.append("\nNo export of the learner beat the base on the validation seeds: the final policy is "
+                         "the base.")
+        elif "base" in evals and "final" in evals:
             d = evals["final"]["success_rate"] - evals["base"]["success_rate"]
             verdict = "beats" if d > 0 else ("matches" if d == 0 else "is worse than")
             lines.append(f"\nThe final policy {verdict} the base policy ({d:+.0%}).")
@@ -125,10 +128,12 @@ def write_report(cfg, state: dict[str, Any]) -> list[pathlib.Path]:
     if selection.get("candidates"):
         seeds = selection["seeds"]
         lines = [f"## Selection: the final policy\n\n{selection['why']} (seeds {seeds[0]}..{seeds[-1]}, no "
-                 "corrections); the best became the final policy, the newest on a tie.\n",
-                 "| export | validation success |", "|---|---|"]
+                 "corrections); the best became the final policy, the newest export on a tie (the base only when "
+                 "strictly better).\n",
+                 "| policy | validation success |", "|---|---|"]
         for r in selection["candidates"]:
-            mark = " (chosen)" if r["ref"] == selection.get("chosen") else ""
+            mark = (" (base)" if r["ref"] == selection.get("base") else "") + (
+                " (chosen)" if r["ref"] == selection.get("chosen") else "")
             lines.append(f"| `{r['ref']}`{mark} | {r['success_rate']:.0%} ({sum(r['success'])}/{len(r['success'])}) |")
         md(("md", "\n".join(lines) + "\n"))
     elif selection.get("why"):
