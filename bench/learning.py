@@ -15,7 +15,8 @@ exercised by tests/test_learner.py.
     python bench/learning.py rlpd --seeds 0 1 2 --env-steps 20000
 
 Prints a line per evaluation and a summary; writes JSON and a PNG plot (success vs environment
-steps and wall-clock minutes, intervention rate) to --out.
+steps and wall-clock minutes, intervention rate) to --out, and per seed the learner's own metrics.jsonl
+(a row per episode: losses, Q, temperature), episodes.jsonl and learning.png.
 """
 from __future__ import annotations
 
@@ -116,10 +117,22 @@ def run_seed(args, seed: int, work: pathlib.Path) -> dict:
         learner.refresh()
         while learner.governor.owed() > 0:
             learner.update()
+        learner.write_metrics()   # one row per episode: losses, Q, temperature, to diagnose a run later
     env.close()
     eval_env.close()
+    # the learner's metrics and its plot outlive the temporary work folder, beside the results
+    learner.plot()
+    stem = result_stem(args)
+    for name in ("metrics.jsonl", "episodes.jsonl", "learning.png"):
+        src = learner.run_dir / name
+        if src.exists():
+            shutil.copyfile(src, stem.parent / f"{stem.name}_seed{seed}_{name}")
     return {"seed": seed, "base_success": base_success, "curve": curve, "episodes": episodes,
             "utd_measured": learner.governor.measured, "wall_min": (time.monotonic() - t0) / 60}
+
+
+def result_stem(args) -> pathlib.Path:
+    return args.out / (f"learning_{args.mode}" + (f"_{args.tag}" if args.tag else ""))
 
 
 def plot(results: list[dict], args, path: pathlib.Path) -> None:
@@ -195,7 +208,7 @@ def main() -> None:
     try:
         for seed in args.seeds:
             results.append(run_seed(args, seed, work))
-            stem = args.out / (f"learning_{args.mode}" + (f"_{args.tag}" if args.tag else ""))
+            stem = result_stem(args)
             stem.with_suffix(".json").write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
                                                              "results": results}, indent=1))
             plot(results, args, stem.with_suffix(".png"))

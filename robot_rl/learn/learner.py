@@ -406,7 +406,7 @@ class Learner:
         if self._due("checkpoint", cfg.checkpoint_every_s, now):
             self.checkpoint()
         if self._due("metrics", 1.0, now):
-            self._write_metrics()
+            self.write_metrics()
         if self._due("plot", cfg.plot_every_s, now):
             self.plot()
         if now - self._last["progress"] >= 2.0:
@@ -439,7 +439,7 @@ class Learner:
         if self.agent is not None and (not self.exported or self.exported[-1]["updates"] != self.agent.updates):
             self.export_now()
         self.checkpoint()
-        self._write_metrics()
+        self.write_metrics()
         self.plot()
 
     def summary(self) -> dict[str, Any]:
@@ -462,7 +462,10 @@ class Learner:
                 f"{self.sampler.count('human')}, online {self.sampler.count('online')}) | utd "
                 f"{self.governor.measured:.2f}/{self.cfg.utd:g} | {episodes} | Q {q:.3f} | exported {version}")
 
-    def _write_metrics(self) -> None:
+    def write_metrics(self) -> None:
+        """One row of metrics.jsonl: the means of what accumulated since the last row, and the recent
+        episodes (the learner loop calls it every second; an in-process driver such as bench/learning.py
+        calls it itself)."""
         row: dict[str, Any] = {"t_s": round(time.monotonic() - self._t0, 2), "updates": self.updates,
                                "transitions": len(self.sampler), "episodes": len(self.store),
                                "utd_measured": round(self.governor.measured, 4)}
