@@ -68,6 +68,7 @@ def run_seed(args, seed: int, work: pathlib.Path) -> dict:
                         nstep=3, gamma=0.97, intervention_penalty=args.intervention_penalty,
                         export_every_s=1e9, checkpoint_every_s=1e9, plot_every_s=1e9, seed=seed)
     cfg.sac.bc_weight, cfg.sac.bc_q_filter, cfg.sac.bc_encoder = args.bc_weight, not args.no_bc_filter, args.bc_encoder
+    cfg.sac.freeze_encoder = args.freeze_encoder
     cfg.sac.gripper_bins = args.gripper_bins
     cfg.sac.target_entropy, cfg.sac.init_temperature = args.target_entropy, args.init_temperature
     cfg.actor_pretrain_updates = args.actor_pretrain
@@ -185,6 +186,8 @@ def main() -> None:
     ap.add_argument("--bc-weight", type=float, default=0.0, help="actor BC term on human steps (sac.bc_weight)")
     ap.add_argument("--no-bc-filter", action="store_true", help="BC on every human step, not only Q-preferred ones")
     ap.add_argument("--bc-encoder", action="store_true", help="the BC term also trains the encoder (sac.bc_encoder)")
+    ap.add_argument("--freeze-encoder", action="store_true",
+                    help="RL never trains the encoder (sac.freeze_encoder; with --actor-pretrain: the features imitation shaped)")
     ap.add_argument("--target-entropy", type=float, default=None,
                     help="SAC's entropy target (sac.target_entropy; default -action_dim): lower explores less")
     ap.add_argument("--init-temperature", type=float, default=0.1, help="sac.init_temperature")

@@ -214,6 +214,38 @@ def test_bc_encoder_lets_only_the_imitation_term_into_the_encoder():
     assert same(plain.critic, through.critic) and same(plain.actor, through.actor)
 
 
+def test_frozen_encoder_is_trained_by_pretraining_only():
+    """sac.freeze_encoder: RL updates (critic, actor, temperature, a gripper head) leave the encoder
+    exactly as it was while they train the rest; actor pretraining still trains it; bc_encoder
+    contradicts it and is refused."""
+    from robot_rl.learn.encoder import EncoderConfig, ObsEncoder
+    from robot_rl.learn.sac import SAC, SACConfig
+
+    rng = np.random.default_rng(0)
+    obs = {"proprio": torch.from_numpy(rng.normal(size=(32, 3)).astype(np.float32)),
+           "cam": torch.from_numpy(rng.integers(0, 256, (32, 16, 16, 3), dtype=np.uint8))}
+    batch = {"obs": obs, "next_obs": obs, "action": torch.from_numpy(rng.uniform(-1, 1, (32, 3)).astype(np.float32)),
+             "ret": torch.ones(32), "discount": torch.full((32,), 0.9), "intervention": torch.arange(32) < 16}
+
+    def snapshot(m):
+        return [p.detach().clone() for p in m.parameters()]
+
+    def same(m, snap):
+        return all(torch.equal(p, q) for p, q in zip(m.parameters(), snap))
+    torch.manual_seed(0)
+    enc = ObsEncoder(3, ["cam"], (16, 16), EncoderConfig(channels=4, feature_dim=8, downsample=1))
+    sac = SAC(enc, 3, SACConfig(hidden=[16], bc_weight=1.0, freeze_encoder=True, gripper_bins=2), seed=0)
+    enc0, critic0, actor0, head0 = snapshot(sac.encoder), snapshot(sac.critic), snapshot(sac.actor), snapshot(sac.gripper)
+    for _ in range(3):
+        sac.update(batch)
+    assert same(sac.encoder, enc0)
+    assert not same(sac.critic, critic0) and not same(sac.actor, actor0) and not same(sac.gripper, head0)
+    sac.pretrain_actor(batch)
+    assert not same(sac.encoder, enc0)
+    with pytest.raises(ValueError, match="freeze_encoder"):
+        SACConfig(freeze_encoder=True, bc_encoder=True).validate()
+
+
 def test_actor_pretraining_imitates_the_batch_and_leaves_the_rl_parts_alone():
     """pretrain_actor: the deterministic action learns the demonstrated mapping (a = -obs[0] on the
     first dim, a = 0.5 on the second) through encoder and actor; critic, target, temperature and the

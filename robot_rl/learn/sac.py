@@ -24,6 +24,12 @@ demo-initialised RLPD variants do): RL then starts from the demonstrations' beha
 random policy that exploration must lead to a first sparse success. Critic, temperature and gripper head
 are untouched; its optimizer is its own, so the RL optimizers' state is as if it never ran.
 
+`freeze_encoder` keeps RL from training the encoder: critic, actor and gripper head learn on fixed
+features. After `pretrain_actor` those are the features imitation shaped (HIL-SERL keeps its
+pretrained ResNet frozen the same way); the pretrained actor's behaviour then does not drift while
+the critic warms up, which it does when the critic's gradient reshapes a shared encoder under a
+frozen actor (docs/BENCHMARKS.md, (a)). Updates also skip the encoder's backward pass.
+
 `gripper_bins` > 0 makes the last action dimension a discrete gripper (HIL-SERL's hybrid grasp
 critic): the actor and the critic ensemble handle the motion dimensions only, and a DQN head over
 `gripper_bins` commands (double-DQN n-step targets, trained with the critic and the encoder) picks
@@ -58,6 +64,7 @@ class SACConfig:
     bc_weight: float = 0.0                   # > 0: actor also imitates human steps (see the module doc)
     bc_q_filter: bool = True                 # ... only where Q(s, human action) >= Q(s, policy action)
     bc_encoder: bool = False                 # ... and that term also trains the encoder (with the critic)
+    freeze_encoder: bool = False             # RL never trains the encoder (pretrain_actor still does)
     gripper_bins: int = 0                    # >= 2: the last action dim is a discrete gripper head (0: continuous)
     gripper_epsilon: float = 0.1             # ... picked at random this often when exploring
 
@@ -72,6 +79,8 @@ class SACConfig:
             raise ValueError("bc_weight must be >= 0")
         if self.gripper_bins == 1 or self.gripper_bins < 0 or not 0 <= self.gripper_epsilon <= 1:
             raise ValueError("gripper_bins must be 0 (continuous) or >= 2, gripper_epsilon in [0, 1]")
+        if self.freeze_encoder and self.bc_encoder:
+            raise ValueError("bc_encoder trains the encoder, freeze_encoder keeps it fixed: choose one")
         if self.gripper_bins and self.residual_scale > 0:
             raise ValueError("a discrete gripper head cannot be combined with a residual (the base owns the gripper)")
 
@@ -99,7 +108,8 @@ class SAC:
         self.log_alpha = torch.tensor(float(torch.log(torch.tensor(c.init_temperature))), requires_grad=True)
         self.target_entropy = -float(self.motion_dim) if c.target_entropy is None else c.target_entropy
         self.opt_actor = torch.optim.Adam(self.actor.parameters(), lr=c.lr)
-        self.opt_critic = torch.optim.Adam([*self.critic.parameters(), *self.encoder.parameters(),
+        self.opt_critic = torch.optim.Adam([*self.critic.parameters(),
+                                            *([] if c.freeze_encoder else self.encoder.parameters()),
                                             *(self.gripper.parameters() if self.gripper else [])], lr=c.lr)
         self.opt_alpha = torch.optim.Adam([self.log_alpha], lr=c.lr)
         self.updates = 0
@@ -161,7 +171,8 @@ class SAC:
             pick = torch.randperm(c.ensemble)[:c.target_subset]
             v_next = q_next[pick].min(0).values - self.alpha * next_logp
             target = batch["ret"] + batch["discount"] * v_next
-        features = self.encoder(obs)
+        with torch.set_grad_enabled(not c.freeze_encoder):
+            features = self.encoder(obs)
         q = self.q_value(features, batch["action"])
         critic_loss = ((q - target[None]) ** 2).mean()
         metrics = {"critic_loss": critic_loss.item(), "q_mean": q.detach().mean().item(), "alpha": self.alpha.item()}
