@@ -390,10 +390,11 @@ class Session:
         for role, ref in (("base", base), ("final", final), ("last", last if last != final else None)):
             if ref is None or results.get(role, {}).get("version") == ref and results[role]["seeds"] == seeds:
                 continue
-            if role == "final" and ref == base:
-                # the selection kept the base: the same ONNX on the same seeds (the evaluation is
-                # deterministic), so its result is the base's
-                results["final"] = results["base"]
+            # a policy another role has run on these seeds (the selection kept the base): the same
+            # ONNX on the same seeds gives the same result (the evaluation is deterministic)
+            done = next((r for r in results.values() if r.get("version") == ref and r.get("seeds") == seeds), None)
+            if done is not None:
+                results[role] = done
                 _write_json(path, results)
                 continue
             log.info("eval: %s policy %s on %d held-out seeds, no corrections", role, ref, len(seeds))

@@ -109,13 +109,14 @@ def write_report(cfg, state: dict[str, Any]) -> list[pathlib.Path]:
                 e = evals[role]
                 lines.append(f"| {ROLE_LABEL[role]} `{e['version']}` | **{e['success_rate']:.0%}** | {sum(e['success'])}/"
                              f"{len(e['success'])} (seeds {e['seeds'][0]}..{e['seeds'][-1]}) |")
-        if "base" in evals and "final" in evals and evals["final"]["version"] == evals["base"]["version"]:
-            lines.append("\nNo export of the learner beat the base on the validation seeds: the final policy is "
-                         "the base.")
-        elif "base" in evals and "final" in evals:
-            d = evals["final"]["success_rate"] - evals["base"]["success_rate"]
-            verdict = "beats" if d > 0 else ("matches" if d == 0 else "is worse than")
-            lines.append(f"\nThe final policy {verdict} the base policy ({d:+.0%}).")
+        if "base" in evals and "final" in evals:
+            if evals["final"]["version"] == evals["base"]["version"]:
+                lines.append("\nNo export of the learner beat the base on the validation seeds: the final policy "
+                             "is the base.")
+            else:
+                d = evals["final"]["success_rate"] - evals["base"]["success_rate"]
+                verdict = "beats" if d > 0 else ("matches" if d == 0 else "is worse than")
+                lines.append(f"\nThe final policy {verdict} the base policy ({d:+.0%}).")
         if "last" in evals and "final" in evals:
             d = evals["final"]["success_rate"] - evals["last"]["success_rate"]
             lines.append(f"The selection chose `{evals['final']['version']}` over the last export "
