@@ -111,3 +111,17 @@ def wait_until(predicate, timeout: float, interval: float = 0.05) -> bool:
 
 
 ROBOT_RL = [sys.executable, "-m", "robot_rl.cli"]
+
+
+def publish_mlp(registry, name: str, obs, action, seed: int = 0, hidden=(16,)) -> pathlib.Path:
+    """A randomly initialised MLP policy (torch seed `seed`) exported with the parity check and
+    published to `registry` (a PolicyRegistry) as the next version of `name`: its registry path."""
+    import torch
+
+    from robot_rl.policy import PolicyMetadata
+    from robot_rl.policy.export import export
+    from robot_rl.policy.models import MLPPolicy
+
+    torch.manual_seed(seed)
+    meta = PolicyMetadata(name=name, obs=[obs], action=action)
+    return registry.publish(export(MLPPolicy(obs, action, hidden=tuple(hidden)), meta)[0], meta)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REPO, read_json, wait_exit
+from conftest import REPO, publish_mlp, read_json, wait_exit
 from robot_rl.policy import ActionSpec, ObsSpec, PolicyMetadata
 from robot_rl.policy.export import export
 from robot_rl.policy.models import MLPPolicy
@@ -22,9 +22,7 @@ ACTION = ActionSpec(["dx", "dy", "dz", "dyaw", "gripper"], [-1.0] * 5, [1.0] * 5
 
 
 def publish(registry, seed, obs=PROPRIO):
-    torch.manual_seed(seed)
-    meta = PolicyMetadata(name="pol", obs=[obs], action=ACTION)
-    return registry.publish(export(MLPPolicy(obs, ACTION, hidden=(32,)), meta)[0], meta)
+    return publish_mlp(registry, "pol", obs, ACTION, seed=seed, hidden=(32,))
 
 
 @pytest.mark.hil

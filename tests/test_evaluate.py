@@ -71,11 +71,8 @@ def test_a_session_whose_exports_all_lose_to_its_base_deploys_the_base(tmp_path,
     interrupted select stage left behind (the stage resumes from them); eval and report run for real."""
     import json
 
-    import torch
-
-    from robot_rl.policy import ActionSpec, ObsSpec, PolicyMetadata
-    from robot_rl.policy.export import export
-    from robot_rl.policy.models import MLPPolicy
+    from conftest import publish_mlp
+    from robot_rl.policy import ActionSpec, ObsSpec
     from robot_rl.policy.registry import PolicyRegistry
     from robot_rl.session import Session, SessionConfig, select
 
@@ -83,9 +80,7 @@ def test_a_session_whose_exports_all_lose_to_its_base_deploys_the_base(tmp_path,
     reg = PolicyRegistry(cfg.registry)
     proprio, action = ObsSpec("proprio", [17]), ActionSpec(["dx", "dy", "dz", "dyaw", "gripper"], [-1.0] * 5, [1.0] * 5)
     for i, name in enumerate([cfg.base_name, cfg.name, cfg.name, cfg.name]):
-        torch.manual_seed(i)
-        meta = PolicyMetadata(name=name, obs=[proprio], action=action)
-        reg.publish(export(MLPPolicy(proprio, action, hidden=(16,)), meta)[0], meta)
+        publish_mlp(reg, name, proprio, action, seed=i)
     base, exports = f"{cfg.base_name}/v0001", [f"{cfg.name}/v000{i}" for i in (1, 2, 3)]
     seeds = select.validation_seeds(cfg.seed, cfg.select_episodes)
     rates = {base: [True, True, False], exports[0]: [True, False, False], exports[1]: [False] * 3,

@@ -9,6 +9,7 @@ import onnx
 import pytest
 import torch
 
+from conftest import publish_mlp
 from robot_rl.control.core import ControlCore, ee_delta_command
 from robot_rl.control.safety import SafetyConfig, SafetyLayer
 from robot_rl.control.watchdog import Watchdog
@@ -92,8 +93,7 @@ def test_bad_models_are_refused(registry, tmp_path):
     with pytest.raises(PolicyError, match="cannot load"):
         PolicyRuntime.from_file(path)
     # the wrong observation spec for this robot
-    other = PolicyMetadata(name="other", obs=[ObsSpec("proprio", [12])], action=ACTION)
-    other_path = registry.publish(export(MLPPolicy(other.obs[0], ACTION, hidden=(8,)), other)[0], other)
+    other_path = publish_mlp(registry, "other", ObsSpec("proprio", [12]), ACTION, hidden=(8,))
     with pytest.raises(PolicyError, match="expects observations"):
         PolicyRuntime.from_file(other_path, expected_obs=[PROPRIO])
     # and a control core keeps its running policy when a new one fails to load

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import REPO
+from conftest import REPO, publish_mlp
 from robot_rl import sim
 from robot_rl.learn.learner import Learner, LearnerConfig
 from robot_rl.learn.reward import ClassifierReward, RewardConfig, episode_labels, split_episodes, train_and_publish
@@ -168,11 +168,8 @@ def test_success_detector_fires_once_at_the_end_of_a_success_and_never_on_a_fail
         det({"front": one["front"]})
     with pytest.raises(PolicyError, match="needs front frames"):
         det({"front": one["front"][:32], "wrist": one["wrist"]})
-    from robot_rl.policy import ActionSpec, ObsSpec, PolicyMetadata
-    from robot_rl.policy.export import export
-    from robot_rl.policy.models import MLPPolicy
-    meta = PolicyMetadata(name="pol", obs=[ObsSpec("proprio", [4])], action=ActionSpec(["a"], [-1.0], [1.0]))
-    policy = PolicyRegistry(reg).publish(export(MLPPolicy(meta.obs[0], meta.action, hidden=(8,)), meta)[0], meta)
+    from robot_rl.policy import ActionSpec, ObsSpec
+    policy = publish_mlp(PolicyRegistry(reg), "pol", ObsSpec("proprio", [4]), ActionSpec(["a"], [-1.0], [1.0]), hidden=(8,))
     with pytest.raises(PolicyError, match="is a policy, not a reward classifier"):
         SuccessDetector(policy)
     with pytest.raises(ValueError):
