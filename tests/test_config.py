@@ -138,3 +138,14 @@ def test_a_partial_override_keeps_the_fields_own_default_not_the_class_default()
     assert (cell.robot.name, cell.robot.control, cell.robot.enabled) == ("ur5", "cartesian", False)
     assert cell.robot.limits == {"j1": 2.0, "j2": 1.0}
     assert cell.spare == Camera(name="spare", rate_hz=15.0)
+
+
+def test_the_session_learner_defaults_survive_an_override_two_levels_down():
+    # the session's learner imitates the human's steps by default (SACConfig's own default does not):
+    # switching one of those off from the CLI keeps the rest of the session's learner, not SACConfig's
+    from robot_rl.session import SessionConfig
+
+    sac = config.load(SessionConfig, None, []).learner.sac
+    assert (sac.bc_weight, sac.bc_q_filter, sac.bc_encoder) == (1.0, False, True)
+    cfg = config.load(SessionConfig, None, ["learner.sac.bc_weight=0"])
+    assert (cfg.learner.sac.bc_weight, cfg.learner.sac.bc_q_filter, cfg.learner.mode) == (0.0, False, "residual")
