@@ -46,6 +46,7 @@ from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 
 from robot_rl import config  # noqa: E402
 from robot_rl.control.step_row import StepRow  # noqa: E402
+from robot_rl.sim.corrector import CorrectorConfig  # noqa: E402
 from robot_rl.sim.env import SimConfig  # noqa: E402
 from robot_rl.stats import SampleRecorder, summarize_ns  # noqa: E402
 from robot_rl.sim.model import robot_config  # noqa: E402
@@ -74,6 +75,9 @@ class SimRobotConfig(NodeConfig):
     operator: Literal["none", "expert", "corrector"] = "none"
     operator_noise: float = 0.0           # std of Gaussian noise on the operator's actions
     operator_success_hold: int = 3        # steps the task must hold before the operator presses success
+    # the corrector's judge (robot_rl.sim.corrector): "plan" takes over when the policy leaves the
+    # expert's route, "progress" only when the task stops advancing
+    corrector_judge: Literal["plan", "progress"] = "plan"
 
     def validate(self) -> None:
         if self.camera_every < 1 or self.duration_s < 0:
@@ -118,7 +122,8 @@ class SimRobot(RobotRLNode):
         self.operator = None
         if c.operator != "none":
             self.operator = SimOperator(self.server, noise_std=c.operator_noise, seed=c.seed, mode=c.operator,
-                                        success_hold_steps=c.operator_success_hold)
+                                        success_hold_steps=c.operator_success_hold,
+                                        corrector=CorrectorConfig(judge=c.corrector_judge))
             self.pub_teleop = self.create_publisher(Float64MultiArray, "/teleop/action", qos("reliable", 10))
             self.pub_intervention = self.create_publisher(Bool, "/teleop/intervention", qos("reliable", 10))
             self.pub_event = self.create_publisher(String, "/teleop/event", qos("reliable", 100))

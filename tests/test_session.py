@@ -89,9 +89,11 @@ def test_session_short_runs_every_stage_and_continues(tmp_path, ros_child_env):
     html = (root / "report.html").read_text()
     assert html.count("data:image/png;base64,") >= 3             # session plot, learning curves, strips
 
-    # continue: the done stages are skipped, one more HIL episode is recorded, the learner resumes
+    # continue: the done stages are skipped, one more HIL episode is recorded, the learner resumes;
+    # the simulated human now judges by the task's progress (the parameter reaches the sim node)
     before = len(reg.versions("session"))
-    res = session(tmp_path, ros_child_env, *SHORT[:2], "--hil-episodes", "4", *SHORT[4:])
+    res = session(tmp_path, ros_child_env, *SHORT[:2], "--hil-episodes", "4", *SHORT[4:],
+                  "--set", "corrector_judge=progress")
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-4000:]
     assert "demos: 2 of 2 recorded already" in out and "bc: " in out and "exist already" in out
@@ -116,6 +118,8 @@ def test_session_refuses_bad_input_in_one_line(tmp_path, ros_child_env):
     assert res.returncode == 2 and "run the bc stage first" in res.stderr + res.stdout
     res = session(tmp_path, ros_child_env, "--stage", "hil", "--set", "success_model=missing.onnx")
     assert res.returncode == 2 and "success_model 'missing.onnx'" in res.stderr + res.stdout
+    res = session(tmp_path, ros_child_env, "--set", "corrector_judge=vibes")
+    assert res.returncode == 2 and "corrector_judge: expected one of 'plan', 'progress'" in res.stderr
     assert "Traceback" not in res.stderr
 
 

@@ -182,6 +182,63 @@ def test_simulated_human_takes_over_after_its_reaction_delay_and_rescues_episode
     assert all(flags.index(True) == 6 + 3 for _, flags in results)
 
 
+def _dive(env, obs, info):
+    """Succeeds by a route the expert does not take: straight at a point 3 cm above the cube's top
+    (the expert stops 8 cm above its centre first), then down, close, lift."""
+    from robot_rl.sim.experts import _nearest_yaw
+    from robot_rl.sim.tasks import CUBE_HALF
+    pos, yaw = env.ee_pose()
+    cube = info["state"]["cube_pos"]
+    cube_yaw = _nearest_yaw(float(info["state"]["cube_yaw"][0]), yaw)
+    grip = 1.0
+    if env.gripper_opening() < 0.6:                      # closed on the cube: lift
+        target, grip = np.array([cube[0], cube[1], 0.2]), -1.0
+    elif np.linalg.norm(cube[:2] - pos[:2]) > 0.004 or abs(cube_yaw - yaw) > 0.04:
+        target = np.array([cube[0], cube[1], CUBE_HALF + 0.03])
+    elif pos[2] > CUBE_HALF + 0.006:
+        target = np.array([cube[0], cube[1], CUBE_HALF])
+    else:                                                # there: close
+        target, grip = pos, -1.0
+    return np.r_[np.clip((target - pos) / env.cfg.max_pos_step, -1, 1),
+                 np.clip((cube_yaw - yaw) / env.cfg.max_yaw_step, -1, 1), grip]
+
+
+def test_the_progress_judge_leaves_a_policy_that_succeeds_by_another_route_alone():
+    env = make("pick_cube", cameras=[])
+    alone = []
+    for seed in range(10):
+        obs, info = env.reset(seed=seed)
+        done = False
+        while not done:
+            obs, _, term, trunc, info = env.step(_dive(env, obs, info))
+            done = term or trunc
+        alone.append(info["success"])
+    assert all(alone)
+    # the plan judge takes over on some of these episodes (its route is not the expert's) ...
+    plan = _corrected_episodes(_dive, judge="plan")
+    assert sum(any(f) for _, f in plan) >= 2
+    # ... the progress judge on none, and every episode still succeeds
+    progress = _corrected_episodes(_dive, judge="progress")
+    assert all(s for s, _ in progress) and not any(any(f) for _, f in progress)
+
+
+def test_the_progress_judge_still_takes_over_a_policy_that_gets_nowhere():
+    idle = lambda env, obs, info: np.zeros(5)  # noqa: E731
+    results = _corrected_episodes(idle, judge="progress", patience=3, reaction_steps=3)
+    assert sum(s for s, _ in results) >= 9
+    # the task does not advance, so off the plan is off: noticed after `patience` steps, acts 3 later
+    assert all(flags.index(True) == 2 + 3 for _, flags in results)
+
+
+def test_a_bad_corrector_judge_is_refused():
+    from robot_rl.record.graph import RecordingGraph
+    from robot_rl.sim.corrector import CorrectorConfig, SimulatedHuman
+    with pytest.raises(ValueError, match="judge must be plan or progress"):
+        SimulatedHuman(make("pick_cube", cameras=[]), CorrectorConfig(judge="vibes"))
+    with pytest.raises(ValueError, match="corrector_judge must be plan or progress"):
+        RecordingGraph(store="s.zarr", teleop="corrector", policy="p", corrector_judge="vibes").validate()
+
+
 def test_cli_sim_writes_a_video_and_a_strip(tmp_path):
     import subprocess
     import sys

@@ -39,6 +39,7 @@ class RecordingGraph:
     reset_wait_s: float = 5.0
     calibration: str = "calibration"
     live_view_port: int = 0              # > 0: a Foxglove live view on this port
+    corrector_judge: str = "plan"        # teleop corrector: plan | progress (robot_rl.sim.corrector)
 
     def validate(self) -> None:
         if self.teleop not in SIM_OPERATORS + DEVICES:
@@ -49,6 +50,8 @@ class RecordingGraph:
             raise ValueError("teleop corrector corrects a policy: give one")
         if self.episodes < 1:
             raise ValueError("episodes must be >= 1")
+        if self.corrector_judge not in ("plan", "progress"):
+            raise ValueError(f"corrector_judge must be plan or progress, got {self.corrector_judge!r}")
 
 
 def recording_nodes(g: RecordingGraph) -> list[NodeSpec]:
@@ -61,7 +64,7 @@ def recording_nodes(g: RecordingGraph) -> list[NodeSpec]:
             "task": g.task, "robot": g.robot, "seed": g.seed, "mode": "lockstep", "control_hz": rate,
             "physics_hz": float(rate * max(1, round(500 / rate))), "cameras": g.cameras,
             "image_width": g.image_size, "image_height": g.image_size,
-            "operator": g.teleop if g.teleop in SIM_OPERATORS else "none"}))
+            "operator": g.teleop if g.teleop in SIM_OPERATORS else "none", "corrector_judge": g.corrector_judge}))
     if g.teleop in DEVICES:
         nodes.append(NodeSpec(name="teleop", module="teleop_node", parameters={"device": g.teleop, "rate_hz": 50.0},
                               stdin="inherit" if g.teleop == "keyboard" else "null"))

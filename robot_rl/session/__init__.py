@@ -94,6 +94,11 @@ class SessionConfig:
     # so a robot needs no success keypress ("" = off; on the simulator the simulated human still
     # says success too, whichever comes first).
     success_model: str = ""
+    # How the simulated human decides to take over (sim only; robot_rl.sim.corrector): "plan" when the
+    # policy leaves the scripted expert's route, even on a route that succeeds (its intervention rate
+    # stays near 50% on a policy that succeeds alone on every seed); "progress" only when the task
+    # stops advancing, so its intervention rate falls as the policy improves.
+    corrector_judge: Literal["plan", "progress"] = "plan"
     bc: BCConfig = dataclasses.field(default_factory=_default_bc)
     learner: LearnerConfig = dataclasses.field(default_factory=_default_learner)
 
@@ -274,7 +279,7 @@ class Session:
             lpath.write_text(yaml.safe_dump(config.to_dict(lcfg), sort_keys=False))
             nodes = recording_nodes(self._recording(
                 episodes=todo, seed=c.seed + 1000 + have, policy=str(start),
-                teleop="corrector" if c.sim else c.teleop, reward_model=success_model,
+                teleop="corrector" if c.sim else c.teleop, reward_model=success_model, corrector_judge=c.corrector_judge,
                 notes=f"{HIL_NOTES}, corrections by {'the simulated human' if c.sim else c.teleop}"))
             # the learner may die: the robot keeps running the last good policy and the episodes keep
             # being recorded; the catch-up below resumes it from its checkpoint

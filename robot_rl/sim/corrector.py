@@ -7,6 +7,14 @@ has not shrunk by `stall_eps` for `stall_steps` steps). After `reaction_steps` o
 takes over: expert actions plus hand noise for `hold_steps`, then hands back once the policy's
 action agrees with the expert's again (otherwise it keeps driving). Its outputs are
 what a teleop device gives: the action it commands and whether it is intervening.
+
+That is judge "plan": anything off the expert's route is wrong. It takes over on a policy that
+succeeds by another route (a learned policy that dives straight at the cube instead of stopping
+above it first drew 40% intervention steps while succeeding on 10 of 10 seeds). Judge "progress"
+is a person who judges by outcome: an off-plan step counts only when the task made no progress on
+it (`Task.progress`: closer to the cube, the cube higher), a stall is no task progress for
+`stall_steps`, and it re-plans from the scene when it takes over; it hands back as the plan judge
+does. Its intervention rate falls as the policy gets better.
 """
 from __future__ import annotations
 
@@ -28,15 +36,20 @@ class CorrectorConfig:
     reaction_steps: int = 2      # delay between noticing and taking over (a person's reaction time)
     hold_steps: int = 12         # how long it drives before handing back
     hand_noise: float = 0.1      # std of the noise on its actions (a thumb on a stick)
+    judge: str = "plan"          # "plan": off the expert's route is wrong; "progress": only when the task does not advance
+    progress_eps: float = 0.001  # m of task progress on one step that makes an off-plan step fine (judge "progress")
 
     def validate(self) -> None:
         if min(self.patience, self.stall_steps, self.hold_steps) < 1 or self.reaction_steps < 0:
             raise ValueError("patience, stall_steps and hold_steps must be >= 1, reaction_steps >= 0")
+        if self.judge not in ("plan", "progress"):
+            raise ValueError(f"judge must be plan or progress, got {self.judge!r}")
 
 
 class SimulatedHuman:
     def __init__(self, env: RobotEnv, config: Optional[CorrectorConfig] = None, seed: Optional[int] = None) -> None:
         self.env, self.cfg = env, config or CorrectorConfig()
+        self.cfg.validate()
         self.expert = make_expert(env, seed=seed)
         self.rng = np.random.default_rng(seed)
         self.reset()
@@ -44,7 +57,8 @@ class SimulatedHuman:
     def reset(self) -> None:
         self.expert.reset()
         self.off_plan = 0
-        self.best_distance = np.inf
+        self.best_distance = np.inf     # judge "plan": to the expert's current goal; "progress": -Task.progress
+        self.last_distance = np.inf     # the first step of an episode is not progress
         self.since_progress = 0
         self.countdown: Optional[int] = None   # reaction delay running
         self.driving = 0                       # steps of control left
@@ -54,7 +68,13 @@ class SimulatedHuman:
         """(action to execute, intervening) for this step."""
         expert_action = self.expert.act(obs, info)
         pos, _ = self.env.ee_pose()
-        distance = float(np.linalg.norm(self.expert.goal - pos)) if self.expert.goal is not None else 0.0
+        by_progress = self.cfg.judge == "progress"
+        if by_progress:   # distance left = minus the task's progress, whatever route the policy takes
+            distance = -self.env.task.progress(self.env.model, self.env.data, pos, self.env.gripper_opening())
+        else:
+            distance = float(np.linalg.norm(self.expert.goal - pos)) if self.expert.goal is not None else 0.0
+        moving_on = np.isfinite(self.last_distance) and distance < self.last_distance - self.cfg.progress_eps
+        self.last_distance = distance
         if self.driving > 0:
             self.driving -= 1
             if self.driving == 0:
@@ -69,7 +89,8 @@ class SimulatedHuman:
             return np.clip(noisy, -1, 1), True
         # watching
         disagreement = float(np.linalg.norm(np.asarray(policy_action)[:4] - expert_action[:4]))
-        self.off_plan = self.off_plan + 1 if disagreement > self.cfg.tube else 0
+        off_plan = disagreement > self.cfg.tube and not (by_progress and moving_on)
+        self.off_plan = self.off_plan + 1 if off_plan else 0
         if distance < self.best_distance - self.cfg.stall_eps:
             self.best_distance, self.since_progress = distance, 0
         else:
@@ -80,6 +101,8 @@ class SimulatedHuman:
             if self.countdown == 0:
                 self.countdown = None
                 self.driving = self.cfg.hold_steps
+                if by_progress:   # a person plans from the scene as it is now, not from where the
+                    self.expert.reset()   # expert's phases went while the policy drove
                 self.interventions += 1
                 return self.act(policy_action, obs, info)
             self.countdown -= 1
