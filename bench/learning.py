@@ -10,6 +10,8 @@ exercised by tests/test_learner.py.
     (a) rlpd:     SAC with RLPD batches from --demos scripted demonstrations
     (b) residual: residual RL on a deliberately weak BC base (few demos, few steps), the simulated
                   human correcting; interventions enter both halves of the batches
+        residual --no-human --demos 10: (a)'s setting (10 demos, no human) learnt as a residual on
+                  the BC policy of those demos instead of SAC from its own actor
 
     python bench/learning.py residual --seeds 0 1 2 --env-steps 10000
     python bench/learning.py rlpd --seeds 0 1 2 --env-steps 20000
@@ -108,7 +110,7 @@ def run_seed(args, seed: int, work: pathlib.Path) -> dict:
             next_eval += args.eval_every
             if env_steps >= args.env_steps:
                 break
-        human = SimulatedHuman(env, seed=seed * 7919 + ep_seed) if args.mode == "residual" else None
+        human = SimulatedHuman(env, seed=seed * 7919 + ep_seed) if args.mode == "residual" and not args.no_human else None
         with StoreWriter(store) as w:
             r = rollout(env, w, 20_000 * (seed + 1) + ep_seed, policy=learner.behavior_policy(), operator=human,
                         policy_version=1 + len(episodes))
@@ -175,6 +177,8 @@ def main() -> None:
     ap.add_argument("--env-steps", type=int, default=None, help="default 10000 (residual) / 20000 (rlpd)")
     ap.add_argument("--demos", type=int, default=None, help="default 10 (rlpd) / 5 (residual: a weak base, 10%% here)")
     ap.add_argument("--bc-steps", type=int, default=1000)
+    ap.add_argument("--no-human", action="store_true",
+                    help="residual: no simulated human; the residual learns from the demos and its own episodes only")
     ap.add_argument("--residual-scale", type=float, default=0.5)
     ap.add_argument("--critic-warmup", type=int, default=None, help="critic-only updates first; default 200 (residual) / 0 (rlpd)")
     ap.add_argument("--actor-pretrain", type=int, default=0,
