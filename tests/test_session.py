@@ -120,6 +120,16 @@ def test_session_refuses_bad_input_in_one_line(tmp_path, ros_child_env):
     assert res.returncode == 2 and "success_model 'missing.onnx'" in res.stderr + res.stdout
     res = session(tmp_path, ros_child_env, "--set", "corrector_judge=vibes")
     assert res.returncode == 2 and "corrector_judge: expected one of 'plan', 'progress'" in res.stderr
+    # one session per folder: while one runs (here this process holds its lock), a second refuses
+    from robot_rl.proclock import ProcessLock
+    (tmp_path / "s").mkdir(exist_ok=True)
+    lock = ProcessLock(tmp_path / "s" / ".session.lock")
+    lock.acquire()
+    before = sorted(p.name for p in (tmp_path / "s").iterdir())
+    res = session(tmp_path, ros_child_env, "--stage", "hil")
+    lock.release()
+    assert res.returncode == 2 and f"another session is running there (pid {os.getpid()})" in res.stderr
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == before   # it touched nothing
     assert "Traceback" not in res.stderr
 
 

@@ -166,6 +166,14 @@ class Session:
         cfg.validate()
         self.cfg = cfg
         cfg.root.mkdir(parents=True, exist_ok=True)
+        # one session per folder: two would record into one store, train one learner and read each
+        # other's results (held until the process exits, kill -9 included)
+        from robot_rl.proclock import LockHeld, ProcessLock
+        self._lock = ProcessLock(cfg.root / ".session.lock")
+        try:
+            self._lock.acquire()
+        except LockHeld as exc:
+            raise ValueError(f"{cfg.root}: another session is running there (pid {exc.pid})") from None
         self.state_path = cfg.root / "session.json"
         import yaml
 

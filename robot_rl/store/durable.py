@@ -8,14 +8,13 @@ committed.
 """
 from __future__ import annotations
 
-import errno
-import fcntl
 import os
 import pathlib
 import threading
 
 from zarr.storage import LocalStore
 
+from robot_rl.proclock import LockHeld, ProcessLock
 from robot_rl.store.schema import StoreError
 
 LOCK_NAME = ".writer.lock"
@@ -73,30 +72,15 @@ def fsync_dir(path: pathlib.Path) -> None:
         os.close(fd)
 
 
-class WriterLock:
-    """One writer per store: an exclusive flock on <store>/.writer.lock, released by the kernel
-    when the process dies, so a crashed writer never leaves a stale lock."""
+class WriterLock(ProcessLock):
+    """One writer per store: an exclusive flock on <store>/.writer.lock (robot_rl.proclock)."""
 
     def __init__(self, root: pathlib.Path) -> None:
-        self.path = pathlib.Path(root) / LOCK_NAME
-        self._fd: int | None = None
+        super().__init__(pathlib.Path(root) / LOCK_NAME)
 
     def acquire(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-            os.close(fd)
-            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-                raise StoreError(f"{self.path.parent}: store is open for writing by another process "
-                                 f"(pid {holder})") from None
-            raise
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        self._fd = fd
-
-    def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+            super().acquire()
+        except LockHeld as exc:
+            raise StoreError(f"{self.path.parent}: store is open for writing by another process "
+                             f"(pid {exc.pid})") from None
