@@ -13,6 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from robot_rl.log import get_logger
+
+log = get_logger(__name__)
+
 
 def hil_episode_table(cfg) -> list[dict[str, Any]]:
     """Per HIL episode: success, steps, intervention rate, the policy version number it ended with."""
@@ -174,6 +178,10 @@ def write_report(cfg, state: dict[str, Any]) -> list[pathlib.Path]:
         if kind == "md":
             md_text.append(value)
             html_parts.append(_md_to_html(value))
+        elif not pathlib.Path(value).exists():   # deleted since the stage that made it: say so, go on
+            log.warning("report: %s is missing; rerun its stage with --stage to remake it", value)
+            md_text.append(f"(missing: `{value}`)\n")
+            html_parts.append(_md_to_html(f"(missing: `{value}`)"))
         else:
             rel = os.path.relpath(value, root)   # the page sits in root: links relative to it
             md_text.append(f"![{pathlib.Path(value).name}]({rel})\n")
