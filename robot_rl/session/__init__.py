@@ -288,7 +288,8 @@ class Session:
             nodes = recording_nodes(self._recording(
                 episodes=todo, seed=c.seed + 1000 + have, policy=str(start),
                 teleop="corrector" if c.sim else c.teleop, reward_model=success_model, corrector_judge=c.corrector_judge,
-                notes=f"{HIL_NOTES}, corrections by {'the simulated human' if c.sim else c.teleop}"))
+                notes=f"{HIL_NOTES}, corrections by "
+                      f"{f'the simulated human ({c.corrector_judge} judge)' if c.sim else c.teleop}"))
             # the learner may die: the robot keeps running the last good policy and the episodes keep
             # being recorded; the catch-up below resumes it from its checkpoint
             nodes.append(NodeSpec(name="learner", module="learner_node", required=False,

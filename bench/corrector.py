@@ -1,0 +1,78 @@
+"""The simulated human's judges on fixed policies: how often each one takes over a policy, and how
+many of the corrected episodes succeed.
+
+    python bench/corrector.py runs/session/policies/session_base/v0001.onnx \
+        runs/session/policies/session/v0011.onnx --episodes 20
+
+For each registry ONNX policy, on the same held-out seeds: the policy alone (no human), then with
+the simulated human under each judge (robot_rl.sim.corrector: "plan" takes over when the policy
+leaves the scripted expert's route, "progress" only when the task stops advancing). The policy's
+action goes to the human, and what the human commands to the simulator, as in a session, but
+without the control node's safety layer. Prints a table; writes JSON with --json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+
+import numpy as np
+
+
+def run(policy, env, seeds, judge: str | None) -> dict:
+    from robot_rl.sim.corrector import CorrectorConfig, SimulatedHuman
+    success, steps, took_over, takeovers = [], 0, 0, 0
+    for seed in seeds:
+        obs, info = env.reset(seed=int(seed))
+        human = SimulatedHuman(env, CorrectorConfig(judge=judge), seed=int(seed)) if judge else None
+        done, was = False, False
+        while not done:
+            action = np.clip(np.asarray(policy(obs), dtype=np.float64), -1, 1)
+            intervening = False
+            if human is not None:
+                action, intervening = human.act(action, obs, info)
+            took_over += intervening
+            takeovers += intervening and not was
+            was = intervening
+            steps += 1
+            obs, _, term, trunc, info = env.step(action)
+            done = term or trunc
+        success.append(bool(info["success"]))
+    return {"judge": judge or "alone", "success_rate": float(np.mean(success)), "steps": steps,
+            "intervention_rate": took_over / steps, "takeovers_per_episode": takeovers / len(seeds)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("policies", type=pathlib.Path, nargs="+", help="registry .onnx files")
+    ap.add_argument("--task", default="pick_cube")
+    ap.add_argument("--episodes", type=int, default=20)
+    ap.add_argument("--first-seed", type=int, default=500_000, help="held-out seeds first..first+episodes-1")
+    ap.add_argument("--json", type=pathlib.Path, default=None)
+    args = ap.parse_args()
+
+    from robot_rl import sim
+    from robot_rl.control.core import ee_safety
+    from robot_rl.policy.runtime import PolicyRuntime
+
+    _, to_command = ee_safety(10.0)   # the env's action scaling = the control node's, as in eval
+    env = sim.make(args.task, cameras=["front", "wrist"], image_size=[128, 128], control_hz=10.0,
+                   max_pos_step=float(to_command.scale[0]), max_yaw_step=float(to_command.scale[3]))
+    seeds = list(range(args.first_seed, args.first_seed + args.episodes))
+    rows = []
+    print(f"{'policy':<48} {'human':<9} {'success':>8} {'intervention steps':>19} {'takeovers/episode':>18}")
+    for path in args.policies:
+        policy = PolicyRuntime.from_file(path)
+        for judge in (None, "plan", "progress"):
+            r = {"policy": str(path), **run(policy, env, seeds, judge)}
+            rows.append(r)
+            print(f"{str(path)[-48:]:<48} {r['judge']:<9} {r['success_rate']:>8.0%} {r['intervention_rate']:>19.0%} "
+                  f"{r['takeovers_per_episode']:>18.2f}", flush=True)
+    env.close()
+    if args.json:
+        args.json.write_text(json.dumps({"seeds": seeds, "rows": rows}, indent=1))
+        print(f"results: {args.json}")
+
+
+if __name__ == "__main__":
+    main()
