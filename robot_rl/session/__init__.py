@@ -161,19 +161,33 @@ def episodes_with(store_path: pathlib.Path, notes: str) -> list:
     return [e for e in EpisodeStore.open(store_path).episodes(status="complete") if e.notes.startswith(notes)]
 
 
+# Folders whose session lock this process holds. One process may open a folder's Session more than
+# once (one after another: tests, notebooks, a stage rerun); the lock keeps other processes out.
+_LOCKED_FOLDERS: dict[pathlib.Path, Any] = {}
+
+
+def _lock_folder(root: pathlib.Path) -> None:
+    """One session per folder: two would record into one store, train one learner and read each
+    other's results. Held until the process exits (kill -9 included: robot_rl.proclock)."""
+    from robot_rl.proclock import LockHeld, ProcessLock
+
+    key = root.resolve()
+    if key in _LOCKED_FOLDERS:
+        return
+    lock = ProcessLock(key / ".session.lock")
+    try:
+        lock.acquire()
+    except LockHeld as exc:
+        raise ValueError(f"{root}: another session is running there (pid {exc.pid})") from None
+    _LOCKED_FOLDERS[key] = lock
+
+
 class Session:
     def __init__(self, cfg: SessionConfig) -> None:
         cfg.validate()
         self.cfg = cfg
         cfg.root.mkdir(parents=True, exist_ok=True)
-        # one session per folder: two would record into one store, train one learner and read each
-        # other's results (held until the process exits, kill -9 included)
-        from robot_rl.proclock import LockHeld, ProcessLock
-        self._lock = ProcessLock(cfg.root / ".session.lock")
-        try:
-            self._lock.acquire()
-        except LockHeld as exc:
-            raise ValueError(f"{cfg.root}: another session is running there (pid {exc.pid})") from None
+        _lock_folder(cfg.root)
         self.state_path = cfg.root / "session.json"
         import yaml
 
