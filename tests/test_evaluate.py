@@ -111,3 +111,32 @@ def test_a_session_whose_exports_all_lose_to_its_base_deploys_the_base(tmp_path,
     assert Session(cfg).stage_select() == 0
     sel = json.loads((cfg.root / "select.json").read_text())
     assert [r["ref"] for r in sel["candidates"]] == exports and sel["chosen"] == exports[2]
+
+
+def test_a_copied_session_folder_reports_its_own_strips(tmp_path):
+    """eval.json names strips relative to the session folder, so a copied (or moved) folder's report
+    shows the copy's images; one written before that (absolute paths) finds the copy's too."""
+    import json
+    import shutil
+
+    import cv2
+
+    from robot_rl.session import Session, SessionConfig
+
+    cfg = SessionConfig(out=str(tmp_path / "s"))
+    strips = cfg.root / "strips"
+    for role, colour in (("base", 0), ("final", 255)):
+        (strips / role).mkdir(parents=True)
+        cv2.imwrite(str(strips / role / "seed1_success.png"), np.full((8, 16, 3), colour, np.uint8))
+    result = {"version": "x/v0001", "seeds": [1], "success": [True], "success_rate": 1.0, "steps": [10]}
+    (cfg.root / "eval.json").write_text(json.dumps({
+        "base": {**result, "strips": ["strips/base/seed1_success.png"]},                  # as written now
+        "final": {**result, "strips": [str(strips / "final" / "seed1_success.png")]}}))  # as written before
+    copy = SessionConfig(out=str(tmp_path / "copy"))
+    shutil.copytree(cfg.root, copy.root)
+    shutil.rmtree(cfg.root)                       # the original is gone
+    assert Session(copy).stage_report() == 0
+    report = (copy.root / "report.md").read_text()
+    assert "(missing" not in report
+    assert "(strips/base/seed1_success.png)" in report and "(strips/final/seed1_success.png)" in report
+    assert (copy.root / "report.html").read_text().count("data:image/png;base64,") >= 3   # session plot, 2 strips

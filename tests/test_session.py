@@ -83,6 +83,9 @@ def test_session_short_runs_every_stage_and_continues(tmp_path, ros_child_env):
     assert ev["base"]["version"] == "session_base/v0001" and ev["final"]["version"] == sel["chosen"]
     assert ev["base"]["seeds"] == ev["final"]["seeds"] == [100000, 100001]
     assert ("last" in ev) == (sel["chosen"] != versions[-1])
+    # strips named relative to the folder (a copied folder's report shows its own)
+    assert ev["base"]["strips"] and all(not s.startswith("/") and (root / s).is_file()
+                                        for r in ev.values() for s in r["strips"])
     report = (root / "report.md").read_text()
     assert "## Result: held-out seeds, no corrections" in report and "session.png" in report
     assert "## Selection: the final policy" in report and f"`{sel['chosen']}` (chosen)" in report

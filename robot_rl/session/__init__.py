@@ -432,6 +432,8 @@ class Session:
             log.info("eval: %s policy %s on %d held-out seeds, no corrections", role, ref, len(seeds))
             results[role] = evaluate_policy(reg.resolve(ref), c.task, seeds, c.robot, c.cameras, c.image_size,
                                             c.rate_hz, strips_dir=c.root / "strips" / role if role != "last" else None)
+            # relative to the folder, so a copied or moved session's report shows its own strips
+            results[role]["strips"] = [str(pathlib.Path(s).relative_to(c.root)) for s in results[role]["strips"]]
             log.info("eval: %s %s: success %.0f%% (%d/%d)", role, ref, 100 * results[role]["success_rate"],
                      sum(results[role]["success"]), len(seeds))
             _write_json(path, results)

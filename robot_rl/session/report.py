@@ -18,6 +18,17 @@ from robot_rl.log import get_logger
 log = get_logger(__name__)
 
 
+def _strip_path(root: pathlib.Path, role: str, recorded: str) -> pathlib.Path:
+    """Where a strip of eval.json is now. Recorded relative to the session folder; sessions before
+    2026-11-29 recorded absolute paths, which in a copied or moved folder point at the original's:
+    the folder's own copy is preferred."""
+    path = pathlib.Path(recorded)
+    if not path.is_absolute():
+        return root / path
+    own = root / "strips" / role / path.name
+    return own if own.exists() else path
+
+
 def hil_episode_table(cfg) -> list[dict[str, Any]]:
     """Per HIL episode: success, steps, intervention rate, the policy version number it ended with."""
     from robot_rl.session import HIL_NOTES, episodes_with
@@ -162,7 +173,7 @@ def write_report(cfg, state: dict[str, Any]) -> list[pathlib.Path]:
             md(("md", f"## Episodes of the {role} policy (`{evals[role]['version']}`), held-out seeds\n"))
             for s in strips:
                 md(("md", f"`{pathlib.Path(s).name}`\n"))
-                md(("img", pathlib.Path(s)))
+                md(("img", _strip_path(root, role, s)))
     if versions:
         lines = ["## Policy versions\n", "| version | created | parent | metrics | file |", "|---|---|---|---|---|"]
         for v in versions:
