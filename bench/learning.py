@@ -145,6 +145,9 @@ def plot(results: list[dict], args, path: pathlib.Path) -> None:
 
     from robot_rl.learn.plots import rolling
 
+    # with no human the third panel shows what exploration finds instead: the sampled policy's
+    # successes, the only ones the critic gets beyond the demonstrations
+    human = args.mode == "residual" and not args.no_human
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     for r in results:
         steps = [c["env_steps"] for c in r["curve"]]
@@ -152,7 +155,8 @@ def plot(results: list[dict], args, path: pathlib.Path) -> None:
         axes[1].plot([c["wall_min"] for c in r["curve"]], [c["success"] for c in r["curve"]], marker="o")
         eps = r["episodes"]
         if eps:
-            axes[2].plot([e["env_steps"] for e in eps], rolling([e["interventions"] / e["steps"] for e in eps], 10))
+            per_episode = [e["interventions"] / e["steps"] for e in eps] if human else [float(e["success"]) for e in eps]
+            axes[2].plot([e["env_steps"] for e in eps], rolling(per_episode, 10))
     target = {"residual": 0.95, "rlpd": 0.90}[args.mode]
     for ax in axes[:2]:
         ax.axhline(target, ls="--", c="gray", lw=1)
@@ -161,7 +165,9 @@ def plot(results: list[dict], args, path: pathlib.Path) -> None:
     axes[0].set_xlabel("environment steps")
     axes[1].set_xlabel("wall clock (min)")
     axes[2].set_xlabel("environment steps")
-    axes[2].set_ylabel("intervention rate (last 10 episodes)")
+    axes[2].set_ylabel("intervention rate (last 10 episodes)" if human else "sampled episodes' success (last 10)")
+    if not human:
+        axes[2].set_ylim(-0.05, 1.05)
     axes[0].legend(fontsize=8)
     fig.suptitle(f"{args.mode} on {args.task}, pixels + proprio at 10 Hz")
     fig.tight_layout()
