@@ -186,6 +186,19 @@ def test_bc_term_imitates_human_steps_and_the_q_filter_drops_bad_corrections():
         SACConfig(bc_weight=-1.0).validate()
 
 
+def test_bc_half_life_hands_the_actor_from_the_corrections_to_the_critic():
+    """sac.bc_half_life: the BC weight halves every so many updates. Bad corrections imitated at full
+    strength (the test above) are let go of as the weight decays, and the actor follows the reward."""
+    from robot_rl.learn.sac import SACConfig
+
+    base = dict(hidden=[64, 64], lr=1e-3, init_temperature=0.01, bc_weight=20.0, bc_q_filter=False)
+    to_good, to_bad, m = _bandit_with_human(SACConfig(**base, bc_half_life=40), -1.0, updates=600)
+    assert m["bc_weight"] == pytest.approx(20.0 * 0.5 ** (599 / 40))   # the last update's weight
+    assert to_good < 0.15 and to_bad > 0.3
+    with pytest.raises(ValueError):
+        SACConfig(bc_half_life=-1).validate()
+
+
 def test_bc_encoder_lets_only_the_imitation_term_into_the_encoder():
     """sac.bc_encoder: one update on the same batch from the same weights and random state, with and
     without it. The encoder differs (imitation gradient), the critic and the actor do not (the

@@ -14,6 +14,8 @@ clipped double-Q). Images get DrQ random shifts (`augment_pad`) before the encod
 where the critic rates the human's action at least as high as the policy's (`bc_q_filter`, the Q
 filter of IBRL / Nair et al. 2018), so corrections pull the actor directly instead of only through a
 critic that must first learn to prefer them, and bad corrections do not.
+`bc_half_life` > 0 halves that weight every so many updates (DAPG's decaying imitation weight): the
+demonstrations lead early, the critic later.
 `bc_encoder` lets that imitation term (unfiltered) train the shared encoder too; otherwise only the
 critic shapes the features (HIL-SERL's stopped actor gradient), which with a sparse reward and no
 successes yet leaves the actor blind to what the demonstrations looked at.
@@ -64,6 +66,7 @@ class SACConfig:
     bc_weight: float = 0.0                   # > 0: actor also imitates human steps (see the module doc)
     bc_q_filter: bool = True                 # ... only where Q(s, human action) >= Q(s, policy action)
     bc_encoder: bool = False                 # ... and that term also trains the encoder (with the critic)
+    bc_half_life: int = 0                    # > 0: the BC weight halves every this many updates (0: constant)
     freeze_encoder: bool = False             # RL never trains the encoder (pretrain_actor still does)
     gripper_bins: int = 0                    # >= 2: the last action dim is a discrete gripper head (0: continuous)
     gripper_epsilon: float = 0.1             # ... picked at random this often when exploring
@@ -75,8 +78,8 @@ class SACConfig:
             raise ValueError("lr > 0, tau in (0, 1], init_temperature > 0")
         if not 0 <= self.residual_scale <= 1 or self.augment_pad < 0:
             raise ValueError("residual_scale must be in [0, 1] and augment_pad >= 0")
-        if self.bc_weight < 0:
-            raise ValueError("bc_weight must be >= 0")
+        if self.bc_weight < 0 or self.bc_half_life < 0:
+            raise ValueError("bc_weight and bc_half_life must be >= 0")
         if self.gripper_bins == 1 or self.gripper_bins < 0 or not 0 <= self.gripper_epsilon <= 1:
             raise ValueError("gripper_bins must be 0 (continuous) or >= 2, gripper_epsilon in [0, 1]")
         if self.freeze_encoder and self.bc_encoder:
@@ -180,11 +183,12 @@ class SAC:
             gripper_loss = self._gripper_loss(features, next_f, batch)
             metrics["gripper_loss"] = gripper_loss.item()
             critic_loss = critic_loss + gripper_loss
-        if update_actor and c.bc_weight > 0 and c.bc_encoder and "intervention" in batch:
+        bc_weight = self.bc_weight()
+        if update_actor and bc_weight > 0 and c.bc_encoder and "intervention" in batch:
             # imitation shapes the features as well; the actor's own gradient from this term is
             # dropped (zero_grad below) and taken in the actor step on detached features
             bc_enc, _ = self._bc_loss(features, batch, q.detach().mean(0), q_filter=False)
-            critic_loss = critic_loss + c.bc_weight * bc_enc
+            critic_loss = critic_loss + bc_weight * bc_enc
         self.opt_critic.zero_grad(set_to_none=True)
         critic_loss.backward()
         self.opt_critic.step()
@@ -193,10 +197,10 @@ class SAC:
             a, logp = self.motion(f, batch.get("base_action"))
             q_pi = self.critic(f, a).mean(0)
             actor_loss = (self.alpha.detach() * logp - q_pi).mean()
-            if c.bc_weight > 0 and "intervention" in batch:
+            if bc_weight > 0 and "intervention" in batch:
                 bc_loss, kept = self._bc_loss(f, batch, q.detach().mean(0))
-                actor_loss = actor_loss + c.bc_weight * bc_loss
-                metrics.update(bc_loss=bc_loss.item(), bc_kept=kept)
+                actor_loss = actor_loss + bc_weight * bc_loss
+                metrics.update(bc_loss=bc_loss.item(), bc_kept=kept, bc_weight=bc_weight)
             self.opt_actor.zero_grad(set_to_none=True)
             actor_loss.backward()
             self.opt_actor.step()
@@ -213,6 +217,11 @@ class SAC:
                     tp.lerp_(p, c.tau)
         self.updates += 1
         return metrics
+
+    def bc_weight(self) -> float:
+        """The BC term's weight at this update: bc_weight, halved every bc_half_life updates."""
+        c = self.cfg
+        return c.bc_weight * 0.5 ** (self.updates / c.bc_half_life) if c.bc_half_life else c.bc_weight
 
     def pretrain_actor(self, batch: dict) -> float:
         """One BC step on every row of the batch (encoder + actor's deterministic motion action
