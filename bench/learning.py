@@ -104,14 +104,16 @@ def run_seed(args, seed: int, work: pathlib.Path) -> dict:
                               [e["interventions"] / e["steps"] for e in recent])) if recent else None})
             print(f"[seed {seed}] {env_steps:6d} env steps, {learner.updates:6d} updates, "
                   f"{curve[-1]['wall_min']:5.1f} min: eval success {success:.0%}"
-                  + (f", interventions {curve[-1]['intervention_rate']:.0%} (last 10 episodes)" if recent else "")
+                  + ((f", interventions {curve[-1]['intervention_rate']:.0%} (last 10 episodes)" if with_human(args)
+                      else f", sampled success {np.mean([e['success'] for e in recent]):.0%} (last 10 episodes)")
+                     if recent else "")
                   + (f", Q(human) - Q(policy) at interventions {curve[-1]['q_gap']:+.3f}"
                      if curve[-1]["q_gap"] is not None else ""),
                   flush=True)
             next_eval += args.eval_every
             if env_steps >= args.env_steps:
                 break
-        human = SimulatedHuman(env, seed=seed * 7919 + ep_seed) if args.mode == "residual" and not args.no_human else None
+        human = SimulatedHuman(env, seed=seed * 7919 + ep_seed) if with_human(args) else None
         with StoreWriter(store) as w:
             r = rollout(env, w, 20_000 * (seed + 1) + ep_seed, policy=learner.behavior_policy(), operator=human,
                         policy_version=1 + len(episodes))
@@ -139,6 +141,11 @@ def result_stem(args) -> pathlib.Path:
     return args.out / (f"learning_{args.mode}" + (f"_{args.tag}" if args.tag else ""))
 
 
+def with_human(args) -> bool:
+    """Whether the simulated human corrects the training episodes ((b); not (a) or --no-human)."""
+    return args.mode == "residual" and not args.no_human
+
+
 def plot(results: list[dict], args, path: pathlib.Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
@@ -148,7 +155,7 @@ def plot(results: list[dict], args, path: pathlib.Path) -> None:
 
     # with no human the third panel shows what exploration finds instead: the sampled policy's
     # successes, the only ones the critic gets beyond the demonstrations
-    human = args.mode == "residual" and not args.no_human
+    human = with_human(args)
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     for r in results:
         steps = [c["env_steps"] for c in r["curve"]]
