@@ -70,7 +70,7 @@ def run_seed(args, seed: int, work: pathlib.Path) -> dict:
                         nstep=3, gamma=0.97, intervention_penalty=args.intervention_penalty,
                         export_every_s=1e9, checkpoint_every_s=1e9, plot_every_s=1e9, seed=seed)
     cfg.sac.bc_weight, cfg.sac.bc_q_filter, cfg.sac.bc_encoder = args.bc_weight, not args.no_bc_filter, args.bc_encoder
-    cfg.sac.bc_half_life = args.bc_half_life
+    cfg.sac.bc_half_life, cfg.sac.self_imitation = args.bc_half_life, args.self_imitation
     cfg.sac.freeze_encoder = args.freeze_encoder
     cfg.sac.gripper_bins = args.gripper_bins
     cfg.sac.target_entropy, cfg.sac.init_temperature = args.target_entropy, args.init_temperature
@@ -204,6 +204,8 @@ def main() -> None:
     ap.add_argument("--bc-weight", type=float, default=0.0, help="actor BC term on human steps (sac.bc_weight)")
     ap.add_argument("--bc-half-life", type=int, default=0,
                     help="the BC weight halves every this many updates (sac.bc_half_life; 0: constant)")
+    ap.add_argument("--self-imitation", action="store_true",
+                    help="the BC term also imitates the policy's own solo successes (sac.self_imitation)")
     ap.add_argument("--no-bc-filter", action="store_true", help="BC on every human step, not only Q-preferred ones")
     ap.add_argument("--bc-encoder", action="store_true", help="the BC term also trains the encoder (sac.bc_encoder)")
     ap.add_argument("--freeze-encoder", action="store_true",

@@ -366,3 +366,35 @@ def test_temporal_ensemble_by_hand():
         ens(np.zeros((2, 1)))
     with pytest.raises(ValueError):
         TemporalEnsemble(0)
+
+
+def test_self_imitation_copies_the_policys_solo_successes():
+    """sac.self_imitation: the BC term also covers batch["policy_success"] rows. On the bandit with no
+    human steps, successes that chose the opposite of the rewarded action (deliberately) are imitated
+    when it is on and unfiltered, and ignored when it is off."""
+    from robot_rl.learn.encoder import ObsEncoder
+    from robot_rl.learn.sac import SAC, SACConfig
+
+    def run(self_imitation: bool):
+        cfg = SACConfig(hidden=[64, 64], lr=1e-3, init_temperature=0.01, bc_weight=20.0, bc_q_filter=False,
+                        self_imitation=self_imitation)
+        sac = SAC(ObsEncoder(2), 1, cfg, seed=0)
+        rng = np.random.default_rng(0)
+        for _ in range(600):
+            obs = rng.uniform(-0.8, 0.8, (128, 2)).astype(np.float32)
+            act = rng.uniform(-1, 1, (128, 1)).astype(np.float32)
+            marked = np.arange(128) < 64
+            act[marked, 0] = -obs[marked, 0]
+            batch = {"obs": {"proprio": torch.from_numpy(obs)}, "action": torch.from_numpy(act),
+                     "ret": torch.from_numpy(-np.abs(act[:, 0] - obs[:, 0])), "discount": torch.zeros(128),
+                     "next_obs": {"proprio": torch.from_numpy(obs)}, "intervention": torch.zeros(128, dtype=torch.bool),
+                     "policy_success": torch.from_numpy(marked)}
+            metrics = sac.update(batch)
+        test = torch.from_numpy(rng.uniform(-0.8, 0.8, (256, 2)).astype(np.float32))
+        a = sac.act({"proprio": test}, deterministic=True)[:, 0]
+        return float((a + test[:, 0]).abs().mean()), float((a - test[:, 0]).abs().mean()), metrics
+
+    to_marked, _, m = run(True)
+    assert to_marked < 0.2 and m["bc_kept"] == 1.0
+    _, to_reward, m = run(False)
+    assert to_reward < 0.15 and np.isnan(m["bc_kept"])

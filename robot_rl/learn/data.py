@@ -77,5 +77,6 @@ class BatchConverter:
                 "action": torch.from_numpy(self.normalize(b["action"])),
                 "ret": torch.from_numpy(np.asarray(b["ret"], np.float32)),
                 "discount": torch.from_numpy(np.asarray(b["discount"], np.float32)),
-                "intervention": torch.from_numpy(np.asarray(b["intervention"], bool))}
+                "intervention": torch.from_numpy(np.asarray(b["intervention"], bool)),
+                "policy_success": torch.from_numpy(np.asarray(b["policy_success"], bool))}
 

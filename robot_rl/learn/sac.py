@@ -14,6 +14,10 @@ clipped double-Q). Images get DrQ random shifts (`augment_pad`) before the encod
 where the critic rates the human's action at least as high as the policy's (`bc_q_filter`, the Q
 filter of IBRL / Nair et al. 2018), so corrections pull the actor directly instead of only through a
 critic that must first learn to prefer them, and bad corrections do not.
+`self_imitation` extends that term to the policy's own steps in episodes it finished alone with
+success (batch["policy_success"]; SIL, Oh et al. 2018, as filtered BC): with few demonstrations the
+deterministic actor otherwise stops improving while the sampled one keeps finding successes
+(docs/BENCHMARKS.md, (a)). The same Q filter applies.
 `bc_half_life` > 0 halves that weight every so many updates (DAPG's decaying imitation weight): the
 demonstrations lead early, the critic later.
 `bc_encoder` lets that imitation term (unfiltered) train the shared encoder too; otherwise only the
@@ -67,6 +71,7 @@ class SACConfig:
     bc_q_filter: bool = True                 # ... only where Q(s, human action) >= Q(s, policy action)
     bc_encoder: bool = False                 # ... and that term also trains the encoder (with the critic)
     bc_half_life: int = 0                    # > 0: the BC weight halves every this many updates (0: constant)
+    self_imitation: bool = False             # ... and also imitates the policy's own steps in its solo successes
     freeze_encoder: bool = False             # RL never trains the encoder (pretrain_actor still does)
     gripper_bins: int = 0                    # >= 2: the last action dim is a discrete gripper head (0: continuous)
     gripper_epsilon: float = 0.1             # ... picked at random this often when exploring
@@ -240,9 +245,12 @@ class SAC:
 
     def _bc_loss(self, features: torch.Tensor, batch: dict, q_data: torch.Tensor,
                  q_filter: Optional[bool] = None) -> tuple[torch.Tensor, float]:
-        """Mean squared distance of the deterministic action to the human's over the human steps the
-        filter keeps; the share of human steps kept (nan when the batch has none)."""
+        """Mean squared distance of the deterministic action to the human's (or, with self_imitation,
+        a solo success's) over the imitated steps the filter keeps; the share kept (nan when the
+        batch has none)."""
         human = batch["intervention"]
+        if self.cfg.self_imitation and "policy_success" in batch:
+            human = human | batch["policy_success"]
         if not bool(human.any()):
             return features.new_zeros(()), float("nan")
         a_det, _ = self.motion(features, batch.get("base_action"), deterministic=True)

@@ -16,7 +16,9 @@ human-in-the-loop losses.
 
 Row sets for RLPD-style batches: `rows="human"` samples steps where a person acted (whole teleop
 demonstrations and the intervention steps of policy episodes), `rows="online"` steps of episodes
-where a policy ran (interventions included): an intervention step is in both.
+where a policy ran (interventions included): an intervention step is in both. `policy_success`
+marks the steps of episodes a policy ran alone (no person acted) and that were labelled a success:
+what self-imitation copies.
 
 Images stay uint8 exactly as recorded (no float32 copies; `frame_transform` may pool them as they
 load), and each frame is held once: obs and next_obs index the same frame buffer.
@@ -118,6 +120,7 @@ class TransitionSampler:
         self._valid = _Growable((), np.int64)       # rows that start a transition
         self._human = _Growable((), np.int64)       # ... where a person acted
         self._online = _Growable((), np.int64)      # ... of episodes where a policy ran
+        self._policy_success = _Growable((), np.bool_)   # step row -> its episode succeeded with no person acting
         self._frame_row = {c: _Growable((), np.int64) for c in self.cameras}   # step row -> frame row
         self._sample_idx = {c: _Growable((), np.int64) for c in self.cameras}  # step row -> store index
         self.frame_transform = frame_transform or (lambda frames: frames)
@@ -157,8 +160,8 @@ class TransitionSampler:
                                  f"{self.memory_budget / 1e6:.0f} MB (raise memory_budget_mb or use cache='none')")
         before = self._valid.n
         total_steps = self._next.n + sum(e.num_steps for e in new)
-        for g in (*self._cols.values(), self._next, self._end, self._ret, self._discount, *self._frame_row.values(),
-                  *self._sample_idx.values()):
+        for g in (*self._cols.values(), self._next, self._end, self._ret, self._discount, self._policy_success,
+                  *self._frame_row.values(), *self._sample_idx.values()):
             g.reserve(total_steps)
         if self.mode == "all":  # exact sizes up front: no growth copies of the big frame buffers
             for cam in self.cameras:
@@ -213,9 +216,13 @@ class TransitionSampler:
             # a transition needs a frame at both ends
             valid = valid[(idx[valid - base] >= 0) & (idx[nxt[valid - base] - base] >= 0)]
         self._valid.extend(valid)
-        self._human.extend(valid[np.asarray(steps["intervention"], bool)[valid - base]])
-        if np.isfinite(np.asarray(steps["action"], np.float64)).all(axis=1).any():   # a policy acted
+        human = np.asarray(steps["intervention"], bool)
+        self._human.extend(valid[human[valid - base]])
+        policy_ran = bool(np.isfinite(np.asarray(steps["action"], np.float64)).all(axis=1).any())
+        if policy_ran:
             self._online.extend(valid)
+        # the label, not the reward function's terminal: self-imitation copies episodes a person judged done
+        self._policy_success.extend(np.full(n, bool(ep.success) and policy_ran and not human.any()))
         self.episodes.append(ep.index)
 
     # --- sampling -------------------------------------------------------------------------------
@@ -248,7 +255,7 @@ class TransitionSampler:
     def nbytes(self) -> int:
         """Memory the sampler holds (frames, step columns and indices)."""
         groups = [*self._cols.values(), self._next, self._end, self._ret, self._discount, self._valid, self._human,
-                  self._online, *self._frame_row.values(),
+                  self._online, self._policy_success, *self._frame_row.values(),
                   *self._sample_idx.values(), *self._frames.values()]
         return sum(g.nbytes for g in groups)
 
@@ -289,6 +296,7 @@ class TransitionSampler:
         out["next_obs"] = self._cols["obs"].view[nxt]
         out["done"] = self._cols["terminal"].view[rows]
         out["ret"], out["discount"] = self._ret.view[rows], self._discount.view[rows]
+        out["policy_success"] = self._policy_success.view[rows]
         out["images"], out["next_images"] = {}, {}
         for cam in self.cameras:
             if self.mode == "all":
