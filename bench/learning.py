@@ -28,20 +28,38 @@ import pathlib
 import shutil
 import tempfile
 import time
+from typing import Optional
 
 import numpy as np
 import torch
 
+from robot_rl.sim.tasks import CUBE_HALF
 
-def evaluate(env, policy, seeds) -> float:
+
+OUTCOMES = ("success", "never reached the cube", "reached, never closed on it", "closed, never lifted it",
+            "lifted, then lost it")
+
+
+def evaluate(env, policy, seeds, outcomes: Optional[dict] = None) -> float:
+    """Success rate on these seeds. pick_cube: `outcomes` (if given) counts how each episode ended,
+    by how far it got (OUTCOMES), to say where a policy fails and not only how often."""
     wins = 0
     for s in seeds:
         obs, info = env.reset(seed=int(s))
-        done = False
+        done, reached, closed, lifted = False, False, False, 0.0
         while not done:
             obs, _, term, trunc, info = env.step(policy(obs))
             done = term or trunc
+            if outcomes is not None and "cube_pos" in info["state"]:
+                cube = info["state"]["cube_pos"]
+                near = float(np.linalg.norm(cube - env.ee_pose()[0])) < 0.03
+                reached |= near
+                closed |= near and env.gripper_opening() < 0.5
+                lifted = max(lifted, float(cube[2]) - CUBE_HALF)
         wins += bool(info["success"])
+        if outcomes is not None and "cube_pos" in info["state"]:
+            k = (0 if info["success"] else 1 if not reached else 2 if not closed else 3 if lifted < 0.01 else 4)
+            outcomes[OUTCOMES[k]] = outcomes.get(OUTCOMES[k], 0) + 1
     return wins / len(seeds)
 
 
@@ -96,9 +114,11 @@ def run_seed(args, seed: int, work: pathlib.Path) -> dict:
     env_steps, next_eval, ep_seed = 0, 0, 0
     while True:
         if env_steps >= next_eval:
-            success = evaluate(eval_env, learner.behavior_policy(deterministic=True), eval_seeds)
+            outcomes: dict = {}
+            success = evaluate(eval_env, learner.behavior_policy(deterministic=True), eval_seeds, outcomes)
             recent = episodes[-10:]
             curve.append({"env_steps": env_steps, "wall_min": (time.monotonic() - t0) / 60, "success": success,
+                          "outcomes": outcomes,
                           "updates": learner.updates, "q_gap": learner.intervention_q_gap(),
                           "intervention_rate": float(np.mean(
                               [e["interventions"] / e["steps"] for e in recent])) if recent else None})
@@ -110,6 +130,9 @@ def run_seed(args, seed: int, work: pathlib.Path) -> dict:
                   + (f", Q(human) - Q(policy) at interventions {curve[-1]['q_gap']:+.3f}"
                      if curve[-1]["q_gap"] is not None else ""),
                   flush=True)
+            failed = {k: v for k, v in outcomes.items() if k != "success"}
+            if failed:
+                print(f"[seed {seed}]   failures: " + ", ".join(f"{k} {v}" for k, v in failed.items()), flush=True)
             next_eval += args.eval_every
             if env_steps >= args.env_steps:
                 break
