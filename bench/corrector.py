@@ -8,7 +8,9 @@ For each registry ONNX policy, on the same held-out seeds: the policy alone (no 
 the simulated human under each judge (robot_rl.sim.corrector: "plan" takes over when the policy
 leaves the scripted expert's route, "progress" only when the task stops advancing). The policy's
 action goes to the human, and what the human commands to the simulator, as in a session, but
-without the control node's safety layer. Prints a table; writes JSON with --json.
+without the control node's safety layer. "Needless takeovers": episodes the human took over that
+the policy finishes alone on the same seed (of those it finishes alone), a judge's false alarms.
+Prints a table; writes JSON with --json.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ import numpy as np
 
 def run(policy, env, seeds, judge: str | None) -> dict:
     from robot_rl.sim.corrector import CorrectorConfig, SimulatedHuman
-    success, steps, took_over, takeovers = [], 0, 0, 0
+    success, steps, took_over, takeovers, episode_takeovers = [], 0, 0, 0, []
     for seed in seeds:
         obs, info = env.reset(seed=int(seed))
         human = SimulatedHuman(env, CorrectorConfig(judge=judge), seed=int(seed)) if judge else None
@@ -38,8 +40,10 @@ def run(policy, env, seeds, judge: str | None) -> dict:
             obs, _, term, trunc, info = env.step(action)
             done = term or trunc
         success.append(bool(info["success"]))
+        episode_takeovers.append(takeovers - sum(episode_takeovers))
     return {"judge": judge or "alone", "success_rate": float(np.mean(success)), "steps": steps,
-            "intervention_rate": took_over / steps, "takeovers_per_episode": takeovers / len(seeds)}
+            "intervention_rate": took_over / steps, "takeovers_per_episode": takeovers / len(seeds),
+            "success": success, "episode_takeovers": episode_takeovers}
 
 
 def main() -> None:
@@ -60,14 +64,21 @@ def main() -> None:
                    max_pos_step=float(to_command.scale[0]), max_yaw_step=float(to_command.scale[3]))
     seeds = list(range(args.first_seed, args.first_seed + args.episodes))
     rows = []
-    print(f"{'policy':<48} {'human':<9} {'success':>8} {'intervention steps':>19} {'takeovers/episode':>18}")
+    print(f"{'policy':<48} {'human':<9} {'success':>8} {'intervention steps':>19} {'takeovers/episode':>18} "
+          f"{'needless takeovers':>19}")
     for path in args.policies:
         policy = PolicyRuntime.from_file(path)
+        alone = None
         for judge in (None, "plan", "progress"):
             r = {"policy": str(path), **run(policy, env, seeds, judge)}
+            if judge is None:
+                alone = r["success"]
+            else:   # episodes taken over that the policy finishes alone on the same seed: false alarms
+                r["needless_takeovers"] = sum(bool(n) and a for n, a in zip(r["episode_takeovers"], alone))
             rows.append(r)
+            needless = f"{r['needless_takeovers']} of {sum(alone)}" if judge else "-"
             print(f"{str(path)[-48:]:<48} {r['judge']:<9} {r['success_rate']:>8.0%} {r['intervention_rate']:>19.0%} "
-                  f"{r['takeovers_per_episode']:>18.2f}", flush=True)
+                  f"{r['takeovers_per_episode']:>18.2f} {needless:>19}", flush=True)
     env.close()
     if args.json:
         args.json.write_text(json.dumps({"seeds": seeds, "rows": rows}, indent=1))

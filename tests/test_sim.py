@@ -222,6 +222,64 @@ def test_the_progress_judge_leaves_a_policy_that_succeeds_by_another_route_alone
     assert all(s for s, _ in progress) and not any(any(f) for _, f in progress)
 
 
+def _slow_grasp(env, obs, info):
+    """_dive, but it holds the closed gripper at the cube for 8 steps before it lifts (the expert
+    waits 4): fingers that have stopped make no task progress for a while."""
+    from robot_rl.sim.tasks import CUBE_HALF
+    if env.steps == 0:
+        _slow_grasp.held = 0
+    a = _dive(env, obs, info)
+    if a[4] < 0 and info["state"]["cube_pos"][2] < CUBE_HALF + 0.002 and _slow_grasp.held < 8:
+        _slow_grasp.held += env.gripper_opening() < 0.6
+        a[:4] = 0.0   # hold still, closing, then closed, before lifting
+    return a
+
+
+def test_the_progress_judge_lets_a_policy_take_its_time_at_the_grasp():
+    """Its plan follows the scene: at the cube it compares the policy with closing, not with
+    hovering 8 cm above (where its own phases would still be after the dive), so a pause at the
+    grasp is not off-plan."""
+    env = make("pick_cube", cameras=[])
+    alone = []
+    for seed in range(6):
+        obs, info = env.reset(seed=seed)
+        done = False
+        while not done:
+            obs, _, term, trunc, info = env.step(_slow_grasp(env, obs, info))
+            done = term or trunc
+        alone.append(info["success"])
+    assert all(alone)
+    results = _corrected_episodes(_slow_grasp, judge="progress", n=6)
+    assert all(s for s, _ in results) and not any(any(f) for _, f in results)
+
+
+def test_expert_replan_picks_up_the_plan_where_the_scene_is():
+    """A takeover with the gripper already around the cube closes and lifts from there; away from
+    the cube the plan starts over."""
+    from robot_rl.sim.tasks import CUBE_HALF
+    env = make("pick_cube", cameras=[])
+    expert = make_expert(env, seed=0)
+    obs, info = env.reset(seed=3)
+    expert.replan(info)
+    assert expert.phase == 0                               # at the start pose: hover above it first
+    while env.ee_pose()[0][2] > CUBE_HALF + 0.006 or env.gripper_opening() < 0.99:   # dive to the cube, open
+        obs, _, _, _, info = env.step(_dive(env, obs, info))
+        assert env.steps < 60
+    expert.phase = 0                                       # where its own phases were after a dive
+    expert.replan(info)
+    assert expert.phase == 2                               # around the cube: close
+    top, done = 0.0, False
+    while not done:
+        a = expert.act(obs, info)
+        obs, _, term, trunc, info = env.step(a)
+        done = term or trunc
+        if info["state"]["cube_pos"][2] < CUBE_HALF + 0.002:
+            top = max(top, float(env.ee_pose()[0][2]))
+    assert info["success"] and top < CUBE_HALF + 0.02      # closed and lifted without climbing back to hover
+    expert.replan(info)
+    assert expert.phase == 3                               # holding it up: lift
+
+
 def test_the_progress_judge_still_takes_over_a_policy_that_gets_nowhere():
     idle = lambda env, obs, info: np.zeros(5)  # noqa: E731
     results = _corrected_episodes(idle, judge="progress", patience=3, reaction_steps=3)

@@ -13,8 +13,9 @@ succeeds by another route (a learned policy that dives straight at the cube inst
 above it first drew 40% intervention steps while succeeding on 10 of 10 seeds). Judge "progress"
 is a person who judges by outcome: an off-plan step counts only when the task made no progress on
 it (`Task.progress`: closer to the cube, the cube higher), a stall is no task progress for
-`stall_steps`, and it re-plans from the scene when it takes over; it hands back as the plan judge
-does. Its intervention rate falls as the policy gets better.
+`stall_steps`, and its plan follows the scene (Expert.replan: a policy at the cube is compared with
+closing on it, not with hovering 8 cm above it, and a takeover there closes instead of climbing
+back); it hands back as the plan judge does. Its intervention rate falls as the policy gets better.
 """
 from __future__ import annotations
 
@@ -66,9 +67,13 @@ class SimulatedHuman:
 
     def act(self, policy_action: np.ndarray, obs: dict[str, Any], info: dict[str, Any]) -> tuple[np.ndarray, bool]:
         """(action to execute, intervening) for this step."""
+        by_progress = self.cfg.judge == "progress"
+        if by_progress and self.driving == 0:
+            # watching, a person compares the policy with what they would do from here (a policy at
+            # the cube is closing, not late to hover above it)
+            self.expert.replan(info)
         expert_action = self.expert.act(obs, info)
         pos, _ = self.env.ee_pose()
-        by_progress = self.cfg.judge == "progress"
         if by_progress:   # distance left = minus the task's progress, whatever route the policy takes
             distance = -self.env.task.progress(self.env.model, self.env.data, pos, self.env.gripper_opening())
         else:
@@ -102,7 +107,7 @@ class SimulatedHuman:
                 self.countdown = None
                 self.driving = self.cfg.hold_steps
                 if by_progress:   # a person plans from the scene as it is now, not from where the
-                    self.expert.reset()   # expert's phases went while the policy drove
+                    self.expert.replan(info)   # expert's phases went while the policy drove
                 self.interventions += 1
                 return self.act(policy_action, obs, info)
             self.countdown -= 1

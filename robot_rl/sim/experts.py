@@ -53,6 +53,12 @@ class Expert:
     def act(self, obs: dict[str, Any], info: dict[str, Any]) -> np.ndarray:
         raise NotImplementedError
 
+    def replan(self, info: dict[str, Any]) -> None:
+        """Pick up the plan where the scene is (as a person taking over looks at the scene, not at
+        where their own plan had got to): the phase whose start the scene has already reached.
+        The base class starts over."""
+        self.phase, self.phase_steps = 0, 0
+
 
 class PickCubeExpert(Expert):
     """Above the cube, turn to its faces, descend, close, lift."""
@@ -77,6 +83,22 @@ class PickCubeExpert(Expert):
             a = self._toward(pos, yaw, grasp + [0, 0, 0.12], cube_yaw, -1.0)
         return a
 
+    def replan(self, info):
+        pos, yaw = self.env.ee_pose()
+        cube = info["state"]["cube_pos"] + self.bias
+        lined_up = (np.linalg.norm(pos[:2] - cube[:2]) < 0.006
+                    and abs(_nearest_yaw(float(info["state"]["cube_yaw"][0]), yaw) - yaw) < 0.06)
+        closing = self.env.gripper_opening() < 0.9
+        if closing and info["state"]["cube_pos"][2] > CUBE_HALF + 0.005 and np.linalg.norm(pos - cube) < 0.03:
+            phase = 3          # holding it off the table: lift
+        elif lined_up and abs(pos[2] - CUBE_HALF) < 0.01:
+            phase = 2          # at grasp height around it: close
+        elif lined_up and pos[2] < cube[2] + 0.10:
+            phase = 1          # over it, turned to its faces, at most 2 cm above the hover height: descend
+        else:
+            phase = 0
+        self.phase, self.phase_steps = phase, 0
+
 
 class PegInsertExpert(Expert):
     """Over the hole with the peg square to it, then down slowly."""
@@ -95,6 +117,13 @@ class PegInsertExpert(Expert):
             target = np.array([above[0], above[1], inside[2]])
             a = self._toward(pos, yaw, target, target_yaw, -1.0, max_step=0.35)
         return a
+
+    def replan(self, info):
+        pos, yaw = self.env.ee_pose()
+        hole = info["state"]["hole_pos"] + self.bias
+        over = (np.linalg.norm(pos[:2] - hole[:2]) < 0.0008 and abs(_nearest_yaw(0.0, yaw) - yaw) < 0.01
+                and pos[2] < hole[2] + 0.03 + PEG_BELOW_TIP)
+        self.phase, self.phase_steps = (1 if over else 0), 0
 
 
 EXPERTS = {"pick_cube": PickCubeExpert, "peg_insert": PegInsertExpert}
