@@ -40,27 +40,43 @@ OUTCOMES = ("success", "never reached the cube", "reached, never closed on it", 
             "lifted, then lost it")
 
 
-def evaluate(env, policy, seeds, outcomes: Optional[dict] = None) -> float:
-    """Success rate on these seeds. pick_cube: `outcomes` (if given) counts how each episode ended,
-    by how far it got (OUTCOMES), to say where a policy fails and not only how often."""
+def evaluate(env, policy, seeds, outcomes: Optional[list] = None) -> float:
+    """Success rate on these seeds. pick_cube: `outcomes` (if given) gets a row per episode: how it
+    ended, by how far it got (OUTCOMES), and how close the gripper came to the cube (3D and
+    horizontally, cm), to say where a policy fails and not only how often."""
     wins = 0
     for s in seeds:
         obs, info = env.reset(seed=int(s))
-        done, reached, closed, lifted = False, False, False, 0.0
+        done, reached, closed, lifted, closest, closest_xy = False, False, False, 0.0, np.inf, np.inf
         while not done:
             obs, _, term, trunc, info = env.step(policy(obs))
             done = term or trunc
             if outcomes is not None and "cube_pos" in info["state"]:
-                cube = info["state"]["cube_pos"]
-                near = float(np.linalg.norm(cube - env.ee_pose()[0])) < 0.03
+                cube, ee = info["state"]["cube_pos"], env.ee_pose()[0]
+                closest = min(closest, float(np.linalg.norm(cube - ee)))
+                closest_xy = min(closest_xy, float(np.linalg.norm(cube[:2] - ee[:2])))
+                near = float(np.linalg.norm(cube - ee)) < 0.03
                 reached |= near
                 closed |= near and env.gripper_opening() < 0.5
                 lifted = max(lifted, float(cube[2]) - CUBE_HALF)
         wins += bool(info["success"])
         if outcomes is not None and "cube_pos" in info["state"]:
             k = (0 if info["success"] else 1 if not reached else 2 if not closed else 3 if lifted < 0.01 else 4)
-            outcomes[OUTCOMES[k]] = outcomes.get(OUTCOMES[k], 0) + 1
+            outcomes.append({"seed": int(s), "outcome": OUTCOMES[k], "closest_cm": round(100 * closest, 1),
+                             "closest_xy_cm": round(100 * closest_xy, 1)})
     return wins / len(seeds)
+
+
+def failure_summary(outcomes: list) -> str:
+    """'never reached the cube 13 (closest 4.1 cm, 2.5 cm across, medians), ...' over the failures."""
+    parts = []
+    for name in OUTCOMES[1:]:
+        rows = [o for o in outcomes if o["outcome"] == name]
+        if rows:
+            parts.append(f"{name} {len(rows)}" + (
+                f" (closest {np.median([o['closest_cm'] for o in rows]):.1f} cm, "
+                f"{np.median([o['closest_xy_cm'] for o in rows]):.1f} cm across, medians)" if name == OUTCOMES[1] else ""))
+    return ", ".join(parts)
 
 
 def run_seed(args, seed: int, work: pathlib.Path) -> dict:
@@ -90,6 +106,7 @@ def run_seed(args, seed: int, work: pathlib.Path) -> dict:
     cfg.sac.bc_weight, cfg.sac.bc_q_filter, cfg.sac.bc_encoder = args.bc_weight, not args.no_bc_filter, args.bc_encoder
     cfg.sac.bc_half_life, cfg.sac.self_imitation = args.bc_half_life, args.self_imitation
     cfg.sac.freeze_encoder = args.freeze_encoder
+    cfg.encoder.keypoints = args.keypoints
     cfg.sac.gripper_bins = args.gripper_bins
     cfg.sac.target_entropy, cfg.sac.init_temperature = args.target_entropy, args.init_temperature
     cfg.actor_pretrain_updates = args.actor_pretrain
@@ -114,7 +131,7 @@ def run_seed(args, seed: int, work: pathlib.Path) -> dict:
     env_steps, next_eval, ep_seed = 0, 0, 0
     while True:
         if env_steps >= next_eval:
-            outcomes: dict = {}
+            outcomes: list = []
             success = evaluate(eval_env, learner.behavior_policy(deterministic=True), eval_seeds, outcomes)
             recent = episodes[-10:]
             curve.append({"env_steps": env_steps, "wall_min": (time.monotonic() - t0) / 60, "success": success,
@@ -130,9 +147,8 @@ def run_seed(args, seed: int, work: pathlib.Path) -> dict:
                   + (f", Q(human) - Q(policy) at interventions {curve[-1]['q_gap']:+.3f}"
                      if curve[-1]["q_gap"] is not None else ""),
                   flush=True)
-            failed = {k: v for k, v in outcomes.items() if k != "success"}
-            if failed:
-                print(f"[seed {seed}]   failures: " + ", ".join(f"{k} {v}" for k, v in failed.items()), flush=True)
+            if failure_summary(outcomes):
+                print(f"[seed {seed}]   failures: {failure_summary(outcomes)}", flush=True)
             next_eval += args.eval_every
             if env_steps >= args.env_steps:
                 break
@@ -238,6 +254,8 @@ def main() -> None:
     ap.add_argument("--init-temperature", type=float, default=0.1, help="sac.init_temperature")
     ap.add_argument("--gripper-bins", type=int, default=0,
                     help="rlpd: a discrete gripper head with this many commands (sac.gripper_bins; 0: continuous)")
+    ap.add_argument("--keypoints", action="store_true",
+                    help="spatial-softmax keypoints in the image encoder (encoder.keypoints)")
     ap.add_argument("--image-size", type=int, default=128)
     ap.add_argument("--eval-every", type=int, default=1000)
     ap.add_argument("--eval-episodes", type=int, default=20)

@@ -398,3 +398,13 @@ def test_self_imitation_copies_the_policys_solo_successes():
     assert to_marked < 0.2 and m["bc_kept"] == 1.0
     _, to_reward, m = run(False)
     assert to_reward < 0.15 and np.isnan(m["bc_kept"])
+
+
+def test_spatial_softmax_finds_where_a_channel_fires():
+    """Keypoints: a channel hot at one cell reads as that cell's (x, y) in [-1, 1]; a flat one as the centre."""
+    from robot_rl.policy.models import SpatialSoftmax
+    maps = torch.zeros(1, 2, 5, 9)
+    maps[0, 0, 4, 2] = 50.0          # row 4 of 5 (y = 1), column 2 of 9 (x = -0.5)
+    xy = SpatialSoftmax(5, 9)(maps).reshape(2, 2)
+    torch.testing.assert_close(xy[0], torch.tensor([-0.5, 1.0]), atol=1e-4, rtol=0)
+    torch.testing.assert_close(xy[1], torch.tensor([0.0, 0.0]), atol=1e-6, rtol=0)

@@ -447,3 +447,19 @@ def test_policy_success_marks_only_episodes_a_policy_finished_alone(tmp_path):
     # the learner's batches carry it to the agent as a tensor
     learner = Learner(learner_cfg(path, tmp_path, cameras="", batch=32))
     assert learner.sample_batch()["policy_success"].dtype == torch.bool
+
+
+def test_keypoint_encoder_trains_and_exports_with_parity(session_store, tmp_path):
+    """encoder.keypoints: the learner trains a spatial-softmax image encoder and its export passes the
+    parity check (the run exports at its end) and runs in onnxruntime on recorded frames."""
+    from robot_rl.learn.encoder import EncoderConfig
+
+    path, _ = session_store
+    learner = Learner(learner_cfg(path, tmp_path, encoder=EncoderConfig(keypoints=True), max_updates=3))
+    learner.run()
+    rt = PolicyRuntime.from_file(PolicyRegistry(tmp_path / "policies").resolve("pol"))
+    store = EpisodeStore.open(path)
+    row = next(iter(store.iter_steps(store.episode(0))))
+    obs = {"front": row["samples"]["front_rgb"], "wrist": row["samples"]["wrist_rgb"], "proprio": row["obs"]}
+    torch_action = learner.behavior_policy(deterministic=True)(obs)
+    np.testing.assert_allclose(rt(obs), torch_action, atol=1e-4)

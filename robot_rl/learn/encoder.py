@@ -22,6 +22,7 @@ class EncoderConfig:
     channels: int = 16          # per conv layer (32 costs ~3.7x the time on two CPU cores)
     feature_dim: int = 64       # per camera
     downsample: int = 2         # average-pool factor applied to images first (1: none)
+    keypoints: bool = False     # spatial-softmax keypoints instead of the flattened map (ImageEncoder)
 
     def validate(self) -> None:
         if self.channels < 1 or self.feature_dim < 1 or self.downsample < 1:
@@ -40,7 +41,8 @@ class ObsEncoder(nn.Module):
         self.cameras = list(cameras)
         self.register_buffer("mean", torch.as_tensor(np.zeros(proprio_dim) if mean is None else mean, dtype=torch.float32))
         self.register_buffer("std", torch.as_tensor(np.ones(proprio_dim) if std is None else std, dtype=torch.float32))
-        self.image_encoders = nn.ModuleDict({c: ImageEncoder(image_hw, cfg.channels, cfg.feature_dim, cfg.downsample)
+        self.image_encoders = nn.ModuleDict({c: ImageEncoder(image_hw, cfg.channels, cfg.feature_dim, cfg.downsample,
+                                                                   cfg.keypoints)
                                              for c in self.cameras})
         self.out_dim = proprio_dim + len(self.cameras) * cfg.feature_dim
 
