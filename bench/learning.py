@@ -107,6 +107,7 @@ def run_seed(args, seed: int, work: pathlib.Path) -> dict:
     cfg.sac.bc_half_life, cfg.sac.self_imitation = args.bc_half_life, args.self_imitation
     cfg.sac.freeze_encoder = args.freeze_encoder
     cfg.encoder.keypoints = args.keypoints
+    cfg.sac.augment_pad = args.augment_pad
     cfg.sac.gripper_bins = args.gripper_bins
     cfg.sac.target_entropy, cfg.sac.init_temperature = args.target_entropy, args.init_temperature
     cfg.actor_pretrain_updates = args.actor_pretrain
@@ -254,6 +255,8 @@ def main() -> None:
     ap.add_argument("--init-temperature", type=float, default=0.1, help="sac.init_temperature")
     ap.add_argument("--gripper-bins", type=int, default=0,
                     help="rlpd: a discrete gripper head with this many commands (sac.gripper_bins; 0: continuous)")
+    ap.add_argument("--augment-pad", type=int, default=4,
+                    help="DrQ random shift in pixels of the pooled frames (sac.augment_pad; 0: off)")
     ap.add_argument("--keypoints", action="store_true",
                     help="spatial-softmax keypoints in the image encoder (encoder.keypoints)")
     ap.add_argument("--image-size", type=int, default=128)
@@ -265,8 +268,11 @@ def main() -> None:
     args = ap.parse_args()
     if args.gripper_bins and args.mode == "residual":
         ap.error("--gripper-bins is for rlpd (a residual's base owns the gripper)")
-    args.env_steps = args.env_steps or (10_000 if args.mode == "residual" else 20_000)
-    args.demos = args.demos or (5 if args.mode == "residual" else 10)
+    # None: the mode's default; 0 is a real value (--env-steps 0: only the starting policy is evaluated)
+    if args.env_steps is None:
+        args.env_steps = 10_000 if args.mode == "residual" else 20_000
+    if args.demos is None:
+        args.demos = 5 if args.mode == "residual" else 10
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     work = pathlib.Path(tempfile.mkdtemp(prefix="bench_learning_"))
