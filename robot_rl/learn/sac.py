@@ -16,8 +16,8 @@ filter of IBRL / Nair et al. 2018), so corrections pull the actor directly inste
 critic that must first learn to prefer them, and bad corrections do not.
 `self_imitation` extends that term to the policy's own steps in episodes it finished alone with
 success (batch["policy_success"]; SIL, Oh et al. 2018, as filtered BC): with few demonstrations the
-deterministic actor otherwise stops improving while the sampled one keeps finding successes
-(docs/BENCHMARKS.md, (a)). The same Q filter applies.
+deterministic actor stops improving while the sampled one keeps finding successes, which this
+was meant to use (on (a) it made things worse: docs/BENCHMARKS.md). The same Q filter applies.
 `bc_half_life` > 0 halves that weight every so many updates (DAPG's decaying imitation weight): the
 demonstrations lead early, the critic later.
 `bc_encoder` lets that imitation term (unfiltered) train the shared encoder too; otherwise only the
