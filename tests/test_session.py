@@ -49,16 +49,21 @@ def test_session_short_runs_every_stage_and_continues(tmp_path, ros_child_env):
     for e in demos:
         s = store.read_steps(e, ["intervention", "action", "human_action", "policy_version"])
         assert s["intervention"].all() and np.isfinite(s["human_action"]).all() and not np.isfinite(s["action"]).any()
-    # HIL: a policy acted on every step; where the simulated human took over, the step is flagged
-    # and carries the human's action, and only there
+    # HIL: a policy ran every step, and acted on each one the control node did not hold (its
+    # watchdog holds while an input is stale: on a loaded machine a few ticks of a whole suite's run
+    # did, recorded with no policy action and a motionless command); where the simulated human took
+    # over, the step is flagged and carries the human's action, and only there
     took_over = 0
     for e in hil:
         s = store.read_steps(e, ["intervention", "action", "human_action", "executed_action", "policy_version"])
-        assert np.isfinite(s["action"]).all() and (s["policy_version"] >= 1).all()
+        acted = np.isfinite(s["action"]).all(axis=1)
+        assert (s["policy_version"] >= 1).all() and acted.mean() > 0.5
+        assert np.all(s["executed_action"][~acted, :4] == 0)
         flags = s["intervention"].astype(bool)
         assert (np.isfinite(s["human_action"]).all(axis=1) == flags).all()
-        if flags.any():   # executed = the human's action through the safety layer, not the policy's
-            ex, hu, po = s["executed_action"][flags], s["human_action"][flags], s["action"][flags]
+        driven = flags & acted
+        if driven.any():   # executed = the human's action through the safety layer, not the policy's
+            ex, hu, po = s["executed_action"][driven], s["human_action"][driven], s["action"][driven]
             assert np.abs(ex - hu).mean() < np.abs(ex - po).mean()
         took_over += int(flags.sum())
     assert took_over > 0
