@@ -106,7 +106,7 @@ def run_seed(args, seed: int, work: pathlib.Path) -> dict:
     cfg.sac.bc_weight, cfg.sac.bc_q_filter, cfg.sac.bc_encoder = args.bc_weight, not args.no_bc_filter, args.bc_encoder
     cfg.sac.bc_half_life, cfg.sac.self_imitation = args.bc_half_life, args.self_imitation
     cfg.sac.freeze_encoder = args.freeze_encoder
-    cfg.encoder.keypoints = args.keypoints
+    cfg.encoder.keypoints, cfg.encoder.downsample = args.keypoints, args.downsample
     cfg.sac.augment_pad = args.augment_pad
     cfg.sac.gripper_bins = args.gripper_bins
     cfg.sac.target_entropy, cfg.sac.init_temperature = args.target_entropy, args.init_temperature
@@ -257,6 +257,8 @@ def main() -> None:
                     help="rlpd: a discrete gripper head with this many commands (sac.gripper_bins; 0: continuous)")
     ap.add_argument("--augment-pad", type=int, default=4,
                     help="DrQ random shift in pixels of the pooled frames (sac.augment_pad; 0: off)")
+    ap.add_argument("--downsample", type=int, default=2,
+                    help="the encoder's average-pool factor on the camera frames (encoder.downsample; 1: full resolution)")
     ap.add_argument("--keypoints", action="store_true",
                     help="spatial-softmax keypoints in the image encoder (encoder.keypoints)")
     ap.add_argument("--image-size", type=int, default=128)
