@@ -53,9 +53,10 @@ def evaluate(env, policy, seeds, outcomes: Optional[list] = None) -> float:
             done = term or trunc
             if outcomes is not None and "cube_pos" in info["state"]:
                 cube, ee = info["state"]["cube_pos"], env.ee_pose()[0]
-                closest = min(closest, float(np.linalg.norm(cube - ee)))
+                distance = float(np.linalg.norm(cube - ee))
+                closest = min(closest, distance)
                 closest_xy = min(closest_xy, float(np.linalg.norm(cube[:2] - ee[:2])))
-                near = float(np.linalg.norm(cube - ee)) < 0.03
+                near = distance < 0.03
                 reached |= near
                 closed |= near and env.gripper_opening() < 0.5
                 lifted = max(lifted, float(cube[2]) - CUBE_HALF)

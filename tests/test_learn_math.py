@@ -146,9 +146,11 @@ def test_critic_ensemble_members_are_independent_networks():
         assert grads[2] > 0 and torch.all(grads[[0, 1, 3]] == 0)
 
 
-def _bandit_with_human(sac_cfg, human_sign: float, updates: int = 1500):
+def _bandit_with_human(sac_cfg, human_sign: float, updates: int = 1500, marked_as: str = "intervention"):
     """One-step episodes, reward -|a - obs[0]|; half of each batch is 'human' steps whose action is
-    human_sign * obs[0] (+1: the right action, -1: a bad correction), the rest random actions."""
+    human_sign * obs[0] (+1: the right action, -1: a bad correction), the rest random actions.
+    marked_as: the batch flag those steps carry ("policy_success": the policy's own solo successes,
+    with no human steps in the batch)."""
     from robot_rl.learn.encoder import ObsEncoder
     from robot_rl.learn.sac import SAC
 
@@ -161,7 +163,8 @@ def _bandit_with_human(sac_cfg, human_sign: float, updates: int = 1500):
         act[human, 0] = human_sign * obs[human, 0]
         batch = {"obs": {"proprio": torch.from_numpy(obs)}, "action": torch.from_numpy(act),
                  "ret": torch.from_numpy(-np.abs(act[:, 0] - obs[:, 0])), "discount": torch.zeros(128),
-                 "next_obs": {"proprio": torch.from_numpy(obs)}, "intervention": torch.from_numpy(human)}
+                 "next_obs": {"proprio": torch.from_numpy(obs)}, "intervention": torch.zeros(128, dtype=torch.bool)}
+        batch[marked_as] = torch.from_numpy(human)
         metrics = sac.update(batch)
     test = torch.from_numpy(rng.uniform(-0.8, 0.8, (256, 2)).astype(np.float32))
     a = sac.act({"proprio": test}, deterministic=True)[:, 0]
@@ -372,31 +375,13 @@ def test_self_imitation_copies_the_policys_solo_successes():
     """sac.self_imitation: the BC term also covers batch["policy_success"] rows. On the bandit with no
     human steps, successes that chose the opposite of the rewarded action (deliberately) are imitated
     when it is on and unfiltered, and ignored when it is off."""
-    from robot_rl.learn.encoder import ObsEncoder
-    from robot_rl.learn.sac import SAC, SACConfig
+    from robot_rl.learn.sac import SACConfig
 
-    def run(self_imitation: bool):
-        cfg = SACConfig(hidden=[64, 64], lr=1e-3, init_temperature=0.01, bc_weight=20.0, bc_q_filter=False,
-                        self_imitation=self_imitation)
-        sac = SAC(ObsEncoder(2), 1, cfg, seed=0)
-        rng = np.random.default_rng(0)
-        for _ in range(600):
-            obs = rng.uniform(-0.8, 0.8, (128, 2)).astype(np.float32)
-            act = rng.uniform(-1, 1, (128, 1)).astype(np.float32)
-            marked = np.arange(128) < 64
-            act[marked, 0] = -obs[marked, 0]
-            batch = {"obs": {"proprio": torch.from_numpy(obs)}, "action": torch.from_numpy(act),
-                     "ret": torch.from_numpy(-np.abs(act[:, 0] - obs[:, 0])), "discount": torch.zeros(128),
-                     "next_obs": {"proprio": torch.from_numpy(obs)}, "intervention": torch.zeros(128, dtype=torch.bool),
-                     "policy_success": torch.from_numpy(marked)}
-            metrics = sac.update(batch)
-        test = torch.from_numpy(rng.uniform(-0.8, 0.8, (256, 2)).astype(np.float32))
-        a = sac.act({"proprio": test}, deterministic=True)[:, 0]
-        return float((a + test[:, 0]).abs().mean()), float((a - test[:, 0]).abs().mean()), metrics
-
-    to_marked, _, m = run(True)
+    base = dict(hidden=[64, 64], lr=1e-3, init_temperature=0.01, bc_weight=20.0, bc_q_filter=False)
+    _, to_marked, m = _bandit_with_human(SACConfig(**base, self_imitation=True), -1.0, updates=600,
+                                         marked_as="policy_success")
     assert to_marked < 0.2 and m["bc_kept"] == 1.0
-    _, to_reward, m = run(False)
+    to_reward, _, m = _bandit_with_human(SACConfig(**base), -1.0, updates=600, marked_as="policy_success")
     assert to_reward < 0.15 and np.isnan(m["bc_kept"])
 
 

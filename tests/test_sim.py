@@ -203,17 +203,22 @@ def _dive(env, obs, info):
                  np.clip((cube_yaw - yaw) / env.cfg.max_yaw_step, -1, 1), grip]
 
 
-def test_the_progress_judge_leaves_a_policy_that_succeeds_by_another_route_alone():
+def _successes_alone(policy, n: int) -> list[bool]:
+    """The scripted policy(env, obs, info) on seeds 0..n-1 with no human: success per episode."""
     env = make("pick_cube", cameras=[])
     alone = []
-    for seed in range(10):
+    for seed in range(n):
         obs, info = env.reset(seed=seed)
         done = False
         while not done:
-            obs, _, term, trunc, info = env.step(_dive(env, obs, info))
+            obs, _, term, trunc, info = env.step(policy(env, obs, info))
             done = term or trunc
         alone.append(info["success"])
-    assert all(alone)
+    return alone
+
+
+def test_the_progress_judge_leaves_a_policy_that_succeeds_by_another_route_alone():
+    assert all(_successes_alone(_dive, 10))
     # the plan judge takes over on some of these episodes (its route is not the expert's) ...
     plan = _corrected_episodes(_dive, judge="plan")
     assert sum(any(f) for _, f in plan) >= 2
@@ -239,16 +244,7 @@ def test_the_progress_judge_lets_a_policy_take_its_time_at_the_grasp():
     """Its plan follows the scene: at the cube it compares the policy with closing, not with
     hovering 8 cm above (where its own phases would still be after the dive), so a pause at the
     grasp is not off-plan."""
-    env = make("pick_cube", cameras=[])
-    alone = []
-    for seed in range(6):
-        obs, info = env.reset(seed=seed)
-        done = False
-        while not done:
-            obs, _, term, trunc, info = env.step(_slow_grasp(env, obs, info))
-            done = term or trunc
-        alone.append(info["success"])
-    assert all(alone)
+    assert all(_successes_alone(_slow_grasp, 6))
     results = _corrected_episodes(_slow_grasp, judge="progress", n=6)
     assert all(s for s, _ in results) and not any(any(f) for _, f in results)
 

@@ -63,10 +63,13 @@ class Expert:
 class PickCubeExpert(Expert):
     """Above the cube, turn to its faces, descend, close, lift."""
 
-    def act(self, obs, info):
+    def _scene(self, info) -> tuple[np.ndarray, float, np.ndarray, float]:
+        """Gripper position and yaw, where the expert thinks the cube is, the cube's nearest face yaw."""
         pos, yaw = self.env.ee_pose()
-        cube = info["state"]["cube_pos"] + self.bias
-        cube_yaw = _nearest_yaw(float(info["state"]["cube_yaw"][0]), yaw)
+        return pos, yaw, info["state"]["cube_pos"] + self.bias, _nearest_yaw(float(info["state"]["cube_yaw"][0]), yaw)
+
+    def act(self, obs, info):
+        pos, yaw, cube, cube_yaw = self._scene(info)
         above = cube + [0, 0, 0.08]
         grasp = np.array([cube[0], cube[1], CUBE_HALF])
         if self.phase == 0:    # above the cube, turned to its faces, open
@@ -84,10 +87,8 @@ class PickCubeExpert(Expert):
         return a
 
     def replan(self, info):
-        pos, yaw = self.env.ee_pose()
-        cube = info["state"]["cube_pos"] + self.bias
-        lined_up = (np.linalg.norm(pos[:2] - cube[:2]) < 0.006
-                    and abs(_nearest_yaw(float(info["state"]["cube_yaw"][0]), yaw) - yaw) < 0.06)
+        pos, yaw, cube, cube_yaw = self._scene(info)
+        lined_up = np.linalg.norm(pos[:2] - cube[:2]) < 0.006 and abs(cube_yaw - yaw) < 0.06
         closing = self.env.gripper_opening() < 0.9
         if closing and info["state"]["cube_pos"][2] > CUBE_HALF + 0.005 and np.linalg.norm(pos - cube) < 0.03:
             phase = 3          # holding it off the table: lift
