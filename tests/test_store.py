@@ -473,3 +473,25 @@ def test_fast_sample_reads_equal_zarr_and_check_checksums(tmp_path):
     shard.write_bytes(bytes(data))
     with pytest.raises(ChecksumError, match="crc32c"):
         EpisodeStore.open(path).read_samples("depth", np.array([0, 1, 2, 3]))
+
+
+def test_grasp_offsets_point_at_the_last_close_of_a_success():
+    """robot_rl.store.grasp: the ee position at the last open -> closed command, minus each step's;
+    NaN for a failure and for an episode that never closed from open; held (NaN) commands are skipped."""
+    from robot_rl.store.grasp import grasp_offsets
+
+    L = 6
+    obs = np.zeros((L, 2 * 1 + 5), np.float32)
+    obs[:, -5] = np.arange(L) * 0.01                 # ee x moves 1 cm a step
+    grip = np.array([1, 1, -1, 1, -1, -1], np.float32)   # closes at 2, reopens, closes for good at 4
+    action = np.zeros((L, 5), np.float32)
+    action[:, -1] = grip
+    off = grasp_offsets(obs, action, success=True)
+    assert off.shape == (L, 3) and off.dtype == np.float32
+    np.testing.assert_allclose(off[:, 0], 0.04 - obs[:, -5], atol=1e-7)
+    assert (off[:, 1:] == 0).all()
+    assert np.isnan(grasp_offsets(obs, action, success=False)).all()
+    action[:, -1] = -1.0                                 # holds its tool from the start: no grasp seen
+    assert np.isnan(grasp_offsets(obs, action, success=True)).all()
+    action[:, -1] = [1, np.nan, np.nan, -1, -1, np.nan]  # held steps between open and closed
+    np.testing.assert_allclose(grasp_offsets(obs, action, success=True)[:, 0], 0.03 - obs[:, -5], atol=1e-7)

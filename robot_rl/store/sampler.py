@@ -18,7 +18,8 @@ Row sets for RLPD-style batches: `rows="human"` samples steps where a person act
 demonstrations and the intervention steps of policy episodes), `rows="online"` steps of episodes
 where a policy ran (interventions included): an intervention step is in both. `policy_success`
 marks the steps of episodes a policy ran alone (no person acted) and that were labelled a success:
-what self-imitation copies.
+what self-imitation copies. `grasp_offset` [B, 3] is where a successful episode grasped relative to
+the gripper at that step (robot_rl.store.grasp; NaN where unknown): a hindsight target for the encoder.
 
 Images stay uint8 exactly as recorded (no float32 copies; `frame_transform` may pool them as they
 load), and each frame is held once: obs and next_obs index the same frame buffer.
@@ -33,6 +34,7 @@ from typing import Any, Callable, Literal, Optional
 
 import numpy as np
 
+from robot_rl.store.grasp import grasp_offsets
 from robot_rl.store.returns import nstep_returns
 from robot_rl.log import get_logger
 from robot_rl.store.reader import Episode, EpisodeStore
@@ -121,6 +123,7 @@ class TransitionSampler:
         self._human = _Growable((), np.int64)       # ... where a person acted
         self._online = _Growable((), np.int64)      # ... of episodes where a policy ran
         self._policy_success = _Growable((), np.bool_)   # step row -> its episode succeeded with no person acting
+        self._grasp = _Growable((3,), np.float32)          # step row -> where its episode grasped, from the gripper
         self._frame_row = {c: _Growable((), np.int64) for c in self.cameras}   # step row -> frame row
         self._sample_idx = {c: _Growable((), np.int64) for c in self.cameras}  # step row -> store index
         self.frame_transform = frame_transform or (lambda frames: frames)
@@ -161,7 +164,7 @@ class TransitionSampler:
         before = self._valid.n
         total_steps = self._next.n + sum(e.num_steps for e in new)
         for g in (*self._cols.values(), self._next, self._end, self._ret, self._discount, self._policy_success,
-                  *self._frame_row.values(), *self._sample_idx.values()):
+                  self._grasp, *self._frame_row.values(), *self._sample_idx.values()):
             g.reserve(total_steps)
         if self.mode == "all":  # exact sizes up front: no growth copies of the big frame buffers
             for cam in self.cameras:
@@ -223,6 +226,7 @@ class TransitionSampler:
             self._online.extend(valid)
         # the label, not the reward function's terminal: self-imitation copies episodes a person judged done
         self._policy_success.extend(np.full(n, bool(ep.success) and policy_ran and not human.any()))
+        self._grasp.extend(grasp_offsets(steps["obs"], steps["executed_action"], bool(ep.success)))
         self.episodes.append(ep.index)
 
     # --- sampling -------------------------------------------------------------------------------
@@ -255,7 +259,7 @@ class TransitionSampler:
     def nbytes(self) -> int:
         """Memory the sampler holds (frames, step columns and indices)."""
         groups = [*self._cols.values(), self._next, self._end, self._ret, self._discount, self._valid, self._human,
-                  self._online, self._policy_success, *self._frame_row.values(),
+                  self._online, self._policy_success, self._grasp, *self._frame_row.values(),
                   *self._sample_idx.values(), *self._frames.values()]
         return sum(g.nbytes for g in groups)
 
@@ -297,6 +301,7 @@ class TransitionSampler:
         out["done"] = self._cols["terminal"].view[rows]
         out["ret"], out["discount"] = self._ret.view[rows], self._discount.view[rows]
         out["policy_success"] = self._policy_success.view[rows]
+        out["grasp_offset"] = self._grasp.view[rows]
         out["images"], out["next_images"] = {}, {}
         for cam in self.cameras:
             if self.mode == "all":

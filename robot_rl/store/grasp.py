@@ -1,0 +1,39 @@
+"""Where a successful episode grasped, as a per-step hindsight target for the learner.
+
+In an episode labelled a success, the end-effector position at which the gripper last closed is
+where the object was. From every step of that episode, `grasp_pos - ee_pos` says where the object
+lies relative to the gripper: what a policy must read from its cameras and what a sparse reward
+teaches slowly. Nothing privileged: it comes from the recorded proprio and commands, on a real robot
+as in the simulator. The learner can make its image encoder predict it (`sac.grasp_aux_weight`).
+
+Layouts (the recorder's and the simulator's, robot_rl.record.spec): proprio [q (n), qd (n), ee
+position (3), ee yaw (1), gripper opening (1)]; the action's last dimension is the gripper command,
+> 0 open, <= 0 closed.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+EE_POS = slice(-5, -2)   # the ee position's columns in the proprio vector
+
+
+def grasp_offsets(obs: np.ndarray, executed_action: np.ndarray, success: bool) -> np.ndarray:
+    """[L, 3] float32: the ee position at the episode's last open -> closed command minus each
+    step's ee position. NaN everywhere when the episode did not succeed, never switched the gripper
+    from open to closed (one that holds its tool from the start), or has no ee position there."""
+    obs = np.asarray(obs, np.float64)
+    out = np.full((obs.shape[0], 3), np.nan, np.float32)
+    if not success or obs.ndim != 2 or obs.shape[1] < 5 or obs.shape[0] < 2:
+        return out
+    grip = np.asarray(executed_action, np.float64)[:, -1]
+    # a held step's command is NaN (nothing commanded): the close is the first finite closed command
+    # after a finite open one, held steps between them skipped
+    commanded = np.flatnonzero(np.isfinite(grip))
+    g = grip[commanded]
+    closes = commanded[np.flatnonzero((g[:-1] > 0) & (g[1:] <= 0)) + 1]
+    if not len(closes):
+        return out
+    ee = obs[:, EE_POS]
+    if not np.isfinite(ee[closes[-1]]).all():
+        return out
+    return (ee[closes[-1]] - ee).astype(np.float32)
