@@ -140,3 +140,42 @@ def test_a_copied_session_folder_reports_its_own_strips(tmp_path):
     assert "(missing" not in report
     assert "(strips/base/seed1_success.png)" in report and "(strips/final/seed1_success.png)" in report
     assert (copy.root / "report.html").read_text().count("data:image/png;base64,") >= 3   # session plot, 2 strips
+
+
+def test_outcomes_say_how_far_each_episode_got_and_the_report_lists_the_failures(tmp_path):
+    """robot_rl.sim.outcomes on the real pick_cube: the scripted expert's episode is a success; a
+    policy that never moves never reaches the cube (its closest approach is where it started). The
+    session's evaluation keeps a row per episode and the report lists how the failures ended."""
+    import json
+
+    from robot_rl import sim
+    from robot_rl.session import Session, SessionConfig
+    from robot_rl.sim.experts import make_expert
+    from robot_rl.sim.outcomes import OUTCOMES, EpisodeOutcome, failure_summary
+
+    env = sim.make("pick_cube", cameras=[])
+    obs, info = env.reset(seed=3)
+    start_cm = 100 * float(np.linalg.norm(info["state"]["cube_pos"] - env.ee_pose()[0]))
+    expert, tracker, done = make_expert(env, seed=3), EpisodeOutcome(env), False
+    expert.reset()
+    while not done:
+        obs, _, term, trunc, info = env.step(expert.act(obs, info))
+        done = term or trunc
+        tracker.step(info)
+    assert tracker.result(bool(info["success"]))["outcome"] == "success"
+    env.close()
+
+    res = evaluate_policy(lambda obs: np.zeros(5), "pick_cube", [3, 4], cameras="front", image_size=32)
+    assert res["success"] == [False, False] and [o["seed"] for o in res["outcomes"]] == [3, 4]
+    assert all(o["outcome"] == OUTCOMES[1] for o in res["outcomes"])
+    assert abs(res["outcomes"][0]["closest_cm"] - start_cm) < 1.0      # it stayed where it started
+    summary = failure_summary(res["outcomes"])
+    assert summary.startswith("never reached the cube 2 (closest ") and "cm across, medians)" in summary
+    assert failure_summary([{"outcome": "success", "closest_cm": 0.0, "closest_xy_cm": 0.0}]) == ""
+
+    cfg = SessionConfig(out=str(tmp_path / "s"))
+    cfg.root.mkdir(parents=True)
+    (cfg.root / "eval.json").write_text(json.dumps({"base": {**res, "version": "x/v0001"}}))
+    assert Session(cfg).stage_report() == 0
+    report = (cfg.root / "report.md").read_text()
+    assert "How the failed episodes ended" in report and f"- base: {summary}" in report

@@ -1,7 +1,9 @@
 """Evaluate a registry policy on held-out simulator seeds without corrections: its ONNX in
 onnxruntime (what the control node runs) acting in the Gymnasium env at full speed through the
 control node's safety layer and action scaling (per-step clamp, workspace box, gripper rate limit:
-robot_rl.control.core.ee_safety), plus PNG strips of the first few episodes for the session report."""
+robot_rl.control.core.ee_safety), plus PNG strips of the first few episodes for the session report
+and, on pick_cube, how each episode ended (robot_rl.sim.outcomes: never reached the cube, never
+closed on it, ...)."""
 from __future__ import annotations
 
 import pathlib
@@ -32,6 +34,7 @@ def evaluate_policy(path: "pathlib.Path | Callable[[dict], np.ndarray]", task: s
     from robot_rl.control.core import ee_safety
     from robot_rl.control.safety import SafetyLayer
     from robot_rl.policy.runtime import PolicyRuntime
+    from robot_rl.sim.outcomes import EpisodeOutcome
 
     policy = PolicyRuntime.from_file(path) if isinstance(path, (str, pathlib.Path)) else path
     version = getattr(policy, "version", "callable")
@@ -44,7 +47,7 @@ def evaluate_policy(path: "pathlib.Path | Callable[[dict], np.ndarray]", task: s
     clamps: collections.Counter[str] = collections.Counter()
     if strips_dir is not None:
         strips_dir.mkdir(parents=True, exist_ok=True)
-    success, steps, strip_paths = [], [], []
+    success, steps, strip_paths, outcomes = [], [], [], []
     t0, last = time.monotonic(), time.monotonic()
     try:
         for k, seed in enumerate(seeds):
@@ -54,7 +57,7 @@ def evaluate_policy(path: "pathlib.Path | Callable[[dict], np.ndarray]", task: s
             safety = SafetyLayer(safety_cfg, 1.0 / rate_hz)   # fresh per episode, as after a reset
             safety.gripper_at_rest = 2.0 * float(obs["proprio"][-1]) - 1.0
             frames: list[np.ndarray] = []
-            done = False
+            tracker, done = EpisodeOutcome(env), False
             while not done:
                 if strips_dir is not None and k < strips and cams:
                     frames.append(np.vstack([obs[c] for c in cams]))
@@ -62,8 +65,12 @@ def evaluate_policy(path: "pathlib.Path | Callable[[dict], np.ndarray]", task: s
                 cmd, _ = safety.filter(to_command(policy(obs), state), state)
                 obs, _, term, trunc, info = env.step(np.clip(to_command.action_of(cmd, state), -1, 1))
                 done = term or trunc
+                tracker.step(info)
             clamps.update(safety.counts)
             success.append(bool(info["success"]))
+            row = tracker.result(success[-1])
+            if row is not None:
+                outcomes.append({"seed": int(seed), **row})
             steps.append(int(env.steps))
             if frames:
                 frames.append(np.vstack([obs[c] for c in cams]))
@@ -77,4 +84,5 @@ def evaluate_policy(path: "pathlib.Path | Callable[[dict], np.ndarray]", task: s
         env.close()
     return {"version": version, "path": str(path) if isinstance(path, (str, pathlib.Path)) else "", "seeds": [int(s) for s in seeds], "success": success,
             "steps": steps, "success_rate": float(np.mean(success)) if success else float("nan"),
-            "strips": strip_paths, "seconds": round(time.monotonic() - t0, 1), "clamps": dict(clamps)}
+            "strips": strip_paths, "seconds": round(time.monotonic() - t0, 1), "clamps": dict(clamps),
+            "outcomes": outcomes}

@@ -136,6 +136,12 @@ def write_report(cfg, state: dict[str, Any]) -> list[pathlib.Path]:
             d = evals["final"]["success_rate"] - evals["last"]["success_rate"]
             lines.append(f"The selection chose `{evals['final']['version']}` over the last export "
                          f"`{evals['last']['version']}`: {d:+.0%} on these seeds, which it never saw.")
+        from robot_rl.sim.outcomes import failure_summary   # imports the simulator (MuJoCo): here, not with the module
+        failures = {r: failure_summary(evals[r]["outcomes"]) for r in ROLES if evals.get(r, {}).get("outcomes")}
+        if any(failures.values()):
+            lines.append("\nHow the failed episodes ended (how far each got; the gripper's closest approach to the "
+                         "cube where it never reached it):")
+            lines += [f"- {ROLE_LABEL[r]}: {f}" for r, f in failures.items() if f]
         clamps = {r: evals[r]["clamps"] for r in ROLES if r in evals and "clamps" in evals[r]}
         if clamps:
             lines.append("\nEvaluated through the control node's safety layer; its clamps: " + "; ".join(
