@@ -296,6 +296,57 @@ def test_actor_pretraining_imitates_the_batch_and_leaves_the_rl_parts_alone():
         residual.pretrain_actor({"obs": {"proprio": test_obs}, "action": test_act, "base_action": test_act})
 
 
+@pytest.mark.parametrize("frame", ["world", "gripper"])
+def test_grasp_head_learns_where_the_grasp_was_from_the_rows_that_know_it(frame):
+    """sac.grasp_aux_weight: a head on the image features learns batch["grasp_offset"] (here: where a
+    bright square sits in the image; with grasp_aux_frame gripper, that offset in the gripper's axes,
+    so the world offset turns with the yaw in proprio) in pretraining and in RL updates, from the rows
+    where it is finite (NaN rows, episodes that never grasped, neither count nor poison the loss);
+    grasp_offset() answers in the world's axes; the head is checkpointed with the agent, needs a
+    camera and refuses a frozen encoder."""
+    from robot_rl.learn.encoder import EncoderConfig, ObsEncoder
+    from robot_rl.learn.sac import SAC, SACConfig, _turn
+
+    torch.manual_seed(0)
+    enc = ObsEncoder(7, ["cam"], (16, 16), EncoderConfig(channels=8, feature_dim=16, downsample=1))
+    sac = SAC(enc, 2, SACConfig(hidden=[64, 64], lr=1e-3, augment_pad=0, grasp_aux_weight=1.0,
+                                grasp_aux_frame=frame), seed=0)
+    assert "grasp_head" in sac.modules()
+    rng = np.random.default_rng(0)
+
+    def batch(n):
+        r, c = rng.integers(0, 13, n), rng.integers(0, 13, n)
+        img = np.zeros((n, 16, 16, 3), np.uint8)
+        for i in range(n):
+            img[i, r[i]:r[i] + 3, c[i]:c[i] + 3] = 255
+        seen = torch.from_numpy(0.1 * np.stack([(c - 6) / 6, (r - 6) / 6, np.zeros(n)], 1).astype(np.float32))
+        proprio = torch.from_numpy(rng.uniform(-1, 1, (n, 7)).astype(np.float32))   # [..., yaw, opening]
+        offset = _turn(seen, proprio[:, -2]) if frame == "gripper" else seen
+        offset[: n // 3] = float("nan")                  # a third of the rows never grasped
+        obs = {"proprio": proprio, "cam": torch.from_numpy(img)}
+        return {"obs": obs, "next_obs": obs, "action": torch.zeros(n, 2), "ret": torch.zeros(n),
+                "discount": torch.zeros(n), "intervention": torch.ones(n, dtype=torch.bool),
+                "policy_success": torch.zeros(n, dtype=torch.bool), "grasp_offset": offset}
+    sac.pretrain_actor(batch(128))
+    first = sac.pretrain_grasp_err_cm
+    for _ in range(400):
+        sac.pretrain_actor(batch(128))
+    assert np.isfinite(first) and sac.pretrain_grasp_err_cm < 0.3 * first, (first, sac.pretrain_grasp_err_cm)
+    m = sac.update(batch(128))
+    assert np.isfinite(m["grasp_loss"]) and m["grasp_err_cm"] < 0.3 * first
+    test = batch(64)
+    known = torch.isfinite(test["grasp_offset"]).all(1)
+    miss_cm = 100 * (sac.grasp_offset(test["obs"])[known] - test["grasp_offset"][known]).norm(dim=1).median()
+    assert miss_cm < 0.3 * first, (miss_cm, first)
+    test["grasp_offset"][:] = float("nan")
+    assert np.isnan(sac.update(test)["grasp_err_cm"])
+    assert all(torch.isfinite(p).all() for p in sac.grasp_head.parameters())
+    with pytest.raises(ValueError, match="camera"):
+        SAC(ObsEncoder(7), 2, SACConfig(grasp_aux_weight=1.0))
+    with pytest.raises(ValueError, match="freeze_encoder"):
+        SACConfig(freeze_encoder=True, grasp_aux_weight=1.0).validate()
+
+
 def test_discrete_gripper_head_learns_the_rewarded_command_and_exports():
     """One-step episodes, action (x, gripper): reward -|x - obs[0]| + 1 when the gripper is closed
     (< 0) exactly where obs[1] > 0. The data's gripper commands are continuous and random; the head

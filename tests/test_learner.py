@@ -449,6 +449,31 @@ def test_policy_success_marks_only_episodes_a_policy_finished_alone(tmp_path):
     assert learner.sample_batch()["policy_success"].dtype == torch.bool
 
 
+def test_grasp_offsets_find_the_cube_in_demonstrations_and_corrections(session_store, tmp_path):
+    """The sampler's grasp_offset (robot_rl.store.grasp) from real recorded episodes: the gripper's
+    position plus the offset is where the cube was (within 1 cm), in the expert's demonstrations and
+    in the episodes the simulated human corrected, from every step; the learner's batches carry it."""
+    path, results = session_store
+    store = EpisodeStore.open(path)
+    s = TransitionSampler(store, cameras=[], reward="success")
+    env = sim.make("pick_cube", image_size=[64, 64])
+    seeds = list(range(DEMOS)) + list(range(100, 100 + CORRECTED))
+    for ep, seed, result in zip(store.episodes(), seeds, results):
+        cube = env.reset(seed=seed)[1]["state"]["cube_pos"]
+        rows = np.arange(*ep.steps)
+        b = s.batch(rows)
+        if not result["success"]:
+            assert np.isnan(b["grasp_offset"]).all()
+            continue
+        grasp = b["obs"][:, -5:-2] + b["grasp_offset"]
+        assert np.abs(grasp[:, :2] - cube[:2]).max() < 0.01, (seed, grasp[0], cube)
+        assert np.abs(grasp[:, 2] - cube[2]).max() < 0.01
+    env.close()
+    assert sum(r["success"] for r in results) >= DEMOS
+    learner = Learner(learner_cfg(path, tmp_path, cameras="", batch=32))
+    assert learner.sample_batch()["grasp_offset"].shape == (32, 3)
+
+
 def test_keypoint_encoder_trains_and_exports_with_parity(session_store, tmp_path):
     """encoder.keypoints: the learner trains a spatial-softmax image encoder and its export passes the
     parity check (the run exports at its end) and runs in onnxruntime on recorded frames."""
@@ -463,3 +488,28 @@ def test_keypoint_encoder_trains_and_exports_with_parity(session_store, tmp_path
     obs = {"front": row["samples"]["front_rgb"], "wrist": row["samples"]["wrist_rgb"], "proprio": row["obs"]}
     torch_action = learner.behavior_policy(deterministic=True)(obs)
     np.testing.assert_allclose(rt(obs), torch_action, atol=1e-4)
+
+
+def test_grasp_input_policy_trains_resumes_and_exports_with_parity(session_store, tmp_path):
+    """sac.grasp_aux_input: the features end with the grasp head's prediction (from the wrist
+    camera, in the gripper's frame, turned into the world's). The learner trains it (grasp error
+    logged), checkpoints and resumes it, and its export, head included, passes the parity check and
+    matches torch in onnxruntime on a recorded frame."""
+    from robot_rl.learn.sac import SACConfig
+
+    path, _ = session_store
+    sac = SACConfig(grasp_aux_weight=1.0, grasp_aux_cameras=["wrist"], grasp_aux_frame="gripper", grasp_aux_input=True)
+    learner = Learner(learner_cfg(path, tmp_path, sac=sac, max_updates=3, actor_pretrain_updates=2))
+    learner.run()
+    assert learner.agent.encoder.out_dim == learner.agent.encoder.encoder.out_dim + 3
+    metrics = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert any(np.isfinite(m.get("grasp_err_cm", np.nan)) for m in metrics)
+    rt = PolicyRuntime.from_file(PolicyRegistry(tmp_path / "policies").resolve("pol"))
+    store = EpisodeStore.open(path)
+    row = next(iter(store.iter_steps(store.episode(0))))
+    obs = {"front": row["samples"]["front_rgb"], "wrist": row["samples"]["wrist_rgb"], "proprio": row["obs"]}
+    torch_action = learner.behavior_policy(deterministic=True)(obs)
+    np.testing.assert_allclose(rt(obs), torch_action, atol=1e-4)
+    resumed = Learner(learner_cfg(path, tmp_path, sac=sac, max_updates=4, actor_pretrain_updates=2), resume=True)
+    assert resumed.resumed_from == 3
+    np.testing.assert_allclose(resumed.behavior_policy(deterministic=True)(obs), torch_action, atol=1e-6)

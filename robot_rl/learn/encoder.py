@@ -46,6 +46,21 @@ class ObsEncoder(nn.Module):
                                              for c in self.cameras})
         self.out_dim = proprio_dim + len(self.cameras) * cfg.feature_dim
 
+    def columns(self, cameras: Optional[Sequence[str]] = None, proprio: bool = True) -> list[int]:
+        """The feature columns of these cameras (None: every camera), after proprio's unless
+        proprio=False, in forward()'s order."""
+        cams = self.cameras if cameras is None else list(cameras)
+        unknown = [c for c in cams if c not in self.cameras]
+        if unknown:
+            raise ValueError(f"no camera {unknown[0]!r} in this encoder (cameras: {', '.join(self.cameras) or 'none'})")
+        proprio_dim = self.mean.shape[0]
+        width = (self.out_dim - proprio_dim) // max(len(self.cameras), 1)
+        cols = list(range(proprio_dim)) if proprio else []
+        for i, c in enumerate(self.cameras):
+            if c in cams:
+                cols += range(proprio_dim + i * width, proprio_dim + (i + 1) * width)
+        return cols
+
     def set_normalization(self, mean: np.ndarray, std: np.ndarray) -> None:
         self.mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
         self.std.copy_(torch.as_tensor(np.maximum(std, 1e-3), dtype=torch.float32))
@@ -54,3 +69,36 @@ class ObsEncoder(nn.Module):
         feats = [normalize_proprio(obs["proprio"], self.mean, self.std)]
         feats += [self.image_encoders[c](obs[c]) for c in self.cameras]
         return torch.cat(feats, dim=-1)
+
+
+class GraspInputEncoder(nn.Module):
+    """An ObsEncoder whose features end with the grasp head's prediction (sac.grasp_aux_input): where
+    the object is relative to the gripper, in the world's axes and GRASP_SCALE units, stopped
+    gradient, so actor and critic read it while only the grasp target trains the head. With few
+    demonstrations a policy can then learn to move toward that estimate instead of memorizing where
+    the object was in each demonstration. Exported with the policy (the head is in the graph)."""
+
+    def __init__(self, encoder: ObsEncoder, head: nn.Module, columns: Sequence[int], gripper_frame: bool,
+                 yaw_column: int) -> None:
+        super().__init__()
+        self.encoder, self.head = encoder, head
+        self.register_buffer("columns", torch.as_tensor(list(columns), dtype=torch.long))
+        self.gripper_frame, self.yaw_column = bool(gripper_frame), int(yaw_column)
+        self.cameras, self.out_dim = encoder.cameras, encoder.out_dim + 3
+
+    @property
+    def mean(self) -> torch.Tensor:
+        return self.encoder.mean
+
+    @property
+    def std(self) -> torch.Tensor:
+        return self.encoder.std
+
+    def forward(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+        f = self.encoder(obs)
+        g = self.head(f.index_select(1, self.columns)).detach()
+        if self.gripper_frame:   # the head answers in the gripper's axes: turn them into the world's
+            yaw = obs["proprio"][:, self.yaw_column]
+            c, s = torch.cos(yaw), torch.sin(yaw)
+            g = torch.stack([c * g[:, 0] - s * g[:, 1], s * g[:, 0] + c * g[:, 1], g[:, 2]], dim=1)
+        return torch.cat([f, g], dim=-1)

@@ -250,8 +250,10 @@ class Learner:
                 break
             losses.append(self.agent.pretrain_actor(self.convert(s.batch(s.draw(self.cfg.batch, "human")))))
             if (i + 1) % 100 == 0 or i + 1 == todo:
-                log.info("actor pretraining %d/%d: BC loss %.4f (last 100), %.0f s", i + 1, todo,
-                         float(np.mean(losses[-100:])), time.monotonic() - started)
+                grasp = self.agent.pretrain_grasp_err_cm
+                log.info("actor pretraining %d/%d: BC loss %.4f (last 100)%s, %.0f s", i + 1, todo,
+                         float(np.mean(losses[-100:])), "" if np.isnan(grasp) else f", grasp error {grasp:.1f} cm",
+                         time.monotonic() - started)
         if losses:
             self._acc.setdefault("pretrain_loss", []).append(float(np.mean(losses[-100:])))
 

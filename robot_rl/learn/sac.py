@@ -36,6 +36,18 @@ pretrained ResNet frozen the same way); the pretrained actor's behaviour then do
 the critic warms up, which it does when the critic's gradient reshapes a shared encoder under a
 frozen actor (docs/BENCHMARKS.md, (a)). Updates also skip the encoder's backward pass.
 
+`grasp_aux_weight` > 0 adds an auxiliary head on the encoder's image features that predicts
+batch["grasp_offset"] (where a successful episode grasped, relative to the gripper: robot_rl.store.grasp),
+trained with the critic and in `pretrain_actor`, on the rows where it is known. With few
+demonstrations the policies of (a) mostly fail by missing the cube by a few centimetres
+(docs/BENCHMARKS.md): this asks the encoder directly where the object is, instead of only through
+imitation and a sparse reward. The head reads no proprio (the start pose names each of a few
+demonstrations, which it would memorize instead of finding the object), only the features of
+`grasp_aux_cameras` (all when empty); `grasp_aux_frame: gripper` predicts the offset turned into the
+gripper's yaw frame, the frame a wrist camera sees it in. The head is not part of the exported policy,
+unless `grasp_aux_input`: then the features end with its (stopped-gradient) prediction, which actor
+and critic read, and the export carries the head (robot_rl.learn.encoder.GraspInputEncoder).
+
 `gripper_bins` > 0 makes the last action dimension a discrete gripper (HIL-SERL's hybrid grasp
 critic): the actor and the critic ensemble handle the motion dimensions only, and a DQN head over
 `gripper_bins` commands (double-DQN n-step targets, trained with the critic and the encoder) picks
@@ -51,9 +63,18 @@ from typing import Optional
 import torch
 
 from robot_rl.learn.augment import random_shift
-from robot_rl.learn.encoder import ObsEncoder
-from robot_rl.learn.nets import CriticEnsemble, DiscreteGripperCritic, SquashedGaussianActor
+from robot_rl.learn.encoder import GraspInputEncoder, ObsEncoder
+from robot_rl.learn.nets import CriticEnsemble, DiscreteGripperCritic, SquashedGaussianActor, mlp
 from robot_rl.learn.residual import combine
+
+
+YAW = -2   # the ee yaw's column in the proprio vector (robot_rl.store.grasp has the layout)
+
+
+def _turn(v: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
+    """Rotate the xy part of [B, 3] vectors by angle [B] about z."""
+    c, s = torch.cos(angle), torch.sin(angle)
+    return torch.stack([c * v[:, 0] - s * v[:, 1], s * v[:, 0] + c * v[:, 1], v[:, 2]], dim=1)
 
 
 @dataclasses.dataclass
@@ -73,6 +94,10 @@ class SACConfig:
     bc_half_life: int = 0                    # > 0: the BC weight halves every this many updates (0: constant)
     self_imitation: bool = False             # ... and also imitates the policy's own steps in its solo successes
     freeze_encoder: bool = False             # RL never trains the encoder (pretrain_actor still does)
+    grasp_aux_weight: float = 0.0            # > 0: the encoder also predicts where the episode grasped
+    grasp_aux_cameras: list[str] = dataclasses.field(default_factory=list)   # ... from these cameras' features ([]: all)
+    grasp_aux_frame: str = "world"           # ... as an offset in the world's axes, or the gripper's (yaw)
+    grasp_aux_input: bool = False            # ... and actor and critic read that prediction (it is exported)
     gripper_bins: int = 0                    # >= 2: the last action dim is a discrete gripper head (0: continuous)
     gripper_epsilon: float = 0.1             # ... picked at random this often when exploring
 
@@ -83,8 +108,14 @@ class SACConfig:
             raise ValueError("lr > 0, tau in (0, 1], init_temperature > 0")
         if not 0 <= self.residual_scale <= 1 or self.augment_pad < 0:
             raise ValueError("residual_scale must be in [0, 1] and augment_pad >= 0")
-        if self.bc_weight < 0 or self.bc_half_life < 0:
-            raise ValueError("bc_weight and bc_half_life must be >= 0")
+        if self.bc_weight < 0 or self.bc_half_life < 0 or self.grasp_aux_weight < 0:
+            raise ValueError("bc_weight, bc_half_life and grasp_aux_weight must be >= 0")
+        if self.grasp_aux_frame not in ("world", "gripper"):
+            raise ValueError(f"grasp_aux_frame must be world or gripper, got {self.grasp_aux_frame!r}")
+        if self.grasp_aux_input and not self.grasp_aux_weight:
+            raise ValueError("grasp_aux_input reads the grasp head, which grasp_aux_weight > 0 trains")
+        if self.freeze_encoder and self.grasp_aux_weight:
+            raise ValueError("grasp_aux_weight trains the encoder, freeze_encoder keeps it fixed: choose one")
         if self.gripper_bins == 1 or self.gripper_bins < 0 or not 0 <= self.gripper_epsilon <= 1:
             raise ValueError("gripper_bins must be 0 (continuous) or >= 2, gripper_epsilon in [0, 1]")
         if self.freeze_encoder and self.bc_encoder:
@@ -101,6 +132,15 @@ class SAC:
         if c.gripper_bins and action_dim < 2:
             raise ValueError("a discrete gripper head needs at least one motion dimension besides the gripper")
         self.residual = c.residual_scale > 0
+        # where the object is relative to the gripper, in units of GRASP_SCALE metres, from image features only
+        self.grasp_columns = torch.tensor(encoder.columns(c.grasp_aux_cameras or None, proprio=False))
+        if c.grasp_aux_weight and not len(self.grasp_columns):
+            raise ValueError("grasp_aux_weight needs a camera: the grasp head reads image features only")
+        self.grasp_head = mlp(len(self.grasp_columns), 3, [c.hidden[0]]) if c.grasp_aux_weight else None
+        if c.grasp_aux_input:
+            assert self.grasp_head is not None
+            encoder = GraspInputEncoder(encoder, self.grasp_head, self.grasp_columns.tolist(),
+                                        c.grasp_aux_frame == "gripper", YAW)
         self.encoder = encoder
         # the continuous part: every dimension, or all but a discrete gripper (the last)
         self.motion_dim = action_dim - (1 if c.gripper_bins else 0)
@@ -118,10 +158,13 @@ class SAC:
         self.opt_actor = torch.optim.Adam(self.actor.parameters(), lr=c.lr)
         self.opt_critic = torch.optim.Adam([*self.critic.parameters(),
                                             *([] if c.freeze_encoder else self.encoder.parameters()),
-                                            *(self.gripper.parameters() if self.gripper else [])], lr=c.lr)
+                                            *(self.gripper.parameters() if self.gripper else []),
+                                            *(self.grasp_head.parameters() if self._grasp_head_apart else [])],
+                                           lr=c.lr)
         self.opt_alpha = torch.optim.Adam([self.log_alpha], lr=c.lr)
         self.updates = 0
         self.pretrain_updates = 0
+        self.pretrain_grasp_err_cm = float("nan")   # the grasp head's last pretraining error, for the log
         self._opt_pretrain: Optional[torch.optim.Optimizer] = None
         self.ones = torch.ones(action_dim)
 
@@ -134,7 +177,14 @@ class SAC:
         out = {"encoder": self.encoder, "actor": self.actor, "critic": self.critic, "critic_target": self.critic_target}
         if self.gripper is not None:
             out.update(gripper=self.gripper, gripper_target=self.gripper_target)
+        if self._grasp_head_apart:
+            out["grasp_head"] = self.grasp_head
         return out
+
+    @property
+    def _grasp_head_apart(self) -> bool:
+        """A grasp head outside the encoder (with grasp_aux_input it is inside it: saved and optimized once)."""
+        return self.grasp_head is not None and not self.cfg.grasp_aux_input
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"actor": self.opt_actor, "critic": self.opt_critic, "alpha": self.opt_alpha}
@@ -188,6 +238,10 @@ class SAC:
             gripper_loss = self._gripper_loss(features, next_f, batch)
             metrics["gripper_loss"] = gripper_loss.item()
             critic_loss = critic_loss + gripper_loss
+        if self.grasp_head is not None:
+            grasp_loss, grasp_cm = self._grasp_loss(features, batch)
+            metrics.update(grasp_loss=grasp_loss.item(), grasp_err_cm=grasp_cm)
+            critic_loss = critic_loss + c.grasp_aux_weight * grasp_loss
         bc_weight = self.bc_weight()
         if update_actor and bc_weight > 0 and c.bc_encoder and "intervention" in batch:
             # imitation shapes the features as well; the actor's own gradient from this term is
@@ -234,11 +288,18 @@ class SAC:
         if self.residual:
             raise ValueError("actor pretraining is for a policy learned from scratch, not a residual on a base")
         if self._opt_pretrain is None:
-            self._opt_pretrain = torch.optim.Adam([*self.actor.parameters(), *self.encoder.parameters()], lr=self.cfg.lr)
-        a_det, _ = self.motion(self.encoder(self._augment(batch["obs"])), deterministic=True)
+            self._opt_pretrain = torch.optim.Adam([*self.actor.parameters(), *self.encoder.parameters(),
+                                                   *(self.grasp_head.parameters() if self._grasp_head_apart else [])],
+                                                  lr=self.cfg.lr)
+        features = self.encoder(self._augment(batch["obs"]))
+        a_det, _ = self.motion(features, deterministic=True)
         loss = ((a_det - batch["action"][:, :self.motion_dim]) ** 2).sum(-1).mean()
+        total = loss
+        if self.grasp_head is not None:
+            grasp_loss, self.pretrain_grasp_err_cm = self._grasp_loss(features, batch)
+            total = loss + self.cfg.grasp_aux_weight * grasp_loss
         self._opt_pretrain.zero_grad(set_to_none=True)
-        loss.backward()
+        total.backward()
         self._opt_pretrain.step()
         self.pretrain_updates += 1
         return loss.item()
@@ -260,6 +321,31 @@ class SAC:
                 keep = human & (q_data >= self.critic(features, a_det).mean(0))
         err = ((a_det - batch["action"][:, :self.motion_dim]) ** 2).sum(-1)
         return (err * keep).sum() / human.sum(), float(keep.sum() / human.sum())
+
+    GRASP_SCALE = 0.05   # metres per unit of the grasp head's output (about the misses of (a))
+
+    def _grasp_loss(self, features: torch.Tensor, batch: dict) -> tuple[torch.Tensor, float]:
+        """Squared error of the grasp head (in GRASP_SCALE units, summed over xyz, mean over the rows
+        whose offset is known) and its RMS distance in cm (nan when the batch has no such row)."""
+        assert self.grasp_head is not None
+        target = batch.get("grasp_offset")
+        known = torch.isfinite(target).all(-1) if target is not None else None
+        if known is None or not bool(known.any()):
+            return features.new_zeros(()), float("nan")
+        target = target[known]
+        if self.cfg.grasp_aux_frame == "gripper":
+            target = _turn(target, -batch["obs"]["proprio"][known][:, YAW])
+        err = ((self.grasp_head(features[known][:, self.grasp_columns]) - target / self.GRASP_SCALE) ** 2).sum(-1)
+        return err.mean(), float(err.detach().mean().sqrt()) * self.GRASP_SCALE * 100
+
+    def grasp_offset(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The grasp head's prediction [B, 3] in metres, in the world's axes: where the object is
+        relative to the gripper."""
+        if self.grasp_head is None:
+            raise ValueError("this agent has no grasp head (sac.grasp_aux_weight is 0)")
+        with torch.no_grad():
+            offset = self.grasp_head(self.encoder(obs)[:, self.grasp_columns]) * self.GRASP_SCALE
+        return _turn(offset, obs["proprio"][:, YAW]) if self.cfg.grasp_aux_frame == "gripper" else offset
 
     def _gripper_loss(self, features: torch.Tensor, next_features: torch.Tensor, batch: dict) -> torch.Tensor:
         """Double-DQN n-step loss of the gripper head on the executed command's bin."""
