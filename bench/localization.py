@@ -50,9 +50,9 @@ def collect(env, seeds, make_expert):
 
 
 def to_gripper(offset: torch.Tensor, proprio: torch.Tensor) -> torch.Tensor:
-    yaw = proprio[:, -2]
-    c, s = torch.cos(yaw), torch.sin(yaw)
-    return torch.stack([c * offset[:, 0] + s * offset[:, 1], -s * offset[:, 0] + c * offset[:, 1], offset[:, 2]], 1)
+    """World-axes offsets into the gripper's yaw frame (the proprio's yaw column), as the learner turns them."""
+    from robot_rl.learn.encoder import turn_xy
+    return turn_xy(offset, -proprio[:, -2])
 
 
 def run(train, test, inputs: str, steps: int, seed: int) -> str:

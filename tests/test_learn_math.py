@@ -305,7 +305,8 @@ def test_grasp_head_learns_where_the_grasp_was_from_the_rows_that_know_it(frame)
     grasp_offset() answers in the world's axes; the head is checkpointed with the agent, needs a
     camera and refuses a frozen encoder."""
     from robot_rl.learn.encoder import EncoderConfig, ObsEncoder
-    from robot_rl.learn.sac import SAC, SACConfig, _turn
+    from robot_rl.learn.encoder import turn_xy
+    from robot_rl.learn.sac import SAC, SACConfig
 
     torch.manual_seed(0)
     enc = ObsEncoder(7, ["cam"], (16, 16), EncoderConfig(channels=8, feature_dim=16, downsample=1))
@@ -321,7 +322,7 @@ def test_grasp_head_learns_where_the_grasp_was_from_the_rows_that_know_it(frame)
             img[i, r[i]:r[i] + 3, c[i]:c[i] + 3] = 255
         seen = torch.from_numpy(0.1 * np.stack([(c - 6) / 6, (r - 6) / 6, np.zeros(n)], 1).astype(np.float32))
         proprio = torch.from_numpy(rng.uniform(-1, 1, (n, 7)).astype(np.float32))   # [..., yaw, opening]
-        offset = _turn(seen, proprio[:, -2]) if frame == "gripper" else seen
+        offset = turn_xy(seen, proprio[:, -2]) if frame == "gripper" else seen
         offset[: n // 3] = float("nan")                  # a third of the rows never grasped
         obs = {"proprio": proprio, "cam": torch.from_numpy(img)}
         return {"obs": obs, "next_obs": obs, "action": torch.zeros(n, 2), "ret": torch.zeros(n),

@@ -98,7 +98,11 @@ class GraspInputEncoder(nn.Module):
         f = self.encoder(obs)
         g = self.head(f.index_select(1, self.columns)).detach()
         if self.gripper_frame:   # the head answers in the gripper's axes: turn them into the world's
-            yaw = obs["proprio"][:, self.yaw_column]
-            c, s = torch.cos(yaw), torch.sin(yaw)
-            g = torch.stack([c * g[:, 0] - s * g[:, 1], s * g[:, 0] + c * g[:, 1], g[:, 2]], dim=1)
+            g = turn_xy(g, obs["proprio"][:, self.yaw_column])
         return torch.cat([f, g], dim=-1)
+
+
+def turn_xy(v: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
+    """Rotate the xy part of [B, 3] vectors by angle [B] about z (exports to ONNX: cos, sin, mul)."""
+    c, s = torch.cos(angle), torch.sin(angle)
+    return torch.stack([c * v[:, 0] - s * v[:, 1], s * v[:, 0] + c * v[:, 1], v[:, 2]], dim=1)

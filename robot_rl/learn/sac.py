@@ -63,18 +63,12 @@ from typing import Optional
 import torch
 
 from robot_rl.learn.augment import random_shift
-from robot_rl.learn.encoder import GraspInputEncoder, ObsEncoder
+from robot_rl.learn.encoder import GraspInputEncoder, ObsEncoder, turn_xy
 from robot_rl.learn.nets import CriticEnsemble, DiscreteGripperCritic, SquashedGaussianActor, mlp
 from robot_rl.learn.residual import combine
 
 
 YAW = -2   # the ee yaw's column in the proprio vector (robot_rl.store.grasp has the layout)
-
-
-def _turn(v: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
-    """Rotate the xy part of [B, 3] vectors by angle [B] about z."""
-    c, s = torch.cos(angle), torch.sin(angle)
-    return torch.stack([c * v[:, 0] - s * v[:, 1], s * v[:, 0] + c * v[:, 1], v[:, 2]], dim=1)
 
 
 @dataclasses.dataclass
@@ -334,7 +328,7 @@ class SAC:
             return features.new_zeros(()), float("nan")
         target = target[known]
         if self.cfg.grasp_aux_frame == "gripper":
-            target = _turn(target, -batch["obs"]["proprio"][known][:, YAW])
+            target = turn_xy(target, -batch["obs"]["proprio"][known][:, YAW])
         err = ((self.grasp_head(features[known][:, self.grasp_columns]) - target / self.GRASP_SCALE) ** 2).sum(-1)
         return err.mean(), float(err.detach().mean().sqrt()) * self.GRASP_SCALE * 100
 
@@ -345,7 +339,7 @@ class SAC:
             raise ValueError("this agent has no grasp head (sac.grasp_aux_weight is 0)")
         with torch.no_grad():
             offset = self.grasp_head(self.encoder(obs)[:, self.grasp_columns]) * self.GRASP_SCALE
-        return _turn(offset, obs["proprio"][:, YAW]) if self.cfg.grasp_aux_frame == "gripper" else offset
+        return turn_xy(offset, obs["proprio"][:, YAW]) if self.cfg.grasp_aux_frame == "gripper" else offset
 
     def _gripper_loss(self, features: torch.Tensor, next_features: torch.Tensor, batch: dict) -> torch.Tensor:
         """Double-DQN n-step loss of the gripper head on the executed command's bin."""
