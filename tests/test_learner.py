@@ -474,6 +474,18 @@ def test_grasp_offsets_find_the_cube_in_demonstrations_and_corrections(session_s
     assert learner.sample_batch()["grasp_offset"].shape == (32, 3)
 
 
+def _export_matches_torch(learner, path, tmp_path):
+    """The learner's last export in onnxruntime against its torch policy on the store's first
+    recorded frame (atol 1e-4); returns that observation and torch's action."""
+    rt = PolicyRuntime.from_file(PolicyRegistry(tmp_path / "policies").resolve("pol"))
+    store = EpisodeStore.open(path)
+    row = next(iter(store.iter_steps(store.episode(0))))
+    obs = {"front": row["samples"]["front_rgb"], "wrist": row["samples"]["wrist_rgb"], "proprio": row["obs"]}
+    torch_action = learner.behavior_policy(deterministic=True)(obs)
+    np.testing.assert_allclose(rt(obs), torch_action, atol=1e-4)
+    return obs, torch_action
+
+
 def test_keypoint_encoder_trains_and_exports_with_parity(session_store, tmp_path):
     """encoder.keypoints: the learner trains a spatial-softmax image encoder and its export passes the
     parity check (the run exports at its end) and runs in onnxruntime on recorded frames."""
@@ -482,12 +494,7 @@ def test_keypoint_encoder_trains_and_exports_with_parity(session_store, tmp_path
     path, _ = session_store
     learner = Learner(learner_cfg(path, tmp_path, encoder=EncoderConfig(keypoints=True), max_updates=3))
     learner.run()
-    rt = PolicyRuntime.from_file(PolicyRegistry(tmp_path / "policies").resolve("pol"))
-    store = EpisodeStore.open(path)
-    row = next(iter(store.iter_steps(store.episode(0))))
-    obs = {"front": row["samples"]["front_rgb"], "wrist": row["samples"]["wrist_rgb"], "proprio": row["obs"]}
-    torch_action = learner.behavior_policy(deterministic=True)(obs)
-    np.testing.assert_allclose(rt(obs), torch_action, atol=1e-4)
+    _export_matches_torch(learner, path, tmp_path)
 
 
 def test_grasp_input_policy_trains_resumes_and_exports_with_parity(session_store, tmp_path):
@@ -504,12 +511,7 @@ def test_grasp_input_policy_trains_resumes_and_exports_with_parity(session_store
     assert learner.agent.encoder.out_dim == learner.agent.encoder.encoder.out_dim + 3
     metrics = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert any(np.isfinite(m.get("grasp_err_cm", np.nan)) for m in metrics)
-    rt = PolicyRuntime.from_file(PolicyRegistry(tmp_path / "policies").resolve("pol"))
-    store = EpisodeStore.open(path)
-    row = next(iter(store.iter_steps(store.episode(0))))
-    obs = {"front": row["samples"]["front_rgb"], "wrist": row["samples"]["wrist_rgb"], "proprio": row["obs"]}
-    torch_action = learner.behavior_policy(deterministic=True)(obs)
-    np.testing.assert_allclose(rt(obs), torch_action, atol=1e-4)
+    obs, torch_action = _export_matches_torch(learner, path, tmp_path)
     resumed = Learner(learner_cfg(path, tmp_path, sac=sac, max_updates=4, actor_pretrain_updates=2), resume=True)
     assert resumed.resumed_from == 3
     np.testing.assert_allclose(resumed.behavior_policy(deterministic=True)(obs), torch_action, atol=1e-6)

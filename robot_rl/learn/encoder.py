@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from robot_rl.learn.nets import mlp
 from robot_rl.policy.models import ImageEncoder, normalize_proprio
 
 
@@ -71,6 +72,30 @@ class ObsEncoder(nn.Module):
         return torch.cat(feats, dim=-1)
 
 
+class GraspHead(nn.Module):
+    """Where the object is relative to the gripper, from some of an ObsEncoder's image feature columns
+    (sac.grasp_aux_weight), in GRASP_SCALE units. `own(features)` answers in the head's own axes
+    (the gripper's yaw frame when `gripper_frame`, else the world's): what its loss compares;
+    `forward(features, proprio)` always in the world's, turned by the proprio's yaw column."""
+
+    def __init__(self, columns: Sequence[int], hidden: int, gripper_frame: bool, yaw_column: int) -> None:
+        super().__init__()
+        self.register_buffer("columns", torch.as_tensor(list(columns), dtype=torch.long))
+        self.net = mlp(len(columns), 3, [hidden])
+        self.gripper_frame, self.yaw_column = bool(gripper_frame), int(yaw_column)
+
+    def own(self, features: torch.Tensor) -> torch.Tensor:
+        return self.net(features.index_select(1, self.columns))
+
+    def forward(self, features: torch.Tensor, proprio: torch.Tensor) -> torch.Tensor:
+        g = self.own(features)
+        return turn_xy(g, proprio[:, self.yaw_column]) if self.gripper_frame else g
+
+    def to_own(self, world: torch.Tensor, proprio: torch.Tensor) -> torch.Tensor:
+        """World-axes offsets [B, 3] in the head's own axes."""
+        return turn_xy(world, -proprio[:, self.yaw_column]) if self.gripper_frame else world
+
+
 class GraspInputEncoder(nn.Module):
     """An ObsEncoder whose features end with the grasp head's prediction (sac.grasp_aux_input): where
     the object is relative to the gripper, in the world's axes and GRASP_SCALE units, stopped
@@ -78,12 +103,9 @@ class GraspInputEncoder(nn.Module):
     demonstrations a policy can then learn to move toward that estimate instead of memorizing where
     the object was in each demonstration. Exported with the policy (the head is in the graph)."""
 
-    def __init__(self, encoder: ObsEncoder, head: nn.Module, columns: Sequence[int], gripper_frame: bool,
-                 yaw_column: int) -> None:
+    def __init__(self, encoder: ObsEncoder, head: GraspHead) -> None:
         super().__init__()
         self.encoder, self.head = encoder, head
-        self.register_buffer("columns", torch.as_tensor(list(columns), dtype=torch.long))
-        self.gripper_frame, self.yaw_column = bool(gripper_frame), int(yaw_column)
         self.cameras, self.out_dim = encoder.cameras, encoder.out_dim + 3
 
     @property
@@ -96,10 +118,7 @@ class GraspInputEncoder(nn.Module):
 
     def forward(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
         f = self.encoder(obs)
-        g = self.head(f.index_select(1, self.columns)).detach()
-        if self.gripper_frame:   # the head answers in the gripper's axes: turn them into the world's
-            g = turn_xy(g, obs["proprio"][:, self.yaw_column])
-        return torch.cat([f, g], dim=-1)
+        return torch.cat([f, self.head(f, obs["proprio"]).detach()], dim=-1)
 
 
 def turn_xy(v: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:

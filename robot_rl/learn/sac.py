@@ -63,8 +63,8 @@ from typing import Optional
 import torch
 
 from robot_rl.learn.augment import random_shift
-from robot_rl.learn.encoder import GraspInputEncoder, ObsEncoder, turn_xy
-from robot_rl.learn.nets import CriticEnsemble, DiscreteGripperCritic, SquashedGaussianActor, mlp
+from robot_rl.learn.encoder import GraspHead, GraspInputEncoder, ObsEncoder
+from robot_rl.learn.nets import CriticEnsemble, DiscreteGripperCritic, SquashedGaussianActor
 from robot_rl.learn.residual import combine
 
 
@@ -127,14 +127,15 @@ class SAC:
             raise ValueError("a discrete gripper head needs at least one motion dimension besides the gripper")
         self.residual = c.residual_scale > 0
         # where the object is relative to the gripper, in units of GRASP_SCALE metres, from image features only
-        self.grasp_columns = torch.tensor(encoder.columns(c.grasp_aux_cameras or None, proprio=False))
-        if c.grasp_aux_weight and not len(self.grasp_columns):
-            raise ValueError("grasp_aux_weight needs a camera: the grasp head reads image features only")
-        self.grasp_head = mlp(len(self.grasp_columns), 3, [c.hidden[0]]) if c.grasp_aux_weight else None
+        self.grasp_head: Optional[GraspHead] = None
+        if c.grasp_aux_weight:
+            columns = encoder.columns(c.grasp_aux_cameras or None, proprio=False)
+            if not columns:
+                raise ValueError("grasp_aux_weight needs a camera: the grasp head reads image features only")
+            self.grasp_head = GraspHead(columns, c.hidden[0], c.grasp_aux_frame == "gripper", YAW)
         if c.grasp_aux_input:
             assert self.grasp_head is not None
-            encoder = GraspInputEncoder(encoder, self.grasp_head, self.grasp_columns.tolist(),
-                                        c.grasp_aux_frame == "gripper", YAW)
+            encoder = GraspInputEncoder(encoder, self.grasp_head)
         self.encoder = encoder
         # the continuous part: every dimension, or all but a discrete gripper (the last)
         self.motion_dim = action_dim - (1 if c.gripper_bins else 0)
@@ -326,10 +327,8 @@ class SAC:
         known = torch.isfinite(target).all(-1) if target is not None else None
         if known is None or not bool(known.any()):
             return features.new_zeros(()), float("nan")
-        target = target[known]
-        if self.cfg.grasp_aux_frame == "gripper":
-            target = turn_xy(target, -batch["obs"]["proprio"][known][:, YAW])
-        err = ((self.grasp_head(features[known][:, self.grasp_columns]) - target / self.GRASP_SCALE) ** 2).sum(-1)
+        target = self.grasp_head.to_own(target[known], batch["obs"]["proprio"][known])
+        err = ((self.grasp_head.own(features[known]) - target / self.GRASP_SCALE) ** 2).sum(-1)
         return err.mean(), float(err.detach().mean().sqrt()) * self.GRASP_SCALE * 100
 
     def grasp_offset(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -338,8 +337,7 @@ class SAC:
         if self.grasp_head is None:
             raise ValueError("this agent has no grasp head (sac.grasp_aux_weight is 0)")
         with torch.no_grad():
-            offset = self.grasp_head(self.encoder(obs)[:, self.grasp_columns]) * self.GRASP_SCALE
-        return turn_xy(offset, obs["proprio"][:, YAW]) if self.cfg.grasp_aux_frame == "gripper" else offset
+            return self.grasp_head(self.encoder(obs), obs["proprio"]) * self.GRASP_SCALE
 
     def _gripper_loss(self, features: torch.Tensor, next_features: torch.Tensor, batch: dict) -> torch.Tensor:
         """Double-DQN n-step loss of the gripper head on the executed command's bin."""
