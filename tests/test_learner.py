@@ -452,7 +452,8 @@ def test_policy_success_marks_only_episodes_a_policy_finished_alone(tmp_path):
 def test_grasp_offsets_find_the_cube_in_demonstrations_and_corrections(session_store, tmp_path):
     """The sampler's grasp_offset (robot_rl.store.grasp) from real recorded episodes: the gripper's
     position plus the offset is where the cube was (within 1 cm), in the expert's demonstrations and
-    in the episodes the simulated human corrected, from every step; the learner's batches carry it."""
+    in the episodes the simulated human corrected, from every step that has one; the learner's
+    batches carry it."""
     path, results = session_store
     store = EpisodeStore.open(path)
     s = TransitionSampler(store, cameras=[], reward="success")
@@ -465,7 +466,11 @@ def test_grasp_offsets_find_the_cube_in_demonstrations_and_corrections(session_s
         if not result["success"]:
             assert np.isnan(b["grasp_offset"]).all()
             continue
-        grasp = b["obs"][:, -5:-2] + b["grasp_offset"]
+        known = np.isfinite(b["grasp_offset"]).all(axis=1)
+        # an expert's demonstration grasps once: every step knows where; a corrected episode from
+        # its final attempt on (earlier steps NaN), which includes the grasp
+        assert known.all() if seed < DEMOS else known[-1]
+        grasp = (b["obs"][:, -5:-2] + b["grasp_offset"])[known]
         assert np.abs(grasp[:, :2] - cube[:2]).max() < 0.01, (seed, grasp[0], cube)
         assert np.abs(grasp[:, 2] - cube[2]).max() < 0.01
     env.close()

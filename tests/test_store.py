@@ -476,8 +476,10 @@ def test_fast_sample_reads_equal_zarr_and_check_checksums(tmp_path):
 
 
 def test_grasp_offsets_point_at_the_last_close_of_a_success():
-    """robot_rl.store.grasp: the ee position at the last open -> closed command, minus each step's;
-    NaN for a failure and for an episode that never closed from open; held (NaN) commands are skipped."""
+    """robot_rl.store.grasp: the ee position at the last open -> closed command, minus each step's,
+    from the re-open that began the final attempt (earlier steps NaN: a failed attempt may have moved
+    the object); NaN for a failure and for an episode that never closed from open; held (NaN)
+    commands are skipped."""
     from robot_rl.store.grasp import grasp_offsets
 
     L = 6
@@ -488,8 +490,14 @@ def test_grasp_offsets_point_at_the_last_close_of_a_success():
     action[:, -1] = grip
     off = grasp_offsets(obs, action, success=True)
     assert off.shape == (L, 3) and off.dtype == np.float32
-    np.testing.assert_allclose(off[:, 0], 0.04 - obs[:, -5], atol=1e-7)
-    assert (off[:, 1:] == 0).all()
+    assert np.isnan(off[:3]).all()                    # the failed attempt, up to its re-open at 3
+    np.testing.assert_allclose(off[3:, 0], 0.04 - obs[3:, -5], atol=1e-7)
+    assert (off[3:, 1:] == 0).all()
+    action[:, -1] = [1, 1, 1, 1, -1, -1]                 # one attempt: every step knows the grasp
+    np.testing.assert_allclose(grasp_offsets(obs, action, success=True)[:, 0], 0.04 - obs[:, -5], atol=1e-7)
+    action[:, -1] = [1, -1, np.nan, np.nan, 1, -1]       # the re-open after held steps begins the attempt
+    off = grasp_offsets(obs, action, success=True)
+    assert np.isnan(off[:4]).all() and np.isfinite(off[4:]).all()
     assert np.isnan(grasp_offsets(obs, action, success=False)).all()
     action[:, -1] = -1.0                                 # holds its tool from the start: no grasp seen
     assert np.isnan(grasp_offsets(obs, action, success=True)).all()
