@@ -271,6 +271,9 @@ def main() -> None:
     ap.add_argument("--eval-episodes", type=int, default=20)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=pathlib.Path, default=pathlib.Path("bench/results"))
+    ap.add_argument("--keep-stores", type=pathlib.Path, default=None,
+                    help="copy each seed's store here (seed<N>.zarr) before the work folder is removed; "
+                         "bench/grasp_labels.py reads them")
     ap.add_argument("--tag", default="", help="suffix of the result files: learning_<mode>[_<tag>].{json,png}")
     args = ap.parse_args()
     if args.gripper_bins and args.mode == "residual":
@@ -287,6 +290,8 @@ def main() -> None:
     try:
         for seed in args.seeds:
             results.append(run_seed(args, seed, work))
+            if args.keep_stores:
+                shutil.copytree(work / f"seed{seed}.zarr", args.keep_stores / f"seed{seed}.zarr", dirs_exist_ok=True)
             stem = result_stem(args)
             stem.with_suffix(".json").write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
                                                              "results": results}, indent=1))
