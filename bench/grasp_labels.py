@@ -43,7 +43,7 @@ def replay_errors(store_path: pathlib.Path, skip_first: int) -> dict[str, list[f
         if not known.any():
             continue
         ee = obs[:, EE_POS]
-        grasp = ee[known][0] + offsets[known][0]
+        grasp = ee[known][0] + offsets[known][0, :3]
         grip = action[:, -1]
         last_close = int(np.flatnonzero((grip[:-1] > 0) & (grip[1:] <= 0))[-1] + 1)
         _, info = env.reset(seed=int(ep.notes.split()[-1]))   # "sim seed N" (robot_rl.sim.rollout)

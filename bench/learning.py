@@ -62,7 +62,7 @@ def grasp_head_error_cm(env, learner, seeds) -> float:
     for s in seeds:
         obs, info = env.reset(seed=int(s))
         t = {o.name: torch.from_numpy(np.ascontiguousarray(obs[o.name]))[None] for o in learner.obs}
-        grasp = env.ee_pose()[0] + learner.agent.grasp_offset(t)[0].numpy()
+        grasp = env.ee_pose()[0] + learner.agent.grasp_offset(t)[0, :3].numpy()
         errors.append(float(np.linalg.norm(grasp[:2] - info["state"]["cube_pos"][:2])))
     return 100 * float(np.median(errors))
 
@@ -98,7 +98,7 @@ def run_seed(args, seed: int, work: pathlib.Path) -> dict:
     cfg.sac.augment_pad = args.augment_pad
     cfg.sac.gripper_bins, cfg.sac.grasp_aux_weight = args.gripper_bins, args.grasp_aux
     cfg.sac.grasp_aux_cameras, cfg.sac.grasp_aux_frame = args.grasp_aux_cameras, args.grasp_aux_frame
-    cfg.sac.grasp_aux_input = args.grasp_aux_input
+    cfg.sac.grasp_aux_input, cfg.sac.actor_images = args.grasp_aux_input, not args.actor_no_images
     cfg.sac.target_entropy, cfg.sac.init_temperature = args.target_entropy, args.init_temperature
     cfg.actor_pretrain_updates = args.actor_pretrain
     cfg.critic_warmup_updates = args.critic_warmup if args.critic_warmup is not None else (200 if args.mode == "residual" else 0)
@@ -260,6 +260,9 @@ def main() -> None:
                     help="the grasp head's offset in the world's or the gripper's axes (sac.grasp_aux_frame)")
     ap.add_argument("--grasp-aux-input", action="store_true",
                     help="actor and critic read the grasp head's prediction (sac.grasp_aux_input)")
+    ap.add_argument("--actor-no-images", action="store_true",
+                    help="the actor reads proprio and the grasp head's estimate only (sac.actor_images: false; "
+                         "needs --grasp-aux-input)")
     ap.add_argument("--augment-pad", type=int, default=4,
                     help="DrQ random shift in pixels of the pooled frames (sac.augment_pad; 0: off)")
     ap.add_argument("--downsample", type=int, default=2,

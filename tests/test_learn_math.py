@@ -323,6 +323,7 @@ def test_grasp_head_learns_where_the_grasp_was_from_the_rows_that_know_it(frame)
         seen = torch.from_numpy(0.1 * np.stack([(c - 6) / 6, (r - 6) / 6, np.zeros(n)], 1).astype(np.float32))
         proprio = torch.from_numpy(rng.uniform(-1, 1, (n, 7)).astype(np.float32))   # [..., yaw, opening]
         offset = turn_xy(seen, proprio[:, -2]) if frame == "gripper" else seen
+        offset = torch.cat([offset, 5 * seen[:, 1:2]], dim=1)   # and a yaw to turn, also seen (the row)
         offset[: n // 3] = float("nan")                  # a third of the rows never grasped
         obs = {"proprio": proprio, "cam": torch.from_numpy(img)}
         return {"obs": obs, "next_obs": obs, "action": torch.zeros(n, 2), "ret": torch.zeros(n),
@@ -337,8 +338,11 @@ def test_grasp_head_learns_where_the_grasp_was_from_the_rows_that_know_it(frame)
     assert np.isfinite(m["grasp_loss"]) and m["grasp_err_cm"] < 0.3 * first
     test = batch(64)
     known = torch.isfinite(test["grasp_offset"]).all(1)
-    miss_cm = 100 * (sac.grasp_offset(test["obs"])[known] - test["grasp_offset"][known]).norm(dim=1).median()
+    guess = sac.grasp_offset(test["obs"])[known]
+    miss_cm = 100 * (guess[:, :3] - test["grasp_offset"][known][:, :3]).norm(dim=1).median()
     assert miss_cm < 0.3 * first, (miss_cm, first)
+    yaw_miss = (guess[:, 3] - test["grasp_offset"][known][:, 3]).abs().median()
+    assert yaw_miss < 0.3 * test["grasp_offset"][known][:, 3].abs().median(), yaw_miss
     test["grasp_offset"][:] = float("nan")
     assert np.isnan(sac.update(test)["grasp_err_cm"])
     assert all(torch.isfinite(p).all() for p in sac.grasp_head.parameters())
@@ -346,6 +350,30 @@ def test_grasp_head_learns_where_the_grasp_was_from_the_rows_that_know_it(frame)
         SAC(ObsEncoder(7), 2, SACConfig(grasp_aux_weight=1.0))
     with pytest.raises(ValueError, match="freeze_encoder"):
         SACConfig(freeze_encoder=True, grasp_aux_weight=1.0).validate()
+
+
+def test_actor_without_images_reads_proprio_and_the_grasp_estimate_only():
+    """sac.actor_images false: the actor's action depends on proprio and the grasp head's estimate
+    (the features' last four columns), not on the image features; the critic still reads them.
+    Needs grasp_aux_input; not with a residual."""
+    from robot_rl.learn.encoder import EncoderConfig, ObsEncoder
+    from robot_rl.learn.sac import SAC, SACConfig
+
+    enc = ObsEncoder(7, ["cam"], (16, 16), EncoderConfig(channels=8, feature_dim=16, downsample=1))
+    sac = SAC(enc, 3, SACConfig(hidden=[32], grasp_aux_weight=1.0, grasp_aux_input=True, actor_images=False), seed=0)
+    f = torch.randn(5, sac.encoder.out_dim)
+    images = f.clone()
+    images[:, 7:-4] = torch.randn(5, sac.encoder.out_dim - 11)    # other image features, same proprio and estimate
+    a, _ = sac.actor(f, deterministic=True)
+    assert torch.equal(a, sac.actor(images, deterministic=True)[0])
+    grasp = f.clone()
+    grasp[:, -4:] += 1.0
+    assert not torch.allclose(a, sac.actor(grasp, deterministic=True)[0])
+    assert not torch.allclose(sac.critic(f, a), sac.critic(images, a))
+    with pytest.raises(ValueError, match="grasp_aux_input"):
+        SACConfig(grasp_aux_weight=1.0, actor_images=False).validate()
+    with pytest.raises(ValueError, match="residual"):
+        SACConfig(grasp_aux_weight=1.0, grasp_aux_input=True, actor_images=False, residual_scale=0.1).validate()
 
 
 def test_discrete_gripper_head_learns_the_rewarded_command_and_exports():

@@ -470,13 +470,15 @@ def test_grasp_offsets_find_the_cube_in_demonstrations_and_corrections(session_s
         # an expert's demonstration grasps once: every step knows where; a corrected episode from
         # its final attempt on (earlier steps NaN), which includes the grasp
         assert known.all() if seed < DEMOS else known[-1]
-        grasp = (b["obs"][:, -5:-2] + b["grasp_offset"])[known]
+        grasp = (b["obs"][:, -5:-2] + b["grasp_offset"][:, :3])[known]
+        grasp_yaw = (b["obs"][:, -2] + b["grasp_offset"][:, 3])[known]   # one yaw, up to wrapping
+        assert np.abs(np.angle(np.exp(1j * (grasp_yaw - grasp_yaw[-1])))).max() < 1e-4
         assert np.abs(grasp[:, :2] - cube[:2]).max() < 0.01, (seed, grasp[0], cube)
         assert np.abs(grasp[:, 2] - cube[2]).max() < 0.01
     env.close()
     assert sum(r["success"] for r in results) >= DEMOS
     learner = Learner(learner_cfg(path, tmp_path, cameras="", batch=32))
-    assert learner.sample_batch()["grasp_offset"].shape == (32, 3)
+    assert learner.sample_batch()["grasp_offset"].shape == (32, 4)
 
 
 def _export_matches_torch(learner, path, tmp_path):
@@ -502,18 +504,21 @@ def test_keypoint_encoder_trains_and_exports_with_parity(session_store, tmp_path
     _export_matches_torch(learner, path, tmp_path)
 
 
-def test_grasp_input_policy_trains_resumes_and_exports_with_parity(session_store, tmp_path):
+@pytest.mark.parametrize("actor_images", [True, False])
+def test_grasp_input_policy_trains_resumes_and_exports_with_parity(session_store, tmp_path, actor_images):
     """sac.grasp_aux_input: the features end with the grasp head's prediction (from the wrist
     camera, in the gripper's frame, turned into the world's). The learner trains it (grasp error
     logged), checkpoints and resumes it, and its export, head included, passes the parity check and
-    matches torch in onnxruntime on a recorded frame."""
+    matches torch in onnxruntime on a recorded frame; also with an actor that reads only proprio and
+    that prediction (sac.actor_images false)."""
     from robot_rl.learn.sac import SACConfig
 
     path, _ = session_store
-    sac = SACConfig(grasp_aux_weight=1.0, grasp_aux_cameras=["wrist"], grasp_aux_frame="gripper", grasp_aux_input=True)
+    sac = SACConfig(grasp_aux_weight=1.0, grasp_aux_cameras=["wrist"], grasp_aux_frame="gripper", grasp_aux_input=True,
+                    actor_images=actor_images)
     learner = Learner(learner_cfg(path, tmp_path, sac=sac, max_updates=3, actor_pretrain_updates=2))
     learner.run()
-    assert learner.agent.encoder.out_dim == learner.agent.encoder.encoder.out_dim + 3
+    assert learner.agent.encoder.out_dim == learner.agent.encoder.encoder.out_dim + 4
     metrics = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert any(np.isfinite(m.get("grasp_err_cm", np.nan)) for m in metrics)
     obs, torch_action = _export_matches_torch(learner, path, tmp_path)

@@ -478,21 +478,23 @@ def test_fast_sample_reads_equal_zarr_and_check_checksums(tmp_path):
 def test_grasp_offsets_point_at_the_last_close_of_a_success():
     """robot_rl.store.grasp: the ee position at the last open -> closed command, minus each step's,
     from the re-open that began the final attempt (earlier steps NaN: a failed attempt may have moved
-    the object); NaN for a failure and for an episode that never closed from open; held (NaN)
+    the object), and the yaw at that close minus each step's, wrapped to [-pi, pi); NaN for a failure and for an episode that never closed from open; held (NaN)
     commands are skipped."""
     from robot_rl.store.grasp import grasp_offsets
 
     L = 6
     obs = np.zeros((L, 2 * 1 + 5), np.float32)
     obs[:, -5] = np.arange(L) * 0.01                 # ee x moves 1 cm a step
+    obs[:, -2] = [3.0, 3.1, -3.1, -3.0, -3.0, -2.9]    # ee yaw turns 0.1 rad a step, across +-pi at 2
     grip = np.array([1, 1, -1, 1, -1, -1], np.float32)   # closes at 2, reopens, closes for good at 4
     action = np.zeros((L, 5), np.float32)
     action[:, -1] = grip
     off = grasp_offsets(obs, action, success=True)
-    assert off.shape == (L, 3) and off.dtype == np.float32
+    assert off.shape == (L, 4) and off.dtype == np.float32
     assert np.isnan(off[:3]).all()                    # the failed attempt, up to its re-open at 3
     np.testing.assert_allclose(off[3:, 0], 0.04 - obs[3:, -5], atol=1e-7)
-    assert (off[3:, 1:] == 0).all()
+    assert (off[3:, 1:3] == 0).all()
+    np.testing.assert_allclose(off[3:, 3], [0.0, 0.0, -0.1], atol=1e-6)   # the yaw still to turn, wrapped
     action[:, -1] = [1, 1, 1, 1, -1, -1]                 # one attempt: every step knows the grasp
     np.testing.assert_allclose(grasp_offsets(obs, action, success=True)[:, 0], 0.04 - obs[:, -5], atol=1e-7)
     action[:, -1] = [1, -1, np.nan, np.nan, 1, -1]       # the re-open after held steps begins the attempt

@@ -12,13 +12,13 @@ import torch
 from torch import nn
 
 from robot_rl.learn.encoder import ObsEncoder
-from robot_rl.learn.nets import DiscreteGripperCritic, SquashedGaussianActor
+from robot_rl.learn.nets import DiscreteGripperCritic
 from robot_rl.learn.residual import combine
 from robot_rl.policy.spec import ActionSpec
 
 
 class DeployedPolicy(nn.Module):
-    def __init__(self, encoder: ObsEncoder, actor: SquashedGaussianActor, action: ActionSpec, obs_names: Sequence[str],
+    def __init__(self, encoder: ObsEncoder, actor: nn.Module, action: ActionSpec, obs_names: Sequence[str],
                  base: Optional[nn.Module] = None, base_obs_names: Sequence[str] = (), residual_scale: float = 0.0,
                  gripper: Optional[DiscreteGripperCritic] = None) -> None:
         super().__init__()

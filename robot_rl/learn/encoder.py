@@ -73,15 +73,16 @@ class ObsEncoder(nn.Module):
 
 
 class GraspHead(nn.Module):
-    """Where the object is relative to the gripper, from some of an ObsEncoder's image feature columns
-    (sac.grasp_aux_weight), in GRASP_SCALE units. `own(features)` answers in the head's own axes
+    """Where the object is relative to the gripper and how far the gripper must turn to grasp it
+    [dx, dy, dz, dyaw], from some of an ObsEncoder's image feature columns (sac.grasp_aux_weight),
+    in SAC.GRASP_UNITS. `own(features)` answers in the head's own axes
     (the gripper's yaw frame when `gripper_frame`, else the world's): what its loss compares;
     `forward(features, proprio)` always in the world's, turned by the proprio's yaw column."""
 
     def __init__(self, columns: Sequence[int], hidden: int, gripper_frame: bool, yaw_column: int) -> None:
         super().__init__()
         self.register_buffer("columns", torch.as_tensor(list(columns), dtype=torch.long))
-        self.net = mlp(len(columns), 3, [hidden])
+        self.net = mlp(len(columns), 4, [hidden])
         self.gripper_frame, self.yaw_column = bool(gripper_frame), int(yaw_column)
 
     def own(self, features: torch.Tensor) -> torch.Tensor:
@@ -92,21 +93,21 @@ class GraspHead(nn.Module):
         return turn_xy(g, proprio[:, self.yaw_column]) if self.gripper_frame else g
 
     def to_own(self, world: torch.Tensor, proprio: torch.Tensor) -> torch.Tensor:
-        """World-axes offsets [B, 3] in the head's own axes."""
+        """World-axes targets [B, 4] in the head's own axes (the yaw difference is the same in both)."""
         return turn_xy(world, -proprio[:, self.yaw_column]) if self.gripper_frame else world
 
 
 class GraspInputEncoder(nn.Module):
     """An ObsEncoder whose features end with the grasp head's prediction (sac.grasp_aux_input): where
-    the object is relative to the gripper, in the world's axes and GRASP_SCALE units, stopped
-    gradient, so actor and critic read it while only the grasp target trains the head. With few
+    the object is relative to the gripper, in the world's axes and SAC.GRASP_UNITS, stopped
+    gradient (4 columns: the offset and the yaw to turn), so actor and critic read it while only the grasp target trains the head. With few
     demonstrations a policy can then learn to move toward that estimate instead of memorizing where
     the object was in each demonstration. Exported with the policy (the head is in the graph)."""
 
     def __init__(self, encoder: ObsEncoder, head: GraspHead) -> None:
         super().__init__()
         self.encoder, self.head = encoder, head
-        self.cameras, self.out_dim = encoder.cameras, encoder.out_dim + 3
+        self.cameras, self.out_dim = encoder.cameras, encoder.out_dim + 4
 
     @property
     def mean(self) -> torch.Tensor:
@@ -122,6 +123,8 @@ class GraspInputEncoder(nn.Module):
 
 
 def turn_xy(v: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
-    """Rotate the xy part of [B, 3] vectors by angle [B] about z (exports to ONNX: cos, sin, mul)."""
+    """Rotate the xy part (columns 0, 1) of [B, >= 3] vectors by angle [B] about z, the other
+    columns unchanged (exports to ONNX: cos, sin, mul)."""
     c, s = torch.cos(angle), torch.sin(angle)
-    return torch.stack([c * v[:, 0] - s * v[:, 1], s * v[:, 0] + c * v[:, 1], v[:, 2]], dim=1)
+    xy = torch.stack([c * v[:, 0] - s * v[:, 1], s * v[:, 0] + c * v[:, 1]], dim=1)
+    return torch.cat([xy, v[:, 2:]], dim=1)

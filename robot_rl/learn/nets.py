@@ -47,6 +47,19 @@ class SquashedGaussianActor(nn.Module):
         return a, logp
 
 
+class ColumnsActor(nn.Module):
+    """A SquashedGaussianActor that reads only some of the feature columns it is given (same calling
+    convention): e.g. proprio and the grasp head's estimate, not the image features (sac.actor_images)."""
+
+    def __init__(self, columns: Sequence[int], action_dim: int, hidden: Sequence[int] = (256, 256)) -> None:
+        super().__init__()
+        self.register_buffer("columns", torch.as_tensor(list(columns), dtype=torch.long))
+        self.actor = SquashedGaussianActor(len(columns), action_dim, hidden)
+
+    def forward(self, features: torch.Tensor, deterministic: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.actor(features.index_select(-1, self.columns), deterministic)
+
+
 class EnsembleLinear(nn.Module):
     """E independent Linear layers applied in one batched matmul: [E, B, in] -> [E, B, out].
     Initialized like nn.Linear, member by member."""

@@ -37,7 +37,8 @@ the critic warms up, which it does when the critic's gradient reshapes a shared 
 frozen actor (docs/BENCHMARKS.md, (a)). Updates also skip the encoder's backward pass.
 
 `grasp_aux_weight` > 0 adds an auxiliary head on the encoder's image features that predicts
-batch["grasp_offset"] (where a successful episode grasped, relative to the gripper: robot_rl.store.grasp),
+batch["grasp_offset"] (where a successful episode grasped relative to the gripper, and the yaw the
+gripper still had to turn: robot_rl.store.grasp),
 trained with the critic and in `pretrain_actor`, on the rows where it is known. With few
 demonstrations the policies of (a) mostly fail by missing the cube by a few centimetres
 (docs/BENCHMARKS.md): this asks the encoder directly where the object is, instead of only through
@@ -47,6 +48,9 @@ demonstrations, which it would memorize instead of finding the object), only the
 gripper's yaw frame, the frame a wrist camera sees it in. The head is not part of the exported policy,
 unless `grasp_aux_input`: then the features end with its (stopped-gradient) prediction, which actor
 and critic read, and the export carries the head (robot_rl.learn.encoder.GraspInputEncoder).
+`actor_images: false` (with grasp_aux_input) leaves the actor only proprio and that estimate: with 10
+demonstrations an actor that reads the image features can tell the layouts apart by them and imitate
+each one's path; one that reads only the estimate must move toward it. The critic still reads everything.
 
 `gripper_bins` > 0 makes the last action dimension a discrete gripper (HIL-SERL's hybrid grasp
 critic): the actor and the critic ensemble handle the motion dimensions only, and a DQN head over
@@ -64,7 +68,7 @@ import torch
 
 from robot_rl.learn.augment import random_shift
 from robot_rl.learn.encoder import GraspHead, GraspInputEncoder, ObsEncoder
-from robot_rl.learn.nets import CriticEnsemble, DiscreteGripperCritic, SquashedGaussianActor
+from robot_rl.learn.nets import ColumnsActor, CriticEnsemble, DiscreteGripperCritic, SquashedGaussianActor
 from robot_rl.learn.residual import combine
 
 
@@ -92,6 +96,7 @@ class SACConfig:
     grasp_aux_cameras: list[str] = dataclasses.field(default_factory=list)   # ... from these cameras' features ([]: all)
     grasp_aux_frame: str = "world"           # ... as an offset in the world's axes, or the gripper's (yaw)
     grasp_aux_input: bool = False            # ... and actor and critic read that prediction (it is exported)
+    actor_images: bool = True                # False: the actor reads proprio + that prediction only (not images)
     gripper_bins: int = 0                    # >= 2: the last action dim is a discrete gripper head (0: continuous)
     gripper_epsilon: float = 0.1             # ... picked at random this often when exploring
 
@@ -108,6 +113,11 @@ class SACConfig:
             raise ValueError(f"grasp_aux_frame must be world or gripper, got {self.grasp_aux_frame!r}")
         if self.grasp_aux_input and not self.grasp_aux_weight:
             raise ValueError("grasp_aux_input reads the grasp head, which grasp_aux_weight > 0 trains")
+        if not self.actor_images and not self.grasp_aux_input:
+            raise ValueError("actor_images: false leaves the actor proprio and the grasp head's estimate, "
+                             "which needs grasp_aux_input")
+        if not self.actor_images and self.residual_scale > 0:
+            raise ValueError("actor_images: false is for a policy learned from scratch, not a residual")
         if self.freeze_encoder and self.grasp_aux_weight:
             raise ValueError("grasp_aux_weight trains the encoder, freeze_encoder keeps it fixed: choose one")
         if self.gripper_bins == 1 or self.gripper_bins < 0 or not 0 <= self.gripper_epsilon <= 1:
@@ -126,7 +136,7 @@ class SAC:
         if c.gripper_bins and action_dim < 2:
             raise ValueError("a discrete gripper head needs at least one motion dimension besides the gripper")
         self.residual = c.residual_scale > 0
-        # where the object is relative to the gripper, in units of GRASP_SCALE metres, from image features only
+        # where the object is relative to the gripper and the yaw to turn, in GRASP_UNITS, from image features only
         self.grasp_head: Optional[GraspHead] = None
         if c.grasp_aux_weight:
             columns = encoder.columns(c.grasp_aux_cameras or None, proprio=False)
@@ -139,8 +149,14 @@ class SAC:
         self.encoder = encoder
         # the continuous part: every dimension, or all but a discrete gripper (the last)
         self.motion_dim = action_dim - (1 if c.gripper_bins else 0)
-        self.actor = SquashedGaussianActor(encoder.out_dim + (action_dim if self.residual else 0), self.motion_dim,
-                                           c.hidden, zero_init_mean=self.residual)
+        self.actor: torch.nn.Module
+        if c.actor_images:
+            self.actor = SquashedGaussianActor(encoder.out_dim + (action_dim if self.residual else 0), self.motion_dim,
+                                               c.hidden, zero_init_mean=self.residual)
+        else:   # proprio's columns and the grasp estimate's (the last four)
+            assert isinstance(encoder, GraspInputEncoder)
+            columns = encoder.encoder.columns([], proprio=True) + list(range(encoder.out_dim - 4, encoder.out_dim))
+            self.actor = ColumnsActor(columns, self.motion_dim, c.hidden)
         self.critic = CriticEnsemble(encoder.out_dim, self.motion_dim, c.ensemble, c.hidden)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.gripper: Optional[DiscreteGripperCritic] = None
@@ -317,27 +333,29 @@ class SAC:
         err = ((a_det - batch["action"][:, :self.motion_dim]) ** 2).sum(-1)
         return (err * keep).sum() / human.sum(), float(keep.sum() / human.sum())
 
-    GRASP_SCALE = 0.05   # metres per unit of the grasp head's output (about the misses of (a))
+    # the grasp head's output units: 5 cm (about the misses of (a)) for the offset, 0.5 rad for the yaw
+    GRASP_UNITS = torch.tensor([0.05, 0.05, 0.05, 0.5])
 
     def _grasp_loss(self, features: torch.Tensor, batch: dict) -> tuple[torch.Tensor, float]:
-        """Squared error of the grasp head (in GRASP_SCALE units, summed over xyz, mean over the rows
-        whose offset is known) and its RMS distance in cm (nan when the batch has no such row)."""
+        """Squared error of the grasp head (in GRASP_UNITS, summed over xyz and yaw, mean over the
+        rows whose target is known) and its RMS distance in cm (nan when the batch has no such row)."""
         assert self.grasp_head is not None
         target = batch.get("grasp_offset")
         known = torch.isfinite(target).all(-1) if target is not None else None
         if known is None or not bool(known.any()):
             return features.new_zeros(()), float("nan")
         target = self.grasp_head.to_own(target[known], batch["obs"]["proprio"][known])
-        err = ((self.grasp_head.own(features[known]) - target / self.GRASP_SCALE) ** 2).sum(-1)
-        return err.mean(), float(err.detach().mean().sqrt()) * self.GRASP_SCALE * 100
+        err = (self.grasp_head.own(features[known]) - target / self.GRASP_UNITS) ** 2
+        cm = float(err[:, :3].detach().sum(-1).mean().sqrt()) * float(self.GRASP_UNITS[0]) * 100
+        return err.sum(-1).mean(), cm
 
     def grasp_offset(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
-        """The grasp head's prediction [B, 3] in metres, in the world's axes: where the object is
-        relative to the gripper."""
+        """The grasp head's prediction [B, 4] in the world's axes: where the object is relative to the
+        gripper (metres) and how far the gripper must turn to grasp it (radians)."""
         if self.grasp_head is None:
             raise ValueError("this agent has no grasp head (sac.grasp_aux_weight is 0)")
         with torch.no_grad():
-            return self.grasp_head(self.encoder(obs), obs["proprio"]) * self.GRASP_SCALE
+            return self.grasp_head(self.encoder(obs), obs["proprio"]) * self.GRASP_UNITS
 
     def _gripper_loss(self, features: torch.Tensor, next_features: torch.Tensor, batch: dict) -> torch.Tensor:
         """Double-DQN n-step loss of the gripper head on the executed command's bin."""

@@ -1,8 +1,9 @@
 """Where a successful episode grasped, as a per-step hindsight target for the learner.
 
 In an episode labelled a success, the end-effector position at which the gripper last closed is
-where the object was. From every step of the final attempt, `grasp_pos - ee_pos` says where the
-object lies relative to the gripper: what a policy must read from its cameras and what a sparse reward
+where the object was, and its yaw there how the object was turned. From every step of the final
+attempt, `grasp_pos - ee_pos` says where the object lies relative to the gripper and
+`grasp_yaw - ee_yaw` how far the gripper must still turn: what a policy must read from its cameras and what a sparse reward
 teaches slowly. Nothing privileged: it comes from the recorded proprio and commands, on a real robot
 as in the simulator. The learner can make its image encoder predict it (`sac.grasp_aux_weight`).
 
@@ -22,16 +23,18 @@ from __future__ import annotations
 import numpy as np
 
 EE_POS = slice(-5, -2)   # the ee position's columns in the proprio vector
+EE_YAW = -2              # the ee yaw's column
 
 
 def grasp_offsets(obs: np.ndarray, executed_action: np.ndarray, success: bool) -> np.ndarray:
-    """[L, 3] float32: the ee position at the episode's last open -> closed command minus each
-    step's ee position, from the step the final attempt began (the first open command after the
+    """[L, 4] float32: the ee position at the episode's last open -> closed command minus each
+    step's ee position (metres), then the ee yaw there minus each step's (radians, wrapped to
+    [-pi, pi)), from the step the final attempt began (the first open command after the
     previous close; the first step if there was none) to the end; NaN before it. NaN everywhere
     when the episode did not succeed, never switched the gripper from open to closed (one that holds
     its tool from the start), or has no ee position there."""
     obs = np.asarray(obs, np.float64)
-    out = np.full((obs.shape[0], 3), np.nan, np.float32)
+    out = np.full((obs.shape[0], 4), np.nan, np.float32)
     if not success or obs.ndim != 2 or obs.shape[1] < 5 or obs.shape[0] < 2:
         return out
     grip = np.asarray(executed_action, np.float64)[:, -1]
@@ -43,11 +46,13 @@ def grasp_offsets(obs: np.ndarray, executed_action: np.ndarray, success: bool) -
     if not len(closes):
         return out
     ee = obs[:, EE_POS]
-    if not np.isfinite(ee[closes[-1]]).all():
+    yaw = obs[:, EE_YAW]
+    if not (np.isfinite(ee[closes[-1]]).all() and np.isfinite(yaw[closes[-1]])):
         return out
     start = 0
     if len(closes) > 1:
         reopened = commanded[(commanded > closes[-2]) & (grip[commanded] > 0)]
         start = int(reopened[0])   # exists: the last close follows an open command
-    out[start:] = ee[closes[-1]] - ee[start:]
+    out[start:, :3] = ee[closes[-1]] - ee[start:]
+    out[start:, 3] = (yaw[closes[-1]] - yaw[start:] + np.pi) % (2 * np.pi) - np.pi
     return out

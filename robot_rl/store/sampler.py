@@ -18,8 +18,9 @@ Row sets for RLPD-style batches: `rows="human"` samples steps where a person act
 demonstrations and the intervention steps of policy episodes), `rows="online"` steps of episodes
 where a policy ran (interventions included): an intervention step is in both. `policy_success`
 marks the steps of episodes a policy ran alone (no person acted) and that were labelled a success:
-what self-imitation copies. `grasp_offset` [B, 3] is where a successful episode grasped relative to
-the gripper at that step (robot_rl.store.grasp; NaN where unknown): a hindsight target for the encoder.
+what self-imitation copies. `grasp_offset` [B, 4] is where a successful episode grasped relative to
+the gripper at that step and the yaw it still had to turn (robot_rl.store.grasp; NaN where
+unknown): a hindsight target for the encoder.
 
 Images stay uint8 exactly as recorded (no float32 copies; `frame_transform` may pool them as they
 load), and each frame is held once: obs and next_obs index the same frame buffer.
@@ -123,7 +124,7 @@ class TransitionSampler:
         self._human = _Growable((), np.int64)       # ... where a person acted
         self._online = _Growable((), np.int64)      # ... of episodes where a policy ran
         self._policy_success = _Growable((), np.bool_)   # step row -> its episode succeeded with no person acting
-        self._grasp = _Growable((3,), np.float32)          # step row -> where its episode grasped, from the gripper
+        self._grasp = _Growable((4,), np.float32)          # step row -> where its episode grasped, from the gripper
         self._frame_row = {c: _Growable((), np.int64) for c in self.cameras}   # step row -> frame row
         self._sample_idx = {c: _Growable((), np.int64) for c in self.cameras}  # step row -> store index
         self.frame_transform = frame_transform or (lambda frames: frames)
