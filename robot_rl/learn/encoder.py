@@ -75,8 +75,8 @@ class ObsEncoder(nn.Module):
 class GraspHead(nn.Module):
     """Where the object is relative to the gripper and how far the gripper must turn to grasp it
     [dx, dy, dz, dyaw], from some of an ObsEncoder's image feature columns (sac.grasp_aux_weight),
-    in SAC.GRASP_UNITS. `own(features)` answers in the head's own axes
-    (the gripper's yaw frame when `gripper_frame`, else the world's): what its loss compares;
+    in SAC.GRASP_UNITS. `own(features)` answers in the head's own axes (the gripper's yaw frame
+    when `gripper_frame`, else the world's): what its loss compares;
     `forward(features, proprio)` always in the world's, turned by the proprio's yaw column."""
 
     def __init__(self, columns: Sequence[int], hidden: int, gripper_frame: bool, yaw_column: int) -> None:
@@ -99,10 +99,10 @@ class GraspHead(nn.Module):
 
 class GraspInputEncoder(nn.Module):
     """An ObsEncoder whose features end with the grasp head's prediction (sac.grasp_aux_input): where
-    the object is relative to the gripper, in the world's axes and SAC.GRASP_UNITS, stopped
-    gradient (4 columns: the offset and the yaw to turn), so actor and critic read it while only the grasp target trains the head. With few
-    demonstrations a policy can then learn to move toward that estimate instead of memorizing where
-    the object was in each demonstration. Exported with the policy (the head is in the graph)."""
+    the object is relative to the gripper and the yaw to turn (4 columns), in the world's axes and
+    SAC.GRASP_UNITS, stopped gradient, so actor and critic read it while only the grasp target
+    trains the head. With few demonstrations a policy can then learn to move toward that estimate
+    instead of memorizing where the object was in each demonstration. Exported with the policy (the head is in the graph)."""
 
     def __init__(self, encoder: ObsEncoder, head: GraspHead) -> None:
         super().__init__()

@@ -38,19 +38,19 @@ frozen actor (docs/BENCHMARKS.md, (a)). Updates also skip the encoder's backward
 
 `grasp_aux_weight` > 0 adds an auxiliary head on the encoder's image features that predicts
 batch["grasp_offset"] (where a successful episode grasped relative to the gripper, and the yaw the
-gripper still had to turn: robot_rl.store.grasp),
-trained with the critic and in `pretrain_actor`, on the rows where it is known. With few
-demonstrations the policies of (a) mostly fail by missing the cube by a few centimetres
-(docs/BENCHMARKS.md): this asks the encoder directly where the object is, instead of only through
-imitation and a sparse reward. The head reads no proprio (the start pose names each of a few
-demonstrations, which it would memorize instead of finding the object), only the features of
-`grasp_aux_cameras` (all when empty); `grasp_aux_frame: gripper` predicts the offset turned into the
-gripper's yaw frame, the frame a wrist camera sees it in. The head is not part of the exported policy,
-unless `grasp_aux_input`: then the features end with its (stopped-gradient) prediction, which actor
-and critic read, and the export carries the head (robot_rl.learn.encoder.GraspInputEncoder).
-`actor_images: false` (with grasp_aux_input) leaves the actor only proprio and that estimate: with 10
-demonstrations an actor that reads the image features can tell the layouts apart by them and imitate
-each one's path; one that reads only the estimate must move toward it. The critic still reads everything.
+gripper still had to turn: robot_rl.store.grasp), trained with the critic and in `pretrain_actor`,
+on the rows where it is known. With few demonstrations the policies of (a) mostly fail by missing
+the cube by a few centimetres (docs/BENCHMARKS.md): this asks the encoder directly where the object
+is, instead of only through imitation and a sparse reward. The head reads no proprio (the start pose
+names each of a few demonstrations, which it would memorize instead of finding the object), only the
+features of `grasp_aux_cameras` (all when empty); `grasp_aux_frame: gripper` predicts the offset
+turned into the gripper's yaw frame, the frame a wrist camera sees it in. The head is not part of
+the exported policy, unless `grasp_aux_input`: then the features end with its (stopped-gradient)
+prediction, which actor and critic read, and the export carries the head
+(robot_rl.learn.encoder.GraspInputEncoder). `actor_images: false` (with grasp_aux_input) leaves the
+actor only proprio and that estimate: with 10 demonstrations an actor that reads the image features
+can tell the layouts apart by them and imitate each one's path; one that reads only the estimate
+must move toward it. The critic still reads everything.
 
 `gripper_bins` > 0 makes the last action dimension a discrete gripper (HIL-SERL's hybrid grasp
 critic): the actor and the critic ensemble handle the motion dimensions only, and a DQN head over

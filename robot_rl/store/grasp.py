@@ -3,16 +3,17 @@
 In an episode labelled a success, the end-effector position at which the gripper last closed is
 where the object was, and its yaw there how the object was turned. From every step of the final
 attempt, `grasp_pos - ee_pos` says where the object lies relative to the gripper and
-`grasp_yaw - ee_yaw` how far the gripper must still turn: what a policy must read from its cameras and what a sparse reward
-teaches slowly. Nothing privileged: it comes from the recorded proprio and commands, on a real robot
+`grasp_yaw - ee_yaw` how far the gripper must still turn: what a policy must read from its cameras
+and what a sparse reward teaches slowly. Nothing privileged: it comes from the recorded proprio and commands, on a real robot
 as in the simulator. The learner can make its image encoder predict it (`sac.grasp_aux_weight`).
 
 The final attempt starts where the gripper re-opened after the close before the last one: an earlier
-attempt may have pushed or dropped the object, so before it the object was elsewhere. Measured on
-the sampled policy's successes in (a)'s runs (bench/learning.py rlpd, 18 episodes replayed in the
-simulator): labels from every step missed the cube's true position by 2.2-3.0 cm (median) and by
-more than 3 cm at 44-56% of the steps; from the final attempt, 1.2-2.4 cm and 0-26%. What remains
-is grasps off the cube's centre, still places where a grasp worked.
+attempt may have pushed or dropped the object, so before it the object was elsewhere. Measured
+with bench/grasp_labels.py on the 115 successes the sampled policy of one (a) run found (replayed
+in the simulator, steps up to the grasp): labels on every step missed the cube's true position by
+1.60 cm (median) and by more than 3 cm at 13% of the steps; the final attempt's (43% of those
+steps) by 1.24 cm and at 1%. What remains is grasps off the cube's centre, still places where a
+grasp worked.
 
 Layouts (the recorder's and the simulator's, robot_rl.record.spec): proprio [q (n), qd (n), ee
 position (3), ee yaw (1), gripper opening (1)]; the action's last dimension is the gripper command,
