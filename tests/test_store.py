@@ -191,6 +191,15 @@ def test_backpressure_is_counted_never_silent(tmp_path, monkeypatch):
 
 
 # --- crash safety --------------------------------------------------------------------------------
+def _wait_for_lines(log: pathlib.Path, prefix: str, count: int, proc: subprocess.Popen, timeout_s: float = 120) -> None:
+    """Until the child has printed `count` lines starting with `prefix` (it flushes each)."""
+    deadline = time.monotonic() + timeout_s
+    while sum(line.startswith(prefix) for line in log.read_text().splitlines()) < count:
+        assert proc.poll() is None, f"the child exited early: {log.read_text()[-2000:]}"
+        assert time.monotonic() < deadline, f"no {count} {prefix} lines in {timeout_s} s: {log.read_text()[-2000:]}"
+        time.sleep(0.01)
+
+
 def test_kill_9_at_random_moments_loses_nothing_committed(tmp_path):
     path = tmp_path / "crash.zarr"
     rng = random.Random(int.from_bytes(os.urandom(4), "little"))
@@ -199,7 +208,11 @@ def test_kill_9_at_random_moments_loses_nothing_committed(tmp_path):
         log = tmp_path / f"child{kill}.log"
         with open(log, "w") as out:
             proc = subprocess.Popen(CHILD + [str(path), "record"], stdout=out, stderr=subprocess.STDOUT)
-            time.sleep(rng.uniform(0.2, 2.5))
+            if kill % 2:   # any moment from the launch: before, while or after the store is created
+                time.sleep(rng.uniform(0.2, 2.5))
+            else:          # mid-recording, after 1-2 commits: a loaded machine may take seconds to start
+                _wait_for_lines(log, "COMMITTED", rng.randint(1, 2), proc)
+                time.sleep(rng.uniform(0.0, 0.3))
             proc.send_signal(signal.SIGKILL)
             proc.wait()
         for line in log.read_text().splitlines():
