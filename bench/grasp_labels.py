@@ -25,7 +25,7 @@ import numpy as np
 def replay_errors(store_path: pathlib.Path, skip_first: int) -> dict[str, list[float]]:
     from robot_rl import sim
     from robot_rl.store import EpisodeStore
-    from robot_rl.store.grasp import EE_POS, grasp_offsets
+    from robot_rl.store.grasp import EE_POS, grasp_offsets, gripper_closes
 
     store = EpisodeStore.open(store_path)
     env = sim.make("pick_cube", image_size=[32, 32], control_hz=10.0)
@@ -44,8 +44,7 @@ def replay_errors(store_path: pathlib.Path, skip_first: int) -> dict[str, list[f
             continue
         ee = obs[:, EE_POS]
         grasp = ee[known][0] + offsets[known][0, :3]
-        grip = action[:, -1]
-        last_close = int(np.flatnonzero((grip[:-1] > 0) & (grip[1:] <= 0))[-1] + 1)
+        last_close = int(gripper_closes(action)[-1])
         _, info = env.reset(seed=int(ep.notes.split()[-1]))   # "sim seed N" (robot_rl.sim.rollout)
         cubes = [info["state"]["cube_pos"].copy()]
         for a in action[:last_close]:

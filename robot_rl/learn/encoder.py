@@ -16,6 +16,7 @@ from torch import nn
 
 from robot_rl.learn.nets import mlp
 from robot_rl.policy.models import ImageEncoder, normalize_proprio
+from robot_rl.store.grasp import GRASP_DIM
 
 
 @dataclasses.dataclass
@@ -82,7 +83,7 @@ class GraspHead(nn.Module):
     def __init__(self, columns: Sequence[int], hidden: int, gripper_frame: bool, yaw_column: int) -> None:
         super().__init__()
         self.register_buffer("columns", torch.as_tensor(list(columns), dtype=torch.long))
-        self.net = mlp(len(columns), 4, [hidden])
+        self.net = mlp(len(columns), GRASP_DIM, [hidden])
         self.gripper_frame, self.yaw_column = bool(gripper_frame), int(yaw_column)
 
     def own(self, features: torch.Tensor) -> torch.Tensor:
@@ -102,12 +103,13 @@ class GraspInputEncoder(nn.Module):
     the object is relative to the gripper and the yaw to turn (4 columns), in the world's axes and
     SAC.GRASP_UNITS, stopped gradient, so actor and critic read it while only the grasp target
     trains the head. With few demonstrations a policy can then learn to move toward that estimate
-    instead of memorizing where the object was in each demonstration. Exported with the policy (the head is in the graph)."""
+    instead of memorizing where the object was in each demonstration. Exported with the policy (the
+    head is in the graph)."""
 
     def __init__(self, encoder: ObsEncoder, head: GraspHead) -> None:
         super().__init__()
         self.encoder, self.head = encoder, head
-        self.cameras, self.out_dim = encoder.cameras, encoder.out_dim + 4
+        self.cameras, self.out_dim = encoder.cameras, encoder.out_dim + GRASP_DIM
 
     @property
     def mean(self) -> torch.Tensor:

@@ -70,9 +70,7 @@ from robot_rl.learn.augment import random_shift
 from robot_rl.learn.encoder import GraspHead, GraspInputEncoder, ObsEncoder
 from robot_rl.learn.nets import ColumnsActor, CriticEnsemble, DiscreteGripperCritic, SquashedGaussianActor
 from robot_rl.learn.residual import combine
-
-
-YAW = -2   # the ee yaw's column in the proprio vector (robot_rl.store.grasp has the layout)
+from robot_rl.store.grasp import EE_YAW, GRASP_DIM
 
 
 @dataclasses.dataclass
@@ -142,7 +140,7 @@ class SAC:
             columns = encoder.columns(c.grasp_aux_cameras or None, proprio=False)
             if not columns:
                 raise ValueError("grasp_aux_weight needs a camera: the grasp head reads image features only")
-            self.grasp_head = GraspHead(columns, c.hidden[0], c.grasp_aux_frame == "gripper", YAW)
+            self.grasp_head = GraspHead(columns, c.hidden[0], c.grasp_aux_frame == "gripper", EE_YAW)
         if c.grasp_aux_input:
             assert self.grasp_head is not None
             encoder = GraspInputEncoder(encoder, self.grasp_head)
@@ -153,9 +151,10 @@ class SAC:
         if c.actor_images:
             self.actor = SquashedGaussianActor(encoder.out_dim + (action_dim if self.residual else 0), self.motion_dim,
                                                c.hidden, zero_init_mean=self.residual)
-        else:   # proprio's columns and the grasp estimate's (the last four)
+        else:   # proprio's columns and the grasp estimate's (the last GRASP_DIM)
             assert isinstance(encoder, GraspInputEncoder)
-            columns = encoder.encoder.columns([], proprio=True) + list(range(encoder.out_dim - 4, encoder.out_dim))
+            grasp = range(encoder.out_dim - GRASP_DIM, encoder.out_dim)
+            columns = encoder.encoder.columns([], proprio=True) + list(grasp)
             self.actor = ColumnsActor(columns, self.motion_dim, c.hidden)
         self.critic = CriticEnsemble(encoder.out_dim, self.motion_dim, c.ensemble, c.hidden)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)

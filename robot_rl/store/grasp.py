@@ -4,8 +4,8 @@ In an episode labelled a success, the end-effector position at which the gripper
 where the object was, and its yaw there how the object was turned. From every step of the final
 attempt, `grasp_pos - ee_pos` says where the object lies relative to the gripper and
 `grasp_yaw - ee_yaw` how far the gripper must still turn: what a policy must read from its cameras
-and what a sparse reward teaches slowly. Nothing privileged: it comes from the recorded proprio and commands, on a real robot
-as in the simulator. The learner can make its image encoder predict it (`sac.grasp_aux_weight`).
+and what a sparse reward teaches slowly. Nothing privileged: it comes from the recorded proprio and
+commands, on a real robot as in the simulator. The learner can make its image encoder predict it (`sac.grasp_aux_weight`).
 
 The final attempt starts where the gripper re-opened after the close before the last one: an earlier
 attempt may have pushed or dropped the object, so before it the object was elsewhere. Measured
@@ -25,6 +25,17 @@ import numpy as np
 
 EE_POS = slice(-5, -2)   # the ee position's columns in the proprio vector
 EE_YAW = -2              # the ee yaw's column
+GRASP_DIM = 4            # a target's width: [dx, dy, dz, dyaw]
+
+
+def gripper_closes(executed_action: np.ndarray) -> np.ndarray:
+    """Step indices of the episode's open -> closed gripper commands (the last action dimension,
+    > 0 open). A held step's command is NaN (nothing commanded): a close is the first finite closed
+    command after a finite open one, held steps between them skipped."""
+    grip = np.asarray(executed_action, np.float64)[:, -1]
+    commanded = np.flatnonzero(np.isfinite(grip))
+    g = grip[commanded]
+    return commanded[np.flatnonzero((g[:-1] > 0) & (g[1:] <= 0)) + 1]
 
 
 def grasp_offsets(obs: np.ndarray, executed_action: np.ndarray, success: bool) -> np.ndarray:
@@ -35,15 +46,10 @@ def grasp_offsets(obs: np.ndarray, executed_action: np.ndarray, success: bool) -
     when the episode did not succeed, never switched the gripper from open to closed (one that holds
     its tool from the start), or has no ee position there."""
     obs = np.asarray(obs, np.float64)
-    out = np.full((obs.shape[0], 4), np.nan, np.float32)
+    out = np.full((obs.shape[0], GRASP_DIM), np.nan, np.float32)
     if not success or obs.ndim != 2 or obs.shape[1] < 5 or obs.shape[0] < 2:
         return out
-    grip = np.asarray(executed_action, np.float64)[:, -1]
-    # a held step's command is NaN (nothing commanded): the close is the first finite closed command
-    # after a finite open one, held steps between them skipped
-    commanded = np.flatnonzero(np.isfinite(grip))
-    g = grip[commanded]
-    closes = commanded[np.flatnonzero((g[:-1] > 0) & (g[1:] <= 0)) + 1]
+    closes = gripper_closes(executed_action)
     if not len(closes):
         return out
     ee = obs[:, EE_POS]
@@ -51,9 +57,9 @@ def grasp_offsets(obs: np.ndarray, executed_action: np.ndarray, success: bool) -
     if not (np.isfinite(ee[closes[-1]]).all() and np.isfinite(yaw[closes[-1]])):
         return out
     start = 0
-    if len(closes) > 1:
-        reopened = commanded[(commanded > closes[-2]) & (grip[commanded] > 0)]
-        start = int(reopened[0])   # exists: the last close follows an open command
+    if len(closes) > 1:   # the first open command after the previous close (exists: the last close follows one)
+        grip = np.asarray(executed_action, np.float64)[:, -1]
+        start = closes[-2] + int(np.flatnonzero(grip[closes[-2]:] > 0)[0])
     out[start:, :3] = ee[closes[-1]] - ee[start:]
     out[start:, 3] = (yaw[closes[-1]] - yaw[start:] + np.pi) % (2 * np.pi) - np.pi
     return out

@@ -35,7 +35,7 @@ from typing import Any, Callable, Literal, Optional
 
 import numpy as np
 
-from robot_rl.store.grasp import grasp_offsets
+from robot_rl.store.grasp import GRASP_DIM, grasp_offsets
 from robot_rl.store.returns import nstep_returns
 from robot_rl.log import get_logger
 from robot_rl.store.reader import Episode, EpisodeStore
@@ -124,7 +124,7 @@ class TransitionSampler:
         self._human = _Growable((), np.int64)       # ... where a person acted
         self._online = _Growable((), np.int64)      # ... of episodes where a policy ran
         self._policy_success = _Growable((), np.bool_)   # step row -> its episode succeeded with no person acting
-        self._grasp = _Growable((4,), np.float32)          # step row -> where its episode grasped, from the gripper
+        self._grasp = _Growable((GRASP_DIM,), np.float32)          # step row -> where its episode grasped, from the gripper
         self._frame_row = {c: _Growable((), np.int64) for c in self.cameras}   # step row -> frame row
         self._sample_idx = {c: _Growable((), np.int64) for c in self.cameras}  # step row -> store index
         self.frame_transform = frame_transform or (lambda frames: frames)
