@@ -41,7 +41,7 @@ def expected(seed: int) -> dict:
     joint_t = t0 + np.arange(n * JOINTS_PER_STEP, dtype=np.int64) * 6_600_000
     return {"n": n, "cam": cam, "depth": depth, "joints": joints, "obs": obs, "action": action,
             "cam_t": cam_t, "joint_t": joint_t, "intervention": rng.random(n) < 0.2,
-            "reward": rng.random(n).astype(np.float32)}
+            "reward": rng.random(n).astype(np.float32), "hold": rng.random(n) < 0.1}
 
 
 def record_episode(writer: StoreWriter, seed: int, steps: int | None = None, pause_s: float = 0.0) -> None:
@@ -56,7 +56,7 @@ def record_episode(writer: StoreWriter, seed: int, steps: int | None = None, pau
                                receive_ns=int(e["joint_t"][j]) + 500)
         writer.append_step(e["obs"][i], e["action"][i], human_action=e["action"][i] if e["intervention"][i] else None,
                            intervention=bool(e["intervention"][i]), reward=float(e["reward"][i]),
-                           done=i == e["n"] - 1, terminal=i == e["n"] - 1, policy_version=seed % 7,
+                           done=i == e["n"] - 1, terminal=i == e["n"] - 1, policy_version=seed % 7, hold=bool(e["hold"][i]),
                            sample_index={"cam": ci, "depth": di, "joints": ji}, t_ns=int(e["cam_t"][i]))
         if pause_s:
             time.sleep(pause_s)

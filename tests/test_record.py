@@ -23,8 +23,8 @@ def small_store(tmp_path, cam_latency_s=0.03):
     return StoreWriter(tmp_path / "s.zarr", spec)
 
 
-def step(t_ms, value=0.0, intervention=False):
-    return StepRow(t_ns=t_ms * MS, intervention=intervention, hold=False, obs=np.full(2, value),
+def step(t_ms, value=0.0, intervention=False, hold=False):
+    return StepRow(t_ns=t_ms * MS, intervention=intervention, hold=hold, obs=np.full(2, value),
                    policy_action=np.full(2, np.nan), human_action=np.full(2, value), executed_action=np.full(2, value))
 
 
@@ -39,7 +39,7 @@ def test_steps_name_the_newest_samples_captured_before_them_after_latency(tmp_pa
             rec.add_sample("cam_rgb", np.full((4, 4, 3), t // 50, np.uint8), sensor_ns=t * MS, receive_ns=t * MS)
         if t == 130:
             rec.add_step(step(115))
-            rec.add_step(step(125))   # camera: frame received at 150 ms was captured at 120 -> before 125
+            rec.add_step(step(125, hold=True))   # camera: frame received at 150 ms was captured at 120 -> before 125
             rec.add_step(step(120))   # backwards in time: refused by the writer, counted
         rec.poll(now_ns=t * MS)
         if t == 140:
@@ -52,6 +52,7 @@ def test_steps_name_the_newest_samples_captured_before_them_after_latency(tmp_pa
     s = store.read_steps(0)
     assert s["sample_index"]["cam_rgb"].tolist() == [0, 1]          # captured 20 <= 115 < 120; 120 <= 125
     assert s["sample_index"]["joints"].tolist() == [11, 12]          # received 110 ms (+1 ns) <= 115; 120 <= 125
+    assert s["hold"].tolist() == [False, True]                       # the control node's hold flag, per step
     assert verify(tmp_path / "s.zarr").ok
 
 

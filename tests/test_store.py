@@ -64,6 +64,7 @@ def check_episode(store: EpisodeStore, ep, prefix_ok: bool = False) -> None:
     np.testing.assert_array_equal(steps["action"], e["action"][:k])
     np.testing.assert_array_equal(steps["intervention"], e["intervention"][:k])
     np.testing.assert_array_equal(steps["reward"], e["reward"][:k])
+    np.testing.assert_array_equal(steps["hold"], e["hold"][:k])
     iv = e["intervention"][:k]
     np.testing.assert_array_equal(steps["human_action"][iv], e["action"][:k][iv])
     assert np.all(np.isnan(steps["human_action"][~iv]))
@@ -105,6 +106,32 @@ def test_round_trip_and_plain_zarr(tmp_path):
     assert root.attrs["robot_rl"]["schema_version"] == 1
     codecs = root["streams/cam/data"].metadata.to_dict()["codecs"][0]["configuration"]["codecs"]
     assert codecs[-1]["name"] == "crc32c"
+
+
+def test_store_from_before_the_hold_column_reads_and_takes_new_episodes(tmp_path):
+    """steps/hold came after schema v1's first stores: such a store (here: made now, the column then
+    removed) reads hold as False, verifies clean, and a writer that opens it adds the column for the
+    rows already there, records hold on new steps, and keeps every earlier episode intact."""
+    import shutil
+
+    path = tmp_path / "old.zarr"
+    record(path, [21, 22])
+    shutil.rmtree(path / "steps" / "hold")
+    store = EpisodeStore.open(path)
+    for ep in store.episodes():
+        steps = store.read_steps(ep)
+        assert steps["hold"].dtype == bool and not steps["hold"].any() and len(steps["hold"]) == ep.num_steps
+        np.testing.assert_array_equal(store.read_steps(ep, ["obs"])["obs"], store_child.expected(int(ep.task[5:]))["obs"])
+    assert verify(path).ok
+    assert not (path / "steps" / "hold").exists()   # reading never writes
+    record(path, [23])
+    store = EpisodeStore.open(path)
+    assert len(store) == 3 and verify(path).ok
+    check_episode(store, store.episode(2))           # hold as recorded
+    assert store.read_steps(store.episode(2))["hold"].any()
+    for ep in store.episodes()[:2]:
+        assert not store.read_steps(ep)["hold"].any()
+        np.testing.assert_array_equal(store.read_steps(ep)["obs"], store_child.expected(int(ep.task[5:]))["obs"])
 
 
 def test_jpeg_stream_reads_with_plain_zarr_in_a_fresh_process(tmp_path):
@@ -442,6 +469,10 @@ def test_cli_info_plot_video(tmp_path):
     info = run_cli("data", "info", path)
     assert info.returncode == 0, info.stderr
     assert "2 complete" in info.stdout and "seed-62" in info.stdout and "measured Hz" in info.stdout
+    held = {ep.task: int(store_child.expected(int(ep.task[5:]))["hold"].sum()) for ep in EpisodeStore.open(path).episodes()}
+    row = next(line for line in info.stdout.splitlines() if "seed-62" in line)
+    header = next(line for line in info.stdout.splitlines() if "interventions" in line and "held" in line)
+    assert row.split()[header.split().index("held")] == str(held["seed-62"])
     png = tmp_path / "e.png"
     res = run_cli("data", "plot", path, "--episode", "1", "-o", png)
     assert res.returncode == 0, res.stderr

@@ -241,7 +241,7 @@ class EpisodeRecorder:
                 self.writer.append_step(obs=step.obs, action=step.policy_action, base_action=step.base_action,
                                         human_action=step.human_action, executed_action=step.executed_action,
                                         intervention=step.intervention, policy_version=step.policy_version,
-                                        sample_index=refs, t_ns=step.t_ns)
+                                        sample_index=refs, t_ns=step.t_ns, hold=step.hold)
             except ValueError as exc:
                 self.dropped_steps += 1
                 log.error("step not recorded (%d so far): %s", self.dropped_steps, exc)

@@ -65,14 +65,15 @@ def info_text(store: EpisodeStore, limit: Optional[int] = 50) -> str:
                                    "samples", "MB", "ratio", "MB/min"], rows)]
     if episodes:
         shown = episodes if limit is None or len(episodes) <= limit else episodes[-limit:]
-        steps_iv = {}
+        steps_iv, steps_hold = {}, {}
         for e in shown:
-            iv = store.read_steps(e, ["intervention"])["intervention"] if e.num_steps else np.zeros(0, bool)
-            steps_iv[e.index] = int(iv.sum())
+            cols = store.read_steps(e, ["intervention", "hold"]) if e.num_steps else \
+                {"intervention": np.zeros(0, bool), "hold": np.zeros(0, bool)}
+            steps_iv[e.index], steps_hold[e.index] = int(cols["intervention"].sum()), int(cols["hold"].sum())
         erows = [[str(e.index), e.status, {True: "yes", False: "no", None: "?"}[e.success], e.task or "-",
-                  f"{e.duration_s:.1f}", str(e.num_steps), str(steps_iv[e.index]),
+                  f"{e.duration_s:.1f}", str(e.num_steps), str(steps_iv[e.index]), str(steps_hold[e.index]),
                   " ".join(f"{e.num_samples(n)}" for n in spec.stream_names), e.notes[:40]] for e in shown]
         out += ["", "episodes" + (f" (last {limit} of {len(episodes)})" if len(shown) < len(episodes) else ""),
-                _table(["#", "status", "success", "task", "seconds", "steps", "interventions",
+                _table(["#", "status", "success", "task", "seconds", "steps", "interventions", "held",
                         "samples (" + " ".join(spec.stream_names) + ")", "notes"], erows)]
     return "\n".join(out)

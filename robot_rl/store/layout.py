@@ -7,7 +7,7 @@
                    them is visible to readers. Rewritten atomically, after the data is durable.
         recording  the episode in progress: {task, notes, start_ns, durable: {steps, streams}}, or null
     streams/<name>/data, sensor_ns, receive_ns
-    steps/<column>                   one row per control step
+    steps/<column>                   one row per control step (STEP_VECTORS, STEP_SCALARS, sample_index)
     episodes/<column>                one row per committed episode
 """
 from __future__ import annotations
@@ -31,7 +31,10 @@ from robot_rl.store.schema import (SCHEMA_NAME, SCHEMA_VERSION, StoreError, Stor
 
 STEP_VECTORS = ("obs", "action", "base_action", "human_action", "executed_action")
 STEP_SCALARS = {"t_ns": "int64", "intervention": "bool", "reward": "float32", "done": "bool",
-                "terminal": "bool", "policy_version": "int64"}
+                "terminal": "bool", "policy_version": "int64", "hold": "bool"}
+# step columns added to schema v1 after its first stores: a store without one reads it as its fill
+# value (all False: unknown then), and a writer that opens such a store adds it
+ADDED_STEP_SCALARS = ("hold",)
 EPISODE_COLUMNS = ("status", "success", "start_ns", "end_ns", "steps", "streams", "task", "notes")
 EPISODE_CHUNK = 1024
 
@@ -95,9 +98,8 @@ def _build(path: pathlib.Path, spec: StoreSpec) -> None:
         dim = step_vector_dim(spec, col)
         steps.create_array(col, shape=(0, dim), dtype="float32", chunks=(c, max(dim, 1)),
                            shards=(sh, max(dim, 1)), fill_value=0, **codecs.array_codecs("zstd", 3, 4))
-    for col, dt in STEP_SCALARS.items():
-        steps.create_array(col, shape=(0,), dtype=dt, chunks=(c,), shards=(sh,), fill_value=0,
-                           **codecs.array_codecs("zstd", 3, np.dtype(dt).itemsize))
+    for col in STEP_SCALARS:
+        _create_step_scalar(steps, spec, col, rows=0)
     n = max(len(names), 1)
     steps.create_array("sample_index", shape=(0, len(names)), dtype="int64", chunks=(c, n), shards=(sh, n),
                        fill_value=-1, **codecs.array_codecs("zstd", 3, 8))
@@ -122,6 +124,13 @@ def _build(path: pathlib.Path, spec: StoreSpec) -> None:
         "recording": None,
     })
     store.sync()
+
+
+def _create_step_scalar(steps: zarr.Group, spec: StoreSpec, col: str, rows: int) -> zarr.Array:
+    dt = STEP_SCALARS[col]
+    c, sh = spec.steps.chunk_steps, spec.steps.shard_len
+    return steps.create_array(col, shape=(rows,), dtype=dt, chunks=(c,), shards=(sh,), fill_value=0,
+                              **codecs.array_codecs("zstd", 3, np.dtype(dt).itemsize))
 
 
 def empty_commit(spec: StoreSpec) -> dict[str, Any]:
@@ -168,7 +177,17 @@ class StoreLayout:
             self.root = zarr.open_group(self.store, mode="r" if read_only else "r+", zarr_format=3)
             self.streams = {s.name: {k: self.root[f"streams/{s.name}/{k}"] for k in ("data", "sensor_ns", "receive_ns")}
                             for s in self.spec.streams}
-            self.steps = {k: self.root[f"steps/{k}"] for k in (*STEP_VECTORS, *STEP_SCALARS, "sample_index")}
+            have = set(self.root["steps"].array_keys())
+            # a column added after this store was made: read as all False, made by a writer
+            self.missing_steps = [k for k in ADDED_STEP_SCALARS if k not in have]
+            if self.missing_steps and not read_only:
+                rows = self.root["steps/t_ns"].shape[0]   # every row on disk, a crashed episode's too
+                for k in self.missing_steps:
+                    _create_step_scalar(self.root["steps"], self.spec, k, rows)
+                self.store.sync()
+                self.missing_steps = []
+            self.steps = {k: self.root[f"steps/{k}"] for k in (*STEP_VECTORS, *STEP_SCALARS, "sample_index")
+                          if k not in self.missing_steps}
             self.episodes = {k: self.root[f"episodes/{k}"] for k in EPISODE_COLUMNS}
         except (KeyError, FileNotFoundError, zarr.errors.BaseZarrError, ValueError, json.JSONDecodeError) as exc:
             raise StoreError(f"{self.path}: the store is incomplete or damaged: {exc}") from None

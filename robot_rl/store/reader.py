@@ -229,12 +229,15 @@ class EpisodeStore:
         per stream."""
         ep = self.episode(ep) if isinstance(ep, int) else ep
         a, b = ep.steps
-        cols = columns or list(self.layout.steps)
+        cols = columns or [*self.layout.steps, *self.layout.missing_steps]
         out: dict[str, Any] = {}
         for k in cols:
-            if k not in self.layout.steps:
+            if k in self.layout.missing_steps:   # a column this store predates: its fill value
+                out[k] = np.zeros(b - a, L.STEP_SCALARS[k])
+            elif k not in self.layout.steps:
                 raise KeyError(f"no step column {k!r} (columns: {', '.join(self.layout.steps)})")
-            out[k] = self.layout.steps[k][a:b]
+            else:
+                out[k] = self.layout.steps[k][a:b]
         if "sample_index" in out:
             si = out.pop("sample_index")
             out["sample_index"] = {n: si[:, j] for j, n in enumerate(self.spec.stream_names)}

@@ -248,9 +248,12 @@ class StoreWriter:
     def append_step(self, obs: Any, action: Any, *, base_action: Any = None, human_action: Any = None,
                     executed_action: Any = None, intervention: bool = False, reward: float = 0.0,
                     done: bool = False, terminal: bool = False, policy_version: int = 0,
-                    sample_index: Optional[dict[str, int]] = None, t_ns: Optional[int] = None) -> int:
+                    sample_index: Optional[dict[str, int]] = None, t_ns: Optional[int] = None,
+                    hold: bool = False) -> int:
         """Queue one control step. Missing base/human actions are stored as NaN; the executed
-        action defaults to `action`. `sample_index` names the exact samples the policy used."""
+        action defaults to `action`. `sample_index` names the exact samples the policy used;
+        `hold`: the control node's safety layer held the robot on this step (stale input, NaN,
+        e-stop) instead of sending the policy's or the human's action."""
         self._check()
         if self._episode is None:
             raise StoreError("no episode is being recorded: call begin_episode() first")
@@ -277,7 +280,7 @@ class StoreWriter:
             index[self.spec.stream_names.index(name)] = i
         row.update({"t_ns": np.int64(t_ns), "intervention": np.bool_(intervention), "reward": np.float32(reward),
                     "done": np.bool_(done), "terminal": np.bool_(terminal),
-                    "policy_version": np.int64(policy_version), "sample_index": index})
+                    "policy_version": np.int64(policy_version), "hold": np.bool_(hold), "sample_index": index})
         self._queue.put(("step", row), 64 + 4 * (sdim + 4 * adim))
         self._last_step_t = t_ns
         step = self._next_step
