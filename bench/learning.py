@@ -99,6 +99,7 @@ def run_seed(args, seed: int, work: pathlib.Path) -> dict:
     cfg.sac.gripper_bins, cfg.sac.grasp_aux_weight = args.gripper_bins, args.grasp_aux
     cfg.sac.grasp_aux_cameras, cfg.sac.grasp_aux_frame = args.grasp_aux_cameras, args.grasp_aux_frame
     cfg.sac.grasp_aux_input, cfg.sac.actor_images = args.grasp_aux_input, not args.actor_no_images
+    cfg.sac.grasp_aux_batch = args.grasp_aux_batch
     cfg.sac.target_entropy, cfg.sac.init_temperature = args.target_entropy, args.init_temperature
     cfg.actor_pretrain_updates = args.actor_pretrain
     cfg.critic_warmup_updates = args.critic_warmup if args.critic_warmup is not None else (200 if args.mode == "residual" else 0)
@@ -260,6 +261,9 @@ def main() -> None:
                     help="the grasp head's offset in the world's or the gripper's axes (sac.grasp_aux_frame)")
     ap.add_argument("--grasp-aux-input", action="store_true",
                     help="actor and critic read the grasp head's prediction (sac.grasp_aux_input)")
+    ap.add_argument("--grasp-aux-batch", type=int, default=0,
+                    help="the grasp head learns from its own batch of this many labelled steps, drawn from every "
+                         "episode's (sac.grasp_aux_batch; 0: from the RL batch's labelled rows)")
     ap.add_argument("--actor-no-images", action="store_true",
                     help="the actor reads proprio and the grasp head's estimate only (sac.actor_images: false; "
                          "needs --grasp-aux-input)")

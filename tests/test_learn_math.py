@@ -352,6 +352,56 @@ def test_grasp_head_learns_where_the_grasp_was_from_the_rows_that_know_it(frame)
         SACConfig(freeze_encoder=True, grasp_aux_weight=1.0).validate()
 
 
+def test_grasp_head_learns_from_its_own_batch_through_its_cameras_only():
+    """sac.grasp_aux_batch: update(batch, grasp_batch=...) trains the grasp head on the grasp batch
+    (here the RL batch knows no grasp at all, and the head still learns where the square is), with
+    an image pass over the head's cameras only (the grasp batch carries no other camera); the
+    encoder's other columns are zero in such a pass. Needs grasp_aux_weight."""
+    from robot_rl.learn.encoder import EncoderConfig, ObsEncoder
+    from robot_rl.learn.sac import SAC, SACConfig
+
+    torch.manual_seed(0)
+    enc = ObsEncoder(7, ["cam", "other"], (16, 16), EncoderConfig(channels=8, feature_dim=16, downsample=1))
+    sac = SAC(enc, 2, SACConfig(hidden=[64, 64], lr=1e-3, augment_pad=0, grasp_aux_weight=1.0,
+                                grasp_aux_cameras=["cam"], grasp_aux_batch=64), seed=0)
+    rng = np.random.default_rng(0)
+
+    def obs(n):
+        r, c = rng.integers(0, 13, n), rng.integers(0, 13, n)
+        img = np.zeros((n, 16, 16, 3), np.uint8)
+        for i in range(n):
+            img[i, r[i]:r[i] + 3, c[i]:c[i] + 3] = 255
+        offset = torch.from_numpy(0.1 * np.stack([(c - 6) / 6, (r - 6) / 6, np.zeros(n), np.zeros(n)], 1).astype(np.float32))
+        return {"proprio": torch.from_numpy(rng.uniform(-1, 1, (n, 7)).astype(np.float32)),
+                "cam": torch.from_numpy(img)}, offset
+
+    def rl_batch(n):
+        o, _ = obs(n)
+        o["other"] = torch.from_numpy(rng.integers(0, 255, (n, 16, 16, 3), dtype=np.uint8))
+        return {"obs": o, "next_obs": o, "action": torch.zeros(n, 2), "ret": torch.zeros(n), "discount": torch.zeros(n),
+                "grasp_offset": torch.full((n, 4), float("nan"))}
+
+    def grasp_batch(n):
+        o, offset = obs(n)
+        return {"obs": o, "grasp_offset": offset}
+    assert np.isnan(sac.update(rl_batch(64))["grasp_err_cm"])   # without a grasp batch: the RL batch's rows
+    first = sac.update(rl_batch(64), grasp_batch=grasp_batch(64))["grasp_err_cm"]
+    for _ in range(400):
+        last = sac.update(rl_batch(64), grasp_batch=grasp_batch(64))["grasp_err_cm"]
+    assert np.isfinite(first) and last < 0.3 * first, (first, last)
+    o, offset = obs(64)
+    full = {**o, "other": torch.zeros(64, 16, 16, 3, dtype=torch.uint8)}
+    with torch.no_grad():
+        assert torch.equal(sac.image_encoder(o, ["cam"])[:, 7:23], sac.image_encoder(full)[:, 7:23])
+        assert not sac.image_encoder(o, ["cam"])[:, 23:].any()
+    guess = sac.grasp_offset(full)[:, :2]
+    assert 100 * (guess - offset[:, :2]).norm(dim=1).median() < 0.3 * first
+    with pytest.raises(ValueError, match="grasp_aux_weight"):
+        SACConfig(grasp_aux_batch=64).validate()
+    with pytest.raises(ValueError, match="grasp_aux_batch"):
+        SACConfig(grasp_aux_weight=1.0, grasp_aux_batch=-1).validate()
+
+
 def test_actor_without_images_reads_proprio_and_the_grasp_estimate_only():
     """sac.actor_images false: the actor's action depends on proprio and the grasp head's estimate
     (the features' last four columns), not on the image features; the critic still reads them.

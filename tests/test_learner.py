@@ -453,7 +453,9 @@ def test_grasp_offsets_find_the_cube_in_demonstrations_and_corrections(session_s
     """The sampler's grasp_offset (robot_rl.store.grasp) from real recorded episodes: the gripper's
     position plus the offset is where the cube was (within 1 cm), in the expert's demonstrations and
     in the episodes the simulated human corrected, from every step that has one; the learner's
-    batches carry it."""
+    batches carry it, and its own grasp batches (sac.grasp_aux_batch) only labelled rows."""
+    from robot_rl.learn.sac import SACConfig
+
     path, results = session_store
     store = EpisodeStore.open(path)
     s = TransitionSampler(store, cameras=[], reward="success")
@@ -479,6 +481,15 @@ def test_grasp_offsets_find_the_cube_in_demonstrations_and_corrections(session_s
     assert sum(r["success"] for r in results) >= DEMOS
     learner = Learner(learner_cfg(path, tmp_path, cameras="", batch=32))
     assert learner.sample_batch()["grasp_offset"].shape == (32, 4)
+    assert learner.sample_grasp_batch() is None   # sac.grasp_aux_batch 0: the RL batch's rows
+    # rows="grasp": every transition whose target is known, demonstrations' and corrections' alike
+    labelled = np.isfinite(s.batch(s.rows("all"))["grasp_offset"]).all(axis=1)
+    np.testing.assert_array_equal(s.rows("grasp"), s.rows("all")[labelled])
+    assert np.isin(s.rows("grasp"), s.rows("online")).any() and not np.isin(s.rows("grasp"), s.rows("online")).all()
+    learner = Learner(learner_cfg(path, tmp_path, cameras="", batch=32,
+                                  sac=SACConfig(grasp_aux_weight=1.0, grasp_aux_batch=16)))
+    grasp = learner.sample_grasp_batch()
+    assert grasp["grasp_offset"].shape == (16, 4) and torch.isfinite(grasp["grasp_offset"]).all()
 
 
 def _export_matches_torch(learner, path, tmp_path):

@@ -67,9 +67,15 @@ class ObsEncoder(nn.Module):
         self.mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
         self.std.copy_(torch.as_tensor(np.maximum(std, 1e-3), dtype=torch.float32))
 
-    def forward(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+    def forward(self, obs: dict[str, torch.Tensor], cameras: Optional[Sequence[str]] = None) -> torch.Tensor:
+        """Every camera's features, or only `cameras`' (the others' columns zero: for a head that
+        reads those alone, at the cost of those cameras' image passes only)."""
         feats = [normalize_proprio(obs["proprio"], self.mean, self.std)]
-        feats += [self.image_encoders[c](obs[c]) for c in self.cameras]
+        for c, enc in self.image_encoders.items():
+            if cameras is None or c in cameras:
+                feats.append(enc(obs[c]))
+            else:
+                feats.append(feats[0].new_zeros(feats[0].shape[0], enc.feature_dim))
         return torch.cat(feats, dim=-1)
 
 

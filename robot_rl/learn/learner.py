@@ -227,6 +227,14 @@ class Learner:
             batch["next_base_action"] = self._base_action(batch["next_obs"])
         return batch
 
+    def sample_grasp_batch(self) -> Optional[dict[str, Any]]:
+        """With sac.grasp_aux_batch: that many steps drawn from every step whose grasp target is
+        known (demonstrations' and the policy's successes' alike); None otherwise or before any."""
+        n, s = self.cfg.sac.grasp_aux_batch, self.sampler
+        if not n or not s.count("grasp"):
+            return None
+        return self.convert(s.batch(s.draw(n, "grasp")))
+
     def pretrain_actor(self) -> None:
         """Demo-initialised actor: `actor_pretrain_updates` BC steps of actor + encoder on batches of
         human steps (demonstrations, corrections), once, before the first RL update. Blocking; a
@@ -260,7 +268,7 @@ class Learner:
     def update(self) -> dict[str, float]:
         self.pretrain_actor()   # builds the agent on the first call; a no-op once pretraining is done
         actor = self.agent.updates >= self.cfg.critic_warmup_updates
-        metrics = self.agent.update(self.sample_batch(), update_actor=actor)
+        metrics = self.agent.update(self.sample_batch(), update_actor=actor, grasp_batch=self.sample_grasp_batch())
         self.governor.did_update()
         for k, v in metrics.items():
             self._acc.setdefault(k, []).append(v)

@@ -39,8 +39,13 @@ frozen actor (docs/BENCHMARKS.md, (a)). Updates also skip the encoder's backward
 `grasp_aux_weight` > 0 adds an auxiliary head on the encoder's image features that predicts
 batch["grasp_offset"] (where a successful episode grasped relative to the gripper, and the yaw the
 gripper still had to turn: robot_rl.store.grasp), trained with the critic and in `pretrain_actor`,
-on the rows where it is known. With few demonstrations the policies of (a) mostly fail by missing
-the cube by a few centimetres (docs/BENCHMARKS.md): this asks the encoder directly where the object
+on the rows where it is known: the RL batch's, or with `grasp_aux_batch` > 0 a batch of its own
+drawn from every labelled step (the sampler's rows="grasp", passed to update() as grasp_batch). In
+a 50/50 RLPD batch most labelled rows come from the demonstrations (each of their steps up to the
+grasp is labelled; of a policy episode only a success's final attempt), so the head mostly sees the
+demonstrations' few layouts however many the policy has succeeded on; its own batch weighs every
+labelled step alike, and its image pass covers the head's cameras only. With few demonstrations
+the policies of (a) mostly fail by missing the cube by a few centimetres (docs/BENCHMARKS.md): this asks the encoder directly where the object
 is, instead of only through imitation and a sparse reward. The head reads no proprio (the start pose
 names each of a few demonstrations, which it would memorize instead of finding the object), only the
 features of `grasp_aux_cameras` (all when empty); `grasp_aux_frame: gripper` predicts the offset
@@ -94,6 +99,7 @@ class SACConfig:
     grasp_aux_cameras: list[str] = dataclasses.field(default_factory=list)   # ... from these cameras' features ([]: all)
     grasp_aux_frame: str = "world"           # ... as an offset in the world's axes, or the gripper's (yaw)
     grasp_aux_input: bool = False            # ... and actor and critic read that prediction (it is exported)
+    grasp_aux_batch: int = 0                 # > 0: ... learned from its own batch of this many labelled steps
     actor_images: bool = True                # False: the actor reads proprio + that prediction only (not images)
     gripper_bins: int = 0                    # >= 2: the last action dim is a discrete gripper head (0: continuous)
     gripper_epsilon: float = 0.1             # ... picked at random this often when exploring
@@ -109,8 +115,10 @@ class SACConfig:
             raise ValueError("bc_weight, bc_half_life and grasp_aux_weight must be >= 0")
         if self.grasp_aux_frame not in ("world", "gripper"):
             raise ValueError(f"grasp_aux_frame must be world or gripper, got {self.grasp_aux_frame!r}")
-        if self.grasp_aux_input and not self.grasp_aux_weight:
-            raise ValueError("grasp_aux_input reads the grasp head, which grasp_aux_weight > 0 trains")
+        if self.grasp_aux_batch < 0:
+            raise ValueError("grasp_aux_batch must be >= 0 (0: the grasp head learns from the RL batch)")
+        if (self.grasp_aux_input or self.grasp_aux_batch) and not self.grasp_aux_weight:
+            raise ValueError("grasp_aux_input and grasp_aux_batch need the grasp head, which grasp_aux_weight > 0 trains")
         if not self.actor_images and not self.grasp_aux_input:
             raise ValueError("actor_images: false leaves the actor proprio and the grasp head's estimate, "
                              "which needs grasp_aux_input")
@@ -145,6 +153,7 @@ class SAC:
             assert self.grasp_head is not None
             encoder = GraspInputEncoder(encoder, self.grasp_head)
         self.encoder = encoder
+        self.image_encoder = encoder.encoder if isinstance(encoder, GraspInputEncoder) else encoder
         # the continuous part: every dimension, or all but a discrete gripper (the last)
         self.motion_dim = action_dim - (1 if c.gripper_bins else 0)
         self.actor: torch.nn.Module
@@ -227,8 +236,9 @@ class SAC:
         """The critic ensemble [E, B] on a full action (a discrete gripper's dimension is not its input)."""
         return self.critic(features, action[..., :self.motion_dim])
 
-    def update(self, batch: dict, update_actor: bool = True) -> dict[str, float]:
-        """One gradient step. update_actor=False: critic only (the residual mode's critic warm-up)."""
+    def update(self, batch: dict, update_actor: bool = True, grasp_batch: Optional[dict] = None) -> dict[str, float]:
+        """One gradient step. update_actor=False: critic only (the residual mode's critic warm-up).
+        grasp_batch: the grasp head learns from it instead of `batch` (grasp_aux_batch)."""
         c = self.cfg
         obs, next_obs = self._augment(batch["obs"]), self._augment(batch["next_obs"])
         with torch.no_grad():
@@ -249,7 +259,13 @@ class SAC:
             metrics["gripper_loss"] = gripper_loss.item()
             critic_loss = critic_loss + gripper_loss
         if self.grasp_head is not None:
-            grasp_loss, grasp_cm = self._grasp_loss(features, batch)
+            if grasp_batch is None:
+                grasp_loss, grasp_cm = self._grasp_loss(features, batch)
+            else:
+                cameras = c.grasp_aux_cameras or self.image_encoder.cameras
+                grasp_obs = {k: v for k, v in grasp_batch["obs"].items() if k == "proprio" or k in cameras}
+                grasp_features = self.image_encoder(self._augment(grasp_obs), cameras)
+                grasp_loss, grasp_cm = self._grasp_loss(grasp_features, grasp_batch)
             metrics.update(grasp_loss=grasp_loss.item(), grasp_err_cm=grasp_cm)
             critic_loss = critic_loss + c.grasp_aux_weight * grasp_loss
         bc_weight = self.bc_weight()

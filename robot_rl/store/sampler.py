@@ -20,7 +20,8 @@ where a policy ran (interventions included): an intervention step is in both. `p
 marks the steps of episodes a policy ran alone (no person acted) and that were labelled a success:
 what self-imitation copies. `grasp_offset` [B, 4] is where a successful episode grasped relative to
 the gripper at that step and the yaw it still had to turn (robot_rl.store.grasp; NaN where
-unknown): a hindsight target for the encoder.
+unknown): a hindsight target for the encoder; `rows="grasp"` samples the steps where it is known
+(demonstrations' and policy episodes' alike, each labelled step once).
 
 Images stay uint8 exactly as recorded (no float32 copies; `frame_transform` may pool them as they
 load), and each frame is held once: obs and next_obs index the same frame buffer.
@@ -123,6 +124,7 @@ class TransitionSampler:
         self._valid = _Growable((), np.int64)       # rows that start a transition
         self._human = _Growable((), np.int64)       # ... where a person acted
         self._online = _Growable((), np.int64)      # ... of episodes where a policy ran
+        self._grasp_rows = _Growable((), np.int64)  # ... whose grasp_offset is known
         self._policy_success = _Growable((), np.bool_)   # step row -> its episode succeeded with no person acting
         self._grasp = _Growable((GRASP_DIM,), np.float32)          # step row -> where its episode grasped, from the gripper
         self._frame_row = {c: _Growable((), np.int64) for c in self.cameras}   # step row -> frame row
@@ -227,7 +229,9 @@ class TransitionSampler:
             self._online.extend(valid)
         # the label, not the reward function's terminal: self-imitation copies episodes a person judged done
         self._policy_success.extend(np.full(n, bool(ep.success) and policy_ran and not human.any()))
-        self._grasp.extend(grasp_offsets(steps["obs"], steps["executed_action"], bool(ep.success)))
+        grasp = grasp_offsets(steps["obs"], steps["executed_action"], bool(ep.success))
+        self._grasp.extend(grasp)
+        self._grasp_rows.extend(valid[np.isfinite(grasp[valid - base]).all(axis=1)])
         self.episodes.append(ep.index)
 
     # --- sampling -------------------------------------------------------------------------------
@@ -235,11 +239,11 @@ class TransitionSampler:
         return self._valid.n
 
     def count(self, rows: str = "all") -> int:
-        """Transitions in a row set: all, human or online."""
+        """Transitions in a row set: all, human, online or grasp."""
         return self._row_set(rows).n
 
     def rows(self, which: str = "all") -> np.ndarray:
-        """The rows of a row set (all, human, online): each starts a transition."""
+        """The rows of a row set (all, human, online, grasp): each starts a transition."""
         return self._row_set(which).view
 
     def column(self, name: str) -> np.ndarray:
@@ -252,15 +256,15 @@ class TransitionSampler:
 
     def _row_set(self, rows: str) -> _Growable:
         try:
-            return {"all": self._valid, "human": self._human, "online": self._online}[rows]
+            return {"all": self._valid, "human": self._human, "online": self._online, "grasp": self._grasp_rows}[rows]
         except KeyError:
-            raise ValueError(f"rows must be all, human or online, got {rows!r}") from None
+            raise ValueError(f"rows must be all, human, online or grasp, got {rows!r}") from None
 
     @property
     def nbytes(self) -> int:
         """Memory the sampler holds (frames, step columns and indices)."""
         groups = [*self._cols.values(), self._next, self._end, self._ret, self._discount, self._valid, self._human,
-                  self._online, self._policy_success, self._grasp, *self._frame_row.values(),
+                  self._online, self._grasp_rows, self._policy_success, self._grasp, *self._frame_row.values(),
                   *self._sample_idx.values(), *self._frames.values()]
         return sum(g.nbytes for g in groups)
 
@@ -281,7 +285,7 @@ class TransitionSampler:
         return np.where(ok[..., None], actions, 0.0).astype(np.float32), ok
 
     def sample(self, batch_size: int, rows: str = "all") -> dict[str, Any]:
-        """A batch from one row set (all, human, online). `row` names the rows drawn."""
+        """A batch from one row set (all, human, online, grasp). `row` names the rows drawn."""
         return self.batch(self.draw(batch_size, rows))
 
     def draw(self, n: int, rows: str = "all") -> np.ndarray:
