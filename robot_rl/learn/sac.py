@@ -45,8 +45,9 @@ a 50/50 RLPD batch most labelled rows come from the demonstrations (each of thei
 grasp is labelled; of a policy episode only a success's final attempt), so the head mostly sees the
 demonstrations' few layouts however many the policy has succeeded on; its own batch weighs every
 labelled step alike, and its image pass covers the head's cameras only. With few demonstrations
-the policies of (a) mostly fail by missing the cube by a few centimetres (docs/BENCHMARKS.md): this asks the encoder directly where the object
-is, instead of only through imitation and a sparse reward. The head reads no proprio (the start pose
+the policies of (a) mostly fail by missing the cube by a few centimetres (docs/BENCHMARKS.md): this
+asks the encoder directly where the object is, instead of only through imitation and a sparse
+reward. The head reads no proprio (the start pose
 names each of a few demonstrations, which it would memorize instead of finding the object), only the
 features of `grasp_aux_cameras` (all when empty); `grasp_aux_frame: gripper` predicts the offset
 turned into the gripper's yaw frame, the frame a wrist camera sees it in. The head is not part of
