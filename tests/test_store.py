@@ -422,6 +422,12 @@ def test_sampler_batches_match_the_store(tmp_path):
         last = row in (n1 - 1, n1 + n2 - 1)
         assert bool(b["done"][i]) == last
         np.testing.assert_array_equal(b["next_obs"][i], obs[row] if last else obs[row + 1])
+    # a person's step the control node held executed the hold: not in the human rows, nor flagged
+    person = np.concatenate([e[51]["intervention"], e[52]["intervention"]])
+    held = np.concatenate([e[51]["hold"], e[52]["hold"]])
+    assert (person & held).any() and (person & ~held).any()
+    np.testing.assert_array_equal(s_all.rows("human"), np.flatnonzero(person & ~held))
+    np.testing.assert_array_equal(s_all.batch(s_all.rows("all"))["intervention"], person & ~held)
     # frames held once, as uint8: close to the frames' own size
     frame_bytes = (n1 + n2) * (24 * 32 * 3 + 24 * 32 * 2)
     assert frame_bytes <= s_all.nbytes < 2 * frame_bytes + 64 * 1024

@@ -15,7 +15,8 @@ they intervene); the policy's, base policy's and human's actions come along for 
 human-in-the-loop losses.
 
 Row sets for RLPD-style batches: `rows="human"` samples steps where a person acted (whole teleop
-demonstrations and the intervention steps of policy episodes), `rows="online"` steps of episodes
+demonstrations and the intervention steps of policy episodes; not steps the control node held, which
+executed its hold instead: the batch's `intervention` is False there too), `rows="online"` steps of episodes
 where a policy ran (interventions included): an intervention step is in both. `policy_success`
 marks the steps of episodes a policy ran alone (no person acted) and that were labelled a success:
 what self-imitation copies. `grasp_offset` [B, 4] is where a successful episode grasped relative to
@@ -149,7 +150,7 @@ class TransitionSampler:
         new = [e for e in self.store.episodes()[self._seen:] if self._wanted(e)]
         self._seen = len(self.store)
         # each new episode's step columns, read once and used for sizing and loading
-        steps = [self.store.read_steps(e, list(set(STEP_FIELDS.values()) | {"sample_index"})) for e in new]
+        steps = [self.store.read_steps(e, list(set(STEP_FIELDS.values()) | {"sample_index", "hold"})) for e in new]
         frames_new = {c: sum(len(np.unique(st["sample_index"][c][st["sample_index"][c] >= 0])) for st in steps)
                       for c in self.cameras}
         if self.mode == "auto" or (self.mode == "all" and new):
@@ -192,6 +193,10 @@ class TransitionSampler:
             took_over = np.flatnonzero(np.diff(np.asarray(steps["intervention"], np.int8)) == 1)  # t: policy, t+1: human
             steps["reward"] = np.array(steps["reward"], np.float32)
             steps["reward"][took_over] -= self.intervention_penalty
+        # a step the control node held (stale input, e-stop) executed its hold, not the person's
+        # action: not theirs to imitate, though the transition itself is real
+        person = np.asarray(steps["intervention"], bool)
+        steps["intervention"] = person & ~np.asarray(steps["hold"], bool)
         for out, col in STEP_FIELDS.items():
             self._cols[out].extend(steps[col])
         rows = base + np.arange(n)
@@ -228,7 +233,7 @@ class TransitionSampler:
         if policy_ran:
             self._online.extend(valid)
         # the label, not the reward function's terminal: self-imitation copies episodes a person judged done
-        self._policy_success.extend(np.full(n, bool(ep.success) and policy_ran and not human.any()))
+        self._policy_success.extend(np.full(n, bool(ep.success) and policy_ran and not person.any()))
         grasp = grasp_offsets(steps["obs"], steps["executed_action"], bool(ep.success))
         self._grasp.extend(grasp)
         self._grasp_rows.extend(valid[np.isfinite(grasp[valid - base]).all(axis=1)])
