@@ -488,7 +488,7 @@ def cmd_data_plot(args: argparse.Namespace) -> int:
     store = EpisodeStore.open(args.store)
     out = args.output or pathlib.Path(f"episode_{args.episode}.png")
     res = plot_episode(store, args.episode, out)
-    print(f"wrote {res['path']} ({res['panels']} panels, {res['interventions']} intervention(s))")
+    print(f"wrote {res['path']} ({res['panels']} panels, {res['interventions']} intervention(s), {res['holds']} hold(s))")
     return 0
 
 
@@ -511,7 +511,7 @@ DATA_COMMANDS = {
     "repair": ("after a crash: keep the interrupted episode as aborted, truncate uncommitted tails "
                "(never deletes committed data)", cmd_data_repair),
     "export-video": ("mp4 of an episode's cameras side by side", cmd_data_export_video),
-    "plot": ("PNG of an episode's proprioception, actions, reward and interventions over time", cmd_data_plot),
+    "plot": ("PNG of an episode's proprioception, actions, reward, interventions and holds over time", cmd_data_plot),
     "import-dp": ("import a Diffusion Policy / UMI ReplayBuffer zarr (data/*, meta/episode_ends) as demonstrations",
                   cmd_data_import_dp),
 }

@@ -482,6 +482,8 @@ def test_cli_info_plot_video(tmp_path):
     png = tmp_path / "e.png"
     res = run_cli("data", "plot", path, "--episode", "1", "-o", png)
     assert res.returncode == 0, res.stderr
+    hold = store_child.expected(62)["hold"]
+    assert f"{int((np.diff(np.r_[0, hold.astype(int)]) == 1).sum())} hold(s)" in res.stdout   # one span per run of held steps
     img = cv2.imread(str(png))
     assert img is not None and img.shape[0] > 300
     mp4 = tmp_path / "e.mp4"

@@ -89,7 +89,7 @@ def export_video(store: EpisodeStore, episode: int, out: pathlib.Path, cameras: 
 
 def plot_episode(store: EpisodeStore, episode: int, out: pathlib.Path, max_fields: int = 8) -> dict:
     """PNG of the episode over time: each vector stream, the step actions (policy, human,
-    executed), reward, with intervention periods shaded."""
+    executed), reward, with intervention periods shaded red and the control node's holds grey."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -105,11 +105,10 @@ def plot_episode(store: EpisodeStore, episode: int, out: pathlib.Path, max_field
     axes = axes[:, 0]
     t0 = ep.start_ns
     iv_spans: list[tuple[float, float]] = []
+    hold_spans: list[tuple[float, float]] = []
     if steps is not None:
         ts = (steps["t_ns"] - t0) / 1e9
-        iv = steps["intervention"].astype(bool)
-        edges = np.flatnonzero(np.diff(np.r_[0, iv.astype(int), 0]))
-        iv_spans = [(ts[a], ts[min(b, len(ts) - 1)]) for a, b in zip(edges[::2], edges[1::2])]
+        iv_spans, hold_spans = _spans(ts, steps["intervention"]), _spans(ts, steps["hold"])
     for ax, s in zip(axes, vectors):
         data, sensor_ns, _ = store.read_stream(ep, s.name)
         flat = data.reshape(len(data), -1)
@@ -136,12 +135,21 @@ def plot_episode(store: EpisodeStore, episode: int, out: pathlib.Path, max_field
     for ax in axes:
         for a, b in iv_spans:
             ax.axvspan(a, b, color="tab:red", alpha=0.12, lw=0)
+        for a, b in hold_spans:
+            ax.axvspan(a, b, color="0.4", alpha=0.18, lw=0)
     title = (f"episode {ep.index} ({ep.status}, success {ep.success}, task {ep.task or '-'}): "
-             f"{ep.num_steps} steps, {sum(1 for _ in iv_spans)} intervention(s) shaded")
+             f"{ep.num_steps} steps, {len(iv_spans)} intervention(s) shaded red"
+             + (f", {len(hold_spans)} hold(s) grey" if hold_spans else ""))
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     out = pathlib.Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=100)
     plt.close(fig)
-    return {"path": str(out), "panels": panels, "interventions": len(iv_spans)}
+    return {"path": str(out), "panels": panels, "interventions": len(iv_spans), "holds": len(hold_spans)}
+
+
+def _spans(ts: np.ndarray, flags: np.ndarray) -> list[tuple[float, float]]:
+    """(start, end) times of each run of True steps (ending at the next step's time)."""
+    edges = np.flatnonzero(np.diff(np.r_[0, np.asarray(flags, bool).astype(int), 0]))
+    return [(ts[a], ts[min(b, len(ts) - 1)]) for a, b in zip(edges[::2], edges[1::2])]
