@@ -99,7 +99,7 @@ def run_seed(args, seed: int, work: pathlib.Path) -> dict:
     cfg.sac.gripper_bins, cfg.sac.grasp_aux_weight = args.gripper_bins, args.grasp_aux
     cfg.sac.grasp_aux_cameras, cfg.sac.grasp_aux_frame = args.grasp_aux_cameras, args.grasp_aux_frame
     cfg.sac.grasp_aux_input, cfg.sac.actor_images = args.grasp_aux_input, not args.actor_no_images
-    cfg.sac.grasp_aux_batch = args.grasp_aux_batch
+    cfg.sac.grasp_aux_batch, cfg.sac.actor_proprio = args.grasp_aux_batch, args.actor_proprio
     cfg.sac.target_entropy, cfg.sac.init_temperature = args.target_entropy, args.init_temperature
     cfg.actor_pretrain_updates = args.actor_pretrain
     cfg.critic_warmup_updates = args.critic_warmup if args.critic_warmup is not None else (200 if args.mode == "residual" else 0)
@@ -267,6 +267,9 @@ def main() -> None:
     ap.add_argument("--actor-no-images", action="store_true",
                     help="the actor reads proprio and the grasp head's estimate only (sac.actor_images: false; "
                          "needs --grasp-aux-input)")
+    ap.add_argument("--actor-proprio", type=int, nargs="*", default=[],
+                    help="with --actor-no-images: the proprio columns the actor reads (negative from the end; "
+                         "sac.actor_proprio; default all)")
     ap.add_argument("--augment-pad", type=int, default=4,
                     help="DrQ random shift in pixels of the pooled frames (sac.augment_pad; 0: off)")
     ap.add_argument("--downsample", type=int, default=2,

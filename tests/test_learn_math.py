@@ -404,8 +404,8 @@ def test_grasp_head_learns_from_its_own_batch_through_its_cameras_only():
 
 def test_actor_without_images_reads_proprio_and_the_grasp_estimate_only():
     """sac.actor_images false: the actor's action depends on proprio and the grasp head's estimate
-    (the features' last four columns), not on the image features; the critic still reads them.
-    Needs grasp_aux_input; not with a residual."""
+    (the features' last four columns), not on the image features; the critic still reads them;
+    actor_proprio narrows the proprio it reads. Needs grasp_aux_input; not with a residual."""
     from robot_rl.learn.encoder import EncoderConfig, ObsEncoder
     from robot_rl.learn.sac import SAC, SACConfig
 
@@ -420,6 +420,21 @@ def test_actor_without_images_reads_proprio_and_the_grasp_estimate_only():
     grasp[:, -4:] += 1.0
     assert not torch.allclose(a, sac.actor(grasp, deterministic=True)[0])
     assert not torch.allclose(sac.critic(f, a), sac.critic(images, a))
+    # actor_proprio: only those proprio columns (here the last two of 7) and the estimate
+    narrow = SAC(enc, 3, SACConfig(hidden=[32], grasp_aux_weight=1.0, grasp_aux_input=True, actor_images=False,
+                                   actor_proprio=[-2, -1]), seed=0)
+    other_proprio = f.clone()
+    other_proprio[:, :5] = torch.randn(5, 5)
+    a, _ = narrow.actor(f, deterministic=True)
+    assert torch.equal(a, narrow.actor(other_proprio, deterministic=True)[0])
+    assert not torch.allclose(a, narrow.actor(grasp, deterministic=True)[0])
+    moved = f.clone()
+    moved[:, 6] += 1.0
+    assert not torch.allclose(a, narrow.actor(moved, deterministic=True)[0])
+    with pytest.raises(ValueError, match="7 columns"):
+        SAC(enc, 3, SACConfig(grasp_aux_weight=1.0, grasp_aux_input=True, actor_images=False, actor_proprio=[7]))
+    with pytest.raises(ValueError, match="actor_images"):
+        SACConfig(actor_proprio=[-1]).validate()
     with pytest.raises(ValueError, match="grasp_aux_input"):
         SACConfig(grasp_aux_weight=1.0, actor_images=False).validate()
     with pytest.raises(ValueError, match="residual"):

@@ -56,7 +56,9 @@ prediction, which actor and critic read, and the export carries the head
 (robot_rl.learn.encoder.GraspInputEncoder). `actor_images: false` (with grasp_aux_input) leaves the
 actor only proprio and that estimate: with 10 demonstrations an actor that reads the image features
 can tell the layouts apart by them and imitate each one's path; one that reads only the estimate
-must move toward it. The critic still reads everything.
+must move toward it. `actor_proprio` narrows its proprio to some columns (negative from the end,
+e.g. the gripper's height and opening, [-3, -1]): the absolute pose names each demonstration too.
+The critic still reads everything.
 
 `gripper_bins` > 0 makes the last action dimension a discrete gripper (HIL-SERL's hybrid grasp
 critic): the actor and the critic ensemble handle the motion dimensions only, and a DQN head over
@@ -102,6 +104,7 @@ class SACConfig:
     grasp_aux_input: bool = False            # ... and actor and critic read that prediction (it is exported)
     grasp_aux_batch: int = 0                 # > 0: ... learned from its own batch of this many labelled steps
     actor_images: bool = True                # False: the actor reads proprio + that prediction only (not images)
+    actor_proprio: list[int] = dataclasses.field(default_factory=list)   # ... only these proprio columns ([]: all)
     gripper_bins: int = 0                    # >= 2: the last action dim is a discrete gripper head (0: continuous)
     gripper_epsilon: float = 0.1             # ... picked at random this often when exploring
 
@@ -123,6 +126,8 @@ class SACConfig:
         if not self.actor_images and not self.grasp_aux_input:
             raise ValueError("actor_images: false leaves the actor proprio and the grasp head's estimate, "
                              "which needs grasp_aux_input")
+        if self.actor_proprio and self.actor_images:
+            raise ValueError("actor_proprio picks the proprio columns of an actor without images (actor_images: false)")
         if not self.actor_images and self.residual_scale > 0:
             raise ValueError("actor_images: false is for a policy learned from scratch, not a residual")
         if self.freeze_encoder and self.grasp_aux_weight:
@@ -161,10 +166,16 @@ class SAC:
         if c.actor_images:
             self.actor = SquashedGaussianActor(encoder.out_dim + (action_dim if self.residual else 0), self.motion_dim,
                                                c.hidden, zero_init_mean=self.residual)
-        else:   # proprio's columns and the grasp estimate's (the last GRASP_DIM)
+        else:   # proprio's columns (all or actor_proprio's) and the grasp estimate's (the last GRASP_DIM)
             assert isinstance(encoder, GraspInputEncoder)
             grasp = range(encoder.out_dim - GRASP_DIM, encoder.out_dim)
-            columns = encoder.encoder.columns([], proprio=True) + list(grasp)
+            proprio = encoder.encoder.columns([], proprio=True)
+            try:
+                proprio = [proprio[i] for i in c.actor_proprio] if c.actor_proprio else proprio
+            except IndexError:
+                raise ValueError(f"actor_proprio {c.actor_proprio}: the proprio vector has {len(proprio)} "
+                                 "columns") from None
+            columns = proprio + list(grasp)
             self.actor = ColumnsActor(columns, self.motion_dim, c.hidden)
         self.critic = CriticEnsemble(encoder.out_dim, self.motion_dim, c.ensemble, c.hidden)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
