@@ -515,18 +515,24 @@ def test_keypoint_encoder_trains_and_exports_with_parity(session_store, tmp_path
     _export_matches_torch(learner, path, tmp_path)
 
 
-@pytest.mark.parametrize("actor_images", [True, False])
-def test_grasp_input_policy_trains_resumes_and_exports_with_parity(session_store, tmp_path, actor_images):
+@pytest.mark.parametrize("actor", ["images", "recipe"])
+def test_grasp_input_policy_trains_resumes_and_exports_with_parity(session_store, tmp_path, actor):
     """sac.grasp_aux_input: the features end with the grasp head's prediction (from the wrist
     camera, in the gripper's frame, turned into the world's). The learner trains it (grasp error
     logged), checkpoints and resumes it, and its export, head included, passes the parity check and
-    matches torch in onnxruntime on a recorded frame; also with an actor that reads only proprio and
-    that prediction (sac.actor_images false)."""
+    matches torch in onnxruntime on a recorded frame; also with the sac section of
+    launch/learner/rlpd_pick_cube.yaml as it stands (an actor that reads two proprio columns and
+    that prediction, not images; the grasp head's own batch; the BC term on the encoder)."""
+    from robot_rl import config
     from robot_rl.learn.sac import SACConfig
 
     path, _ = session_store
-    sac = SACConfig(grasp_aux_weight=1.0, grasp_aux_cameras=["wrist"], grasp_aux_frame="gripper", grasp_aux_input=True,
-                    actor_images=actor_images)
+    if actor == "recipe":
+        sac = config.load(LearnerConfig, REPO / "launch/learner/rlpd_pick_cube.yaml").sac
+        assert not sac.actor_images and sac.actor_proprio and sac.grasp_aux_batch
+    else:
+        sac = SACConfig(grasp_aux_weight=1.0, grasp_aux_cameras=["wrist"], grasp_aux_frame="gripper",
+                        grasp_aux_input=True)
     learner = Learner(learner_cfg(path, tmp_path, sac=sac, max_updates=3, actor_pretrain_updates=2))
     learner.run()
     assert learner.agent.encoder.out_dim == learner.agent.encoder.encoder.out_dim + 4
