@@ -232,6 +232,11 @@ class ControlNode(RobotRLNode):
         self.prof = {k: SampleRecorder(1 << 16) for k in ("take", "core", "step")}
         self.overruns = 0
         self.ticks = 0
+        # With a report: every completed tick's (start, gap since the previous tick, compute, obs age)
+        # in ns (-1: none; no command sent), so a benchmark can take its figures over the window it drove.
+        self.timeline = np.full((1 << 18, 4), -1, np.int64) if c.report_path else None
+        self.timeline_rows = 0
+        self._sent = (-1, -1)
         self.swap_log: list[dict] = []
         self._slack = threading.Event()             # set by the loop after each tick: a good time to hold the GIL
         self._stop = threading.Event()
@@ -420,9 +425,14 @@ class ControlNode(RobotRLNode):
                     self.max_gap_ns = gap
                 if gap > period_ns * 3 // 2 and len(self.late_ticks) < 10_000:  # a tick was missed
                     self.late_ticks.append((now, gap))
+            gap_ns = now - prev if prev is not None else -1
             prev = now
             try:
+                self._sent = (-1, -1)
                 self._tick(now)
+                if self.timeline is not None and self.timeline_rows < self.timeline.shape[0]:
+                    self.timeline[self.timeline_rows] = (now, gap_ns, *self._sent)
+                    self.timeline_rows += 1
             except Exception as exc:  # noqa: BLE001
                 if not self.context.ok():  # shutting down: publishers are gone
                     return
@@ -467,6 +477,7 @@ class ControlNode(RobotRLNode):
         sent = time.monotonic_ns()
         self.latency.add(sent - self.last_obs_ns)
         self.compute.add(sent - now)
+        self._sent = (sent - now, sent - self.last_obs_ns)
         row, a, o = self.row, self.action_dim, 5 + self.obs_dim
         row[0], row[1], row[2], row[3] = now, rec.intervention, rec.hold is not None, version_number(rec.policy_version)
         row[4] = self.state_stamp_ns
@@ -516,6 +527,9 @@ class ControlNode(RobotRLNode):
                       "stale_events": self.core.watchdog.stale_events, "estopped": self.core.safety.estopped,
                       "inputs_received": {s.topic: s.received for s in self.polled.subs},
                       "malformed_inputs": self.polled.malformed(), "compute_parts": {k: summarize_ns(v.values()) for k, v in self.prof.items()}}
+            if self.timeline is not None:  # beside the report, as .npy (no pickle)
+                report["timeline"] = self.config.report_path + ".ticks.npy"
+                np.save(report["timeline"], self.timeline[:self.timeline_rows], allow_pickle=False)
             with open(self.config.report_path, "w") as f:
                 json.dump(report, f)
         self.polled.destroy()

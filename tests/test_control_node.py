@@ -56,6 +56,13 @@ def test_control_node_drives_the_sim_and_hot_swaps_only_good_policies(procs, tmp
     assert "expects observations" in swaps[3]["why"]
     assert rep["policy"] == "pol/v0002"  # the good update is running, the bad ones never replaced it
     assert rep["ticks"] > 60 and rep["max_gap_ms"] < 2 * 50  # no missed tick around the swaps
+    # the per-tick timeline a benchmark reads: one row per tick, gaps at the period, commands sent
+    ticks = np.load(rep["timeline"], allow_pickle=False)
+    assert ticks.shape[1] == 4 and rep["ticks"] - 1 <= len(ticks) <= rep["ticks"]  # a tick cut by shutdown is left out
+    assert np.all(np.diff(ticks[:, 0]) > 0)
+    assert abs(np.median(ticks[1:, 1]) / 1e6 - 50.0) < 5.0 and ticks[1:, 1].max() / 1e6 <= rep["max_gap_ms"] + 1e-6
+    sent = ticks[:, 2] >= 0
+    assert sent.sum() > 60 and np.all(ticks[sent, 2:] > 0)  # compute and observation age of every command
     assert rep["stale_events"] >= 1  # held when the sim went silent
     log = ctl.log_path.read_text()
     assert "policy update refused, keeping pol/v0002" in log
