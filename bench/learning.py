@@ -15,6 +15,7 @@ exercised by tests/test_learner.py.
 
     python bench/learning.py residual --seeds 0 1 2 --env-steps 10000
     python bench/learning.py rlpd --seeds 0 1 2 --env-steps 20000
+    python bench/learning.py rlpd --config launch/learner/rlpd_pick_cube.yaml --eval-every 5000   # what met (a)
 
 Prints a line per evaluation and a summary; writes JSON and a PNG plot (success vs environment
 steps and wall-clock minutes, intervention rate) to --out, and per seed the learner's own metrics.jsonl
@@ -26,6 +27,7 @@ import argparse
 import json
 import pathlib
 import shutil
+import sys
 import tempfile
 import time
 from typing import Optional
@@ -67,10 +69,54 @@ def grasp_head_error_cm(env, learner, seeds) -> float:
     return 100 * float(np.median(errors))
 
 
+# bench flag -> LearnerConfig field (and how the flag's value becomes the field's)
+FLAG_FIELDS = [
+    ("batch", "batch", None), ("utd", "utd", None), ("intervention_penalty", "intervention_penalty", None),
+    ("actor_pretrain", "actor_pretrain_updates", None), ("critic_warmup", "critic_warmup_updates", None),
+    ("bc_weight", "sac.bc_weight", None), ("no_bc_filter", "sac.bc_q_filter", lambda v: not v),
+    ("bc_encoder", "sac.bc_encoder", None), ("bc_half_life", "sac.bc_half_life", None),
+    ("self_imitation", "sac.self_imitation", None), ("freeze_encoder", "sac.freeze_encoder", None),
+    ("keypoints", "encoder.keypoints", None), ("downsample", "encoder.downsample", None),
+    ("augment_pad", "sac.augment_pad", None), ("gripper_bins", "sac.gripper_bins", None),
+    ("grasp_aux", "sac.grasp_aux_weight", None), ("grasp_aux_cameras", "sac.grasp_aux_cameras", None),
+    ("grasp_aux_frame", "sac.grasp_aux_frame", None), ("grasp_aux_input", "sac.grasp_aux_input", None),
+    ("grasp_aux_batch", "sac.grasp_aux_batch", None), ("actor_no_images", "sac.actor_images", lambda v: not v),
+    ("actor_proprio", "sac.actor_proprio", None), ("target_entropy", "sac.target_entropy", None),
+    ("init_temperature", "sac.init_temperature", None),
+]
+
+
+def learner_config(args, seed: int, store: pathlib.Path, work: pathlib.Path):
+    """The learner's settings: from --config (a `robot-rl learn --config` file, e.g.
+    launch/learner/rlpd_pick_cube.yaml) with the flags given on the command line on top, or from the
+    flags alone (their defaults included). The bench owns the store, registry, run dir and seed."""
+    from robot_rl import config
+    from robot_rl.learn.learner import LearnerConfig
+
+    cfg = config.load(LearnerConfig, args.config) if args.config else LearnerConfig(nstep=3, gamma=0.97)
+    cfg.store, cfg.policy, cfg.registry = str(store), f"bench_{args.mode}_{seed}", str(work / "policies")
+    cfg.run_dir, cfg.seed = str(work / f"run{seed}"), seed
+    cfg.export_every_s = cfg.checkpoint_every_s = cfg.plot_every_s = 1e9
+    if not args.config:
+        cfg.cameras = "auto"
+        if args.critic_warmup is None:
+            args.critic_warmup = 200 if args.mode == "residual" else 0
+    for flag, field, convert in FLAG_FIELDS:
+        value = getattr(args, flag)
+        if args.config and (flag not in args.explicit or value is None):
+            continue
+        *parents, name = field.split(".")
+        obj = cfg
+        for part in parents:
+            obj = getattr(obj, part)
+        setattr(obj, name, convert(value) if convert else value)
+    return cfg
+
+
 def run_seed(args, seed: int, work: pathlib.Path) -> dict:
-    from robot_rl import sim
+    from robot_rl import config, sim
     from robot_rl.learn.bc import BCConfig, train_bc
-    from robot_rl.learn.learner import Learner, LearnerConfig
+    from robot_rl.learn.learner import Learner
     from robot_rl.policy.checkpoint import save_checkpoint
     from robot_rl.sim.corrector import SimulatedHuman
     from robot_rl.sim.experts import make_expert
@@ -87,22 +133,7 @@ def run_seed(args, seed: int, work: pathlib.Path) -> dict:
     with StoreWriter(store, sim_store_spec(env)) as w:
         for i in range(args.demos):
             rollout(env, w, 10_000 * (seed + 1) + i, operator=make_expert(env, seed=seed * 100 + i))
-    cfg = LearnerConfig(store=str(store), policy=f"bench_{args.mode}_{seed}", registry=str(work / "policies"),
-                        run_dir=str(work / f"run{seed}"), cameras="auto", batch=args.batch, utd=args.utd,
-                        nstep=3, gamma=0.97, intervention_penalty=args.intervention_penalty,
-                        export_every_s=1e9, checkpoint_every_s=1e9, plot_every_s=1e9, seed=seed)
-    cfg.sac.bc_weight, cfg.sac.bc_q_filter, cfg.sac.bc_encoder = args.bc_weight, not args.no_bc_filter, args.bc_encoder
-    cfg.sac.bc_half_life, cfg.sac.self_imitation = args.bc_half_life, args.self_imitation
-    cfg.sac.freeze_encoder = args.freeze_encoder
-    cfg.encoder.keypoints, cfg.encoder.downsample = args.keypoints, args.downsample
-    cfg.sac.augment_pad = args.augment_pad
-    cfg.sac.gripper_bins, cfg.sac.grasp_aux_weight = args.gripper_bins, args.grasp_aux
-    cfg.sac.grasp_aux_cameras, cfg.sac.grasp_aux_frame = args.grasp_aux_cameras, args.grasp_aux_frame
-    cfg.sac.grasp_aux_input, cfg.sac.actor_images = args.grasp_aux_input, not args.actor_no_images
-    cfg.sac.grasp_aux_batch, cfg.sac.actor_proprio = args.grasp_aux_batch, args.actor_proprio
-    cfg.sac.target_entropy, cfg.sac.init_temperature = args.target_entropy, args.init_temperature
-    cfg.actor_pretrain_updates = args.actor_pretrain
-    cfg.critic_warmup_updates = args.critic_warmup if args.critic_warmup is not None else (200 if args.mode == "residual" else 0)
+    cfg = learner_config(args, seed, store, work)
     base_success = None
     if args.mode == "residual":
         base, pcfg, report = train_bc(EpisodeStore.open(store), BCConfig(kind="cnn", steps=args.bc_steps,
@@ -172,7 +203,8 @@ def run_seed(args, seed: int, work: pathlib.Path) -> dict:
         if src.exists():
             shutil.copyfile(src, stem.parent / f"{stem.name}_seed{seed}_{name}")
     return {"seed": seed, "base_success": base_success, "curve": curve, "episodes": episodes,
-            "utd_measured": learner.governor.measured, "wall_min": (time.monotonic() - t0) / 60}
+            "utd_measured": learner.governor.measured, "wall_min": (time.monotonic() - t0) / 60,
+            "learner_config": config.to_dict(cfg)}   # what ran, whichever way it was given
 
 
 def result_stem(args) -> pathlib.Path:
@@ -221,9 +253,12 @@ def plot(results: list[dict], args, path: pathlib.Path) -> None:
     plt.close(fig)
 
 
-def main() -> None:
+def parse_args(argv: list[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("mode", choices=["rlpd", "residual"])
+    ap.add_argument("--config", type=pathlib.Path, default=None,
+                    help="a LearnerConfig YAML (robot-rl learn --config), e.g. launch/learner/rlpd_pick_cube.yaml: "
+                         "its settings, with the learner flags given here on top")
     ap.add_argument("--task", default="pick_cube")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--env-steps", type=int, default=None, help="default 10000 (residual) / 20000 (rlpd)")
@@ -285,7 +320,12 @@ def main() -> None:
                     help="copy each seed's store here (seed<N>.zarr) before the work folder is removed; "
                          "bench/grasp_labels.py reads them")
     ap.add_argument("--tag", default="", help="suffix of the result files: learning_<mode>[_<tag>].{json,png}")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
+    # which flags the command line gave (with --config, only those override the file)
+    given = [a.split("=", 1)[0] for a in argv if a.startswith("--")]
+    args.explicit = {a.dest for a in ap._actions if any(o in given for o in a.option_strings)}
+    if args.config and not args.config.is_file():
+        ap.error(f"--config {args.config}: no such file")
     if args.gripper_bins and args.mode == "residual":
         ap.error("--gripper-bins is for rlpd (a residual's base owns the gripper)")
     # None: the mode's default; 0 is a real value (--env-steps 0: only the starting policy is evaluated)
@@ -293,6 +333,11 @@ def main() -> None:
         args.env_steps = 10_000 if args.mode == "residual" else 20_000
     if args.demos is None:
         args.demos = 5 if args.mode == "residual" else 10
+    return args
+
+
+def main() -> None:
+    args = parse_args(sys.argv[1:])
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     work = pathlib.Path(tempfile.mkdtemp(prefix="bench_learning_"))

@@ -542,3 +542,32 @@ def test_grasp_input_policy_trains_resumes_and_exports_with_parity(session_store
     resumed = Learner(learner_cfg(path, tmp_path, sac=sac, max_updates=4, actor_pretrain_updates=2), resume=True)
     assert resumed.resumed_from == 3
     np.testing.assert_allclose(resumed.behavior_policy(deterministic=True)(obs), torch_action, atol=1e-6)
+
+
+def test_learning_bench_runs_the_recipe_file_with_flags_on_top(tmp_path):
+    """bench/learning.py --config: the (a) benchmark's learner is the recipe file's, a flag given on
+    the command line overrides its field and only that one, and without --config the flags build it."""
+    import importlib.util
+
+    from robot_rl import config
+
+    spec = importlib.util.spec_from_file_location("bench_learning", REPO / "bench" / "learning.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    recipe = REPO / "launch" / "learner" / "rlpd_pick_cube.yaml"
+
+    def cfg(*argv):
+        args = bench.parse_args(["rlpd", "--out", str(tmp_path), *argv])
+        return config.to_dict(bench.learner_config(args, 3, tmp_path / "s.zarr", tmp_path))
+
+    from_file = config.to_dict(config.load(LearnerConfig, recipe))
+    ran = cfg("--config", str(recipe))
+    assert ran["sac"] == from_file["sac"] and ran["batch"] == from_file["batch"]
+    assert ran["actor_pretrain_updates"] == 1500 and ran["seed"] == 3 and ran["store"] == str(tmp_path / "s.zarr")
+    over = cfg("--config", str(recipe), "--batch", "64", "--init-temperature=0.2")
+    assert over["batch"] == 64 and over["sac"]["init_temperature"] == 0.2
+    assert {k: v for k, v in over["sac"].items() if k != "init_temperature"} == \
+           {k: v for k, v in ran["sac"].items() if k != "init_temperature"}
+    flags = cfg("--actor-no-images", "--grasp-aux", "1")   # no file: the flags and their defaults
+    assert flags["sac"]["actor_images"] is False and flags["sac"]["grasp_aux_weight"] == 1.0
+    assert flags["sac"]["init_temperature"] == 0.1 and flags["critic_warmup_updates"] == 0
