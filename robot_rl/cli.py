@@ -285,6 +285,11 @@ def cmd_learn(args: argparse.Namespace) -> int:
     run_dir.mkdir(parents=True, exist_ok=True)
     if args.resume and not (run_dir / "checkpoint.safetensors").exists():
         raise UsageError(f"--resume: no checkpoint in {run_dir}")
+    # The settings this run trains with, in the run dir, with or without ROS: the learner node reads
+    # this file, and a run without ROS is then reproducible from it (--config) as well.
+    import yaml
+    path = run_dir / "learner.yaml"
+    path.write_text(yaml.safe_dump(config.to_dict(cfg), sort_keys=False))
     if not args.publish:
         try:
             learner = Learner(cfg, resume=args.resume)
@@ -300,9 +305,6 @@ def cmd_learn(args: argparse.Namespace) -> int:
         print(f"learner: {result}")
         return 0
     from robot_rl.graph import GraphConfig, GraphRunner, NodeSpec
-    path = run_dir / "learner.yaml"
-    import yaml
-    path.write_text(yaml.safe_dump(config.to_dict(cfg), sort_keys=False))
     node = NodeSpec(name="learner", module="learner_node", parameters={"config": str(path), "resume": bool(args.resume)})
     return GraphRunner(GraphConfig(name="learn", nodes=[node])).run()
 

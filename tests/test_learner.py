@@ -358,6 +358,10 @@ def test_bc_and_learn_cli_with_resume(session_store, tmp_path):
     metrics = [json.loads(line) for line in (tmp_path / "runs" / "res" / "metrics.jsonl").read_text().splitlines()]
     assert metrics[-1]["updates"] == 40 and "critic_loss" in metrics[0]
     assert PolicyRegistry(tmp_path / "policies").versions("res") == ["v0001", "v0002"]
+    # the run's settings are in its run dir without ROS too, and load back as the config that ran
+    from robot_rl import config
+    ran = config.load(LearnerConfig, tmp_path / "runs" / "res" / "learner.yaml")
+    assert ran.batch == 32 and ran.mode == "residual" and ran.max_updates == 40 and ran.cameras == ""
     # bad input: one line, exit 2 (a truncated checkpoint is refused, not half-loaded)
     ckpt = tmp_path / "runs" / "res" / "checkpoint.safetensors"
     ckpt.write_bytes(ckpt.read_bytes()[:1000])
