@@ -129,8 +129,7 @@ def vm_floor(seconds: float) -> dict:
     """What this VM takes from a thread with nothing else running: one thread spins on the clock at
     normal priority and counts the gaps (an interrupt, a kernel thread, or the hypervisor running
     something else on this vCPU: steal). A control loop cannot be steadier than this."""
-    with open("/proc/stat") as f:
-        steal0 = int(f.readline().split()[8])
+    steal0 = cpu_times()[7]
     gaps, prev = [], time.monotonic_ns()
     end = prev + int(seconds * 1e9)
     while prev < end:
@@ -138,12 +137,20 @@ def vm_floor(seconds: float) -> dict:
         if now - prev > 300_000:
             gaps.append(now - prev)
         prev = now
-    with open("/proc/stat") as f:
-        steal1 = int(f.readline().split()[8])
+    steal1 = cpu_times()[7]
     g = np.asarray(gaps, np.int64)
     return {"seconds": seconds, "gaps_over_0.3ms": int(g.size), "gaps_over_1ms": int((g > 1e6).sum()),
             "gaps_over_2ms": int((g > 2e6).sum()), "lost_ms": round(float(g.sum()) / 1e6, 1),
             "largest_ms": round(float(g.max(initial=0)) / 1e6, 2), "steal_ms": (steal1 - steal0) * 1000 // TICKS_PER_S}
+
+
+def report(row: dict, out: pathlib.Path | None) -> None:
+    """One JSON line on stdout, and appended to --out when given."""
+    line = json.dumps(row)
+    print(line, flush=True)
+    if out is not None:
+        with open(out, "a") as f:
+            f.write(line + "\n")
 
 
 def verdict(r: dict) -> list[str]:
@@ -175,20 +182,14 @@ def main() -> None:
     if args.vm_probe > 0:
         floor = vm_floor(args.vm_probe)
         floor["date"] = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
-        print(json.dumps({"vm_floor": floor}), flush=True)
-        if args.out is not None:
-            with open(args.out, "a") as f:
-                f.write(json.dumps({"vm_floor": floor}) + "\n")
+        report({"vm_floor": floor}, args.out)
     for run in range(args.repeat):
         for kind in cases:
             with tempfile.TemporaryDirectory() as tmp:
                 r = run_case(kind, rates[kind], args.seconds, pathlib.Path(tmp), args)
             r["run"] = run
             r["date"] = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
-            print(json.dumps(r), flush=True)
-            if args.out is not None:
-                with open(args.out, "a") as f:
-                    f.write(json.dumps(r) + "\n")
+            report(r, args.out)
             out.append(r)
     for r in out:
         print(f"{r['case']}: period error p50/p99/max {r['period_error']['p50_ms']}/{r['period_error']['p99_ms']}/"

@@ -99,8 +99,6 @@ def learner_config(args, seed: int, store: pathlib.Path, work: pathlib.Path):
     cfg.export_every_s = cfg.checkpoint_every_s = cfg.plot_every_s = 1e9
     if not args.config:
         cfg.cameras = "auto"
-        if args.critic_warmup is None:
-            args.critic_warmup = 200 if args.mode == "residual" else 0
     for flag, field, convert in FLAG_FIELDS:
         value = getattr(args, flag)
         if args.config and (flag not in args.explicit or value is None):
@@ -324,8 +322,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     # which flags the command line gave (with --config, only those override the file)
     given = [a.split("=", 1)[0] for a in argv if a.startswith("--")]
     args.explicit = {a.dest for a in ap._actions if any(o in given for o in a.option_strings)}
-    if args.config and not args.config.is_file():
-        ap.error(f"--config {args.config}: no such file")
+    if args.config:   # a bad file fails here, before demonstrations are rolled out
+        from robot_rl import config
+        from robot_rl.learn.learner import LearnerConfig
+        if not args.config.is_file():
+            ap.error(f"--config {args.config}: no such file")
+        try:
+            config.load(LearnerConfig, args.config)
+        except (config.ConfigError, ValueError) as exc:
+            ap.error(f"--config {args.config}: {exc}")
     if args.gripper_bins and args.mode == "residual":
         ap.error("--gripper-bins is for rlpd (a residual's base owns the gripper)")
     # None: the mode's default; 0 is a real value (--env-steps 0: only the starting policy is evaluated)
@@ -333,6 +338,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         args.env_steps = 10_000 if args.mode == "residual" else 20_000
     if args.demos is None:
         args.demos = 5 if args.mode == "residual" else 10
+    if args.critic_warmup is None and not args.config:   # with --config, the file's
+        args.critic_warmup = 200 if args.mode == "residual" else 0
     return args
 
 

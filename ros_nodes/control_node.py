@@ -418,6 +418,7 @@ class ControlNode(RobotRLNode):
             while time.monotonic_ns() < next_t:  # the last busy_wait_s: spin for a precise tick
                 pass
             now = time.monotonic_ns()
+            gap = -1   # none before the first tick
             if prev is not None:
                 gap = now - prev
                 self.period_err.add(abs(gap - period_ns))
@@ -425,13 +426,12 @@ class ControlNode(RobotRLNode):
                     self.max_gap_ns = gap
                 if gap > period_ns * 3 // 2 and len(self.late_ticks) < 10_000:  # a tick was missed
                     self.late_ticks.append((now, gap))
-            gap_ns = now - prev if prev is not None else -1
             prev = now
             try:
                 self._sent = (-1, -1)
                 self._tick(now)
                 if self.timeline is not None and self.timeline_rows < self.timeline.shape[0]:
-                    self.timeline[self.timeline_rows] = (now, gap_ns, *self._sent)
+                    self.timeline[self.timeline_rows] = (now, gap, *self._sent)
                     self.timeline_rows += 1
             except Exception as exc:  # noqa: BLE001
                 if not self.context.ok():  # shutting down: publishers are gone
