@@ -1,16 +1,21 @@
 """The safety layer between any action source (policy, human, script) and the robot. Pure Python.
 
 It works on the command that goes to the robot: an end-effector target [x, y, z, yaw, gripper] or
-joint targets [q..., gripper]. In order: a latched e-stop or any non-finite number (in the command
-or the robot state) -> hold; then per-step delta clamp; position box (workspace or joint limits);
-velocity limit against the measured state; gripper rate limit. Every clamp is counted by kind.
+joint targets [q..., gripper]. In order: a latched e-stop, a state or command that is not finite
+numbers of the right length -> hold; then per-step delta clamp (against the last command); position
+box (workspace or joint limits); at most one step (and the velocity limit) from the measured state;
+gripper rate limit. Every clamp is counted by kind.
+
+A hold commands where the robot is measured (never a target elsewhere, also outside the box), or
+nothing at all when no measurement or earlier command says where that is. Measured outside the box,
+a running robot is led back toward it within the step limit, never snapped onto its face.
 """
 from __future__ import annotations
 
 import collections
 import dataclasses
 import math
-from typing import Literal, Optional
+from typing import Any, Literal, Optional
 
 import numpy as np
 
@@ -44,6 +49,8 @@ class SafetyLayer:
         self._lo, self._hi = [float(v) for v in config.low], [float(v) for v in config.high]
         self._step = [float(v) for v in config.max_step]
         self._reach = [float(v) * period_s for v in config.max_velocity]
+        # how far from the measured state a command may be: one step, or less where the velocity limit says so
+        self._near = [min(a, b) for a, b in zip(self._step, self._reach)]
         self._g_lim = float(config.gripper_max_rate) * period_s
         self.counts: collections.Counter[str] = collections.Counter()
         self.estopped = False
@@ -67,21 +74,25 @@ class SafetyLayer:
         self.estopped = False
         self.last = self._last = None
 
-    def filter(self, command: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, Optional[str]]:
-        """(safe command, hold reason or None). `state` is the measured [axes...] of the robot."""
+    def filter(self, command: Any, state: Any) -> tuple[Optional[np.ndarray], Optional[str]]:
+        """(safe command, hold reason or None). `state` is the measured [axes...] of the robot.
+
+        The command is None only when the robot must not be commanded at all: a hold with no valid
+        measurement and no earlier command (nothing says where the robot is). Any input, of any type
+        or shape, gives a command or None, never an exception."""
         n = len(self._lo)
-        cmd = np.asarray(command, dtype=np.float64).reshape(-1).tolist()
-        st = np.asarray(state, dtype=np.float64).reshape(-1).tolist()
+        st = _floats(state)
         if self.estopped:
-            return self.hold(state), "estop"
-        if len(st) < n or not all(map(math.isfinite, st[:n])):
+            return self.hold(st), "estop"
+        if st is None or len(st) < n or not all(map(math.isfinite, st[:n])):
             self.counts["bad_state"] += 1
-            return self.hold(state), "bad_state"
-        if len(cmd) != n + 1 or not all(map(math.isfinite, cmd)):
+            return self.hold(st), "bad_state"
+        cmd = _floats(command)
+        if cmd is None or len(cmd) != n + 1 or not all(map(math.isfinite, cmd)):
             self.counts["bad_command"] += 1
-            return self.hold(state), "bad_command"
+            return self.hold(st), "bad_command"
         last = self._last
-        lo, hi, step, reach = self._lo, self._hi, self._step, self._reach
+        lo, hi, step, reach, near = self._lo, self._hi, self._step, self._reach, self._near
         ref = last if last is not None else st
         # The per-step clamp is relative to the last command, unless the robot is measured farther
         # from it than it can move in one period (the scene was reset, the arm was pushed or is
@@ -97,9 +108,12 @@ class SafetyLayer:
             clamped_step |= y != x
             z = min(max(y, lo[i]), hi[i])                            # workspace / joint limits
             clamped_bounds |= z != y
-            v = min(max(z, st[i] - reach[i]), st[i] + reach[i])      # velocity vs measured state
+            # Never farther from the measured state than one step (or the velocity limit allows):
+            # inside the box this keeps z; measured outside the box, it leads back toward the box
+            # by at most that much instead of jumping onto its face.
+            v = min(max(z, st[i] - near[i]), st[i] + near[i])
             clamped_velocity |= v != z
-            out[i] = min(max(v, lo[i]), hi[i])  # the velocity window may extend past the box
+            out[i] = v
         if clamped_step:
             self.counts["step"] += 1
         if clamped_bounds:
@@ -108,7 +122,8 @@ class SafetyLayer:
             self.counts["velocity"] += 1
         g = cmd[n]
         g_clipped = min(max(g, -1.0), 1.0)
-        g_prev = last[n] if last is not None else g_clipped
+        # the first command after a start or an e-stop reset is rate limited from the gripper's rest
+        g_prev = last[n] if last is not None else self.gripper_at_rest
         g_new = min(max(g_clipped, g_prev - self._g_lim), g_prev + self._g_lim)
         if g_new != g:
             self.counts["gripper"] += 1
@@ -120,15 +135,25 @@ class SafetyLayer:
         self.last = np.array(out)
         return self.last
 
-    def hold(self, state: np.ndarray) -> np.ndarray:
-        """The command that keeps the robot where it is (measured state clamped into bounds, gripper
-        unchanged), recorded as the last command sent. A garbage state keeps the last safe command."""
+    def hold(self, state: Any) -> Optional[np.ndarray]:
+        """The command that keeps the robot where it is: the measured state itself (not clamped
+        into the box: a hold never moves the robot, wherever it is), the gripper's last command,
+        recorded as the last command sent. Without a valid measurement: the last command sent, or
+        None (send nothing) before any command was sent, since nothing says where the robot is."""
         n = len(self._lo)
-        st = np.asarray(state, dtype=np.float64).reshape(-1).tolist()
+        st = state if isinstance(state, list) else _floats(state)
         last = self._last
-        if len(st) < n or not all(map(math.isfinite, st[:n])):
-            out = list(last) if last is not None else [(a + b) / 2 for a, b in zip(self._lo, self._hi)] + [self.gripper_at_rest]
-        else:
-            out = [min(max(st[i], self._lo[i]), self._hi[i]) for i in range(n)] + [
-                last[n] if last is not None else self.gripper_at_rest]
-        return self._sent(out)
+        if st is None or len(st) < n or not all(map(math.isfinite, st[:n])):
+            return self._sent(list(last)) if last is not None else None
+        grip = last[n] if last is not None else self.gripper_at_rest
+        return self._sent(list(st[:n]) + [grip])
+
+
+def _floats(x: Any) -> Optional[list[float]]:
+    """x as a flat list of floats, or None where it is not numbers (a str, an object, ragged)."""
+    if isinstance(x, (str, bytes)):
+        return None
+    try:
+        return np.asarray(x, dtype=np.float64).reshape(-1).tolist()
+    except (TypeError, ValueError):
+        return None
