@@ -125,3 +125,19 @@ def publish_mlp(registry, name: str, obs, action, seed: int = 0, hidden=(16,)) -
     torch.manual_seed(seed)
     meta = PolicyMetadata(name=name, obs=[obs], action=action)
     return registry.publish(export(MLPPolicy(obs, action, hidden=tuple(hidden)), meta)[0], meta)
+
+
+def mismatched_outputs(registry, name: str = "liar") -> pathlib.Path:
+    """An ONNX proprio[17] -> action[3] published to `registry` under metadata that says 5 actions:
+    self-consistent on disk (sha256 matches), wrong in its graph."""
+    from robot_rl.policy import ActionSpec, ObsSpec
+    from robot_rl.policy import PolicyMetadata
+
+    proprio = ObsSpec("proprio", [17])
+    five = ActionSpec(["dx", "dy", "dz", "dyaw", "gripper"], [-1.0] * 5, [1.0] * 5)
+    three = ActionSpec(["dx", "dy", "dz"], [-1.0] * 3, [1.0] * 3)
+    path = publish_mlp(registry, name, proprio, three, hidden=(8,))
+    data = path.read_bytes()
+    path.unlink()
+    path.with_suffix(".json").unlink()
+    return registry.publish(data, PolicyMetadata(name=name, obs=[proprio], action=five))

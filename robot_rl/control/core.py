@@ -23,8 +23,8 @@ class StepRecord:
     policy_action: Optional[np.ndarray]      # None while holding (the policy did not run)
     base_action: Optional[np.ndarray]        # residual mode: the base policy's action
     human_action: Optional[np.ndarray]
-    command: np.ndarray                      # what was sent, after the safety layer
-    executed_action: np.ndarray              # that command in action space (what the robot was told to do)
+    command: Optional[np.ndarray]            # what to send, after the safety layer; None: send nothing
+    executed_action: Optional[np.ndarray]    # that command in action space (what the robot was told to do)
     intervention: bool
     hold: Optional[str]                      # why the robot was held ("stale: camera", "estop", ...), or None
     policy_version: str
@@ -85,26 +85,37 @@ def ee_safety(rate_hz: float, max_ee_speed: float = 0.3, max_yaw_rate: float = 1
 
 
 class ControlCore:
-    """policy=None is teleop-only mode: the human's action drives, and without one the robot holds."""
+    """policy=None is teleop-only mode: the human's action drives, and without one the robot holds.
+
+    tick() never raises and never leaves the robot without a decision: a policy that raises or
+    returns anything but `action_dim` finite numbers is a fault; the core then holds for that tick
+    and goes back to the policy that ran before the last swap (if any), and `faults` / `last_fault`
+    say what happened (the control node puts them on /diagnostics)."""
 
     def __init__(self, policy: Any, safety: SafetyLayer, watchdog: Watchdog,
                  to_command: "EeDeltaCommand | JointDeltaCommand") -> None:
         self.policy, self.safety, self.watchdog, self.to_command = policy, safety, watchdog, to_command
+        self.action_dim = safety.n + 1
+        self.previous: Any = None     # the policy before the last swap: the fallback on a fault
         self.swaps = 0
+        self.faults = 0
+        self.last_fault = ""
 
     def try_load(self, path: str, sha256: str = "", expected_obs: Optional[list[ObsSpec]] = None,
                  expected_action_dim: Optional[int] = None,
-                 run_between: Optional[Callable[[Callable[[], Any]], Any]] = None) -> tuple[Optional[PolicyRuntime], str]:
+                 run_between: Optional[Callable[[Callable[[], Any]], Any]] = None,
+                 **checks: Any) -> tuple[Optional[PolicyRuntime], str]:
         """Load and check a new policy (off the loop thread). (runtime, "ok") or (None, why not)."""
         try:
             rt = PolicyRuntime.from_file(path, sha256, expected_obs=expected_obs, expected_action_dim=expected_action_dim,
-                                         run_between=run_between)
+                                         run_between=run_between, **checks)
         except PolicyError as exc:
             return None, str(exc)
         return rt, "ok"
 
     def swap(self, policy: Any) -> None:
         """Between two ticks: one reference assignment."""
+        self.previous = self.policy
         self.policy = policy
         self.swaps += 1
 
@@ -121,12 +132,44 @@ class ControlCore:
                 return self._held(now_ns, state, None, version, "no operator")
             action = base = None
         else:
-            action = np.asarray(policy(obs), dtype=np.float64)
-            base = getattr(policy, "last_base", None)
+            try:
+                action = np.asarray(policy(obs), dtype=np.float64)
+                base = getattr(policy, "last_base", None)
+                why = (f"returned shape {action.shape}, the robot takes ({self.action_dim},)"
+                       if action.shape != (self.action_dim,) else
+                       "" if np.all(np.isfinite(action)) else "returned a non-finite action")
+            except Exception as exc:  # noqa: BLE001 - a policy fault must become a hold, never a missing command
+                why = f"raised {exc.__class__.__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}"
+            if why:
+                return self._fault(now_ns, state, human_action, policy, why)
         chosen = np.asarray(human_action, dtype=np.float64) if human_action is not None else action
-        cmd, hold = self.safety.filter(self.to_command(chosen, state), state)
+        try:
+            cmd, hold = self.safety.filter(self.to_command(chosen, state), state)
+        except Exception:  # noqa: BLE001 - a command that cannot even be formed (wrong size) holds
+            self.safety.counts["bad_command"] += 1
+            cmd, hold = self.safety.hold(state), "bad_command"
         return StepRecord(now_ns, action, None if base is None else np.asarray(base), human_action, cmd,
-                          self.to_command.action_of(cmd, state), human_action is not None, hold, version)
+                          self._executed(cmd, state), human_action is not None, hold, version)
+
+    def _fault(self, now_ns: int, state: np.ndarray, human_action: Optional[np.ndarray], policy: Any,
+               why: str) -> StepRecord:
+        """The running policy failed this tick: hold, and fall back to the one before it."""
+        self.faults += 1
+        version = getattr(policy, "version", "policy")
+        msg = f"policy {version} fault: {why.strip()}"
+        if self.previous is not None and self.policy is policy:
+            self.policy, self.previous = self.previous, None
+            msg += f"; back to {getattr(self.policy, 'version', 'the previous policy')}"
+        self.last_fault = msg
+        return self._held(now_ns, state, human_action, version, msg)
+
+    def _executed(self, cmd: Optional[np.ndarray], state: np.ndarray) -> Optional[np.ndarray]:
+        if cmd is None:
+            return None
+        try:
+            return self.to_command.action_of(cmd, state)
+        except Exception:  # noqa: BLE001 - a state the command cannot be expressed against
+            return np.full(cmd.shape, np.nan)
 
     def _held(self, now_ns: int, state: np.ndarray, human_action: Optional[np.ndarray], version: str,
               why: str) -> StepRecord:
@@ -134,5 +177,5 @@ class ControlCore:
         if reset is not None:   # a chunked policy's earlier chunks are for steps that did not run
             reset()
         cmd = self.safety.hold(state)
-        return StepRecord(now_ns, None, None, human_action, cmd, self.to_command.action_of(cmd, state),
+        return StepRecord(now_ns, None, None, human_action, cmd, self._executed(cmd, state),
                           human_action is not None, why, version)

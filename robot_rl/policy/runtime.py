@@ -58,9 +58,41 @@ class PolicyRuntime:
         self._reset_pending = False
         self.low = np.asarray(meta.action.low, np.float32)
         self.high = np.asarray(meta.action.high, np.float32)
+        self._check_outputs()
         zero = {o.name: np.zeros((1, *o.shape), dtype=o.dtype) for o in meta.obs}
         for _ in range(warmup):  # first runs allocate; do it before the control loop needs them
-            call(lambda: self.sess.run(self.outputs, zero))
+            out = call(lambda: self.sess.run(self.outputs, zero))
+        self._check_run(out if warmup else call(lambda: self.sess.run(self.outputs, zero)))
+
+    def _check_outputs(self) -> None:
+        """Every output the runtime reads must be what the metadata says: name, float32, and its
+        shape per sample ([A], or [K, A] for a chunk) where the graph states it."""
+        a = self.meta.action.dim
+        want = {"action": [a], "base_action": [a], "action_chunk": [self.meta.action_chunk, a]}
+        graph = {o.name: o for o in self.sess.get_outputs()}
+        if "action" not in graph:
+            raise PolicyError(f"policy {self.version}: the graph has no `action` output "
+                              f"(outputs: {', '.join(graph) or 'none'})")
+        for name in self.outputs + (["action"] if "action" not in self.outputs else []):
+            o = graph[name]
+            dims = list(o.shape[1:]) if o.shape else []
+            if o.type != "tensor(float)":
+                raise PolicyError(f"policy {self.version}: output {name!r} is {o.type}, not float32")
+            if len(dims) != len(want[name]) or any(isinstance(d, int) and d != w for d, w in zip(dims, want[name])):
+                raise PolicyError(f"policy {self.version}: output {name!r} has shape {dims} per sample, "
+                                  f"its metadata says {want[name]}")
+
+    def _check_run(self, out: list[np.ndarray]) -> None:
+        """One inference on a zero observation gave outputs of the declared shapes, all finite."""
+        a = self.meta.action.dim
+        for name, value in zip(self.outputs, out):
+            want = (1, self.meta.action_chunk, a) if name == "action_chunk" else (1, a)
+            value = np.asarray(value)
+            if value.shape != want:
+                raise PolicyError(f"policy {self.version}: output {name!r} on a zero observation has shape "
+                                  f"{list(value.shape[1:])}, its metadata says {list(want[1:])}")
+            if not np.all(np.isfinite(value)):
+                raise PolicyError(f"policy {self.version}: output {name!r} on a zero observation is not finite")
 
     def reset(self) -> None:
         """The steps broke (a hold, a new episode): a chunked policy forgets its earlier chunks.
@@ -68,8 +100,9 @@ class PolicyRuntime:
         self._reset_pending = True
 
     @classmethod
-    def from_file(cls, path: str | pathlib.Path, expected_sha256: str = "", **kwargs) -> "PolicyRuntime":
-        data, meta = registry.load(path, expected_sha256)
+    def from_file(cls, path: str | pathlib.Path, expected_sha256: str = "",
+                  max_bytes: int = registry.MAX_MODEL_BYTES, **kwargs) -> "PolicyRuntime":
+        data, meta = registry.load(path, expected_sha256, max_bytes=max_bytes)
         return cls(data, meta, **kwargs)
 
     @property
