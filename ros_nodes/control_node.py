@@ -114,6 +114,8 @@ class ControlNodeConfig(NodeConfig):
     # that CPU (taskset, isolcpus), as real-time robot deployments do.
     loop_cpu: int = -1
     report_path: str = ""
+    # A model file larger than this is refused before it is read (policies and reward models).
+    max_model_mb: float = 512.0
 
     def validate(self) -> None:
         if not 10 <= self.rate_hz <= 500:
@@ -124,6 +126,8 @@ class ControlNodeConfig(NodeConfig):
             raise ValueError(f"rt_priority must be 0 (normal) or 1..98 (SCHED_FIFO), got {self.rt_priority}")
         if not 0 < self.reward_hz <= 100 or self.success_hold < 1:
             raise ValueError("reward_hz must be in (0, 100] and success_hold >= 1")
+        if self.max_model_mb <= 0:
+            raise ValueError(f"max_model_mb must be > 0, got {self.max_model_mb:g}")
 
 
 class ControlNode(RobotRLNode):
@@ -141,11 +145,12 @@ class ControlNode(RobotRLNode):
         self.n_joints = len(rcfg.joints)
         _, self.home_quat = DifferentialIK(model, Robot(model, rcfg)).forward(np.asarray(rcfg.home, float))
         self.registry = PolicyRegistry(c.registry)
+        self.max_bytes = int(c.max_model_mb * 2**20)
         self.teleop_only = not c.policy
         rt = None
         if not self.teleop_only:
             try:
-                rt = PolicyRuntime.from_file(self.registry.resolve(c.policy))
+                rt = PolicyRuntime.from_file(self.registry.resolve(c.policy), max_bytes=self.max_bytes)
             except (PolicyError, FileNotFoundError, ValueError) as exc:  # one line and exit 2, as other bad parameters
                 raise ConfigError(f"policy {c.policy!r}: {exc}") from None
         policy_cameras = [o.name for o in rt.meta.obs if o.dtype == "uint8"] if rt else []
@@ -238,6 +243,8 @@ class ControlNode(RobotRLNode):
         self.timeline_rows = 0
         self._sent = (-1, -1)
         self.swap_log: list[dict] = []
+        self.last_refusal = ""    # the last policy update refused, and why (on /diagnostics)
+        self._faults_seen = 0
         self._slack = threading.Event()             # set by the loop after each tick: a good time to hold the GIL
         self._stop = threading.Event()
         self.create_timer(1.0, self._diagnostics)
@@ -292,8 +299,9 @@ class ControlNode(RobotRLNode):
             resolved, rt, why = path, None, str(exc)
         else:
             rt, why = self.core.try_load(resolved, sha, expected_obs=self.expected_obs, expected_action_dim=self.action_dim,
-                                         run_between=self._between_ticks)
+                                         run_between=self._between_ticks, max_bytes=self.max_bytes)
         if rt is None:
+            self.last_refusal = f"{path}: {why}"
             self.get_logger().error(f"policy update refused, keeping {self.core.policy.version}: {why}")
             self.swap_log.append({"path": resolved, "ok": False, "why": why, "t_ns": [t0_ns, time.monotonic_ns()]})
             return
@@ -454,6 +462,8 @@ class ControlNode(RobotRLNode):
         rec = self.core.tick(now, obs, self.state, human_action=human)
         self.prof["core"].add(time.monotonic_ns() - t1)
         cmd = rec.command
+        if cmd is None:
+            return  # a hold with nothing saying where the robot is: command nothing, record nothing
         if self.config.command_mode == "ee":
             quat = yawed(self.home_quat, float(cmd[3]))
             pose = self.msg_pose.pose
@@ -501,12 +511,17 @@ class ControlNode(RobotRLNode):
             level, state = DiagnosticStatus.ERROR, "E-STOPPED"
         elif watchdog.holding:
             level, state = DiagnosticStatus.WARN, "holding"
+        elif self.core.faults > self._faults_seen:   # a policy fault since the last report
+            level, state = DiagnosticStatus.WARN, self.core.last_fault
+        self._faults_seen = self.core.faults
         status = DiagnosticStatus(name="control_node", hardware_id=self.config.robot, level=level, message=state)
         values = {"policy": policy_version(self.core.policy), "ticks": self.ticks, "overruns": self.overruns,
                   "period_error_p50_us": round(per["p50_us"], 1), "period_error_p99_us": round(per["p99_us"], 1),
                   "compute_p99_us": round(comp["p99_us"], 1), "obs_age_p99_us": round(lat["p99_us"], 1),
                   "stale_events": watchdog.stale_events, "clamps": json.dumps(dict(safety.counts)),
-                  "malformed_inputs": json.dumps(self.polled.malformed())}
+                  "malformed_inputs": json.dumps(self.polled.malformed()),
+                  "policy_faults": self.core.faults, "last_policy_fault": self.core.last_fault,
+                  "last_refused_update": self.last_refusal}
         status.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
         msg = DiagnosticArray()
         msg.status = [status]
@@ -525,6 +540,7 @@ class ControlNode(RobotRLNode):
                       "compute": summarize_ns(self.compute.values()),
                       "policy": policy_version(self.core.policy), "swaps": self.swap_log, "clamps": dict(self.core.safety.counts),
                       "stale_events": self.core.watchdog.stale_events, "estopped": self.core.safety.estopped,
+                      "policy_faults": self.core.faults, "last_policy_fault": self.core.last_fault,
                       "inputs_received": {s.topic: s.received for s in self.polled.subs},
                       "malformed_inputs": self.polled.malformed(), "compute_parts": {k: summarize_ns(v.values()) for k, v in self.prof.items()}}
             if self.timeline is not None:  # beside the report, as .npy (no pickle)

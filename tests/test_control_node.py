@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REPO, publish_mlp, read_json, wait_exit
+from conftest import REPO, mismatched_outputs, publish_mlp, read_json, wait_exit
 from robot_rl.policy import ActionSpec, ObsSpec, PolicyMetadata
 from robot_rl.policy.export import export
 from robot_rl.policy.models import MLPPolicy
@@ -31,17 +31,26 @@ def test_control_node_drives_the_sim_and_hot_swaps_only_good_policies(procs, tmp
     v1 = publish(reg, 0)
     v2 = publish(reg, 1)
     bad_spec = publish(reg, 2, obs=ObsSpec("proprio", [9]))
-    truncated = tmp_path / "truncated.onnx"
+    liar = mismatched_outputs(reg)   # graph: 3 actions, metadata: 5 (issue #34)
+    truncated = reg.root / "pol" / "truncated.onnx"
     data = v2.read_bytes()
     truncated.write_bytes(data[: len(data) // 3])
     truncated.with_suffix(".json").write_text(v2.with_suffix(".json").read_text())
+    # a self-consistent model outside the registry, by path, through `..` and through a symlink
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    for suffix in (".onnx", ".json"):
+        (outside / f"x{suffix}").write_bytes(v2.with_suffix(suffix).read_bytes())
+        (reg.root / "pol" / f"link{suffix}").symlink_to(outside / f"x{suffix}")
     sim = procs.node("sim_robot", "sim", mode="realtime", control_hz=20.0, cameras="",
                      report_path=str(tmp_path / "sim.json"))
     ctl = procs.node("control_node", "control", policy=str(v1), registry=str(reg.root), rate_hz=20.0,
                      report_path=str(tmp_path / "ctl.json"))
     sha2 = hashlib.sha256(data).hexdigest()
     client = procs.start([sys.executable, str(REPO / "tests" / "control_client.py"), "1.0",
-                          f"{v2} {sha2}", f"{truncated}", f"{v1} {'0' * 64}", f"{bad_spec}"], "client")
+                          f"{v2} {sha2}", f"{truncated}", f"{v1} {'0' * 64}", f"{bad_spec}", f"{liar}",
+                          f"{outside / 'x.onnx'}", f"{reg.root}/pol/../../elsewhere/x.onnx",
+                          f"{reg.root / 'pol' / 'link.onnx'}", "../escape"], "client")
     assert wait_exit(client, 60) == 0, client.log_path.read_text()[-2000:]
     time.sleep(1.0)
     sim.send_signal(signal.SIGKILL)  # the robot goes silent: the node must hold
@@ -50,10 +59,13 @@ def test_control_node_drives_the_sim_and_hot_swaps_only_good_policies(procs, tmp
     assert wait_exit(ctl, 20) == 0, ctl.log_path.read_text()[-3000:]
     rep = read_json(tmp_path / "ctl.json")
     swaps = rep["swaps"]
-    assert [s["ok"] for s in swaps] == [True, False, False, False], swaps
+    assert [s["ok"] for s in swaps] == [True] + [False] * 8, swaps
     assert "truncated or changed" in swaps[1]["why"]
     assert "not the announced" in swaps[2]["why"]
     assert "expects observations" in swaps[3]["why"]
+    assert "output 'action' has shape [3]" in swaps[4]["why"]
+    assert all("outside the policy registry" in s["why"] for s in swaps[5:8]), swaps[5:8]
+    assert "not a policy reference" in swaps[8]["why"]
     assert rep["policy"] == "pol/v0002"  # the good update is running, the bad ones never replaced it
     assert rep["ticks"] > 60 and rep["max_gap_ms"] < 2 * 50  # no missed tick around the swaps
     # the per-tick timeline a benchmark reads: one row per tick, gaps at the period, commands sent

@@ -184,3 +184,46 @@ def test_safety_fuzz_in_running_hold_and_estop_modes(mode):
     assert counts["inputs"] >= 100_000 and counts["commands"] > 80_000 and counts["none_with_valid_state"] == 0
     assert counts["outside_limits"] == 0 and counts["step_from_state"] == 0
     assert counts["held_moved"] == 0 and counts["gripper_rate"] == 0
+
+
+def test_the_registry_resolves_only_inside_its_root(tmp_path):
+    reg = PolicyRegistry(tmp_path / "policies")
+    v1 = publish_mlp(reg, "pol", PROPRIO, ACTION)
+    assert reg.resolve("pol") == v1 and reg.resolve("pol/v0001") == v1 and reg.resolve(str(v1)) == v1.resolve()
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    for suffix in (".onnx", ".json"):
+        (outside / f"x{suffix}").write_bytes(v1.with_suffix(suffix).read_bytes())
+        (reg.root / "pol" / f"link{suffix}").symlink_to(outside / f"x{suffix}")
+    for ref in (str(outside / "x.onnx"), f"{reg.root}/pol/../../elsewhere/x.onnx", str(reg.root / "pol" / "link.onnx")):
+        with pytest.raises(PolicyError, match="outside the policy registry"):
+            reg.resolve(ref)
+    for ref in ("../escape", "..", "pol/../../x", "pol/latest", "a b"):
+        with pytest.raises(PolicyError, match="not a policy reference"):
+            reg.resolve(ref)
+
+
+def test_a_model_over_the_size_limit_is_refused_before_it_is_read(tmp_path):
+    import resource
+    import subprocess
+    import sys
+
+    from robot_rl.policy import registry as registry_mod
+    reg = PolicyRegistry(tmp_path / "policies")
+    path = publish_mlp(reg, "pol", PROPRIO, ACTION)
+    big = path.with_name("v0002.onnx")
+    with open(big, "wb") as f:   # 1.5 GB, sparse: costs no disk, would cost memory if read
+        f.truncate(1536 * 2**20)
+    big.with_suffix(".json").write_text(path.with_suffix(".json").read_text())
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(PolicyError, match="over the limit for a model .*512 MiB"):
+        registry_mod.load(big)
+    with pytest.raises(PolicyError, match="over the limit for a model"):
+        PolicyRuntime.from_file(path, max_bytes=2**20 // 1024)  # a limit smaller than this model
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000   # kB: nothing was read
+    # `robot-rl policy check` takes names inside the registry only, with one line
+    cli = [sys.executable, "-m", "robot_rl.cli", "policy", "check", "--registry", str(reg.root)]
+    for ref, why in ((str(tmp_path / "x.onnx"), "outside the policy registry"), ("pol/v0002", "over the limit for a model")):
+        res = subprocess.run(cli + [ref], capture_output=True, text=True, timeout=120)
+        assert res.returncode == 2 and why in res.stderr and "Traceback" not in res.stderr, res.stderr
+        assert len(res.stderr.strip().splitlines()) == 1, res.stderr

@@ -17,6 +17,10 @@ from typing import Optional
 from robot_rl.policy.spec import PolicyError, PolicyMetadata
 
 _VERSION = re.compile(r"^v(\d{4,})$")
+_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+# The largest model load() reads: a policy for a robot arm is kilobytes to tens of megabytes; a
+# gigabyte file is a mistake or an attack, and reading it would take the loader's memory with it.
+MAX_MODEL_BYTES = 512 * 1024 * 1024
 
 
 def _atomic_write(path: pathlib.Path, data: bytes) -> None:
@@ -33,6 +37,14 @@ def _atomic_write(path: pathlib.Path, data: bytes) -> None:
         os.close(fd)
 
 
+def check_name(name: str) -> str:
+    """A policy name is one plain directory name: letters, digits, _ . - (not '.' or '..'), so
+    `policies/<name>` and `runs/<name>` stay where they are meant to be."""
+    if not isinstance(name, str) or not _NAME.match(name) or name in (".", ".."):
+        raise PolicyError(f"policy name {name!r}: use letters, digits, _ . - (one directory name)")
+    return name
+
+
 class PolicyRegistry:
     def __init__(self, root: str | pathlib.Path = "policies") -> None:
         self.root = pathlib.Path(root)
@@ -47,8 +59,7 @@ class PolicyRegistry:
         return sorted(p.name for p in self.root.iterdir() if p.is_dir() and self.versions(p.name)) if self.root.is_dir() else []
 
     def publish(self, onnx_bytes: bytes, meta: PolicyMetadata, parent: str = "", metrics: Optional[dict] = None) -> pathlib.Path:
-        if not re.match(r"^[A-Za-z0-9_.-]+$", meta.name):
-            raise PolicyError(f"policy name {meta.name!r}: use letters, digits, _ . -")
+        check_name(meta.name)
         d = self.root / meta.name
         d.mkdir(parents=True, exist_ok=True)
         existing = self.versions(meta.name)
@@ -61,11 +72,23 @@ class PolicyRegistry:
         return d / f"{version}.onnx"
 
     def resolve(self, ref: str) -> pathlib.Path:
-        """'name' (latest), 'name/vNNNN', or a path to an .onnx file."""
+        """'name' (latest), 'name/vNNNN', or a path to an .onnx file inside this registry's root.
+
+        Anything else is refused: a path outside the root (after resolving symlinks and `..`), a
+        name that is not a plain directory name. A process that can publish /policy/update can
+        then only point the control node at models in the registry it was configured with."""
         p = pathlib.Path(ref)
         if p.suffix == ".onnx":
-            return p
+            root = self.root.resolve()
+            real = p.resolve()
+            if not real.is_relative_to(root):
+                raise PolicyError(f"{ref}: outside the policy registry {self.root} (resolves to {real}); "
+                                  "only models inside it are loaded")
+            return real
         name, _, version = ref.partition("/")
+        if not _NAME.match(name) or name in (".", "..") or (version and not _VERSION.match(version)):
+            raise PolicyError(f"{ref!r}: not a policy reference (use NAME, NAME/vNNNN or a .onnx file "
+                              f"inside {self.root})")
         versions = self.versions(name)
         if not versions:
             raise PolicyError(f"no policy {name!r} in {self.root}")
@@ -75,15 +98,23 @@ class PolicyRegistry:
         return self.root / name / f"{version}.onnx"
 
 
-def load(path: str | pathlib.Path, expected_sha256: str = "") -> tuple[bytes, PolicyMetadata]:
-    """The model bytes and metadata, with every check that can fail before a model runs."""
+def load(path: str | pathlib.Path, expected_sha256: str = "",
+         max_bytes: int = MAX_MODEL_BYTES) -> tuple[bytes, PolicyMetadata]:
+    """The model bytes and metadata, with every check that can fail before a model runs. The
+    file's size is checked against max_bytes before it is read."""
     path = pathlib.Path(path)
     meta_path = path.with_suffix(".json")
     try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise PolicyError(f"{path}: {size:,} bytes is over the limit for a model ({max_bytes:,} bytes, "
+                              f"{max_bytes / 2**20:g} MiB); not read")
         data = path.read_bytes()
         meta = PolicyMetadata.from_json(json.loads(meta_path.read_text()))
     except FileNotFoundError as exc:
         raise PolicyError(f"{exc.filename}: not found") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise PolicyError(f"{path}: cannot be read ({exc.__class__.__name__})") from None
     except json.JSONDecodeError:
         raise PolicyError(f"{meta_path}: metadata is not valid JSON") from None
     digest = hashlib.sha256(data).hexdigest()

@@ -44,6 +44,7 @@ def evaluate_policy(path: "pathlib.Path | Callable[[dict], np.ndarray]", task: s
     env = sim.make(task, robot=robot, cameras=cams, image_size=[image_size, image_size], control_hz=rate_hz,
                    max_pos_step=float(to_command.scale[0]), max_yaw_step=float(to_command.scale[3]))
     n = env.robot.n
+    n_act = len(safety_cfg.low) + 1
     clamps: collections.Counter[str] = collections.Counter()
     if strips_dir is not None:
         strips_dir.mkdir(parents=True, exist_ok=True)
@@ -63,7 +64,10 @@ def evaluate_policy(path: "pathlib.Path | Callable[[dict], np.ndarray]", task: s
                     frames.append(np.vstack([obs[c] for c in cams]))
                 state = obs["proprio"][2 * n:2 * n + 4]       # [ee xyz, yaw], as the control node measures it
                 cmd, _ = safety.filter(to_command(policy(obs), state), state)
-                obs, _, term, trunc, info = env.step(np.clip(to_command.action_of(cmd, state), -1, 1))
+                # None only for a state that is not finite numbers: stay still rather than guess
+                act = (to_command.action_of(cmd, state) if cmd is not None
+                       else np.append(np.zeros(n_act - 1), safety.gripper_at_rest))
+                obs, _, term, trunc, info = env.step(np.clip(act, -1, 1))
                 done = term or trunc
                 tracker.step(info)
             clamps.update(safety.counts)
