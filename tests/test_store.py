@@ -557,3 +557,71 @@ def test_grasp_offsets_point_at_the_last_close_of_a_success():
     assert np.isnan(grasp_offsets(obs, action, success=True)).all()
     action[:, -1] = [1, np.nan, np.nan, -1, -1, np.nan]  # held steps between open and closed
     np.testing.assert_allclose(grasp_offsets(obs, action, success=True)[:, 0], 0.03 - obs[:, -5], atol=1e-7)
+
+
+# --- missing and truncated chunks (issue #34) ----------------------------------------------------
+def _unit_file(store: EpisodeStore, label: str, row: int) -> pathlib.Path:
+    """The file (shard, or chunk of an unsharded array) holding `row` of array `label`."""
+    arr = dict(store.layout.arrays())[label]
+    unit = arr.shards[0] if arr.shards else arr.chunks[0]
+    return store.path / arr.path / arr.metadata.encode_chunk_key((row // unit,) + (0,) * (arr.ndim - 1))
+
+
+def _empty_index_entry(shard_file: pathlib.Path, chunk: int, chunks_per_shard: int) -> None:
+    """Mark one inner chunk absent in a shard's index, with a valid index checksum: what a shard
+    written without that chunk looks like."""
+    import google_crc32c
+    data = bytearray(shard_file.read_bytes())
+    tail = chunks_per_shard * 16 + 4
+    index = np.frombuffer(bytes(data[-tail:-4]), "<u8").reshape(-1, 2).copy()
+    index[chunk] = 2**64 - 1
+    raw = index.tobytes()
+    data[-tail:] = raw + google_crc32c.value(raw).to_bytes(4, "little")
+    shard_file.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("damage", ["delete_image_shard", "truncate_image_shard", "empty_image_chunk",
+                                    "delete_obs_shard", "delete_notes_chunk", "truncate_notes_chunk"])
+def test_missing_or_truncated_chunks_fail_verify_and_readers_never_read_zeros(tmp_path, damage):
+    path = tmp_path / "s.zarr"
+    record(path, [41, 42, 43])
+    store = EpisodeStore.open(path)
+    ep = store.episode(1)
+    row = {"image": ep.streams["cam"][0] + 1, "obs": ep.steps[0] + 1, "notes": 1}[damage.split("_")[1]]
+    label = {"image": "streams/cam/data", "obs": "steps/obs", "notes": "episodes/notes"}[damage.split("_")[1]]
+    f = _unit_file(store, label, row)
+    assert f.is_file(), f
+    if damage.startswith("delete"):
+        f.unlink()
+    elif damage.startswith("truncate"):
+        f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
+    else:
+        arr = store.layout.streams["cam"]["data"]
+        per = arr.shards[0] // arr.chunks[0]
+        _empty_index_entry(f, (row % arr.shards[0]) // arr.chunks[0], per)
+    res = run_cli("data", "verify", path)
+    assert res.returncode == 1, (res.stdout, res.stderr)
+    assert label in res.stdout and "Traceback" not in res.stderr, res.stdout
+    if label != "episodes/notes":
+        import re
+        assert re.search(r"\(episodes? ([0-9]+, )*1[,)]", res.stdout), res.stdout
+    # readers raise; nothing reads back as zeros, black frames or blank notes
+    if label == "episodes/notes":
+        with pytest.raises(StoreError):
+            EpisodeStore.open(path)
+        info = run_cli("data", "info", path)
+        assert info.returncode == 2 and "Traceback" not in info.stderr
+        assert len([ln for ln in info.stderr.splitlines() if ln.strip()]) == 1, info.stderr
+        return
+    store = EpisodeStore.open(path)
+    with pytest.raises((StoreError, ValueError)):
+        if label == "steps/obs":
+            store.read_steps(store.episode(1), ["obs"])
+        else:
+            store.read_stream(store.episode(1), "cam")
+    if label == "streams/cam/data":
+        with pytest.raises((StoreError, ValueError)):
+            store.read_samples("cam", np.array([row]))
+        with pytest.raises((StoreError, ValueError)):   # the learner's sampler reads through the same paths
+            sampler = TransitionSampler(store, cameras=["cam"])
+            sampler.batch(np.arange(len(sampler)))

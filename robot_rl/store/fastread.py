@@ -17,6 +17,7 @@ import google_crc32c
 import numcodecs
 import numpy as np
 
+from robot_rl.store.chunks import MissingChunkError
 from robot_rl.store.codecs import JPEG_CODEC_NAME, JpegCodec
 
 _EMPTY = np.uint64(2**64 - 1)
@@ -36,8 +37,10 @@ def _check(raw: bytes, where: str) -> bytes:
 class ShardedSampleReader:
     """Reads rows of a (N, *sample) array sharded along axis 0 with one-row chunks."""
 
-    def __init__(self, array: Any, path: pathlib.Path) -> None:
-        self.array, self.path = array, pathlib.Path(path)
+    def __init__(self, array: Any, path: pathlib.Path, complete: bool = False) -> None:
+        """complete: the store writes every chunk, so an absent shard or chunk is damage (raised),
+        not a fill value."""
+        self.array, self.path, self.complete = array, pathlib.Path(path), complete
         self.sample_shape = tuple(array.shape[1:])
         self.dtype = np.dtype(array.dtype.to_native_dtype() if hasattr(array.dtype, "to_native_dtype") else array.dtype)
         self.fast = False
@@ -108,6 +111,9 @@ class ShardedSampleReader:
         try:
             blob = self._shard_file(shard).read_bytes()
         except FileNotFoundError:
+            if self.complete:
+                raise MissingChunkError(f"{self._shard_file(shard)}: file missing; the store is damaged "
+                                        "(robot-rl data verify)") from None
             return None, None
         n = self.shard_len * 16 + 4
         index = np.frombuffer(_check(blob[-n:], f"{self.path} shard {shard} index"), dtype="<u8").reshape(-1, 2)
@@ -115,6 +121,9 @@ class ShardedSampleReader:
 
     def _decode(self, blob: Optional[bytes], index: Optional[np.ndarray], c: int, shard: int) -> np.ndarray:
         if blob is None or index is None or index[c, 0] == _EMPTY:
+            if self.complete:
+                raise MissingChunkError(f"{self.path} row {shard * self.shard_len + c}: chunk is not in its shard; "
+                                        "the store is damaged (robot-rl data verify)")
             return np.full(self.sample_shape, self.fill, dtype=self.dtype)
         off, size = int(index[c, 0]), int(index[c, 1])
         payload = _check(blob[off:off + size], f"{self.path} row {shard * self.shard_len + c}")

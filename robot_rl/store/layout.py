@@ -118,7 +118,9 @@ def _build(path: pathlib.Path, spec: StoreSpec) -> None:
     # The root attributes go last: a store without them is recognisably unfinished.
     root.attrs.update({
         "robot_rl": {"schema": SCHEMA_NAME, "schema_version": SCHEMA_VERSION,
-                     "software_version": __version__, "created_ns": time.time_ns()},
+                     "software_version": __version__, "created_ns": time.time_ns(),
+                     # every chunk is written, fill value or not: an absent one is damage (store.chunks)
+                     "complete_chunks": True},
         "spec": spec_to_attrs(spec),
         "commit": empty_commit(spec),
         "recording": None,
@@ -182,16 +184,26 @@ class StoreLayout:
             self.missing_steps = [k for k in ADDED_STEP_SCALARS if k not in have]
             if self.missing_steps and not read_only:
                 rows = self.root["steps/t_ns"].shape[0]   # every row on disk, a crashed episode's too
-                for k in self.missing_steps:
-                    _create_step_scalar(self.root["steps"], self.spec, k, rows)
+                for k in self.missing_steps:   # written out, so every chunk of it is on disk
+                    col = _create_step_scalar(self.root["steps"], self.spec, k, rows)
+                    if rows:
+                        col.with_config({"write_empty_chunks": True})[:] = np.zeros(rows, STEP_SCALARS[k])
                 self.store.sync()
                 self.missing_steps = []
             self.steps = {k: self.root[f"steps/{k}"] for k in (*STEP_VECTORS, *STEP_SCALARS, "sample_index")
                           if k not in self.missing_steps}
             self.episodes = {k: self.root[f"episodes/{k}"] for k in EPISODE_COLUMNS}
+            if not read_only:   # write every chunk, also one that is all fill value (store.chunks)
+                self.streams = {n: {k: a.with_config({"write_empty_chunks": True}) for k, a in arrs.items()}
+                                for n, arrs in self.streams.items()}
+                self.steps = {k: a.with_config({"write_empty_chunks": True}) for k, a in self.steps.items()}
+                self.episodes = {k: a.with_config({"write_empty_chunks": True}) for k, a in self.episodes.items()}
         except (KeyError, FileNotFoundError, zarr.errors.BaseZarrError, ValueError, json.JSONDecodeError) as exc:
             raise StoreError(f"{self.path}: the store is incomplete or damaged: {exc}") from None
         self.attrs = attrs
+        # made with every chunk written (schema v1 stores from before are not: absent chunks there
+        # may be fill values, and only decoding is checked)
+        self.complete_chunks = bool(attrs["robot_rl"].get("complete_chunks", False))
 
     def arrays(self):
         """(label, array) for every array of the store."""

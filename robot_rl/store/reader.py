@@ -18,6 +18,7 @@ from typing import Any, Iterator, Optional
 
 import numpy as np
 
+from robot_rl.store import chunks
 from robot_rl.store import layout as L
 from robot_rl.store.fastread import ShardedSampleReader
 from robot_rl.store.schema import STATUS_CODES, STATUS_NAMES, SUCCESS_UNKNOWN, SUCCESS_YES, StoreError, StoreSpec
@@ -96,8 +97,24 @@ class EpisodeStore:
         self._commit = commit
         return n - old
 
+    def _rows(self, arr: Any, a: int, b: int) -> np.ndarray:
+        """Rows [a, b) of one array, after checking their chunks are on disk (a store that writes
+        every chunk: zarr would read an absent one as its fill value)."""
+        if self.layout.complete_chunks:
+            chunks.require(arr, self.path, a, b)
+        return arr[a:b]
+
     def _read_episode_rows(self, a: int, b: int) -> list[Episode]:
-        cols = {k: arr[a:b] for k, arr in self.layout.episodes.items()}
+        cols = {}
+        for k, arr in self.layout.episodes.items():
+            try:
+                cols[k] = self._rows(arr, a, b)
+            except StoreError:
+                raise
+            except Exception as exc:  # a chunk that fails its checksum or does not decode
+                raise StoreError(f"{self.path}: the episode table's episodes/{k} rows {a}..{b - 1} cannot be read "
+                                 f"({str(exc).splitlines()[0][:120] if str(exc) else exc.__class__.__name__}); "
+                                 "the store is damaged (robot-rl data verify)") from None
         names = self.spec.stream_names
         out = []
         for i in range(b - a):
@@ -159,14 +176,14 @@ class EpisodeStore:
         ep = self.episode(ep) if isinstance(ep, int) else ep
         arrs = self._stream(name)
         a, b = ep.streams[name]
-        return arrs["data"][a:b], arrs["sensor_ns"][a:b], arrs["receive_ns"][a:b]
+        return self._rows(arrs["data"], a, b), self._rows(arrs["sensor_ns"], a, b), self._rows(arrs["receive_ns"], a, b)
 
     def stamps(self, ep: Episode | int, name: str, clock: str = "sensor") -> np.ndarray:
         if clock not in CLOCKS:
             raise ValueError(f"clock must be 'sensor' or 'receive', got {clock!r}")
         ep = self.episode(ep) if isinstance(ep, int) else ep
         a, b = ep.streams[name]
-        return self._stream(name)[f"{clock}_ns"][a:b]
+        return self._rows(self._stream(name)[f"{clock}_ns"], a, b)
 
     def read_samples(self, name: str, indices: np.ndarray) -> np.ndarray:
         """Samples by global stream index (what steps/sample_index holds), in the order given."""
@@ -184,7 +201,8 @@ class EpisodeStore:
         cached = self._readers.get(name)
         if cached is None or cached[0] is not layout:  # arrays were reopened by refresh()
             arr = self._stream(name)["data"]
-            cached = (layout, ShardedSampleReader(arr, self.path / "streams" / name / "data"))
+            cached = (layout, ShardedSampleReader(arr, self.path / "streams" / name / "data",
+                                                  complete=layout.complete_chunks))
             self._readers[name] = cached
         return cached[1]
 
@@ -237,7 +255,7 @@ class EpisodeStore:
             elif k not in self.layout.steps:
                 raise KeyError(f"no step column {k!r} (columns: {', '.join(self.layout.steps)})")
             else:
-                out[k] = self.layout.steps[k][a:b]
+                out[k] = self._rows(self.layout.steps[k], a, b)
         if "sample_index" in out:
             si = out.pop("sample_index")
             out["sample_index"] = {n: si[:, j] for j, n in enumerate(self.spec.stream_names)}
