@@ -203,7 +203,10 @@ def cmd_record(args: argparse.Namespace) -> int:
     try:
         nodes = recording_nodes(spec)
     except ValueError as exc:
-        raise UsageError(str(exc).replace("teleop ", "--teleop ").replace("episodes must", "--episodes must")) from None
+        msg = str(exc)
+        for key in ("teleop", "episodes", "rate_hz", "max_episode_s", "reset_wait_s", "image_size", "live_view_port"):
+            msg = msg.replace(f"{key} ", f"--{key.replace('_', '-')} ")
+        raise UsageError(msg) from None
     if args.live_view:
         print(f"live view: open Foxglove -> Open connection -> Foxglove WebSocket -> ws://localhost:{args.live_view_port}")
     code = GraphRunner(GraphConfig(name="record", nodes=nodes, domain_id=_sim_domain(args.sim))).run()
@@ -279,7 +282,9 @@ def cmd_learn(args: argparse.Namespace) -> int:
         cfg.validate()
         if not cfg.store or not cfg.policy:
             raise ValueError("give --store and --policy (or store/policy in --config)")
-    except ValueError as exc:
+        from robot_rl.store.layout import read_root_attrs
+        read_root_attrs(pathlib.Path(cfg.store))   # a store is there: checked before anything is written
+    except (ValueError, StoreError) as exc:
         raise UsageError(str(exc)) from None
     run_dir = cfg.run_path
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -773,11 +778,17 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return EXIT_USAGE
+    from robot_rl.policy.spec import PolicyError
+    from robot_rl.store.schema import StoreError
     try:
         return COMMANDS[args.command][1](args)
-    except (config.ConfigError, UsageError) as exc:
+    except (config.ConfigError, UsageError, PolicyError, StoreError) as exc:
         print(f"robot-rl {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:   # a read-only or full disk, a missing directory: say which, no traceback
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"robot-rl {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

@@ -36,7 +36,7 @@ from robot_rl.log import get_logger
 from robot_rl.policy.checkpoint import load_checkpoint
 from robot_rl.policy.export import export
 from robot_rl.policy.models import pool_frames
-from robot_rl.policy.registry import PolicyRegistry
+from robot_rl.policy.registry import PolicyRegistry, check_name
 from robot_rl.policy.spec import PolicyError, PolicyMetadata, ResidualSpec
 from robot_rl.store.reader import EpisodeStore
 from robot_rl.store.sampler import TransitionSampler
@@ -80,6 +80,11 @@ class LearnerConfig:
     encoder: EncoderConfig = dataclasses.field(default_factory=EncoderConfig)
 
     def validate(self) -> None:
+        if self.policy:
+            try:
+                check_name(self.policy)
+            except PolicyError as exc:
+                raise ValueError(str(exc)) from None
         if self.mode == "residual" and not self.base:
             raise ValueError("residual mode needs base (a policy checkpoint, e.g. from robot-rl bc)")
         if not 0 <= self.demo_fraction <= 1 or self.batch < 2 or self.utd <= 0:
@@ -113,9 +118,9 @@ class Learner:
             raise ValueError("the learner needs a store and a policy name")
         self.cfg, self.on_export = cfg, on_export
         torch.set_num_threads(cfg.threads)
+        self.store = EpisodeStore.open(cfg.store)   # before anything is written: a bad store changes nothing
         self.run_dir = cfg.run_path
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.store = EpisodeStore.open(cfg.store)
         self.streams = image_streams(self.store, cfg.cameras)
         self.obs = obs_specs(self.store, self.streams)
         self.base, self.base_cfg = None, None

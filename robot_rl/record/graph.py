@@ -50,6 +50,15 @@ class RecordingGraph:
             raise ValueError("teleop corrector corrects a policy: give one")
         if self.episodes < 1:
             raise ValueError("episodes must be >= 1")
+        if not 10 <= self.rate_hz <= 500:
+            raise ValueError(f"rate_hz must be in [10, 500] (the control node's range), got {self.rate_hz:g}")
+        if not self.max_episode_s > 0 or not self.reset_wait_s >= 0:
+            raise ValueError(f"max_episode_s must be > 0 and reset_wait_s >= 0, got {self.max_episode_s:g} "
+                             f"and {self.reset_wait_s:g}")
+        if self.image_size < 8:
+            raise ValueError(f"image_size must be >= 8 pixels, got {self.image_size}")
+        if not 0 <= self.live_view_port <= 65535:
+            raise ValueError(f"live_view_port must be a TCP port 1..65535 (0: no live view), got {self.live_view_port}")
         if self.corrector_judge not in ("plan", "progress"):
             raise ValueError(f"corrector_judge must be plan or progress, got {self.corrector_judge!r}")
 

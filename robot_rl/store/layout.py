@@ -253,9 +253,13 @@ def write_episode_row(layout: "StoreLayout", index: int, *, status: int, success
         pass
 
 
-def open_checked(path: pathlib.Path) -> StoreLayout:
+def open_checked(path: pathlib.Path, for_writing: bool = False) -> StoreLayout:
     """Open read-only and check every array holds its committed rows: the gate before anything
-    writes to an existing store, so a damaged store gets an error and no writes."""
+    writes to an existing store, so a damaged store gets an error and no writes. for_writing: also
+    refuse a store this process cannot write (a read-only mount, another user's files)."""
     lay = StoreLayout(path, read_only=True)
     lay.check_extents(lay.attrs["commit"])
+    if for_writing and not all(os.access(p, os.W_OK) for p in (path, pathlib.Path(path) / "zarr.json")):
+        raise StoreError(f"{path}: the store is not writable here (read-only file system or permissions); "
+                         "nothing was written")
     return lay

@@ -101,7 +101,7 @@ def recover(path: pathlib.Path) -> RecoveryReport:
 def repair(path: pathlib.Path) -> RecoveryReport:
     """`robot-rl data repair`: recover under the writer lock (refuses while a writer is running)."""
     from robot_rl.store.durable import WriterLock
-    L.open_checked(path)  # clear errors, and no lock file written, for a directory that is not a good store
+    L.open_checked(path, for_writing=True)  # clear errors, and no lock file written, for a store we cannot fix
     lock = WriterLock(pathlib.Path(path))
     lock.acquire()
     try:

@@ -148,7 +148,7 @@ class StoreWriter:
                 raise StoreError(f"{self.path}: no store here, and no spec to create one")
             L.create(self.path, spec)
             log.info("created store %s (%d streams)", self.path, len(spec.streams))
-        L.open_checked(self.path)  # a damaged store: an error before we lock or write anything
+        L.open_checked(self.path, for_writing=True)  # damaged or read-only: an error before we lock or write
         self._lock = WriterLock(self.path)
         self._lock.acquire()
         try:
