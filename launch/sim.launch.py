@@ -12,7 +12,7 @@ from robot_rl.ros_env import profile_path
 
 def generate_launch_description():
     env = {
-        'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST',
+        'ROS_AUTOMATIC_DISCOVERY_RANGE': 'SUBNET',  # the profile keeps DDS on loopback
         # robot_rl's loopback Fast DDS profile (SHM 32 MB + UDPv4 on 127.0.0.1)
         'FASTDDS_DEFAULT_PROFILES_FILE': profile_path(),
     }

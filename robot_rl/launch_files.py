@@ -29,7 +29,7 @@ def generate(graph: GraphConfig, source: str) -> str:
              "from robot_rl.ros_env import profile_path", "", "",
              "def generate_launch_description():",
              "    env = {",
-             "        'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST',"
+             "        'ROS_AUTOMATIC_DISCOVERY_RANGE': 'SUBNET',  # the profile keeps DDS on loopback"
              if graph.dds == "loopback" else "        # dds: system (discovery left to ROS defaults)",
              ]
     if graph.dds == "loopback":

@@ -5,8 +5,10 @@ Why this exists (docs/ROS2.md has the long version):
   interpreter starts. The wheels' `.pth` hook re-executes every Python process (`os.execve`) to
   set it unless `_ROS_WHEELS_BOOTSTRAP_COMPLETE=1` is already set. We set both up front for every
   child we start, so no process is re-executed behind our back.
-- DDS discovery and traffic stay on this machine by default: ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
-  plus our Fast DDS profile (SHM with a 32 MB segment + UDPv4 on 127.0.0.1 only).
+- DDS discovery and traffic stay on this machine by default: our Fast DDS profile (SHM with a 32 MB
+  segment + UDPv4 on 127.0.0.1 only, builtin transports off). ROS_AUTOMATIC_DISCOVERY_RANGE is
+  SUBNET, which leaves the transports to the profile: LOCALHOST makes rmw_fastrtps add UDP sockets
+  of its own on 0.0.0.0 and on every other address (measured with `ss -ulpn`; tests/test_ros_env.py).
 - Each graph runs on an explicit ROS_DOMAIN_ID, so parallel test runs don't cross-talk.
 
 `dds="system"` leaves discovery and transports to ROS/Fast DDS defaults, for a robot whose nodes
@@ -113,7 +115,7 @@ def ros_environment(
         domain_id = int(raw)
     env["ROS_DOMAIN_ID"] = str(validate_domain_id(domain_id))
     if dds == "loopback":
-        env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+        env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "SUBNET"   # the profile decides (module docstring)
         env.pop("ROS_STATIC_PEERS", None)
         env.pop("ROS_LOCALHOST_ONLY", None)  # deprecated; conflicts with the range variable
         env[PROFILE_VAR] = profile_path()

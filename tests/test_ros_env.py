@@ -15,7 +15,7 @@ def test_loopback_environment():
     env = ros_env.ros_environment(base={"FASTRTPS_DEFAULT_PROFILES_FILE": "/x.xml", "ROS_LOCALHOST_ONLY": "1"},
                                   domain_id=42)
     assert env["ROS_DOMAIN_ID"] == "42"
-    assert env["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "LOCALHOST"
+    assert env["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "SUBNET"   # LOCALHOST opens sockets on every address
     assert env["FASTDDS_DEFAULT_PROFILES_FILE"] == ros_env.profile_path()
     assert "FASTRTPS_DEFAULT_PROFILES_FILE" not in env and "ROS_LOCALHOST_ONLY" not in env
     assert env["_ROS_WHEELS_BOOTSTRAP_COMPLETE"] == "1"
@@ -76,7 +76,7 @@ def test_node_started_by_hand_prepares_its_own_environment(tmp_path, ros_domain)
             "print(os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'], os.environ['FASTDDS_DEFAULT_PROFILES_FILE'])")
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == ["LOCALHOST", ros_env.profile_path()]
+    assert proc.stdout.split() == ["SUBNET", ros_env.profile_path()]
 
 
 def test_a_private_domain_skips_one_a_participant_holds():
@@ -93,3 +93,51 @@ def test_a_private_domain_skips_one_a_participant_holds():
         picked = ros_env.private_domain_id(random.Random(7))
         assert picked != first and not ros_env.domain_in_use(picked)
     assert not ros_env.domain_in_use(first)
+
+
+def _udp_sockets(pid: int) -> list[str]:
+    """Local addresses ("a.b.c.d:port") of the UDP sockets process `pid` holds: /proc/net/udp,
+    the table `ss -ulpn` prints, matched to the process through its socket inodes."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    out = []
+    with open(f"/proc/{pid}/net/udp") as f:
+        for line in f.readlines()[1:]:
+            cols = line.split()
+            if cols[9] in inodes:
+                ip_hex, port_hex = cols[1].split(":")
+                ip = ".".join(str(int(ip_hex[i:i + 2], 16)) for i in (6, 4, 2, 0))
+                out.append(f"{ip}:{int(port_hex, 16)}")
+    return out
+
+
+def test_a_running_graph_opens_udp_on_loopback_only(procs, tmp_path):
+    """Two real nodes talking over DDS: every UDP socket they hold is on 127.0.0.0/8 (or the
+    discovery multicast group, joined on loopback only); none on 0.0.0.0 or another address."""
+    import time
+
+    from conftest import wait_exit
+    src = procs.node("synthetic_source", "src", kind="joint_state", topic="/joint_states", rate_hz=50.0, qos="reliable")
+    mon = procs.node("topic_monitor", "mon", topic="/joint_states", msg_type="sensor_msgs/msg/JointState",
+                     qos="reliable", expected_count=50, duration_s=60.0, status_period_s=0.0)
+    deadline = time.monotonic() + 60
+    sockets: dict[str, list[str]] = {}
+    while time.monotonic() < deadline and mon.poll() is None:   # sample while both talk
+        try:
+            now = {name: _udp_sockets(p.pid) for name, p in (("src", src), ("mon", mon))}
+        except FileNotFoundError:   # the monitor exited between two reads
+            break
+        if all(now.values()):   # both up (not one of them starting or shutting down)
+            sockets = now
+        time.sleep(0.2)
+    assert wait_exit(mon, 5) == 0, mon.log_path.read_text()[-2000:]   # discovery and data worked
+    assert sockets and all(sockets.values()), sockets
+    foreign = {name: [a for a in addrs if not (a.startswith("127.") or a.startswith("239.255."))]
+               for name, addrs in sockets.items()}
+    assert not any(foreign.values()), f"UDP sockets off loopback: {foreign} (all: {sockets})"
