@@ -199,7 +199,8 @@ def cmd_record(args: argparse.Namespace) -> int:
         rate_hz=float(args.rate_hz), cameras=args.cameras, image_size=args.image_size, codec=args.codec,
         max_episode_s=float(args.max_episode_s), sim=args.sim, teleop=args.teleop or ("expert" if args.sim else "keyboard"),
         reset_wait_s=float(args.reset_wait_s), calibration=str(args.calibration), reward_model=args.reward_model,
-        registry=str(args.registry), live_view_port=args.live_view_port if args.live_view else 0)
+        registry=str(args.registry), live_view_port=args.live_view_port if args.live_view else 0,
+        live_view_origins=args.live_view_origins)
     try:
         nodes = recording_nodes(spec)
     except ValueError as exc:
@@ -640,6 +641,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="calibration folder: per-camera latencies from its latency.yaml (default calibration)")
     p.add_argument("--live-view", action="store_true", help="serve cameras, proprio and actions to Foxglove")
     p.add_argument("--live-view-port", type=int, default=8765)
+    p.add_argument("--live-view-origins", default="",
+                   help="browser origins the live view admits, comma-separated ('*': any; default: the Foxglove "
+                        "app and pages on this machine; other sites get 403)")
     p.add_argument("--reset-wait-s", type=float, default=5.0,
                    help="without a simulator: seconds between episodes to reset the scene (default 5)")
     p.add_argument("--reward-model", default="", metavar="REF",

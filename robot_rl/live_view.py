@@ -2,6 +2,9 @@
 (foxglove-sdk's WebSocket server; open Foxglove, "Open connection", ws://HOST:8765). ROS-free: the
 live view node (ros_nodes/live_view_node.py) feeds it what it takes from the topics.
 
+Browsers from other sites are refused (robot_rl.origin_gate: a page open in a browser on this
+machine could otherwise read the robot's cameras); `allowed_origins` widens the list.
+
 Images are throttled to `max_image_hz` per camera (a viewer needs a few frames a second, not every
 frame at full rate); everything else is sent as it comes, as JSON.
 """
@@ -12,16 +15,27 @@ from typing import Any, Optional
 
 import numpy as np
 
+from robot_rl.origin_gate import DEFAULT_ORIGINS, OriginGate
+
 
 class LiveView:
     def __init__(self, host: str = "127.0.0.1", port: int = 8765, max_image_hz: float = 10.0,
-                 name: str = "robot_rl") -> None:
+                 name: str = "robot_rl", allowed_origins: Optional[list[str]] = None) -> None:
+        """allowed_origins: the browser origins that may connect (robot_rl.origin_gate; default
+        DEFAULT_ORIGINS: the Foxglove app and pages on this machine; ["*"]: any)."""
         import foxglove
         from foxglove.channels import RawImageChannel
 
         self._foxglove, self._image_channel_cls = foxglove, RawImageChannel
-        self.server = foxglove.start_server(name=name, host=host, port=port)
-        self.port = self.server.port if hasattr(self.server, "port") else port
+        # foxglove's server on an internal loopback port, behind the origin gate on the public one
+        self.server = foxglove.start_server(name=name, host="127.0.0.1", port=0)
+        try:
+            self.gate = OriginGate(host, port, self.server.port,
+                                   list(DEFAULT_ORIGINS) if allowed_origins is None else allowed_origins)
+        except OSError:
+            self.server.stop()
+            raise
+        self.port = self.gate.port
         self.min_image_gap_ns = int(1e9 / max_image_hz) if max_image_hz > 0 else 0
         self._images: dict[str, Any] = {}
         self._json: dict[str, Any] = {}
@@ -55,4 +69,5 @@ class LiveView:
         self.sent += 1
 
     def close(self) -> None:
+        self.gate.close()
         self.server.stop()

@@ -34,6 +34,9 @@ class LiveViewNodeConfig(NodeConfig):
     cameras: str = "front,wrist"
     max_image_hz: float = 10.0
     action_dim: int = 5               # to split /control/step rows (5: ee mode)
+    # Browser origins that may connect, comma-separated ("*": any); the default allows the
+    # Foxglove app and pages on this machine (robot_rl.origin_gate.DEFAULT_ORIGINS)
+    allowed_origins: str = ""
 
     def validate(self) -> None:
         if not 0 < self.port < 65536 or self.max_image_hz < 0 or self.action_dim < 1:
@@ -45,7 +48,8 @@ class LiveViewNode(RobotRLNode):
         super().__init__("live_view", LiveViewNodeConfig)
         c = self.config
         try:
-            self.view = LiveView(c.host, c.port, c.max_image_hz)
+            origins = [o.strip() for o in c.allowed_origins.split(",") if o.strip()] or None
+            self.view = LiveView(c.host, c.port, c.max_image_hz, allowed_origins=origins)
         except Exception as exc:  # noqa: BLE001 - a taken port, a bad host: one line, exit 2
             raise ConfigError(f"cannot serve the live view on {c.host}:{c.port} ({exc})") from None
         self.polled = PolledInputs(self)

@@ -58,3 +58,35 @@ def test_live_view_streams_camera_images_and_joint_states_to_foxglove(procs, ros
     for p in (view, sim):
         p.send_signal(2)
         assert wait_exit(p, 30) == 0, p.log_path.read_text()[-2000:]
+
+
+def test_live_view_refuses_browsers_from_other_sites():
+    """A page from another site in a browser on this machine must not read the robot's streams;
+    the Foxglove app, pages on this machine and clients without an Origin (native) connect."""
+    import pytest
+
+    from websockets.exceptions import InvalidStatus
+
+    from robot_rl.live_view import LiveView
+
+    async def connect(port: int, origin):
+        kw = {"origin": origin} if origin else {}
+        async with websockets.connect(f"ws://127.0.0.1:{port}", subprotocols=["foxglove.sdk.v1"], **kw) as ws:
+            hello = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            return hello["op"]
+
+    view = LiveView(port=0)
+    try:
+        for origin in ("https://evil.example", "http://localhost.evil.example", "null"):
+            with pytest.raises(InvalidStatus, match="403"):
+                asyncio.run(connect(view.port, origin))
+        for origin in (None, "https://app.foxglove.dev", "http://localhost:8080", "http://127.0.0.1:3000"):
+            assert asyncio.run(connect(view.port, origin)) == "serverInfo", origin
+        assert view.gate.refused == 3
+    finally:
+        view.close()
+    view = LiveView(port=0, allowed_origins=["*"])   # the option to allow any
+    try:
+        assert asyncio.run(connect(view.port, "https://evil.example")) == "serverInfo"
+    finally:
+        view.close()

@@ -39,6 +39,7 @@ class RecordingGraph:
     reset_wait_s: float = 5.0
     calibration: str = "calibration"
     live_view_port: int = 0              # > 0: a Foxglove live view on this port
+    live_view_origins: str = ""          # browser origins the live view admits ("" = the Foxglove app, this machine)
     corrector_judge: str = "plan"        # teleop corrector: plan | progress (robot_rl.sim.corrector)
 
     def validate(self) -> None:
@@ -88,5 +89,6 @@ def recording_nodes(g: RecordingGraph) -> list[NodeSpec]:
         "camera_qos": "reliable" if g.sim else "sensor", "calibration_dir": g.calibration}))
     if g.live_view_port:
         nodes.append(NodeSpec(name="live_view", module="live_view_node", required=False,
-                              parameters={"cameras": g.cameras, "port": g.live_view_port}))
+                              parameters={"cameras": g.cameras, "port": g.live_view_port,
+                                          "allowed_origins": g.live_view_origins}))
     return nodes
