@@ -17,6 +17,7 @@ import dataclasses
 import enum
 import math
 import pathlib
+import re
 import types
 import typing
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin
@@ -24,6 +25,9 @@ from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 import yaml
 
 T = TypeVar("T")
+
+
+_FLOAT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)$")
 
 
 class ConfigError(ValueError):
@@ -119,6 +123,8 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
             raise ConfigError(f"{where}: expected an integer, got {_describe(value)}")
         return value
     if tp is float:
+        if isinstance(value, str) and _FLOAT.match(value.strip()):
+            value = float(value)   # YAML 1.1 reads 1e9 (no dot) as a string
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: expected a number, got {_describe(value)}")
         if not math.isfinite(value):

@@ -11,7 +11,12 @@ import time
 
 import pytest
 
-from robot_rl import ros_env
+# One torch/OpenMP thread in the test process (set before anything imports torch): with two, each op
+# waits on both threads, and beside other CPU work (a busy CI runner) the small learning tests ran
+# 5-8x slower than alone (41 s against 8 s for the contextual bandit under `stress-ng --cpu 2`).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from robot_rl import ros_env  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 

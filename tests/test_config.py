@@ -149,3 +149,12 @@ def test_the_session_learner_defaults_survive_an_override_two_levels_down():
     assert (sac.bc_weight, sac.bc_q_filter, sac.bc_encoder) == (1.0, False, True)
     cfg = config.load(SessionConfig, None, ["learner.sac.bc_weight=0"])
     assert (cfg.learner.sac.bc_weight, cfg.learner.sac.bc_q_filter, cfg.learner.mode) == (0.0, False, "residual")
+
+
+def test_a_float_in_exponent_form_without_a_dot_is_a_number():
+    """YAML 1.1 reads `1e9` as a string; a float field takes it as the number it is."""
+    from robot_rl.learn.learner import LearnerConfig
+    c = config.load(LearnerConfig, None, ["export_every_s=1e9", "refresh_s=2.5E-1"])
+    assert c.export_every_s == 1e9 and c.refresh_s == 0.25
+    with pytest.raises(config.ConfigError, match="expected a number"):
+        config.load(LearnerConfig, None, ["export_every_s=1e9x"])

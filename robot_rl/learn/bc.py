@@ -42,7 +42,7 @@ class BCConfig:
     chunk: int = 1
     chunk_decay: float = 0.01
     seed: int = 0
-    threads: int = 2
+    threads: int = 0                         # torch threads; 0: torch's own (OMP_NUM_THREADS, else the cores)
 
     def validate(self) -> None:
         if self.steps < 1 or self.batch < 1 or self.lr <= 0:
@@ -62,7 +62,8 @@ def train_bc(store: EpisodeStore, cfg: BCConfig,
     """(trained model in eval mode, its PolicyConfig, report). Raises StoreError without human steps."""
     cfg.validate()
     torch.manual_seed(cfg.seed)
-    torch.set_num_threads(cfg.threads)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     streams = image_streams(store, cfg.cameras) if cfg.kind == "cnn" else []
     if cfg.kind == "cnn" and not streams:
         raise StoreError(f"{store.path}: a cnn policy needs an rgb stream; the store has none")

@@ -73,7 +73,7 @@ class LearnerConfig:
     refresh_s: float = 0.25
     max_updates: int = 0                     # stop after this many updates (0: no limit)
     idle_exit_s: float = 0.0                 # stop after this long with no new data and nothing owed (0: never)
-    threads: int = 2
+    threads: int = 0                         # torch threads; 0: torch's own (OMP_NUM_THREADS, else the cores)
     seed: int = 0
     memory_budget_mb: float = 4096.0
     sac: SACConfig = dataclasses.field(default_factory=SACConfig)
@@ -117,7 +117,8 @@ class Learner:
         if not cfg.store or not cfg.policy:
             raise ValueError("the learner needs a store and a policy name")
         self.cfg, self.on_export = cfg, on_export
-        torch.set_num_threads(cfg.threads)
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
         self.store = EpisodeStore.open(cfg.store)   # before anything is written: a bad store changes nothing
         self.run_dir = cfg.run_path
         self.run_dir.mkdir(parents=True, exist_ok=True)

@@ -55,7 +55,7 @@ class RewardConfig:
     val_fraction: float = 0.2      # share of the labelled episodes held out for the metrics
     threshold: float = 0.5         # P(success) at or above this counts as a success
     seed: int = 0
-    threads: int = 2
+    threads: int = 0                         # torch threads; 0: torch's own (OMP_NUM_THREADS, else the cores)
 
     def validate(self) -> None:
         if self.success_tail < 1 or self.guard < 0 or self.steps < 1 or self.batch < 2 or self.lr <= 0:
@@ -170,7 +170,8 @@ def train_reward(store: EpisodeStore, cfg: RewardConfig,
     Raises StoreError when the store lacks labelled successes or failures."""
     cfg.validate()
     torch.manual_seed(cfg.seed)
-    torch.set_num_threads(cfg.threads)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     streams = image_streams(store, cfg.cameras)
     if not streams:
         raise StoreError(f"{store.path}: a reward classifier needs an rgb stream; the store has none")
