@@ -244,7 +244,8 @@ class ControlNode(RobotRLNode):
         self._sent = (-1, -1)
         self.swap_log: list[dict] = []
         self.last_refusal = ""    # the last policy update refused, and why (on /diagnostics)
-        self._faults_seen = 0
+        self._faults_seen = 0     # policy faults already reported on /diagnostics, and logged
+        self._faults_logged = 0
         self._slack = threading.Event()             # set by the loop after each tick: a good time to hold the GIL
         self._stop = threading.Event()
         self.create_timer(1.0, self._diagnostics)
@@ -461,6 +462,9 @@ class ControlNode(RobotRLNode):
         t1 = time.monotonic_ns()
         rec = self.core.tick(now, obs, self.state, human_action=human)
         self.prof["core"].add(time.monotonic_ns() - t1)
+        if self.core.faults != self._faults_logged:   # rare: a policy failed this tick
+            self._faults_logged = self.core.faults
+            self.get_logger().error(self.core.last_fault)
         cmd = rec.command
         if cmd is None:
             return  # a hold with nothing saying where the robot is: command nothing, record nothing

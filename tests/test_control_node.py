@@ -170,3 +170,49 @@ def test_a_stalled_camera_holds_within_a_period_and_resumes_on_fresh_frames(proc
     after = steps[steps[:, 0] > first_after + 0.2e9 + 2 * 0.1e9 + 0.02e9]
     assert len(after) and not after[:, 1].any(), after[:5]
     assert read_json(tmp_path / "ctl.json")["stale_events"] >= 1
+
+
+def nan_on_the_robot(registry):
+    """An ONNX that passes every load check (zero observation -> finite zeros) but returns NaN on
+    the robot: action = sqrt(-ee_z) for all 5 actions, and the end effector is above the table."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    z = 2 * 6 + 2   # arm6's proprio [q6, qd6, ee xyz, yaw, grip]: ee z
+    const = [helper.make_tensor(n, TensorProto.INT64, [len(v)], v) for n, v in
+             (("start", [z]), ("end", [z + 1]), ("axis", [1]), ("reps", [1, 5]))]
+    nodes = [helper.make_node("Slice", ["proprio", "start", "end", "axis"], ["ez"]),
+             helper.make_node("Neg", ["ez"], ["nz"]), helper.make_node("Sqrt", ["nz"], ["root"]),
+             helper.make_node("Tile", ["root", "reps"], ["action"])]
+    graph = helper.make_graph(nodes, "nan_on_robot",
+                              [helper.make_tensor_value_info("proprio", TensorProto.FLOAT, ["batch", 17])],
+                              [helper.make_tensor_value_info("action", TensorProto.FLOAT, ["batch", 5])], const)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return registry.publish(model.SerializeToString(), PolicyMetadata(name="nan", obs=[PROPRIO], action=ACTION))
+
+
+@pytest.mark.hil
+def test_a_policy_that_fails_on_the_robot_falls_back_to_the_last_good_one(procs, tmp_path):
+    """Swapped in after passing its load checks, the policy returns NaN at every tick on the real
+    observations: the node holds at that tick, goes back to the policy before it, keeps sending a
+    command every tick, and says so on /diagnostics and in its report."""
+    reg = PolicyRegistry(tmp_path / "policies")
+    v1 = publish(reg, 0)
+    bad = nan_on_the_robot(reg)
+    procs.node("sim_robot", "sim", mode="realtime", control_hz=20.0, cameras="")
+    ctl = procs.node("control_node", "control", policy=str(v1), registry=str(reg.root), rate_hz=20.0,
+                     report_path=str(tmp_path / "ctl.json"))
+    client = procs.start([sys.executable, str(REPO / "tests" / "control_client.py"), "3.0", f"{bad}"], "client")
+    assert wait_exit(client, 60) == 0, client.log_path.read_text()[-2000:]
+    ctl.send_signal(signal.SIGINT)
+    assert wait_exit(ctl, 20) == 0, ctl.log_path.read_text()[-3000:]
+    rep = read_json(tmp_path / "ctl.json")
+    assert [s["ok"] for s in rep["swaps"]] == [True], rep["swaps"]        # it passed the load checks
+    assert rep["policy"] == "pol/v0001" and rep["policy_faults"] == 1, rep   # one faulty tick, then back
+    assert "nan/v0001 fault: returned a non-finite action; back to pol/v0001" in rep["last_policy_fault"]
+    ticks = np.load(rep["timeline"], allow_pickle=False)
+    first = int(np.argmax(ticks[:, 2] >= 0))             # the first tick that heard the robot
+    assert np.all(ticks[first:, 2] >= 0)                 # every tick after it sent a command
+    assert "policy nan/v0001 fault" in ctl.log_path.read_text()
