@@ -216,7 +216,7 @@ def test_the_control_node_ends_an_episode_on_the_classifier_in_the_ros_graph(cla
     res, reg = classifier
     model = str(PolicyRegistry(reg).resolve("cube_lifted"))
     nodes = recording_nodes(RecordingGraph(store=str(tmp_path / "s.zarr"), episodes=1, image_size=64,
-                                           max_episode_s=40.0, reward_model=model))
+                                           max_episode_s=40.0, reward_model=model, registry=str(reg)))
     started = {}
     for n in nodes:
         params = dict(n.parameters)
