@@ -613,7 +613,7 @@ def build_parser() -> argparse.ArgumentParser:
             c.add_argument("--camera", help="camera name for the output file (default: the stream name)")
 
     p = sub.add_parser("run", help=COMMANDS["run"][0], description=COMMANDS["run"][0])
-    p.add_argument("--policy", required=True, help="policies/NAME, NAME, NAME/vNNNN or an .onnx path")
+    p.add_argument("--policy", required=True, help="policies/NAME, NAME, NAME/vNNNN or an .onnx path inside --registry")
     p.add_argument("--registry", default="policies")
     p.add_argument("--task", default="pick_cube")
     p.add_argument("--seed", type=int, default=0)
@@ -648,7 +648,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="without a simulator: seconds between episodes to reset the scene (default 5)")
     p.add_argument("--reward-model", default="", metavar="REF",
                    help="a reward classifier (robot-rl reward train) that ends each episode as a success once the "
-                   "cameras show one, as the operator's success key does (registry name or .onnx; default off)")
+                   "cameras show one, as the operator's success key does (registry name, or an .onnx inside --registry; default off)")
     p.add_argument("--registry", type=pathlib.Path, default=pathlib.Path("policies"),
                    help="policy registry --reward-model names are looked up in (default policies)")
 
@@ -735,7 +735,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--parent", default="", help="the policy this one was trained from (name/version)")
     c.add_argument("--registry", type=pathlib.Path, default=pathlib.Path("policies"))
     c = psub.add_parser("check", help="load, verify sha256 and run a registry policy; parity against a checkpoint")
-    c.add_argument("policy", help="name, name/vNNNN or a path to .onnx")
+    c.add_argument("policy", help="name, name/vNNNN or a path to an .onnx inside --registry")
     c.add_argument("--checkpoint", type=pathlib.Path, help="compare outputs with this checkpoint (parity <= 1e-5)")
     c.add_argument("--registry", type=pathlib.Path, default=pathlib.Path("policies"))
     c = psub.add_parser("list", help="every policy version with its creation time, sha256, parent and metrics")

@@ -72,7 +72,7 @@ def policy_version(policy) -> str:
 
 @dataclass
 class ControlNodeConfig(NodeConfig):
-    # registry reference (name, name/vNNNN) or .onnx path; "" = teleop-only: /teleop/action drives
+    # registry reference (name, name/vNNNN) or an .onnx inside `registry`; "" = teleop-only: /teleop/action drives
     # the robot (demonstration collection) and the robot holds while it is stale or absent
     policy: str = ""
     registry: str = "policies"
@@ -103,7 +103,7 @@ class ControlNodeConfig(NodeConfig):
     # arrive up to ~0.75 ms late at p99 on a loaded 2-core VM (docs/BENCHMARKS.md), so a precise
     # tick costs CPU. 0.2 ms at 500 Hz is 10% of a core; 0.8 ms is 40%.
     busy_wait_s: float = 0.0002
-    # A reward classifier (registry ref or .onnx, kind "reward") that ends episodes as successes
+    # A reward classifier (registry ref or an .onnx inside `registry`, kind "reward") that ends episodes as successes
     # ("" = off: the operator or the simulator says when); its threshold (0: the model's own), how
     # many frames in a row must pass it, and how often it runs (beside the loop, never in it).
     reward_model: str = ""

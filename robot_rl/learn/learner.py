@@ -61,7 +61,7 @@ class LearnerConfig:
     nstep: int = 3
     gamma: float = 0.97
     reward: Literal["success", "stored", "classifier"] = "success"
-    reward_model: str = ""                   # classifier: registry ref ("name", "name/v0003") or .onnx path
+    reward_model: str = ""                   # classifier: registry ref ("name", "name/v0003") or an .onnx inside registry
     reward_threshold: float = 0.0            # classifier: P(success) that counts; 0 = the model's own
     intervention_penalty: float = 0.0        # RLIF: reward -= this on the policy step a person took over after
     warmup_transitions: int = 0              # no updates before this many transitions

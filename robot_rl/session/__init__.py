@@ -89,8 +89,8 @@ class SessionConfig:
     # on a robot (sim: false), the HIL stage runs preflight with this config first and refuses to
     # let the policy move the robot unless it passes
     preflight: str = "launch/preflight/real.yaml"
-    # A reward classifier (`robot-rl reward train`; registry ref in this session's registry, or an
-    # .onnx path) that the HIL stage's control node runs on the cameras to end episodes as successes,
+    # A reward classifier (`robot-rl reward train`; a registry ref or an .onnx inside this session's
+    # registry) that the HIL stage's control node runs on the cameras to end episodes as successes,
     # so a robot needs no success keypress ("" = off; on the simulator the simulated human still
     # says success too, whichever comes first).
     success_model: str = ""
