@@ -7,6 +7,7 @@ ticks by replacing one reference, after they were loaded and checked elsewhere (
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, Callable, Optional
 
 import numpy as np
@@ -137,7 +138,7 @@ class ControlCore:
                 base = getattr(policy, "last_base", None)
                 why = (f"returned shape {action.shape}, the robot takes ({self.action_dim},)"
                        if action.shape != (self.action_dim,) else
-                       "" if np.all(np.isfinite(action)) else "returned a non-finite action")
+                       "" if all(map(math.isfinite, action.tolist())) else "returned a non-finite action")
             except Exception as exc:  # noqa: BLE001 - a policy fault must become a hold, never a missing command
                 why = f"raised {exc.__class__.__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}"
             if why:
