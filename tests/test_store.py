@@ -461,6 +461,8 @@ def test_import_diffusion_policy_replay_buffer(tmp_path):
         steps = store.read_steps(ep)
         np.testing.assert_array_equal(steps["obs"], state[a:b])
         np.testing.assert_array_equal(steps["action"], action[a:b])
+        assert steps["intervention"].all()   # demonstrations: human steps, which `robot-rl bc` trains on
+        np.testing.assert_array_equal(steps["human_action"], action[a:b])
         t = store.stamps(ep, "img")
         assert np.all(np.diff(t) == 100_000_000)
     assert verify(dest).ok

@@ -2,9 +2,10 @@
 
 A ReplayBuffer is `data/<key>` arrays of equal length N plus `meta/episode_ends` (cumulative
 ends). We map each `data` key to a stream (uint8 [N, H, W, 3] -> an rgb camera, [N, d] -> a vector),
-`data/action` to the steps' action (also the executed action), the other low-dimensional keys,
-concatenated in sorted key order, to the observation vector, and one step per sample that refers
-to that sample of every stream. Timestamps come from `data/timestamp` (seconds) when present;
+`data/action` to the steps' action (also the executed and the human action: each step is marked
+an intervention, a person's demonstration step, as BC and RLPD's demo half read them), the other
+low-dimensional keys, concatenated in sorted key order, to the observation vector, and one step per
+sample that refers to that sample of every stream. Timestamps come from `data/timestamp` (seconds) when present;
 otherwise they are frame_index / fps, and the episode notes say so.
 """
 from __future__ import annotations
@@ -120,7 +121,9 @@ def import_replay_buffer(src: str | pathlib.Path, dest: str | pathlib.Path, fps:
                     idx[names[key]] = writer.append(names[key], sample, sensor_ns=int(t[i]), receive_ns=int(t[i]))
                 obs = np.concatenate([np.atleast_1d(block[k][i]).astype(np.float32) for k in obs_keys]) \
                     if obs_keys else np.zeros(0, np.float32)
-                writer.append_step(obs, np.atleast_1d(block[action_key][i]), sample_index=idx, t_ns=int(t[i]),
+                act = np.atleast_1d(block[action_key][i])
+                # demonstrations: a person's steps, so `robot-rl bc` and RLPD's demo half take them
+                writer.append_step(obs, act, human_action=act, intervention=True, sample_index=idx, t_ns=int(t[i]),
                                    done=i == b - a - 1)
             writer.end_episode(status="complete")
             if progress:
