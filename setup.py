@@ -23,6 +23,10 @@ CORE = [
     "foxglove-sdk>=0.30",  # the live view (Foxglove WebSocket server)
     "safetensors>=0.4",
     "matplotlib>=3.8",
+    # LeRobot v3.0 datasets in and out (robot_rl/store/lerobot.py): parquet tables, mp4 video
+    "pyarrow>=15",
+    "pandas>=2.2",
+    "av>=12",
 ]
 # ROS 2 Kilted from PyPI wheels (see docs/ROS2.md). Standard message packages only.
 ROS = [

@@ -512,6 +512,26 @@ def cmd_data_import_dp(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data_export_lerobot(args: argparse.Namespace) -> int:
+    from robot_rl.store import EpisodeStore
+    from robot_rl.store.lerobot import export_lerobot
+
+    res = export_lerobot(EpisodeStore.open(args.store), args.out, episodes=args.episodes, fps=args.fps,
+                         codec=args.codec, crf=args.crf, progress=progress("exported episodes"))
+    print(f"wrote {args.out}: LeRobot v3.0, {res['episodes']} episodes, {res['frames']} frames at {res['fps']} fps, "
+          f"cameras {', '.join(res['cameras']) or 'none'}, {res['bytes'] / 1e6:.1f} MB in {res['seconds']:.1f} s")
+    return 0
+
+
+def cmd_data_import_lerobot(args: argparse.Namespace) -> int:
+    from robot_rl.store.lerobot import import_lerobot
+
+    res = import_lerobot(args.source, args.store, image_codec=args.image_codec, progress=progress("imported episodes"))
+    print(f"imported {res['episodes']} episodes ({res['frames']} frames at {res['fps']} fps, cameras "
+          f"{', '.join(res['cameras']) or 'none'}) into {args.store}")
+    return 0
+
+
 DATA_COMMANDS = {
     "info": ("tables of a store's episodes, streams, rates and sizes", cmd_data_info),
     "verify": ("check schema, timestamps, step references and every chunk's checksum (exit 1 on problems)",
@@ -522,6 +542,10 @@ DATA_COMMANDS = {
     "plot": ("PNG of an episode's proprioception, actions, reward, interventions and holds over time", cmd_data_plot),
     "import-dp": ("import a Diffusion Policy / UMI ReplayBuffer zarr (data/*, meta/episode_ends) as demonstrations",
                   cmd_data_import_dp),
+    "export-lerobot": ("write episodes as a LeRobot v3.0 dataset (parquet + mp4; docs/DATA_FORMAT.md)",
+                       cmd_data_export_lerobot),
+    "import-lerobot": ("import a LeRobot v3.0 dataset as a new store (its steps as demonstrations)",
+                       cmd_data_import_lerobot),
 }
 
 
@@ -772,6 +796,20 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--image-codec", choices=["zstd", "lz4", "none", "jpeg"], default="zstd",
                    help="codec for image streams (default zstd, lossless)")
     d.add_argument("--jpeg-quality", type=int, default=90, help="JPEG quality 1..100 (default 90)")
+    d = dsub.add_parser("export-lerobot", help=DATA_COMMANDS["export-lerobot"][0],
+                        description=DATA_COMMANDS["export-lerobot"][0])
+    d.add_argument("store", **store_arg)
+    d.add_argument("out", type=pathlib.Path, help="the dataset directory to create")
+    d.add_argument("--episodes", type=int, nargs="+", help="episode indices (default: every committed episode)")
+    d.add_argument("--fps", type=int, help="frames per second (default: the store's control rate)")
+    d.add_argument("--codec", choices=["h264", "av1"], default="h264", help="video codec (default h264)")
+    d.add_argument("--crf", type=int, default=18, help="video quality, lower is better (default 18)")
+    d = dsub.add_parser("import-lerobot", help=DATA_COMMANDS["import-lerobot"][0],
+                        description=DATA_COMMANDS["import-lerobot"][0])
+    d.add_argument("source", type=pathlib.Path, help="LeRobot v3.0 dataset (directory)")
+    d.add_argument("store", type=pathlib.Path, help="new store to create")
+    d.add_argument("--image-codec", choices=["zstd", "lz4", "none", "jpeg"], default="zstd",
+                   help="codec for the camera streams (default zstd, lossless)")
     return parser
 
 
