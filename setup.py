@@ -27,6 +27,9 @@ CORE = [
     "pyarrow>=15",
     "pandas>=2.2",
     "av>=12",
+    # MCAP of standard ROS 2 messages (robot_rl/store/mcap_export.py), for Foxglove and rosbag2
+    "mcap>=1.2",
+    "mcap-ros2-support>=0.5",
 ]
 # ROS 2 Kilted from PyPI wheels (see docs/ROS2.md). Standard message packages only.
 ROS = [

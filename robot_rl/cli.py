@@ -532,6 +532,18 @@ def cmd_data_import_lerobot(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data_export_mcap(args: argparse.Namespace) -> int:
+    from robot_rl.store import EpisodeStore
+    from robot_rl.store.mcap_export import export_mcap
+
+    out = args.output or pathlib.Path(f"episode_{args.episode}.mcap")
+    res = export_mcap(EpisodeStore.open(args.store), args.episode, out, raw_images=args.raw_images)
+    n = sum(res["messages"].values())
+    print(f"wrote {out}: {n} messages on {len(res['messages'])} topics, {res['bytes'] / 1e6:.1f} MB in "
+          f"{res['seconds']:.1f} s (open it in Foxglove, or `ros2 bag info` / `ros2 bag play` with rosbag2's MCAP storage)")
+    return 0
+
+
 DATA_COMMANDS = {
     "info": ("tables of a store's episodes, streams, rates and sizes", cmd_data_info),
     "verify": ("check schema, timestamps, step references and every chunk's checksum (exit 1 on problems)",
@@ -546,6 +558,8 @@ DATA_COMMANDS = {
                        cmd_data_export_lerobot),
     "import-lerobot": ("import a LeRobot v3.0 dataset as a new store (its steps as demonstrations)",
                        cmd_data_import_lerobot),
+    "export-mcap": ("one episode as MCAP of standard ROS 2 messages, stamped with capture times (Foxglove, rosbag2)",
+                    cmd_data_export_mcap),
 }
 
 
@@ -804,6 +818,12 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--fps", type=int, help="frames per second (default: the store's control rate)")
     d.add_argument("--codec", choices=["h264", "av1"], default="h264", help="video codec (default h264)")
     d.add_argument("--crf", type=int, default=18, help="video quality, lower is better (default 18)")
+    d = dsub.add_parser("export-mcap", help=DATA_COMMANDS["export-mcap"][0], description=DATA_COMMANDS["export-mcap"][0])
+    d.add_argument("store", **store_arg)
+    d.add_argument("--episode", type=int, required=True, help="episode index (see `data info`)")
+    d.add_argument("-o", "--output", type=pathlib.Path, help="output file (default episode_N.mcap)")
+    d.add_argument("--raw-images", action="store_true",
+                   help="cameras as sensor_msgs/Image rgb8 (default: CompressedImage JPEG, ~10x smaller)")
     d = dsub.add_parser("import-lerobot", help=DATA_COMMANDS["import-lerobot"][0],
                         description=DATA_COMMANDS["import-lerobot"][0])
     d.add_argument("source", type=pathlib.Path, help="LeRobot v3.0 dataset (directory)")

@@ -31,8 +31,11 @@ def make_store(path, episodes=((0, "pick", 25), (1, "pick", 18), (2, "place", 22
     """Two cameras; `wrist` runs at half the control rate (every other step reuses its last frame)
     and has no frame for the first step; interventions, holds and rewards vary."""
     spec = StoreSpec(streams=[StreamSpec(name="front", kind="rgb", shape=[H, W, 3], dtype="uint8", rate_hz=10),
-                              StreamSpec(name="wrist", kind="rgb", shape=[H, W, 3], dtype="uint8", rate_hz=5)],
-                     steps=StepSpec(obs_dim=7, action_dim=4), robot=RobotDescription(name="arm6", control_rate_hz=10))
+                              StreamSpec(name="wrist", kind="rgb", shape=[H, W, 3], dtype="uint8", rate_hz=5),
+                              StreamSpec(name="joints", shape=[4], rate_hz=10, fields=["q_a", "q_b", "qd_a", "qd_b"]),
+                              StreamSpec(name="ee_pose", shape=[7], rate_hz=10)],
+                     steps=StepSpec(obs_dim=7, action_dim=4),
+                     robot=RobotDescription(name="arm6", joint_names=["a", "b"], control_rate_hz=10))
     rng = np.random.default_rng(0)
     with StoreWriter(path, spec) as w:
         for seed, task, n in episodes:
@@ -42,6 +45,8 @@ def make_store(path, episodes=((0, "pick", 25), (1, "pick", 18), (2, "place", 22
             for i in range(n):
                 t = t0 + i * 100_000_000 + int(rng.integers(-3, 4)) * 1_000_000   # 10 Hz with jitter
                 f = w.append("front", frame(i / n, seed), sensor_ns=t - 20_000_000, receive_ns=t - 5_000_000)
+                w.append("joints", rng.normal(size=4), sensor_ns=t - 2_000_000)
+                w.append("ee_pose", [0.4, 0.0, 0.2 + i / 100, 0, 0, 0, 1], sensor_ns=t - 1_000_000)
                 if i >= 1 and i % 2 == 1:
                     wrist = w.append("wrist", frame(1 - i / n, seed + 1), sensor_ns=t - 30_000_000, receive_ns=t)
                 iv = 5 <= i < 12
@@ -147,3 +152,57 @@ def test_bc_trains_on_an_imported_lerobot_dataset_and_bad_input_gives_one_line(t
         info["codebase_version"] = "v2.1"
         (out / "meta" / "info.json").write_text(json.dumps(info))
         import_lerobot(out, tmp_path / "y.zarr")
+
+
+@pytest.mark.parametrize("raw", [False, True], ids=["jpeg", "raw"])
+def test_mcap_export_reads_back_with_the_mcap_reader(tmp_path, raw):
+    """Every sample and step of the episode as a standard ROS 2 message, decoded by mcap_ros2's
+    reader (what Foxglove and rosbag2 do), with counts, types and stamps as in the store."""
+    from mcap.reader import make_reader
+    from mcap_ros2.decoder import DecoderFactory
+
+    src = tmp_path / "src.zarr"
+    make_store(src)
+    out = tmp_path / "ep1.mcap"
+    res = subprocess.run(CLI + ["data", "export-mcap", str(src), "--episode", "1", "-o", str(out)]
+                         + (["--raw-images"] if raw else []), capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    store = EpisodeStore.open(src)
+    ep = store.episode(1)
+    seen: dict[str, list] = {}
+    with open(out, "rb") as f:
+        reader = make_reader(f, decoder_factories=[DecoderFactory()])
+        assert reader.get_header().profile == "ros2"
+        for schema, channel, message, decoded in reader.iter_decoded_messages():
+            seen.setdefault(channel.topic, []).append((schema.name, message.log_time, decoded))
+        meta = {m.name: m.metadata for m in reader.iter_metadata()}
+    image = "/camera/front/image_raw" + ("" if raw else "/compressed")
+    kinds = {topic: msgs[0][0] for topic, msgs in seen.items()}
+    assert kinds[image] == ("sensor_msgs/msg/Image" if raw else "sensor_msgs/msg/CompressedImage")
+    assert kinds["/control/step"] == "std_msgs/msg/Float64MultiArray"
+    assert kinds["/episode/event"] == "std_msgs/msg/String"
+    for cam in ("front", "wrist"):
+        topic = f"/camera/{cam}/image_raw" + ("" if raw else "/compressed")
+        data, sensor, _ = store.read_stream(ep, cam)
+        got = seen[topic]
+        assert [t for _, t, _ in got] == sensor.tolist()      # one message per sample, at its capture time
+        stamp = got[0][2].header.stamp
+        assert stamp.sec * 10**9 + stamp.nanosec == int(sensor[0])
+        if raw:
+            assert bytes(got[0][2].data) == data[0].tobytes()    # raw frames are exact
+    steps = store.read_steps(ep)
+    rows = seen["/control/step"]
+    assert len(rows) == ep.num_steps and [t for _, t, _ in rows] == steps["t_ns"].tolist()
+    labels = rows[0][2].layout.dim[0].label.split(",")
+    row = np.asarray(rows[7][2].data)
+    assert row[labels.index("intervention")] == 1.0 and row[labels.index("hold")] == 0.0
+    np.testing.assert_array_equal(row[labels.index("obs[0]"):labels.index("obs[0]") + 7], steps["obs"][7])
+    assert [m[2].data for m in seen["/episode/event"]] == ["start 1", f"end 1 {ep.status}"]
+    assert [m[2].data for m in seen["/teleop/event"]] == ["intervention_on", "intervention_off"]
+    assert meta["robot_rl.episode"]["task"] == "pick"
+    joints, _, _ = store.read_stream(ep, "joints")
+    js = seen["/joint_states"][3][2]
+    assert kinds["/joint_states"] == "sensor_msgs/msg/JointState" and list(js.name) == ["a", "b"]
+    np.testing.assert_allclose(list(js.position) + list(js.velocity), joints[3])
+    pose = seen["/ee_pose"][5][2]
+    assert kinds["/ee_pose"] == "geometry_msgs/msg/PoseStamped" and pose.pose.position.z == pytest.approx(0.25)
