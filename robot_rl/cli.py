@@ -187,6 +187,8 @@ def _sim_domain(sim: bool = True):
 
 
 def cmd_record(args: argparse.Namespace) -> int:
+    import time
+
     from robot_rl.graph import GraphConfig, GraphRunner
     from robot_rl.record.graph import RecordingGraph, recording_nodes
     from robot_rl.sim.tasks import TASKS
@@ -200,7 +202,8 @@ def cmd_record(args: argparse.Namespace) -> int:
         max_episode_s=float(args.max_episode_s), sim=args.sim, teleop=args.teleop or ("expert" if args.sim else "keyboard"),
         reset_wait_s=float(args.reset_wait_s), calibration=str(args.calibration), reward_model=args.reward_model,
         registry=str(args.registry), live_view_port=args.live_view_port if args.live_view else 0,
-        live_view_origins=args.live_view_origins)
+        live_view_origins=args.live_view_origins,
+        mcap=f"{store}.{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.mcap" if args.mcap else "")
     try:
         nodes = recording_nodes(spec)
     except ValueError as exc:
@@ -208,6 +211,8 @@ def cmd_record(args: argparse.Namespace) -> int:
         for key in ("teleop", "episodes", "rate_hz", "max_episode_s", "reset_wait_s", "image_size", "live_view_port"):
             msg = msg.replace(f"{key} ", f"--{key.replace('_', '-')} ")
         raise UsageError(msg) from None
+    if args.mcap:
+        print(f"raw topics -> {spec.mcap}")
     if args.live_view:
         print(f"live view: open Foxglove -> Open connection -> Foxglove WebSocket -> ws://localhost:{args.live_view_port}")
     code = GraphRunner(GraphConfig(name="record", nodes=nodes, domain_id=_sim_domain(args.sim))).run()
@@ -679,6 +684,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="calibration folder: per-camera latencies from its latency.yaml (default calibration)")
     p.add_argument("--live-view", action="store_true", help="serve cameras, proprio and actions to Foxglove")
     p.add_argument("--live-view-port", type=int, default=8765)
+    p.add_argument("--mcap", action="store_true",
+                   help="also write the raw topics to an MCAP file beside the store (STORE.<UTC time>.mcap; Foxglove, rosbag2)")
     p.add_argument("--live-view-origins", default="",
                    help="browser origins the live view admits, comma-separated ('*': any; default: the Foxglove "
                         "app and pages on this machine; other sites get 403)")

@@ -133,3 +133,29 @@ def test_a_person_drives_from_the_keyboard_and_ends_the_episode(procs, tmp_path)
     assert s["intervention"].all() and np.any(s["human_action"][:, 0] == 1.0)
     x = s["obs"][:, 12]                  # end-effector x in the proprio vector (arm6: 6 joints)
     assert x.max() - x[0] > 0.05         # the arm moved forward by what the keys asked
+
+
+@pytest.mark.hil
+def test_record_with_mcap_writes_the_raw_topics_beside_the_store(procs, tmp_path):
+    """`record --mcap`: the graph's topics, raw, in an MCAP file that the mcap reader decodes; every
+    step the store committed is among its /control/step messages, images at the camera rate."""
+    from mcap.reader import make_reader
+    from mcap_ros2.decoder import DecoderFactory
+
+    store_path = tmp_path / "demo.zarr"
+    proc = procs.start([ROBOT_RL, "record", "--sim", "--episodes", "1", "--store", str(store_path),
+                        "--max-episode-s", "30", "--mcap"], "record_mcap")
+    assert wait_exit(proc, 240) == 0, proc.log_path.read_text()[-3000:]
+    (path,) = tmp_path.glob("demo.zarr.*.mcap")
+    topics: dict[str, list] = {}
+    with open(path, "rb") as f:
+        for schema, channel, message, decoded in make_reader(f, decoder_factories=[DecoderFactory()]).iter_decoded_messages():
+            topics.setdefault(channel.topic, []).append(decoded)
+    store = EpisodeStore(store_path)
+    (ep,) = store.episodes()
+    steps = store.read_steps(ep)
+    logged = {int(m.data[0]) for m in topics["/control/step"]}
+    assert set(steps["t_ns"].tolist()) <= logged
+    frames = len(topics["/camera/front/image_raw"])
+    assert frames >= 0.9 * ep.num_steps and topics["/camera/front/image_raw"][0].encoding == "rgb8"
+    assert len(topics["/joint_states"]) >= ep.num_steps and "/episode/event" in topics

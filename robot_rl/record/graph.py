@@ -40,6 +40,8 @@ class RecordingGraph:
     calibration: str = "calibration"
     live_view_port: int = 0              # > 0: a Foxglove live view on this port
     live_view_origins: str = ""          # browser origins the live view admits ("" = the Foxglove app, this machine)
+    # the raw topics into an MCAP file beside the store, <store>.<UTC time>.mcap ("" = none)
+    mcap: str = ""
     corrector_judge: str = "plan"        # teleop corrector: plan | progress (robot_rl.sim.corrector)
 
     def validate(self) -> None:
@@ -87,6 +89,9 @@ def recording_nodes(g: RecordingGraph) -> list[NodeSpec]:
         "teleop_rate_hz": rate, "camera_codec": g.codec, "max_episode_s": float(g.max_episode_s),
         "reset_service": "/sim/reset" if g.sim else "", "reset_wait_s": float(g.reset_wait_s),
         "camera_qos": "reliable" if g.sim else "sensor", "calibration_dir": g.calibration}))
+    if g.mcap:
+        nodes.append(NodeSpec(name="mcap", module="mcap_node", required=False,
+                              parameters={"path": g.mcap, "cameras": g.cameras}))
     if g.live_view_port:
         nodes.append(NodeSpec(name="live_view", module="live_view_node", required=False,
                               parameters={"cameras": g.cameras, "port": g.live_view_port,

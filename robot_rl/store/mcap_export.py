@@ -18,63 +18,14 @@ the sample's capture time (`sensor_ns`); no pickle, no custom message types.
 from __future__ import annotations
 
 import pathlib
-import re
-import sys
 import time
 from typing import Any, Optional
 
 import numpy as np
 
+from robot_rl.mcap_log import msgdef
 from robot_rl.store.reader import EpisodeStore
 from robot_rl.store.schema import StoreError
-
-_PRIMITIVES = {"bool", "byte", "char", "float32", "float64", "int8", "uint8", "int16", "uint16", "int32",
-               "uint32", "int64", "uint64", "string", "wstring"}
-_SEPARATOR = "=" * 80
-
-
-def msg_share_dir() -> pathlib.Path:
-    """Where the ROS 2 wheels put their message definitions (<prefix>/share/<pkg>/msg/*.msg)."""
-    return pathlib.Path(sys.prefix) / "share"
-
-
-def msgdef(datatype: str, share: Optional[pathlib.Path] = None) -> str:
-    """The ros2msg schema text of `datatype` ("sensor_msgs/msg/Image"): its .msg file, then every
-    message type it uses, each after a separator line and "MSG: pkg/Name", as rosbag2 writes it."""
-    share = share or msg_share_dir()
-    pkg, _, name = datatype.partition("/msg/")
-    done: list[str] = []
-    texts: dict[str, str] = {}
-
-    def visit(p: str, n: str) -> None:
-        key = f"{p}/{n}"
-        if key in texts:
-            return
-        path = share / p / "msg" / f"{n}.msg"
-        try:
-            text = path.read_text()
-        except FileNotFoundError:
-            raise StoreError(f"no message definition {key} in {share} (the ROS 2 message wheels are not "
-                             "installed here)") from None
-        texts[key] = text
-        done.append(key)
-        for line in text.splitlines():
-            line = line.split("#", 1)[0].strip()
-            parts = line.split()
-            if len(parts) < 2 or "=" in line:   # blank, a comment, or a constant
-                continue
-            base = re.sub(r"\[[^\]]*\]$", "", parts[0])   # an array: float64[], uint8[16], T[<=4]
-            base = re.sub(r"<=\d+$", "", base)              # a bounded string
-            if base in _PRIMITIVES:
-                continue
-            dep_pkg, _, dep_name = base.rpartition("/")
-            visit(dep_pkg.replace("/msg", "") if dep_pkg else p, dep_name)
-
-    visit(pkg, name)
-    out = texts[done[0]]
-    for key in done[1:]:
-        out += f"\n{_SEPARATOR}\nMSG: {key}\n{texts[key]}"
-    return out
 
 
 def _header(stamp_ns: int, frame_id: str = "") -> dict[str, Any]:
