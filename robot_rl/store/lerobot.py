@@ -166,7 +166,7 @@ def export_lerobot(store: EpisodeStore, out: pathlib.Path, episodes: Optional[li
                 if not used.any():
                     raise StoreError(f"episode {ep.index}: no step used a {cam.name} frame; nothing to put in its video")
                 data = store.read_samples(cam.name, idx[used])
-                stamps = store.layout.streams[cam.name]["sensor_ns"].get_orthogonal_selection((idx[used],))
+                stamps = store.stamps(ep, cam.name)[idx[used] - ep.streams[cam.name][0]]
                 # a step that used no frame shows the frame before it (the first one at the start)
                 pos = np.maximum(np.cumsum(used) - 1, 0)
                 frames = [data[p] for p in pos]
