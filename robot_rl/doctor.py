@@ -83,7 +83,7 @@ def run_checks() -> int:
         print(f"[{'ok' if ok else 'FAIL':>4}] {what}: {detail}")
 
     for name in ("numpy", "yaml", "torch", "onnx", "onnxruntime", "zarr", "numcodecs", "mujoco", "cv2",
-                 "pyrealsense2", "safetensors", "matplotlib"):
+                 "pyrealsense2", "safetensors", "matplotlib", "pyarrow", "pandas", "av", "mcap", "mcap_ros2"):
         try:
             mod = importlib.import_module(name)
             report(True, f"import {name}", getattr(mod, "__version__", "") or "ok")
