@@ -120,14 +120,30 @@ def test_store_to_lerobot_and_back_keeps_everything_but_pixels_exactly(tmp_path)
 
 
 def test_bc_trains_on_an_imported_lerobot_dataset_and_bad_input_gives_one_line(tmp_path):
+    import pyarrow.parquet as pq
+
     from robot_rl.store.lerobot import export_lerobot, import_lerobot
 
     src = tmp_path / "src.zarr"
     make_store(src)
     out = tmp_path / "lerobot"
     export_lerobot(EpisodeStore.open(src), out)
+    # an episode with no steps is left out, and the episode indices stay contiguous
+    with StoreWriter(src) as w:
+        w.begin_episode(task="empty")
+        w.end_episode(status="aborted")
+        w.begin_episode(task="pick")
+        for i in range(12):
+            t = 1_800_000_000_000_000_000 + i * 100_000_000
+            f = w.append("front", frame(i / 12, 3), sensor_ns=t)
+            g = w.append("wrist", frame(i / 12, 3), sensor_ns=t)
+            w.append_step(np.zeros(7), np.zeros(4), sample_index={"front": f, "wrist": g}, t_ns=t)
+        w.end_episode()
+    gap = tmp_path / "gap"
+    export_lerobot(EpisodeStore.open(src), gap)
+    eps = pq.read_table(gap / "meta/episodes/chunk-000/file-000.parquet").to_pylist()
+    assert [e["episode_index"] for e in eps] == [0, 1, 2, 3] and eps[3]["robot_rl/episode"] == 4
     # a dataset of demonstrations made elsewhere carries no intervention column: every step is human
-    import pyarrow.parquet as pq
     for f in (out / "data").rglob("*.parquet"):
         t = pq.read_table(f)
         pq.write_table(t.drop([c for c in t.column_names if c.startswith("robot_rl.") or c in

@@ -131,11 +131,12 @@ def export_lerobot(store: EpisodeStore, out: pathlib.Path, episodes: Optional[li
     frames_stats: dict[str, list[np.ndarray]] = {c.name: [] for c in cams}
     t0 = time.monotonic()
     try:
-        for k, ep in enumerate(eps):
-            steps = store.read_steps(ep)
+        for done, ep in enumerate(eps, 1):
             n = ep.num_steps
-            if n == 0:
+            if n == 0:   # nothing to show; LeRobot's episode indices stay contiguous
                 continue
+            k = len(ep_rows)
+            steps = store.read_steps(ep)
             task_index = tasks.setdefault(ep.task, len(tasks))
             chunk, file = _where(k)
             cols = {
@@ -187,7 +188,7 @@ def export_lerobot(store: EpisodeStore, out: pathlib.Path, episodes: Optional[li
             ep_rows.append(row)
             rows += n
             if progress:
-                progress(k + 1, len(eps))
+                progress(done, len(eps))
         if not ep_rows:
             raise StoreError(f"{store.path}: the episodes chosen have no steps")
         _write_meta(tmp, spec, rate, codec, cams, ep_rows, tasks, rows, states, actions, frames_stats)
