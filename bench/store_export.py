@@ -22,7 +22,7 @@ from sim_frames import render_frames  # noqa: E402
 from robot_rl.store import EpisodeStore, StepSpec, StoreSpec, StoreWriter, StreamSpec  # noqa: E402
 from robot_rl.store.info import dir_size  # noqa: E402
 from robot_rl.store.lerobot import export_lerobot  # noqa: E402
-from robot_rl.store.mcap_export import export_mcap  # noqa: E402
+from robot_rl.store.mcap_export import POSE_FIELDS, export_mcap  # noqa: E402
 from robot_rl.store.schema import RobotDescription  # noqa: E402
 
 JOINTS = ["j1", "j2", "j3", "j4", "j5", "j6"]
@@ -32,7 +32,9 @@ def make_store(path: pathlib.Path, frames: dict, episodes: int, seconds: float) 
     h, w = frames["scene_rgb"].shape[1:3]
     spec = StoreSpec(streams=[StreamSpec(name=f"{c}_rgb", kind="rgb", shape=[h, w, 3], dtype="uint8", rate_hz=30)
                               for c in ("scene", "wrist")]
-                     + [StreamSpec(name="joints", shape=[12], rate_hz=30), StreamSpec(name="ee_pose", shape=[7], rate_hz=30)],
+                     + [StreamSpec(name="joints", shape=[12], rate_hz=30,
+                                   fields=[f"q_{j}" for j in JOINTS] + [f"qd_{j}" for j in JOINTS]),
+                        StreamSpec(name="ee_pose", shape=[7], rate_hz=30, fields=POSE_FIELDS)],
                      steps=StepSpec(obs_dim=17, action_dim=5),
                      robot=RobotDescription(name="sim", joint_names=JOINTS, control_rate_hz=30))
     rng = np.random.default_rng(0)

@@ -11,9 +11,9 @@ import time
 
 import pytest
 
-# One torch/OpenMP thread in the test process (set before anything imports torch): with two, each op
-# waits on both threads, and beside other CPU work (a busy CI runner) the small learning tests ran
-# 5-8x slower than alone (41 s against 8 s for the contextual bandit under `stress-ng --cpu 2`).
+# One torch/OpenMP thread in the test processes and the learners they start (set before anything
+# imports torch): with two, each op waits on both threads, and beside other CPU work (a busy CI
+# runner) the small learning tests slowed several-fold (docs/BENCHMARKS.md, "The test suite").
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from robot_rl import ros_env  # noqa: E402

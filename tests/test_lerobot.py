@@ -33,7 +33,7 @@ def make_store(path, episodes=((0, "pick", 25), (1, "pick", 18), (2, "place", 22
     spec = StoreSpec(streams=[StreamSpec(name="front", kind="rgb", shape=[H, W, 3], dtype="uint8", rate_hz=10),
                               StreamSpec(name="wrist", kind="rgb", shape=[H, W, 3], dtype="uint8", rate_hz=5),
                               StreamSpec(name="joints", shape=[4], rate_hz=10, fields=["q_a", "q_b", "qd_a", "qd_b"]),
-                              StreamSpec(name="ee_pose", shape=[7], rate_hz=10)],
+                              StreamSpec(name="ee_pose", shape=[7], rate_hz=10, fields=["x", "y", "z", "qx", "qy", "qz", "qw"])],
                      steps=StepSpec(obs_dim=7, action_dim=4),
                      robot=RobotDescription(name="arm6", joint_names=["a", "b"], control_rate_hz=10))
     rng = np.random.default_rng(0)
@@ -113,8 +113,8 @@ def test_store_to_lerobot_and_back_keeps_everything_but_pixels_exactly(tmp_path)
             assert len(np.unique(ib[used])) == len(np.unique(ia[used]))
             fa, fb = a.read_samples(cam, ia[used]), b.read_samples(cam, ib[used])
             scores += [psnr(x, y) for x, y in zip(fa, fb)]
-    # yuv420p (LeRobot's pixel format) halves the colour resolution: on these saturated edges even
-    # lossless H.264 (crf 0) scores 30.4 dB at worst, 35.9 mean; an exact copy would be 99
+    # yuv420p (LeRobot's pixel format) halves the colour resolution, which costs these saturated
+    # edges several dB even with lossless H.264 (docs/DATA_FORMAT.md); an exact copy would score 99
     print(f"round trip: frame PSNR mean {np.mean(scores):.1f} dB, worst {min(scores):.1f} dB (H.264 crf 18, yuv420p)")
     assert np.mean(scores) > 32.0 and min(scores) > 26.0
 

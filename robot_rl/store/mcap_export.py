@@ -9,8 +9,8 @@ the sample's capture time (`sensor_ns`); no pickle, no custom message types.
 |---|---|---|
 | rgb stream `<cam>_rgb` or `<cam>` | /camera/<cam>/image_raw/compressed (JPEG) or /image_raw (--raw-images) | sensor_msgs/CompressedImage, sensor_msgs/Image rgb8 |
 | depth stream `<name>` | /camera/<name>/depth | sensor_msgs/Image 16UC1 or 32FC1 |
-| `joints` (q and qd of the robot's joints) | /joint_states | sensor_msgs/JointState |
-| `ee_pose` ([x, y, z, qx, qy, qz, qw]) | /ee_pose | geometry_msgs/PoseStamped |
+| a vector stream whose fields are the robot's joints (`q_<joint>`, then optionally `qd_<joint>`) | /joint_states | sensor_msgs/JointState |
+| a vector stream `<name>` with fields [x, y, z, qx, qy, qz, qw] | /<name> | geometry_msgs/PoseStamped |
 | any other vector stream `<name>` | /<name> | std_msgs/Float64MultiArray (dim label: the stream's fields) |
 | each step | /control/step | std_msgs/Float64MultiArray: t_ns, intervention, hold, policy_version, reward, done, obs, action, human_action, executed_action (labels in the layout) |
 | episode start and end, interventions on/off | /episode/event, /teleop/event | std_msgs/String ("start N", "end N STATUS", "intervention_on/off") |
@@ -35,6 +35,18 @@ def _header(stamp_ns: int, frame_id: str = "") -> dict[str, Any]:
 
 def _camera_name(stream: str) -> str:
     return stream[:-4] if stream.endswith("_rgb") else stream
+
+
+POSE_FIELDS = ["x", "y", "z", "qx", "qy", "qz", "qw"]
+
+
+def vector_kind(fields: list[str], joints: list[str]) -> str:
+    """What a vector stream's declared fields say it is: "joints" (the robot's joints, `q_<joint>`,
+    then optionally `qd_<joint>`: a JointState), "pose" (POSE_FIELDS: a PoseStamped), or "other"."""
+    q = [f"q_{j}" for j in joints]
+    if joints and fields in (q, q + [f"qd_{j}" for j in joints]):
+        return "joints"
+    return "pose" if fields == POSE_FIELDS else "other"
 
 
 def step_fields(obs_dim: int, action_dim: int) -> list[str]:
@@ -70,6 +82,7 @@ def export_mcap(store: EpisodeStore, episode: int, out: pathlib.Path, raw_images
                 counts[topic] = counts.get(topic, 0) + 1
 
             joints = spec.robot.joint_names
+            kinds = {s.name: vector_kind(s.fields, joints) for s in spec.streams}
             for s in spec.streams:
                 data, sensor, _ = store.read_stream(ep, s.name)
                 for sample, t in zip(data, sensor):
@@ -95,14 +108,14 @@ def export_mcap(store: EpisodeStore, episode: int, out: pathlib.Path, raw_images
                         put(f"/camera/{s.name}/depth", "sensor_msgs/msg/Image",
                             {"header": _header(t, s.name), "height": h, "width": wd, "encoding": enc, "is_bigendian": 0,
                              "step": wd * sample.dtype.itemsize, "data": np.ascontiguousarray(sample).tobytes()}, t)
-                    elif s.name == "joints" and joints and sample.shape[0] in (len(joints), 2 * len(joints)):
+                    elif kinds[s.name] == "joints":
                         n = len(joints)
                         put("/joint_states", "sensor_msgs/msg/JointState",
                             {"header": _header(t), "name": joints, "position": sample[:n].astype(float).tolist(),
                              "velocity": sample[n:].astype(float).tolist(), "effort": []}, t)
-                    elif s.name == "ee_pose" and sample.shape[0] == 7:
+                    elif kinds[s.name] == "pose":
                         x, y, z, qx, qy, qz, qw = sample.astype(float).tolist()
-                        put("/ee_pose", "geometry_msgs/msg/PoseStamped",
+                        put(f"/{s.name}", "geometry_msgs/msg/PoseStamped",
                             {"header": _header(t, "world"), "pose": {"position": {"x": x, "y": y, "z": z},
                                                                      "orientation": {"x": qx, "y": qy, "z": qz, "w": qw}}}, t)
                     else:
