@@ -194,10 +194,9 @@ class StoreLayout:
                           if k not in self.missing_steps}
             self.episodes = {k: self.root[f"episodes/{k}"] for k in EPISODE_COLUMNS}
             if not read_only:   # write every chunk, also one that is all fill value (store.chunks)
-                self.streams = {n: {k: a.with_config({"write_empty_chunks": True}) for k, a in arrs.items()}
-                                for n, arrs in self.streams.items()}
-                self.steps = {k: a.with_config({"write_empty_chunks": True}) for k, a in self.steps.items()}
-                self.episodes = {k: a.with_config({"write_empty_chunks": True}) for k, a in self.episodes.items()}
+                every = lambda arrays: {k: a.with_config({"write_empty_chunks": True}) for k, a in arrays.items()}  # noqa: E731
+                self.streams = {n: every(arrs) for n, arrs in self.streams.items()}
+                self.steps, self.episodes = every(self.steps), every(self.episodes)
         except (KeyError, FileNotFoundError, zarr.errors.BaseZarrError, ValueError, json.JSONDecodeError) as exc:
             raise StoreError(f"{self.path}: the store is incomplete or damaged: {exc}") from None
         self.attrs = attrs
