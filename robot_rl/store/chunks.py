@@ -20,7 +20,7 @@ import numpy as np
 
 from robot_rl.store.schema import StoreError
 
-_EMPTY = 2**64 - 1
+EMPTY = 2**64 - 1   # a shard index entry for a chunk the shard does not hold
 
 
 class MissingChunkError(StoreError):
@@ -49,39 +49,38 @@ def missing(array: Any, root: pathlib.Path, a: int, b: int) -> list[tuple[int, i
     unit = shard[0] if shard else int(array.chunks[0])
     for u in range(a // unit, (b - 1) // unit + 1):
         key = array.metadata.encode_chunk_key((u,) + trailing)
+        span = (max(a, u * unit), min(b, (u + 1) * unit) - 1)   # the asked-for rows this file holds
         where = f"{array.path}/{key} (rows {u * unit}..{(u + 1) * unit - 1})"
         try:
             size = os.stat(base / key).st_size
         except FileNotFoundError:
-            problems.append((max(a, u * unit), min(b, (u + 1) * unit) - 1, f"{where}: file missing"))
+            problems.append((*span, f"{where}: file missing"))
             continue
         if shard is None:
             if size == 0:
-                problems.append((max(a, u * unit), min(b, (u + 1) * unit) - 1, f"{where}: file is empty"))
+                problems.append((*span, f"{where}: file is empty"))
             continue
         rows_per_shard, rows_per_chunk = shard
         n = rows_per_shard // rows_per_chunk
         tail = n * 16 + 4
         if size < tail:
-            problems.append((max(a, u * unit), min(b, (u + 1) * unit) - 1, f"{where}: file cut short ({size} bytes, its index alone is {tail})"))
+            problems.append((*span, f"{where}: file cut short ({size} bytes, its index alone is {tail})"))
             continue
         with open(base / key, "rb") as f:
             f.seek(size - tail)
             raw = f.read(tail)
         if google_crc32c.value(raw[:-4]) != int.from_bytes(raw[-4:], "little"):
-            problems.append((max(a, u * unit), min(b, (u + 1) * unit) - 1, f"{where}: shard index fails its checksum (cut short or overwritten)"))
+            problems.append((*span, f"{where}: shard index fails its checksum (cut short or overwritten)"))
             continue
         index = np.frombuffer(raw[:-4], dtype="<u8").reshape(n, 2)
-        lo, hi = max(a, u * rows_per_shard), min(b, (u + 1) * rows_per_shard)
-        for c in range((lo - u * rows_per_shard) // rows_per_chunk, (hi - 1 - u * rows_per_shard) // rows_per_chunk + 1):
+        for c in range((span[0] - u * unit) // rows_per_chunk, (span[1] - u * unit) // rows_per_chunk + 1):
             off, length = int(index[c, 0]), int(index[c, 1])
-            first = u * rows_per_shard + c * rows_per_chunk
-            if off == _EMPTY:
-                problems.append((max(a, first), min(b, first + rows_per_chunk) - 1, f"{array.path}/{key}: chunk {c} (rows {first}..{first + rows_per_chunk - 1}) "
-                                        "is not in the shard"))
-            elif off + length > size - tail:
-                problems.append((max(a, first), min(b, first + rows_per_chunk) - 1, f"{array.path}/{key}: chunk {c} (rows {first}..{first + rows_per_chunk - 1}) "
-                                        "lies past the end of the file (cut short)"))
+            first = u * unit + c * rows_per_chunk
+            what = ("is not in the shard" if off == EMPTY else
+                    "lies past the end of the file (cut short)" if off + length > size - tail else "")
+            if what:
+                problems.append((max(a, first), min(b, first + rows_per_chunk) - 1,
+                                 f"{array.path}/{key}: chunk {c} (rows {first}..{first + rows_per_chunk - 1}) {what}"))
     return problems
 
 

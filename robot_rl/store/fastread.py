@@ -17,10 +17,10 @@ import google_crc32c
 import numcodecs
 import numpy as np
 
-from robot_rl.store.chunks import MissingChunkError
+from robot_rl.store.chunks import EMPTY, MissingChunkError
 from robot_rl.store.codecs import JPEG_CODEC_NAME, JpegCodec
 
-_EMPTY = np.uint64(2**64 - 1)
+_EMPTY = np.uint64(EMPTY)
 
 
 class ChecksumError(ValueError):

@@ -177,20 +177,9 @@ def _check_chunks(label: str, arr, n: int, store: EpisodeStore, report: VerifyRe
                 report.chunks_checked += 1
             except Exception as exc:
                 rows = f"rows {c}..{min(c + chunk, hi) - 1}"
-                report.problems.append(f"{label} {rows} ({_owner(label, c, store)}): chunk is corrupt "
+                report.problems.append(f"{label} {rows} ({_owners(label, [c, min(c + chunk, hi) - 1], store)}): "
+                                       f"chunk is corrupt "
                                        f"({_short(exc)})")
-
-
-def _owner(label: str, row: int, store: EpisodeStore) -> str:
-    kind, name = label.split("/")[:2]
-    for ep in store.episodes():
-        if kind == "streams" and ep.streams[name][0] <= row < ep.streams[name][1]:
-            return f"episode {ep.index}"
-        if kind == "steps" and ep.steps[0] <= row < ep.steps[1]:
-            return f"episode {ep.index}"
-        if kind == "episodes" and ep.index == row:
-            return f"episode {ep.index}'s table row"
-    return "no episode"
 
 
 def _owners(label: str, rows: list[int], store: EpisodeStore) -> str:
