@@ -157,7 +157,8 @@ class ControlNode(RobotRLNode):
         self.detector = None
         if c.reward_model:
             try:
-                self.detector = SuccessDetector(self.registry.resolve(c.reward_model), c.reward_threshold, c.success_hold)
+                self.detector = SuccessDetector(self.registry.resolve(c.reward_model), c.reward_threshold, c.success_hold,
+                                                max_bytes=self.max_bytes)
             except (PolicyError, FileNotFoundError, ValueError) as exc:
                 raise ConfigError(f"reward_model {c.reward_model!r}: {exc}") from None
         # every camera the policy or the reward classifier sees; only the policy's hold the loop when stale

@@ -20,13 +20,14 @@ from robot_rl.policy.spec import PolicyError
 
 
 class SuccessDetector:
-    def __init__(self, path: str | pathlib.Path, threshold: float = 0.0, hold: int = 3, sha256: str = "") -> None:
+    def __init__(self, path: str | pathlib.Path, threshold: float = 0.0, hold: int = 3, sha256: str = "",
+                 max_bytes: Optional[int] = None) -> None:
         from robot_rl.policy import registry
         from robot_rl.policy.ort import session
 
         if hold < 1:
             raise ValueError("hold must be >= 1 frame")
-        data, self.meta = registry.load(path, sha256)
+        data, self.meta = registry.load(path, sha256, max_bytes=max_bytes or registry.MAX_MODEL_BYTES)
         if self.meta.kind != "reward":
             raise PolicyError(f"{path}: {self.meta.name}/{self.meta.version} is a {self.meta.kind}, "
                               "not a reward classifier (robot-rl reward train makes one)")
