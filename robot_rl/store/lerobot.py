@@ -28,7 +28,7 @@ import json
 import pathlib
 import shutil
 import time
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -292,10 +292,15 @@ def import_lerobot(src: pathlib.Path, dest: pathlib.Path, image_codec: str = "zs
                      steps=StepSpec(obs_dim=odim, action_dim=adim),
                      robot=RobotDescription(name=info.get("robot_type") or "lerobot", control_rate_hz=float(fps)))
     t_base, frames_total = time.time_ns(), 0
+    files: dict[str, Any] = {}   # a data file read once, though LeRobot's writer puts many episodes in one
     with StoreWriter(dest, spec) as writer:
         for k, ep in enumerate(sorted(episodes, key=lambda e: e["episode_index"])):
             e = int(ep["episode_index"])
-            table = _read_table(src, DATA_PATH.format(chunk_index=ep["data/chunk_index"], file_index=ep["data/file_index"]))
+            name = DATA_PATH.format(chunk_index=ep["data/chunk_index"], file_index=ep["data/file_index"])
+            if name not in files:
+                files.clear()   # episodes come in file order: keep one file in memory
+                files[name] = _read_table(src, name)
+            table = files[name]
             table = table.filter(pc.equal(table["episode_index"], e)).sort_by("frame_index")
             col = {name: table[name].to_numpy(zero_copy_only=False) for name in table.column_names}
             n = table.num_rows
