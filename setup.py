@@ -5,7 +5,8 @@ Install with `bash scripts/install.sh` (Debian packages + a virtual environment)
 """
 from setuptools import find_packages, setup
 
-# torch is pinned to the CPU build that ships on our machines; a bare `torch` pulls GBs of CUDA.
+# torch is pinned to a version whose CPU build lies on our machines (pip takes it from there); an
+# unpinned `torch` pulls a CUDA build of several GB.
 CORE = [
     "numpy>=1.26,<3",
     "pyyaml>=6.0",
@@ -30,6 +31,10 @@ CORE = [
     # MCAP of standard ROS 2 messages (robot_rl/store/mcap_export.py), for Foxglove and rosbag2
     "mcap>=1.2",
     "mcap-ros2-support>=0.5",
+    # robot models no one here wrote, read from the installed packages by the builtin descriptions
+    # (robot_rl/robot/builtin): the Franka Panda (gymnasium-robotics) and the Kinova Jaco (dm_control)
+    "gymnasium-robotics>=1.4",
+    "dm-control>=1.0.50",
 ]
 # ROS 2 Kilted from PyPI wheels (see docs/ROS2.md). Standard message packages only.
 ROS = [
@@ -52,7 +57,7 @@ setup(
     "off-policy residual / human-in-the-loop RL, ONNX control, MuJoCo simulator",
     python_requires=">=3.11",
     packages=find_packages(include=["robot_rl", "robot_rl.*", "ros_nodes", "ros_nodes.*"]),
-    package_data={"robot_rl": ["resources/*"]},
+    package_data={"robot_rl": ["resources/*", "robot/builtin/*"]},
     install_requires=CORE + ROS,
     extras_require={"test": ["pytest>=8", "pytest-timeout>=2.3",
                              "websockets>=12"]},  # a Foxglove WebSocket client for the live view test

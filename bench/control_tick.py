@@ -15,7 +15,8 @@ import time
 import numpy as np
 import torch
 
-from robot_rl.control.core import ControlCore, ee_safety
+from robot_rl import robot
+from robot_rl.control.core import ControlCore, robot_control
 from robot_rl.control.safety import SafetyLayer
 from robot_rl.control.watchdog import Watchdog
 from robot_rl.policy import ActionSpec, ObsSpec, PolicyMetadata
@@ -49,7 +50,7 @@ def main() -> None:
         reg = PolicyRegistry(pathlib.Path(tmp) / "policies")
         path = reg.publish(export(MLPPolicy(proprio, action, hidden=(args.hidden, args.hidden)), meta)[0], meta)
         rt = PolicyRuntime.from_file(path)
-    safety_cfg, to_command = ee_safety(500.0)
+    safety_cfg, to_command = robot_control(robot.load(robot.DEFAULT_ROBOT), 500.0)
     core = ControlCore(rt, SafetyLayer(safety_cfg, 1 / 500), Watchdog({"proprio": 1.0}, 0.0), to_command)
     obs = {"proprio": np.random.default_rng(0).normal(size=17).astype(np.float32)}
     state = np.array([0.4, 0.0, 0.2, 0.0])

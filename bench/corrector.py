@@ -56,10 +56,11 @@ def main() -> None:
     args = ap.parse_args()
 
     from robot_rl import sim
-    from robot_rl.control.core import ee_safety
+    from robot_rl import robot
+    from robot_rl.control.core import robot_control
     from robot_rl.policy.runtime import PolicyRuntime
 
-    _, to_command = ee_safety(10.0)   # the env's action scaling = the control node's, as in eval
+    _, to_command = robot_control(robot.load(robot.DEFAULT_ROBOT), 10.0)   # the env's action scaling = the control node's, as in eval
     env = sim.make(args.task, cameras=["front", "wrist"], image_size=[128, 128], control_hz=10.0,
                    max_pos_step=float(to_command.scale[0]), max_yaw_step=float(to_command.scale[3]))
     seeds = list(range(args.first_seed, args.first_seed + args.episodes))

@@ -25,7 +25,8 @@ import numpy as np
 def replay_errors(store_path: pathlib.Path, skip_first: int) -> dict[str, list[float]]:
     from robot_rl import sim
     from robot_rl.store import EpisodeStore
-    from robot_rl.store.grasp import EE_POS, grasp_offsets, gripper_closes
+    from robot_rl.robot.features import ProprioLayout
+    from robot_rl.store.grasp import grasp_offsets, gripper_closes
 
     store = EpisodeStore.open(store_path)
     env = sim.make("pick_cube", image_size=[32, 32], control_hz=10.0)
@@ -42,7 +43,7 @@ def replay_errors(store_path: pathlib.Path, skip_first: int) -> dict[str, list[f
         known = np.isfinite(offsets).all(axis=1)
         if not known.any():
             continue
-        ee = obs[:, EE_POS]
+        ee = obs[:, ProprioLayout.of_dim(obs.shape[1]).ee_pos]
         grasp = ee[known][0] + offsets[known][0, :3]
         last_close = int(gripper_closes(action)[-1])
         _, info = env.reset(seed=int(ep.notes.split()[-1]))   # "sim seed N" (robot_rl.sim.rollout)

@@ -39,7 +39,7 @@ def collect(env, seeds, make_expert):
             for c in frames:
                 frames[c].append(obs[c])
             proprio.append(obs["proprio"])
-            offset.append(cube - obs["proprio"][-5:-2])
+            offset.append(cube - obs["proprio"][env.layout.ee_pos])
             obs, _, term, trunc, info = env.step(expert.act(obs, info))
             if term or trunc or info["state"]["cube_pos"][2] > 0.03:   # lifted: the cube moves from here on
                 break
@@ -52,7 +52,8 @@ def collect(env, seeds, make_expert):
 def to_gripper(offset: torch.Tensor, proprio: torch.Tensor) -> torch.Tensor:
     """World-axes offsets into the gripper's yaw frame (the proprio's yaw column), as the learner turns them."""
     from robot_rl.learn.encoder import turn_xy
-    return turn_xy(offset, -proprio[:, -2])
+    from robot_rl.robot.features import ProprioLayout
+    return turn_xy(offset, -proprio[:, ProprioLayout.of_dim(proprio.shape[1]).ee_yaw])
 
 
 def run(train, test, inputs: str, steps: int, seed: int) -> str:

@@ -10,8 +10,11 @@ import sys
 
 from robot_rl import __version__, config
 from robot_rl.log import progress, setup
+from robot_rl.robot import DEFAULT_ROBOT, builtin_names, canonical as canonical_robot, load as load_robot
 
 EXIT_USAGE = 2
+ROBOT_HELP = (f"a builtin robot ({', '.join(builtin_names())}; default {DEFAULT_ROBOT}) or the path of a robot "
+              "description YAML (docs/ROBOTS.md)")
 
 
 class UsageError(Exception):
@@ -67,6 +70,32 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from robot_rl.doctor import run_checks
 
     return run_checks()
+
+
+def cmd_robots(args: argparse.Namespace) -> int:
+    from robot_rl.robot.features import action_names, proprio_names
+
+    if not args.robot:
+        for name in builtin_names():
+            d = load_robot(name)
+            print(f"{name:8s} {d.n} joints, {d.command.mode} commands at {d.command.rate_hz:g} Hz, gripper "
+                  f"{len(d.gripper.actuators)} actuator(s), wrist camera {d.wrist_camera.name or 'none'}")
+        print("any other robot: a description YAML (docs/ROBOTS.md), passed as --robot PATH")
+        return 0
+    try:
+        from robot_rl.robot.kinematics import Kinematics
+        d = load_robot(args.robot)
+        kin = Kinematics(d)   # builds its model: the check that the description fits it
+    except (ValueError, FileNotFoundError) as exc:
+        raise UsageError(str(exc)) from None
+    pos, _ = kin.ik.forward(kin.home_q)
+    print(f"robot {d.name} ({d.source}), description sha256 {d.digest()[:16]}")
+    print(f"  joints: {', '.join(f'{j} [{lo:.2f}, {hi:.2f}]' for j, lo, hi in zip(d.joints, kin.robot.lower, kin.robot.upper))}")
+    print(f"  tool {d.tool.site} at home: {' '.join(f'{v:.3f}' for v in pos)} m; workspace {d.workspace.low} .. {d.workspace.high}")
+    print(f"  proprio ({len(proprio_names(d))}): {', '.join(proprio_names(d))}")
+    for mode in ("ee", "joint"):
+        print(f"  action, {mode} mode{' (default)' if mode == d.command.mode else ''}: {', '.join(action_names(d, mode))}")
+    return 0
 
 
 def cmd_sim(args: argparse.Namespace) -> int:
@@ -164,17 +193,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         path = PolicyRegistry(registry).resolve(policy)
         from robot_rl.policy.registry import load
         _, meta = load(path)
-    except PolicyError as exc:
+        robot = canonical_robot(args.robot)
+        load_robot(robot)
+    except (PolicyError, ValueError) as exc:
         raise UsageError(str(exc)) from None
     cams = ",".join(o.name for o in meta.obs if o.dtype == "uint8")
     size = next((o.shape for o in meta.obs if o.dtype == "uint8"), [128, 128, 3])
     graph = GraphConfig(name="run", domain_id=_sim_domain(), nodes=[
         NodeSpec(name="sim", module="sim_robot", parameters={
-            "task": args.task, "seed": args.seed, "mode": "realtime", "control_hz": float(args.rate_hz),
+            "task": args.task, "robot": robot, "seed": args.seed, "mode": "realtime", "control_hz": float(args.rate_hz),
             "physics_hz": float(args.rate_hz * max(1, round(500 / args.rate_hz))), "cameras": cams,
             "image_width": int(size[1]), "image_height": int(size[0])}),
         NodeSpec(name="control", module="control_node", parameters={
-            "policy": str(path), "rate_hz": float(args.rate_hz), "registry": str(registry)}),
+            "policy": str(path), "robot": robot, "rate_hz": float(args.rate_hz), "registry": str(registry)}),
     ])
     return GraphRunner(graph, duration_s=args.duration).run()
 
@@ -325,7 +356,7 @@ def cmd_session(args: argparse.Namespace) -> int:
     from robot_rl.sim.tasks import TASKS
 
     overrides = list(args.overrides)
-    for key in ("out", "task", "demos", "hil_episodes", "eval_episodes", "seed"):
+    for key in ("out", "task", "robot", "demos", "hil_episodes", "eval_episodes", "seed"):
         value = getattr(args, key)
         if value is not None:
             overrides.append(f"{key}={value}")
@@ -369,7 +400,7 @@ def _policy_export(args: argparse.Namespace) -> int:
         model, cfg = load_checkpoint(args.checkpoint)
     elif args.random_init:
         torch.manual_seed(args.seed)
-        cfg = sim_policy_config(args.random_init)
+        cfg = sim_policy_config(args.random_init, args.robot)
         model = cfg.build().eval()
         if args.save_checkpoint:
             save_checkpoint(model, cfg, args.save_checkpoint)
@@ -573,6 +604,7 @@ COMMANDS = {
     "launch-file": ("print the ROS 2 launch file equivalent of a graph config", cmd_launch_file),
     "env": ("print shell exports for running ROS 2 tools in robot_rl's environment", cmd_env),
     "sim": ("run one simulator episode and write an mp4 and a PNG strip of it", cmd_sim),
+    "robots": ("list the builtin robots, or show one robot description's joints, limits and features", cmd_robots),
     "calib": ("camera intrinsics, hand-eye and sensor latency calibration (ChArUco board)", cmd_calib),
     "run": ("run a registry policy on the simulator through the control node (safety layer, live loop statistics)",
             cmd_run),
@@ -621,9 +653,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("doctor", help=COMMANDS["doctor"][0], description=COMMANDS["doctor"][0])
 
+    p = sub.add_parser("robots", help=COMMANDS["robots"][0], description=COMMANDS["robots"][0])
+    p.add_argument("robot", nargs="?", default="", help="a builtin robot's name or a description YAML's path")
+
     p = sub.add_parser("sim", help=COMMANDS["sim"][0], description=COMMANDS["sim"][0])
     p.add_argument("--task", default="pick_cube", help="pick_cube (default) or peg_insert")
-    p.add_argument("--robot", default="arm6", choices=["arm6", "arm7"], help="builtin robot model (default arm6)")
+    p.add_argument("--robot", default=DEFAULT_ROBOT, help=ROBOT_HELP)
     p.add_argument("--seed", type=int, default=0, help="episode seed: fixes object and start poses (default 0)")
     p.add_argument("--expert", action="store_true", help="drive with the scripted expert (same as --policy expert)")
     p.add_argument("--policy", choices=["expert", "weak", "idle"], default="expert",
@@ -659,6 +694,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--policy", required=True, help="policies/NAME, NAME, NAME/vNNNN or an .onnx path inside --registry")
     p.add_argument("--registry", default="policies")
     p.add_argument("--task", default="pick_cube")
+    p.add_argument("--robot", default=DEFAULT_ROBOT, help=ROBOT_HELP)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--rate-hz", type=float, default=10.0, help="control rate (default 10)")
     p.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds")
@@ -672,7 +708,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", type=pathlib.Path, help="episode store (default data/<task>_demos.zarr; appended to)")
     p.add_argument("--teleop", choices=["expert", "keyboard", "gamepad", "spacemouse"],
                    help="who drives: expert (simulator only; the default there) or a device (default keyboard)")
-    p.add_argument("--robot", default="arm6", choices=["arm6", "arm7"])
+    p.add_argument("--robot", default=DEFAULT_ROBOT, help=ROBOT_HELP)
     p.add_argument("--seed", type=int, default=0, help="first episode's seed (the next ones count up)")
     p.add_argument("--rate-hz", type=float, default=10.0, help="control and recording rate (default 10)")
     p.add_argument("--cameras", default="front,wrist", help="comma-separated camera names (default front,wrist)")
@@ -750,6 +786,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stage", choices=["all", "demos", "bc", "hil", "select", "eval", "report"], default="all")
     p.add_argument("--out", help="session folder: store, registry, learner run, report (default runs/session)")
     p.add_argument("--task", help="pick_cube (default) or peg_insert")
+    p.add_argument("--robot", help=ROBOT_HELP)
     p.add_argument("--demos", type=int, help="demonstrations to collect (default 5)")
     p.add_argument("--hil-episodes", type=int, help="episodes of the policy with a human correcting (default 60)")
     p.add_argument("--eval-episodes", type=int, help="held-out simulator seeds per policy evaluated (default 20)")
@@ -774,6 +811,7 @@ def build_parser() -> argparse.ArgumentParser:
     c = psub.add_parser("export", help="checkpoint -> policies/<name>/<version>.onnx (+ .json), with a parity check")
     c.add_argument("--checkpoint", type=pathlib.Path, help="a .safetensors policy checkpoint")
     c.add_argument("--random-init", choices=["mlp", "cnn"], help="an untrained policy with the simulator's spec")
+    c.add_argument("--robot", default=DEFAULT_ROBOT, help="with --random-init: the robot it is for; " + ROBOT_HELP)
     c.add_argument("--save-checkpoint", type=pathlib.Path, help="with --random-init: also write its checkpoint")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--name", required=True, help="policy name in the registry")

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 from robot_rl import ros_env
+from robot_rl.robot import builtin_names, load as load_robot
 
 # Run in a child prepared by ros_env: two nodes in one process exchange a message over DDS.
 _ROS_PROBE = """
@@ -101,6 +102,14 @@ def run_checks() -> int:
         gl_env["PYOPENGL_PLATFORM"] = backend
         ok, detail = _child(_MUJOCO_PROBE, gl_env)
         report(ok, f"MuJoCo headless rendering (MUJOCO_GL={backend})", detail)
+
+    for name in builtin_names():   # each builtin robot's model builds (the foreign ones from their packages)
+        try:
+            from robot_rl.robot.kinematics import Kinematics
+            kin = Kinematics(load_robot(name))
+            report(True, f"robot {name}", f"{kin.robot.n} joints, model {kin.model.nbody} bodies")
+        except Exception as exc:  # noqa: BLE001 - report every robot that does not build, keep checking
+            report(False, f"robot {name}", f"{exc.__class__.__name__}: {exc}")
 
     ok, detail = _store_probe()
     report(ok, "episode store write, commit, verify (zarr, crc32c, JPEG codec)", detail)

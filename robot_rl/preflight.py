@@ -11,8 +11,10 @@ ROS-free: `evaluate` judges what `ros_nodes/preflight_node.py` observed on the t
   sensor delays only add to it, so the minimum is the best bound on the clocks' disagreement; a
   negative one (stamps from the future) is a clock ahead of ours. With `/clock` published (the
   simulator), "our clock" is sim time, as a node with use_sim_time sees it.
-- limits: the end effector's position inside the workspace box, the joints inside their
-  limits, and the limits themselves sane.
+- joints: /joint_states names every joint of the robot's description (under the names the
+  driver uses, `joint_names`, when they differ from the description's: a mapping, not a new robot)
+- limits: the end effector's position inside the description's workspace box and every joint
+  inside the description's limits.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from robot_rl.control.safety import SafetyConfig
+from robot_rl.robot import DEFAULT_ROBOT, canonical, load as load_robot
 
 
 @dataclasses.dataclass
@@ -51,17 +53,23 @@ class PreflightConfig:
     discovery_s: float = 5.0
     rate_tolerance: float = 0.2
     max_clock_offset_s: float = 0.05
-    # the workspace box and joint limits the control node's safety layer enforces (ee mode: its
-    # defaults); joint limits are checked when given
-    workspace: SafetyConfig = dataclasses.field(default_factory=SafetyConfig)
-    joint_low: list[float] = dataclasses.field(default_factory=list)
-    joint_high: list[float] = dataclasses.field(default_factory=list)
+    # the robot description (builtin name or YAML path): its joints, their limits and the
+    # workspace box the control node's safety layer enforces
+    robot: str = DEFAULT_ROBOT
+    # the driver's names of the description's joints, in the description's order ("" = the same
+    # names); the control node's joint_names parameter takes the same list
+    joint_names: str = ""
 
     def validate(self) -> None:
         if self.listen_s <= 0 or not 0 < self.rate_tolerance < 1 or self.max_clock_offset_s <= 0 or self.discovery_s < 0:
             raise ValueError("listen_s > 0, discovery_s >= 0, rate_tolerance in (0, 1), max_clock_offset_s > 0")
-        if len(self.joint_low) != len(self.joint_high):
-            raise ValueError("joint_low and joint_high need one value per joint")
+        d = load_robot(self.robot)
+        if self.joint_names and len(self.driver_joints()) != d.n:
+            raise ValueError(f"joint_names has {len(self.driver_joints())} names for the {d.n} joints of {d.name}")
+
+    def driver_joints(self) -> list[str]:
+        """The names /joint_states must carry, in the description's joint order."""
+        return [j.strip() for j in self.joint_names.split(",") if j.strip()] or load_robot(self.robot).joints
 
 
 @dataclasses.dataclass
@@ -79,15 +87,25 @@ def measured_rate(receive_ns: list[int]) -> float:
     return (len(receive_ns) - 1) / span if span > 0 else math.inf
 
 
+def robot_limits(robot: str) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(joint names, joint lower, joint upper, workspace low, workspace high) of a description."""
+    from robot_rl.robot.kinematics import Kinematics
+    d = load_robot(robot)
+    r = Kinematics(d).robot   # limits as the control node enforces them (the model's, or the description's)
+    return d.joints, r.lower, r.upper, np.asarray(d.workspace.low), np.asarray(d.workspace.high)
+
+
 def evaluate(cfg: PreflightConfig, seen: dict[str, TopicObservation], ee_pose: Optional[np.ndarray] = None,
-             joints: Optional[np.ndarray] = None) -> dict[str, Any]:
-    """{"ok": bool, "problems": [one line each], "topics": {topic: figures}}. ee_pose: [x, y, z, ...]."""
+             joints: Optional[np.ndarray] = None, joint_names: Optional[list[str]] = None) -> dict[str, Any]:
+    """{"ok": bool, "problems": [one line each], "topics": {topic: figures}}. ee_pose: [x, y, z, ...];
+    joints / joint_names: the last /joint_states positions and names."""
     problems, topics = [], {}
+    limits = None
     try:
         cfg.validate()
-        cfg.workspace.validate()
-    except ValueError as exc:
-        problems.append(f"limits: {exc}")
+        limits = robot_limits(cfg.robot)
+    except (ValueError, FileNotFoundError) as exc:
+        problems.append(f"robot: {exc}")
     for t in cfg.topics:
         obs = seen.get(t.topic, TopicObservation())
         row: dict[str, Any] = {"messages": len(obs.receive_ns)}
@@ -109,24 +127,36 @@ def evaluate(cfg: PreflightConfig, seen: dict[str, TopicObservation], ee_pose: O
                 problems.append(f"clock: {t.topic} stamps disagree with this machine's clock by {abs(offset) * 1e3:.0f} ms"
                                 f"{ahead}, more than {cfg.max_clock_offset_s * 1e3:.0f} ms: synchronize the clocks "
                                 f"(chrony/PTP) or fix the driver's stamps")
-    ws = cfg.workspace
-    if ee_pose is not None and ws.mode == "ee":
+    if limits is not None:
+        problems += _limit_problems(cfg, limits, ee_pose, joints, joint_names)
+    return {"ok": not problems, "problems": problems, "topics": topics}
+
+
+def _limit_problems(cfg: PreflightConfig, limits, ee_pose, joints, joint_names) -> list[str]:
+    problems = []
+    names, lower, upper, ws_low, ws_high = limits
+    if ee_pose is not None:
         # position only: the yaw the safety layer bounds is relative to the robot model's home
         # orientation, which the control node knows and this check does not
         pose = np.asarray(ee_pose[:3], float)
         for i, axis in enumerate(("x", "y", "z")):
-            if not ws.low[i] <= pose[i] <= ws.high[i]:
+            if not ws_low[i] <= pose[i] <= ws_high[i]:
                 problems.append(f"limits: end effector {axis} = {pose[i]:.3f} is outside the workspace box "
-                                f"[{ws.low[i]:g}, {ws.high[i]:g}]: jog it inside before a policy may move it")
-    if joints is not None and cfg.joint_low:
-        q = np.asarray(joints, float)
-        if len(q) != len(cfg.joint_low):
-            problems.append(f"limits: {len(q)} joints on /joint_states, {len(cfg.joint_low)} joint limits configured")
-        else:
-            for i in np.flatnonzero((q < cfg.joint_low) | (q > cfg.joint_high)):
-                problems.append(f"limits: joint {i + 1} at {q[i]:.3f} rad is outside [{cfg.joint_low[i]:g}, "
-                                f"{cfg.joint_high[i]:g}]")
-    return {"ok": not problems, "problems": problems, "topics": topics}
+                                f"[{ws_low[i]:g}, {ws_high[i]:g}]: jog it inside before a policy may move it")
+    if joints is None:
+        return problems
+    q, driver = np.asarray(joints, float), cfg.driver_joints()
+    if joint_names is not None:
+        missing = [j for j in driver if j not in joint_names]
+        if missing:
+            return problems + [f"joints: /joint_states lacks {', '.join(missing)} of robot {cfg.robot} (it names "
+                               f"{', '.join(joint_names[:12]) or 'none'}); give the driver's names as joint_names"]
+        q = q[[joint_names.index(j) for j in driver]] if len(q) == len(joint_names) else q
+    if len(q) != len(names):
+        return problems + [f"joints: {len(q)} positions on /joint_states, robot {cfg.robot} has {len(names)} joints"]
+    for i in np.flatnonzero((q < lower) | (q > upper)):
+        problems.append(f"limits: joint {driver[i]} at {q[i]:.3f} rad is outside [{lower[i]:.3f}, {upper[i]:.3f}]")
+    return problems
 
 
 def run_preflight(cfg: PreflightConfig, out_dir, sim: bool = False, task: str = "pick_cube",
@@ -148,7 +178,7 @@ def run_preflight(cfg: PreflightConfig, out_dir, sim: bool = False, task: str = 
     nodes = []
     if sim:
         nodes.append(NodeSpec(name="sim", module="sim_robot", required=False, parameters={
-            "task": task, "mode": "realtime", "control_hz": 10.0, "physics_hz": 500.0,
+            "task": task, "robot": canonical(cfg.robot), "mode": "realtime", "control_hz": 10.0, "physics_hz": 500.0,
             "cameras": "front,wrist", "image_width": 128, "image_height": 128}))
     nodes.append(NodeSpec(name="preflight", module="preflight_node", parameters={
         "config": str(path), "report_path": str(out_dir / "preflight.json")}))

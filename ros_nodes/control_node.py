@@ -1,10 +1,14 @@
 """The control node: runs an ONNX policy on the robot at a fixed rate, behind the safety layer,
 with a watchdog on its inputs, human override and hot swap (glue around robot_rl.control.core).
 
-Inputs: /joint_states, /ee_pose, /gripper/opening (-> the proprio vector [q, qd, ee xyz, ee yaw,
-gripper], the simulator's convention) and, for image policies, /camera/<name>/image_raw.
-/teleop/intervention (std_msgs/Bool) and /teleop/action (Float64MultiArray [dx, dy, dz, dyaw, grip])
-let a human take over. /control/estop (Bool, true) latches an e-stop: every command holds until the
+The robot is its description (robot_rl.robot: `robot` names a builtin or a YAML path): its joints,
+kinematics (IK from the description's model, no simulator), workspace box, limits, command mode and
+speeds. A policy whose metadata names another robot or command mode is refused.
+
+Inputs: /joint_states, /ee_pose, /gripper/opening (-> the proprio vector of the description's
+features, robot_rl.robot.features) and, for image policies, /camera/<name>/image_raw.
+/teleop/intervention (std_msgs/Bool) and /teleop/action (Float64MultiArray, an action) let a human
+take over. /control/estop (Bool, true) latches an e-stop: every command holds until the
 /control/reset_estop service (std_srvs/Trigger) is called. /policy/update (std_msgs/String
 "path [sha256]") swaps the policy.
 With `reward_model` (a reward classifier from `robot-rl reward train`), a thread beside the loop
@@ -45,16 +49,18 @@ from std_msgs.msg import Bool, Float64, Float64MultiArray, String  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
 from robot_rl.config import ConfigError  # noqa: E402
-from robot_rl.control.core import ControlCore, ee_safety, joint_delta_command  # noqa: E402
-from robot_rl.control.safety import SafetyConfig, SafetyLayer  # noqa: E402
+from robot_rl.robot import DEFAULT_ROBOT  # noqa: E402
+from robot_rl.control.core import ControlCore, robot_control  # noqa: E402
+from robot_rl.control.safety import SafetyLayer  # noqa: E402
 from robot_rl.control.step_row import step_fields  # noqa: E402
 from robot_rl.control.success import SuccessDetector  # noqa: E402
 from robot_rl.control.watchdog import Watchdog  # noqa: E402
 from robot_rl.policy.registry import PolicyRegistry  # noqa: E402
 from robot_rl.policy.runtime import PolicyRuntime  # noqa: E402
-from robot_rl.policy.spec import PolicyError  # noqa: E402
-from robot_rl.sim.kinematics import DifferentialIK, yaw_from_home, yawed  # noqa: E402
-from robot_rl.sim.model import Robot, load_robot_spec, robot_config  # noqa: E402
+from robot_rl.policy.spec import PolicyError, RobotRef  # noqa: E402
+from robot_rl.robot import load as load_robot  # noqa: E402
+from robot_rl.robot.features import layout  # noqa: E402
+from robot_rl.robot.kinematics import Kinematics  # noqa: E402
 from robot_rl.stats import SampleRecorder, summarize_ns  # noqa: E402
 
 GIL_SWITCH_INTERVAL_S = 0.0002
@@ -76,21 +82,24 @@ class ControlNodeConfig(NodeConfig):
     # the robot (demonstration collection) and the robot holds while it is stale or absent
     policy: str = ""
     registry: str = "policies"
-    robot: Literal["arm6", "arm7"] = "arm6"   # the kinematic model (MJCF) of the robot
+    robot: str = DEFAULT_ROBOT   # a builtin robot (robot-rl robots) or a description YAML's path
     # ee: actions [dx, dy, dz, dyaw, grip] -> /command/ee_target + /command/gripper (Cartesian
     # impedance style); joint: actions [dq_1..dq_n, grip] -> /command/joint_positions [q..., grip]
-    # (forward_command_controller style), limited by the model's joint ranges.
-    command_mode: Literal["ee", "joint"] = "ee"
+    # (forward_command_controller style), limited by the model's joint ranges. "": the description's.
+    command_mode: Literal["", "ee", "joint"] = ""
+    # the driver's names of the description's joints on /joint_states, in the description's order,
+    # comma-separated ("" = the description's names): a ros2_control arm keeps its names
+    joint_names: str = ""
     # joint mode: the gripper command as the last value of /command/joint_positions (the
     # simulator), or on /command/gripper (a ros2_control forward_command_controller takes exactly
     # the arm's joints; the gripper has its own controller)
     gripper_in_joint_command: bool = True
     rate_hz: float = 10.0
-    # An action of 1 moves this fast; per tick that is speed / rate_hz (0.03 m and 0.15 rad at
-    # 10 Hz: the simulator's ee_delta scaling), so one policy means the same motion at any rate.
-    max_ee_speed: float = 0.3         # m/s
-    max_yaw_rate: float = 1.5         # rad/s
-    max_joint_speed: float = 1.0      # rad/s for an action of 1 (joint mode)
+    # An action of 1 moves this fast; per tick that is speed / rate_hz, so one policy means the same
+    # motion at any rate. 0: the robot description's (command.max_*).
+    max_ee_speed: float = 0.0         # m/s
+    max_yaw_rate: float = 0.0         # rad/s
+    max_joint_speed: float = 0.0      # rad/s for an action of 1 (joint mode)
     proprio_max_age_s: float = 0.2
     teleop_max_age_s: float = 0.5     # teleop-only mode: hold when the operator's stream stops
     camera_max_age_s: float = 0.3
@@ -128,6 +137,8 @@ class ControlNodeConfig(NodeConfig):
             raise ValueError("reward_hz must be in (0, 100] and success_hold >= 1")
         if self.max_model_mb <= 0:
             raise ValueError(f"max_model_mb must be > 0, got {self.max_model_mb:g}")
+        if min(self.max_ee_speed, self.max_yaw_rate, self.max_joint_speed) < 0:
+            raise ValueError("max_ee_speed, max_yaw_rate and max_joint_speed must be >= 0 (0: the description's)")
 
 
 class ControlNode(RobotRLNode):
@@ -138,19 +149,26 @@ class ControlNode(RobotRLNode):
         # thread must not wait behind the policy loader or the main executor's Python code.
         sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         self.period = 1.0 / c.rate_hz
-        rcfg = robot_config(c.robot)
-        spec = load_robot_spec(rcfg)
-        model = spec.compile()
-        self.joint_names = list(rcfg.joints)
-        self.n_joints = len(rcfg.joints)
-        _, self.home_quat = DifferentialIK(model, Robot(model, rcfg)).forward(np.asarray(rcfg.home, float))
+        try:
+            self.robot = load_robot(c.robot)
+            self.kinematics = Kinematics(self.robot)
+        except (FileNotFoundError, ValueError) as exc:   # one line and exit 2, as other bad parameters
+            raise ConfigError(f"robot {c.robot!r}: {exc}") from None
+        self.mode = c.command_mode or self.robot.command.mode
+        self.robot_ref = RobotRef(self.robot.name, self.robot.digest(), self.mode)
+        self.joint_names = [j.strip() for j in c.joint_names.split(",") if j.strip()] or list(self.robot.joints)
+        if len(self.joint_names) != self.robot.n:
+            raise ConfigError(f"joint_names has {len(self.joint_names)} names for the {self.robot.n} joints of "
+                              f"{self.robot.name}")
+        self.n_joints = self.robot.n
+        self.layout = layout(self.robot)
         self.registry = PolicyRegistry(c.registry)
         self.max_bytes = int(c.max_model_mb * 2**20)
         self.teleop_only = not c.policy
         rt = None
         if not self.teleop_only:
             try:
-                rt = PolicyRuntime.from_file(self.registry.resolve(c.policy), max_bytes=self.max_bytes)
+                rt = PolicyRuntime.from_file(self.registry.resolve(c.policy), max_bytes=self.max_bytes, robot=self.robot_ref)
             except (PolicyError, FileNotFoundError, ValueError) as exc:  # one line and exit 2, as other bad parameters
                 raise ConfigError(f"policy {c.policy!r}: {exc}") from None
         policy_cameras = [o.name for o in rt.meta.obs if o.dtype == "uint8"] if rt else []
@@ -168,26 +186,20 @@ class ControlNode(RobotRLNode):
         inputs = {"proprio": c.proprio_max_age_s, **{cam: c.camera_max_age_s for cam in policy_cameras}}
         if self.teleop_only:
             inputs["teleop"] = c.teleop_max_age_s
-        n = self.n_joints
-        if c.command_mode == "ee":
-            safety, to_command = ee_safety(c.rate_hz, c.max_ee_speed, c.max_yaw_rate)
-        else:
-            robot = Robot(model, rcfg)
-            step = [c.max_joint_speed * self.period] * n
-            safety = SafetyConfig(mode="joint", low=robot.lower.tolist(), high=robot.upper.tolist(), max_step=step,
-                                  max_velocity=[2 * c.max_joint_speed] * n)
-            to_command = joint_delta_command(step)
+        limits = self.kinematics.robot
+        safety, to_command = robot_control(self.robot, c.rate_hz, self.mode, c.max_ee_speed, c.max_yaw_rate,
+                                           c.max_joint_speed, limits.lower.tolist(), limits.upper.tolist())
         self.action_dim = len(safety.low) + 1
         if rt is not None and rt.meta.action.dim != self.action_dim:
             raise ConfigError(f"policy {rt.version} outputs {rt.meta.action.dim} actions; command_mode "
-                             f"{c.command_mode} on {c.robot} takes {self.action_dim}")
+                             f"{self.mode} on {self.robot.name} takes {self.action_dim}")
         self.core = ControlCore(rt, SafetyLayer(safety, self.period), Watchdog(inputs, c.resume_after_s), to_command)
         # Latest input values, touched only by the loop thread (it takes them at each tick).
         n = self.n_joints
-        self.proprio = np.zeros(2 * n + 5, np.float32)   # [q, qd, ee xyz, ee yaw, gripper]
+        self.proprio = np.zeros(self.layout.dim, np.float32)   # the description's proprio features
         self.ee_state = np.zeros(4)                       # [ee xyz, yaw]
         self.q = np.zeros(n)
-        self.state = self.ee_state if c.command_mode == "ee" else self.q   # what commands are relative to
+        self.state = self.ee_state if self.mode == "ee" else self.q   # what commands are relative to
         self.have = {"joints": False, "ee": False}
         self.joint_order = cdr.JointOrder(self.joint_names)   # the robot's joint order -> ours
         self.images: dict[str, np.ndarray] = {}
@@ -212,7 +224,7 @@ class ControlNode(RobotRLNode):
         # Rare events stay on the node's executor (the main thread).
         self.create_subscription(String, "/policy/update", self._on_update, qos("latched"))
         self.create_service(Trigger, "/control/reset_estop", self._on_reset_estop)
-        if c.command_mode == "ee":
+        if self.mode == "ee":
             self.pub_pose = self.create_publisher(PoseStamped, "/command/ee_target", qos("reliable"))
             self.pub_grip = self.create_publisher(Float64, "/command/gripper", qos("reliable"))
         else:
@@ -301,7 +313,7 @@ class ControlNode(RobotRLNode):
             resolved, rt, why = path, None, str(exc)
         else:
             rt, why = self.core.try_load(resolved, sha, expected_obs=self.expected_obs, expected_action_dim=self.action_dim,
-                                         run_between=self._between_ticks, max_bytes=self.max_bytes)
+                                         run_between=self._between_ticks, max_bytes=self.max_bytes, robot=self.robot_ref)
         if rt is None:
             self.last_refusal = f"{path}: {why}"
             self.get_logger().error(f"policy update refused, keeping {self.core.policy.version}: {why}")
@@ -347,7 +359,7 @@ class ControlNode(RobotRLNode):
     # --- loop -----------------------------------------------------------------------------------
     def _take_inputs(self) -> None:
         """Take the newest message of every input (the loop thread only)."""
-        n = self.n_joints
+        lay = self.layout
         got = self.in_joints.take_latest()
         if got is not None:
             js, received = got
@@ -357,21 +369,20 @@ class ControlNode(RobotRLNode):
             if order.index is not None and js["position"].size:
                 self.state_stamp_ns = js["stamp_ns"]
                 self.q[:] = js["position"][order.index]
-                self.proprio[:n] = self.q
-                self.proprio[n:2 * n] = js["velocity"][order.index] if js["velocity"].size else 0.0
+                self.proprio[lay.q] = self.q
+                self.proprio[lay.qd] = js["velocity"][order.index] if js["velocity"].size else 0.0
                 self.have["joints"] = True
                 self.last_obs_ns = received
                 self.core.watchdog.update("proprio", received)
         got = self.in_ee.take_latest()
         if got is not None:
             (pos, quat_xyzw, _), _ = got
-            self.ee_state[:3] = pos
-            self.ee_state[3] = yaw_from_home(np.roll(quat_xyzw, 1), self.home_quat)
-            self.proprio[2 * n:2 * n + 4] = self.ee_state
+            self.ee_state[:] = self.kinematics.ee_state(pos, np.roll(quat_xyzw, 1))
+            self.proprio[lay.ee_state] = self.ee_state
             self.have["ee"] = True
         got = self.in_grip.take_latest()
         if got is not None:
-            self.proprio[2 * n + 4] = got[0]
+            self.proprio[lay.gripper] = got[0]
             self.core.safety.gripper_at_rest = 2.0 * got[0] - 1.0  # opening 0..1 -> command -1..1
         for cam, sub in self.in_images.items():
             got = sub.take_latest()
@@ -469,8 +480,8 @@ class ControlNode(RobotRLNode):
         cmd = rec.command
         if cmd is None:
             return  # a hold with nothing saying where the robot is: command nothing, record nothing
-        if self.config.command_mode == "ee":
-            quat = yawed(self.home_quat, float(cmd[3]))
+        if self.mode == "ee":
+            quat = self.kinematics.tool_quat(float(cmd[3]))
             pose = self.msg_pose.pose
             pose.position.x, pose.position.y, pose.position.z = float(cmd[0]), float(cmd[1]), float(cmd[2])
             o = pose.orientation
@@ -498,9 +509,10 @@ class ControlNode(RobotRLNode):
         row[4] = self.state_stamp_ns
         row[5:o] = self.proprio
         row[o:o + a] = rec.policy_action if rec.policy_action is not None else np.nan
-        row[o + a:o + 2 * a] = rec.human_action if rec.human_action is not None else np.nan
-        row[o + 2 * a:o + 3 * a] = rec.executed_action
-        row[o + 3 * a:] = cmd
+        row[o + a:o + 2 * a] = rec.base_action if rec.base_action is not None else np.nan
+        row[o + 2 * a:o + 3 * a] = rec.human_action if rec.human_action is not None else np.nan
+        row[o + 3 * a:o + 4 * a] = rec.executed_action
+        row[o + 4 * a:] = cmd
         t2 = time.monotonic_ns()
         self.msg_step.data = row
         self.pub_step.publish(self.msg_step)

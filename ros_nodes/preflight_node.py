@@ -37,7 +37,7 @@ class PreflightNode(RobotRLNode):
         self.cfg = config.load(PreflightConfig, self.config.config or None)
         self.seen = {t.topic: TopicObservation() for t in self.cfg.topics}
         self.sim_clock = None      # (sim ns, monotonic ns at receipt) of the latest /clock
-        self.ee_pose = self.joints = None
+        self.ee_pose = self.joints = self.joint_names = None
         self.create_subscription(Clock, "/clock", self._on_clock, qos("sensor", 10))
         for t in self.cfg.topics:
             self.create_subscription(message_class(t.type), t.topic,
@@ -83,9 +83,10 @@ class PreflightNode(RobotRLNode):
             self.ee_pose = np.array([p.x, p.y, p.z])
         elif t.topic == "/joint_states":
             self.joints = np.asarray(msg.position, float)
+            self.joint_names = list(msg.name)
 
     def _judge(self) -> None:
-        res = evaluate(self.cfg, self.seen, self.ee_pose, self.joints)
+        res = evaluate(self.cfg, self.seen, self.ee_pose, self.joints, self.joint_names)
         res["clock"] = "sim (/clock)" if self.sim_clock is not None else "wall"
         for topic, row in res["topics"].items():
             self.get_logger().info(f"{topic}: {json.dumps(row)}")

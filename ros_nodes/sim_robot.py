@@ -45,11 +45,11 @@ from std_srvs.srv import Trigger  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 
 from robot_rl import config  # noqa: E402
+from robot_rl.robot import DEFAULT_ROBOT  # noqa: E402
 from robot_rl.control.step_row import StepRow  # noqa: E402
 from robot_rl.sim.corrector import CorrectorConfig  # noqa: E402
 from robot_rl.sim.env import SimConfig  # noqa: E402
 from robot_rl.stats import SampleRecorder, summarize_ns  # noqa: E402
-from robot_rl.sim.model import robot_config  # noqa: E402
 from robot_rl.sim.operator import SimOperator  # noqa: E402
 from robot_rl.sim.server import SimServer, SimServerConfig  # noqa: E402
 
@@ -57,7 +57,7 @@ from robot_rl.sim.server import SimServer, SimServerConfig  # noqa: E402
 @dataclass
 class SimRobotConfig(NodeConfig):
     task: str = "pick_cube"
-    robot: Literal["arm6", "arm7"] = "arm6"
+    robot: str = DEFAULT_ROBOT   # a builtin robot (robot-rl robots) or a description YAML's path
     seed: int = 0
     mode: Literal["realtime", "lockstep"] = "realtime"
     control_hz: float = 10.0
@@ -85,7 +85,7 @@ class SimRobotConfig(NodeConfig):
 
     def server_config(self) -> SimServerConfig:
         cams = [c for c in self.cameras.split(",") if c]
-        sim = config.from_dict(SimConfig, {"task": self.task, "robot": config.to_dict(robot_config(self.robot)),
+        sim = config.from_dict(SimConfig, {"task": self.task, "robot": self.robot,
                                            "control_hz": self.control_hz, "physics_hz": self.physics_hz,
                                            "cameras": cams, "image_size": [self.image_height, self.image_width]})
         return SimServerConfig(sim=sim, seed=self.seed, max_joint_speed=self.max_joint_speed,
@@ -200,7 +200,7 @@ class SimRobot(RobotRLNode):
     def _on_step(self, msg: Float64MultiArray) -> None:
         """The policy's action in the control node's step record (ee command mode: 5 actions)."""
         try:
-            step = StepRow.from_row(np.asarray(msg.data), 2 * len(self.server.joint_names) + 5, 5)
+            step = StepRow.from_row(np.asarray(msg.data), self.server.env.layout.dim, 5)
         except ValueError:
             return   # joint command mode, or another robot: nothing the corrector can judge
         with self.lock:

@@ -146,3 +146,18 @@ def mismatched_outputs(registry, name: str = "liar") -> pathlib.Path:
     path.unlink()
     path.with_suffix(".json").unlink()
     return registry.publish(data, PolicyMetadata(name=name, obs=[proprio], action=five))
+
+
+def arm6_control(rate_hz: float = 10.0):
+    """arm6's safety config and action scaling at rate_hz, from its description."""
+    from robot_rl import robot
+    from robot_rl.control.core import robot_control
+    return robot_control(robot.load("arm6"), rate_hz)
+
+
+def ARM6_SAFETY():  # noqa: N802 - reads as the constant it stands for
+    return arm6_control()[0]
+
+
+def ARM6_COMMAND():  # noqa: N802
+    return arm6_control()[1]

@@ -1,12 +1,12 @@
 """The session's evaluation acts through the control node's safety layer and action scaling
-(robot_rl.control.core.ee_safety), so what it measures is what the robot's loop would let a policy
+(robot_rl.control.core.robot_control), so what it measures is what the robot's loop would let a policy
 do: here a gripper flipped every step is rate-limited."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from robot_rl.control.core import ee_safety
+from conftest import arm6_control
 from robot_rl.session.evaluate import evaluate_policy
 
 
@@ -31,7 +31,7 @@ def test_evaluation_clamps_as_the_control_node_does():
     # second command is clamped
     assert res["clamps"]["gripper"] == steps // 2
     # the same limits as the control node's at 10 Hz: 3 cm and 0.15 rad per tick, 0.4 gripper units
-    cfg, to_command = ee_safety(10.0)
+    cfg, to_command = arm6_control(10.0)
     np.testing.assert_allclose(cfg.max_step, [0.03, 0.03, 0.03, 0.15])
     np.testing.assert_allclose(to_command.scale, [0.03, 0.03, 0.03, 0.15])
     assert cfg.gripper_max_rate * 0.1 == 0.4

@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from conftest import publish_mlp
-from robot_rl.control.core import ControlCore, ee_delta_command
-from robot_rl.control.safety import SafetyConfig, SafetyLayer
+from robot_rl.control.core import ControlCore
+from robot_rl.control.safety import SafetyLayer
+from conftest import ARM6_COMMAND, ARM6_SAFETY
 from robot_rl.control.watchdog import Watchdog
 from robot_rl.policy import ActionSpec, ObsSpec, PolicyError, PolicyMetadata
 from robot_rl.policy.export import PARITY_TOL, export, parity
@@ -97,13 +98,13 @@ def test_bad_models_are_refused(registry, tmp_path):
     with pytest.raises(PolicyError, match="expects observations"):
         PolicyRuntime.from_file(other_path, expected_obs=[PROPRIO])
     # and a control core keeps its running policy when a new one fails to load
-    core = ControlCore(good, SafetyLayer(SafetyConfig(), 0.1), Watchdog({"proprio": 1.0}, 0.0), ee_delta_command())
+    core = ControlCore(good, SafetyLayer(ARM6_SAFETY(), 0.1), Watchdog({"proprio": 1.0}, 0.0), ARM6_COMMAND())
     rt, why = core.try_load(str(other_path), expected_obs=[PROPRIO], expected_action_dim=5)
     assert rt is None and "expects observations" in why and core.policy is good
 
 
 def test_estop_latches_until_reset():
-    safety = SafetyLayer(SafetyConfig(), 0.1)
+    safety = SafetyLayer(ARM6_SAFETY(), 0.1)
     state = np.array([0.4, 0.0, 0.2, 0.0])
     safety.estop()
     for _ in range(5):
@@ -140,7 +141,7 @@ def test_exported_policy_drives_the_simulator_like_torch_and_the_human_overrides
     rt = PolicyRuntime.from_file(path, expected_obs=[PROPRIO], expected_action_dim=5)
     env = make("pick_cube", cameras=[])
     obs, _ = env.reset(seed=0)
-    core = ControlCore(rt, SafetyLayer(SafetyConfig(), 0.1), Watchdog({"proprio": 0.5}, 0.0), ee_delta_command())
+    core = ControlCore(rt, SafetyLayer(ARM6_SAFETY(), 0.1), Watchdog({"proprio": 0.5}, 0.0), ARM6_COMMAND())
     worst = 0.0
     for k in range(30):
         now = int(env.data.time * 1e9)
@@ -185,7 +186,7 @@ def test_policy_cli_export_check_list_and_run(tmp_path):
 
 
 def test_hold_on_a_broken_state_keeps_the_last_safe_command():
-    safety = SafetyLayer(SafetyConfig(), 0.1)
+    safety = SafetyLayer(ARM6_SAFETY(), 0.1)
     state = np.array([0.4, 0.0, 0.2, 0.0])
     good, _ = safety.filter(np.array([0.41, 0.01, 0.2, 0.0, 1.0]), state)
     broken = np.array([np.nan, 0.0, 0.2, 0.0])  # one encoder reads NaN

@@ -50,12 +50,22 @@ def test_each_problem_is_refused_and_named():
         assert res["ok"] == ok, (off, res)
         if not ok:
             assert res["problems"][0].startswith("clock: /camera/front/image_raw stamps disagree")
-    # the end effector outside the workspace box; a joint outside its limits
-    cfg.joint_low, cfg.joint_high = [-1.0, -1.0], [1.0, 1.0]
-    res = evaluate(cfg, {"/joint_states": stream(100), "/camera/front/image_raw": stream(30)},
-                   ee_pose=np.array([0.4, 0.0, 0.55]), joints=np.array([0.2, 1.4]))
+    # the end effector outside the description's workspace box; a joint outside its limits (arm6's
+    # joint2 stops at 1.8 rad), found by name whatever order the driver publishes in
+    names = [f"joint{i}" for i in range(1, 7)]
+    good = {"/joint_states": stream(100), "/camera/front/image_raw": stream(30)}
+    res = evaluate(cfg, good, ee_pose=np.array([0.4, 0.0, 0.55]), joints=np.array([0.2, 2.0, 0, 0, 0, 0])[::-1],
+                   joint_names=names[::-1])
     assert [p.split(" is ")[0].split(" at ")[0] for p in res["problems"]] == ["limits: end effector z = 0.550",
-                                                                            "limits: joint 2"]
+                                                                            "limits: joint joint2"]
+    # a driver that names the joints its own way: refused, naming them, until joint_names maps them
+    driver = [f"arm_{j}" for j in names]
+    res = evaluate(cfg, good, joints=np.zeros(6), joint_names=driver)
+    assert len(res["problems"]) == 1 and res["problems"][0].startswith("joints: /joint_states lacks joint1, joint2")
+    cfg.joint_names = ",".join(driver)
+    assert evaluate(cfg, good, joints=np.zeros(6), joint_names=driver)["ok"]
+    cfg.robot = "no_such_robot"
+    assert evaluate(cfg, good)["problems"][0].startswith("robot: robot 'no_such_robot': no such description")
 
 
 def run_preflight(procs, tmp_path, cfg: PreflightConfig, name: str):

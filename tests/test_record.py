@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from robot_rl.control.core import ControlCore, ee_delta_command
-from robot_rl.control.safety import SafetyConfig, SafetyLayer
+from robot_rl.control.core import ControlCore
+from robot_rl.control.safety import SafetyLayer
+from conftest import ARM6_COMMAND, ARM6_SAFETY
 from robot_rl.control.watchdog import Watchdog
 from robot_rl.record import EpisodeRecorder, RecordSpecConfig, StepRow, record_store_spec
 from robot_rl.store import EpisodeStore, StepSpec, StoreSpec, StoreWriter, StreamSpec
@@ -100,11 +101,12 @@ def test_lifecycle_events_timeout_rerecord_and_bad_input(tmp_path):
 
 def test_step_rows_parse_the_control_node_layout():
     obs_dim, a = 3, 2
-    row = np.array([5e9, 1, 0, 7, 4e8, 1, 2, 3, np.nan, np.nan, .1, .2, .1, .2, 9, 9])
+    row = np.array([5e9, 1, 0, 7, 4e8, 1, 2, 3, np.nan, np.nan, .3, .4, .1, .2, .1, .2, 9, 9])
     s = StepRow.from_row(row, obs_dim, a)
     assert s.t_ns == 5_000_000_000 and s.intervention and not s.hold and s.policy_version == 7
     assert s.state_stamp_ns == 400_000_000
     assert s.obs.tolist() == [1, 2, 3] and s.human_action.tolist() == [.1, .2] and s.executed_action.tolist() == [.1, .2]
+    assert np.isnan(s.policy_action).all() and s.base_action.tolist() == [.3, .4]   # residual mode: the base's action
     with pytest.raises(ValueError):
         StepRow.from_row(row[:-1], obs_dim, a)
 
@@ -118,15 +120,15 @@ def test_the_record_spec_is_the_same_for_the_same_settings():
 
 
 def test_sim_operator_waits_for_start_then_demonstrates_and_presses_success():
-    from robot_rl.control.core import ee_delta_command
+    from robot_rl.control.core import EeDeltaCommand
     from robot_rl.sim.env import SimConfig
-    from robot_rl.sim.kinematics import yaw_from_home, yawed
+    from robot_rl.robot.kinematics import yaw_from_home, yawed
     from robot_rl.sim.operator import SimOperator
     from robot_rl.sim.server import SimServer, SimServerConfig
 
     server = SimServer(SimServerConfig(sim=SimConfig(cameras=[])))
     op = SimOperator(server, seed=0)
-    to_command = ee_delta_command(0.03, 0.15)
+    to_command = EeDeltaCommand(0.03, 0.15)
     for seed in range(3):
         server.reset(seed)
         op.reset()
@@ -149,8 +151,8 @@ def test_sim_operator_waits_for_start_then_demonstrates_and_presses_success():
 
 
 def test_teleop_only_core_holds_without_an_operator_and_records_executed_actions():
-    safety = SafetyLayer(SafetyConfig(), 0.1)
-    core = ControlCore(None, safety, Watchdog({"proprio": 1.0, "teleop": 1.0}, 0.0), ee_delta_command())
+    safety = SafetyLayer(ARM6_SAFETY(), 0.1)
+    core = ControlCore(None, safety, Watchdog({"proprio": 1.0, "teleop": 1.0}, 0.0), ARM6_COMMAND())
     state = np.array([0.4, 0.0, 0.2, 0.0])
     core.watchdog.update("proprio", 0)
     core.watchdog.update("teleop", 0)
@@ -166,7 +168,7 @@ def test_teleop_only_core_holds_without_an_operator_and_records_executed_actions
 
 
 def test_safety_reanchors_on_the_measured_state_after_a_jump():
-    safety = SafetyLayer(SafetyConfig(), 0.1)
+    safety = SafetyLayer(ARM6_SAFETY(), 0.1)
     state = np.array([0.4, 0.0, 0.2, 0.0])
     safety.filter(np.append(state, 1.0), state)
     moved = np.array([0.3, 0.2, 0.25, 0.5])       # the scene was reset: the robot is elsewhere
@@ -218,15 +220,15 @@ def test_calibrated_camera_latency_goes_into_the_spec(tmp_path):
 
 
 def test_sim_operator_as_corrector_takes_over_a_policy_that_does_nothing():
-    from robot_rl.control.core import ee_delta_command
+    from robot_rl.control.core import EeDeltaCommand
     from robot_rl.sim.env import SimConfig
-    from robot_rl.sim.kinematics import yaw_from_home, yawed
+    from robot_rl.robot.kinematics import yaw_from_home, yawed
     from robot_rl.sim.operator import SimOperator
     from robot_rl.sim.server import SimServer, SimServerConfig
 
     server = SimServer(SimServerConfig(sim=SimConfig(cameras=[])))
     op = SimOperator(server, seed=0, mode="corrector")
-    to_command = ee_delta_command(0.03, 0.15)
+    to_command = EeDeltaCommand(0.03, 0.15)
     server.reset(1)
     op.reset()
     op.start()

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from conftest import mismatched_outputs, publish_mlp
-from robot_rl.control.core import ControlCore, ee_delta_command
+from robot_rl.control.core import ControlCore
 from robot_rl.control.safety import SafetyConfig, SafetyLayer
+from conftest import ARM6_COMMAND, ARM6_SAFETY
 from robot_rl.control.watchdog import Watchdog
 from robot_rl.policy import ActionSpec, ObsSpec, PolicyError, PolicyMetadata
 from robot_rl.policy.registry import PolicyRegistry
@@ -22,7 +23,7 @@ ACTION = ActionSpec(["dx", "dy", "dz", "dyaw", "gripper"], [-1.0] * 5, [1.0] * 5
 
 
 def _core(policy, period=0.1):
-    core = ControlCore(policy, SafetyLayer(SafetyConfig(), period), Watchdog({"proprio": 1.0}, 0.0), ee_delta_command())
+    core = ControlCore(policy, SafetyLayer(ARM6_SAFETY(), period), Watchdog({"proprio": 1.0}, 0.0), ARM6_COMMAND())
     core.watchdog.update("proprio", 0)
     return core
 
@@ -75,7 +76,7 @@ def test_a_tick_whose_policy_fails_holds_and_falls_back_to_the_last_good_policy(
 
 
 def test_hold_and_estop_command_where_the_robot_is_even_outside_the_box():
-    s = SafetyLayer(SafetyConfig(), 0.1)
+    s = SafetyLayer(ARM6_SAFETY(), 0.1)
     s.estop()
     out, why = s.filter([0.4, 0, 0.2, 0, 0], [0.4, 0, -0.25, 0])  # issue #34's reproduction
     assert why == "estop" and np.allclose(out[:4], [0.4, 0, -0.25, 0])  # not z = 0.0, a 25 cm jump
@@ -84,7 +85,7 @@ def test_hold_and_estop_command_where_the_robot_is_even_outside_the_box():
     out, why = s.filter([0.4, 0, 0.2, 0, 0], [0.4, 0, -0.25, 0])
     assert why is None and out[2] == pytest.approx(-0.25 + s.max_step[2])
     # a NaN state before any command: no motion command at all (not the box centre)
-    fresh = SafetyLayer(SafetyConfig(), 0.1)
+    fresh = SafetyLayer(ARM6_SAFETY(), 0.1)
     assert fresh.filter([0.4, 0, 0.2, 0, 1.0], [np.nan, 0, 0.2, 0]) == (None, "bad_state")
     assert fresh.hold([np.nan] * 4) is None
     fresh.estop()
@@ -92,7 +93,7 @@ def test_hold_and_estop_command_where_the_robot_is_even_outside_the_box():
 
 
 def test_the_first_gripper_command_is_rate_limited_after_start_and_after_an_estop_reset():
-    s = SafetyLayer(SafetyConfig(), 0.1)
+    s = SafetyLayer(ARM6_SAFETY(), 0.1)
     s.gripper_at_rest = 1.0   # measured open
     lim = s.cfg.gripper_max_rate * 0.1
     out, _ = s.filter([0.4, 0, 0.2, 0, -1.0], [0.4, 0, 0.2, 0])
@@ -107,7 +108,7 @@ def test_the_first_gripper_command_is_rate_limited_after_start_and_after_an_esto
 
 @pytest.mark.parametrize("bad", ["0.4,0,0.2,0,1", object(), [[0.4, 0], [0.2]], None, {"x": 1}, [0.4, "a", 0, 0, 1]])
 def test_filter_holds_on_any_input_instead_of_raising(bad):
-    s = SafetyLayer(SafetyConfig(), 0.1)
+    s = SafetyLayer(ARM6_SAFETY(), 0.1)
     state = [0.4, 0, 0.2, 0]
     out, why = s.filter(bad, state)
     assert why == "bad_command" and np.allclose(out[:4], state)
@@ -174,7 +175,7 @@ def _fuzz(cfg: SafetyConfig, period: float, n_inputs: int, seed: int) -> dict:
 @pytest.mark.parametrize("mode", ["ee", "joint"])
 def test_safety_fuzz_in_running_hold_and_estop_modes(mode):
     if mode == "ee":
-        cfg, period = SafetyConfig(), 0.1
+        cfg, period = ARM6_SAFETY(), 0.1
     else:
         cfg = SafetyConfig(mode="joint", low=[-2.9, -1.8, -2.6, -2.9, -2.2, -2.9], high=[2.9, 1.8, 2.6, 2.9, 2.2, 2.9],
                            max_step=[0.2] * 6, max_velocity=[2.0] * 6)

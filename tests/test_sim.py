@@ -2,17 +2,16 @@
 Real MuJoCo, headless rendering."""
 from __future__ import annotations
 
-import pathlib
 import shutil
 
 import numpy as np
 import pytest
 
 from robot_rl import config
-from robot_rl.sim import RobotModelConfig, SimConfig, make, robot_config
+from robot_rl.robot.description import BUILTIN
+from robot_rl.sim import SimConfig, make
 from robot_rl.sim.env import RobotEnv
 from robot_rl.sim.experts import make_expert, run_episode
-from robot_rl.sim.model import MODELS
 
 
 def rollout(env, seed, steps=30, noise=0.2):
@@ -65,12 +64,12 @@ def test_expert_success_over_100_seeds(task):
 
 
 @pytest.mark.parametrize("task", ["pick_cube", "peg_insert"])
-def test_a_differently_built_robot_plugs_in_by_config(task, tmp_path):
-    # the 7-joint arm, loaded from a path as a user's own MJCF would be
-    path = tmp_path / "my_arm.xml"
-    shutil.copy(MODELS / "arm7.xml", path)
-    cfg = config.from_dict(RobotModelConfig, {**config.to_dict(robot_config("arm7")), "mjcf": str(path)})
-    env = make(task, robot=cfg, cameras=["front", "wrist"])
+def test_a_differently_built_robot_plugs_in_by_its_description(task, tmp_path):
+    # the 7-joint arm, loaded from a folder of its own as a user's MJCF and description would be
+    shutil.copy(BUILTIN / "arm7.xml", tmp_path / "my_arm.xml")
+    (tmp_path / "my_arm.yaml").write_text((BUILTIN / "arm7.yaml").read_text().replace("arm7.xml", "my_arm.xml")
+                                          .replace("name: arm7", "name: my_arm"))
+    env = make(task, robot=str(tmp_path / "my_arm.yaml"), cameras=["front", "wrist"])
     assert env.robot.n == 7 and env.observation_space["proprio"].shape == (19,)
     expert = make_expert(env, seed=0)
     assert sum(run_episode(env, expert, s)["success"] for s in range(20)) >= 19
@@ -133,12 +132,19 @@ def test_bad_sim_config_is_a_one_line_error(override, message):
         config.from_dict(SimConfig, override)
 
 
-def test_robot_config_names_are_checked():
-    cfg = config.from_dict(RobotModelConfig, {"ee_site": "nope"})
-    with pytest.raises(ValueError, match="no site named 'nope'"):
-        RobotEnv(SimConfig(robot=cfg))
-    with pytest.raises(FileNotFoundError, match="not found"):
-        RobotEnv(SimConfig(robot=RobotModelConfig(mjcf="/nonexistent/arm.xml")))
+def test_robot_description_names_are_checked(tmp_path):
+    text = (BUILTIN / "arm6.yaml").read_text().replace("arm6.xml", str(BUILTIN / "arm6.xml"))
+    for name, broken, message in [("site", text.replace("{site: ee}", "{site: nope}"), "no site named 'nope'"),
+                                  ("file", text.replace(str(BUILTIN / "arm6.xml"), "/nonexistent/arm.xml"), "not found"),
+                                  ("joints", text.replace("joint6]", "joint6, joint7]"), "7 joints but 6 actuators"),
+                                  ("package", text.replace(str(BUILTIN / "arm6.xml"), "pkg://no_such_package/arm.xml"),
+                                   "not installed")]:
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(broken)
+        with pytest.raises((ValueError, FileNotFoundError), match=message):
+            RobotEnv(SimConfig(robot=str(path)))
+    with pytest.raises(config.ConfigError, match="no such description"):
+        config.from_dict(SimConfig, {"robot": "no_such_robot"})
 
 
 def _corrected_episodes(policy, n=10, **human_kw):

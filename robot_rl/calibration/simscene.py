@@ -16,8 +16,8 @@ import numpy as np
 
 from robot_rl.calibration.board import BoardSpec
 from robot_rl.sim.env import SimConfig, build_model
-from robot_rl.sim.kinematics import DifferentialIK, yawed
-from robot_rl.sim.model import robot_config
+from robot_rl.robot import DEFAULT_ROBOT, load as load_robot
+from robot_rl.robot.kinematics import DifferentialIK, yawed
 from robot_rl.sim.tasks import Task
 
 CV_FROM_MJ_CAMERA = np.diag([1.0, -1.0, -1.0])
@@ -74,16 +74,17 @@ class BoardScene(Task):
 class CalibrationSim:
     """A robot + board scene that renders views from chosen end-effector poses."""
 
-    def __init__(self, mount: Literal["table", "hand"], board: Optional[BoardSpec] = None, robot: str = "arm6",
+    def __init__(self, mount: Literal["table", "hand"], board: Optional[BoardSpec] = None, robot: str = DEFAULT_ROBOT,
                  size: tuple[int, int] = (480, 640)) -> None:
         self.board = board or BoardSpec()
         self._tmp = tempfile.TemporaryDirectory()
         texture = self.board.write_png(pathlib.Path(self._tmp.name) / "charuco.png")
-        self.cfg = SimConfig(robot=robot_config(robot), cameras=[])
-        self.model, self.robot = build_model(self.cfg, BoardScene(self.board, mount, texture))
+        self.cfg = SimConfig(robot=robot, cameras=[])
+        self.description = load_robot(robot)
+        self.model, self.robot = build_model(self.cfg, BoardScene(self.board, mount, texture), self.description)
         self.data = mujoco.MjData(self.model)
         self.ik = DifferentialIK(self.model, self.robot, iterations=40)
-        self.home_q = np.asarray(self.cfg.robot.home, float)
+        self.home_q = np.asarray(self.description.home, float)
         _, self.home_quat = self.ik.forward(self.home_q)
         self.size = size
         self.renderer = mujoco.Renderer(self.model, *size)

@@ -16,6 +16,7 @@ from robot_rl.control.safety import SafetyConfig, SafetyLayer
 from robot_rl.control.watchdog import Watchdog
 from robot_rl.policy.runtime import PolicyRuntime
 from robot_rl.policy.spec import ObsSpec, PolicyError
+from robot_rl.robot.description import RobotDescription
 
 
 @dataclasses.dataclass
@@ -35,7 +36,7 @@ class EeDeltaCommand:
     """action [dx, dy, dz, dyaw, grip] in [-1, 1] + state [x, y, z, yaw] -> target [x, y, z, yaw, grip]
     (the simulator's ee_delta convention); action_of() maps a command back (what was executed)."""
 
-    def __init__(self, max_pos_step: float = 0.03, max_yaw_step: float = 0.15) -> None:
+    def __init__(self, max_pos_step: float, max_yaw_step: float) -> None:
         self.scale = np.array([max_pos_step] * 3 + [max_yaw_step])
 
     def __call__(self, action: np.ndarray, state: np.ndarray) -> np.ndarray:
@@ -66,23 +67,32 @@ class JointDeltaCommand:
         return np.append((c[:self.n] - np.asarray(state[:self.n], float)) / self.scale, c[self.n])
 
 
-def ee_delta_command(max_pos_step: float = 0.03, max_yaw_step: float = 0.15) -> EeDeltaCommand:
-    return EeDeltaCommand(max_pos_step, max_yaw_step)
-
-
-def joint_delta_command(max_step: list[float]) -> JointDeltaCommand:
-    return JointDeltaCommand(max_step)
-
-
-def ee_safety(rate_hz: float, max_ee_speed: float = 0.3, max_yaw_rate: float = 1.5) -> tuple[SafetyConfig, EeDeltaCommand]:
-    """The ee-mode safety limits and action scaling of a control loop at rate_hz: an action of 1
-    moves max_ee_speed (m/s) / max_yaw_rate (rad/s), so one policy means the same motion at any
-    rate; measured velocity may reach twice that. The control node and the session's evaluation
-    both build theirs here, so an evaluation clamps as the robot's loop does."""
-    period = 1.0 / rate_hz
-    step = [max_ee_speed * period] * 3 + [max_yaw_rate * period]
-    return (SafetyConfig(max_step=step, max_velocity=[2 * max_ee_speed] * 3 + [2 * max_yaw_rate]),
-            ee_delta_command(step[0], step[3]))
+def robot_control(d: RobotDescription, rate_hz: float = 0.0, mode: str = "", max_ee_speed: float = 0.0,
+                  max_yaw_rate: float = 0.0, max_joint_speed: float = 0.0,
+                  joint_lower: Optional[list[float]] = None, joint_upper: Optional[list[float]] = None,
+                  ) -> "tuple[SafetyConfig, EeDeltaCommand | JointDeltaCommand]":
+    """The safety limits and action scaling of a robot's control loop, from its description (0 or
+    "": the description's rate, mode and speeds). An action of 1 moves max_ee_speed (m/s) /
+    max_yaw_rate (rad/s) / max_joint_speed (rad/s), so one policy means the same motion at any rate;
+    measured velocity may reach twice that. The box: the workspace (ee) or the joint limits (joint;
+    from the model when not given). The control node, the evaluation and the in-process rollout all
+    build theirs here, so each clamps as the robot's loop does."""
+    cmd = d.command
+    period = 1.0 / (rate_hz or cmd.rate_hz)
+    if (mode or cmd.mode) == "ee":
+        ee, yaw = max_ee_speed or cmd.max_ee_speed, max_yaw_rate or cmd.max_yaw_rate
+        step = [ee * period] * 3 + [yaw * period]
+        ws = d.workspace
+        return (SafetyConfig(mode="ee", low=[*ws.low, ws.yaw[0]], high=[*ws.high, ws.yaw[1]], max_step=step,
+                             max_velocity=[2 * ee] * 3 + [2 * yaw]), EeDeltaCommand(step[0], step[3]))
+    if joint_lower is None or joint_upper is None:
+        from robot_rl.robot.kinematics import Kinematics
+        robot = Kinematics(d).robot
+        joint_lower, joint_upper = robot.lower.tolist(), robot.upper.tolist()
+    speed = max_joint_speed or cmd.max_joint_speed
+    step = [speed * period] * d.n
+    return (SafetyConfig(mode="joint", low=list(joint_lower), high=list(joint_upper), max_step=step,
+                         max_velocity=[2 * speed] * d.n), JointDeltaCommand(step))
 
 
 class ControlCore:
@@ -121,7 +131,9 @@ class ControlCore:
         self.swaps += 1
 
     def tick(self, now_ns: int, obs: dict[str, np.ndarray], state: np.ndarray,
-             human_action: Optional[np.ndarray] = None) -> StepRecord:
+             human_action: Optional[np.ndarray] = None, ran: Optional[tuple[Any, Any]] = None) -> StepRecord:
+        """`ran`: (action, base action) of the policy on these observations when the caller ran it
+        already (a simulated human judges the policy's action before it decides to take over)."""
         policy = self.policy  # one read: a swap during this tick takes effect at the next
         version = getattr(policy, "version", "teleop")
         if not self.watchdog.ok(now_ns):
@@ -134,8 +146,8 @@ class ControlCore:
             action = base = None
         else:
             try:
-                action = np.asarray(policy(obs), dtype=np.float64)
-                base = getattr(policy, "last_base", None)
+                action, base = ran if ran is not None else (policy(obs), getattr(policy, "last_base", None))
+                action = np.asarray(action, dtype=np.float64)
                 why = (f"returned shape {action.shape}, the robot takes ({self.action_dim},)"
                        if action.shape != (self.action_dim,) else
                        "" if all(map(math.isfinite, action.tolist())) else "returned a non-finite action")

@@ -22,11 +22,12 @@ import numpy as np
 
 @dataclasses.dataclass
 class SafetyConfig:
+    """Built from the robot's description by robot_rl.control.core.robot_control."""
+    low: list[float]            # the box: tool xyz m + yaw rad (ee), or joint limits rad (joint)
+    high: list[float]
+    max_step: list[float]       # per control period
+    max_velocity: list[float]   # per second, against the measured state
     mode: Literal["ee", "joint"] = "ee"
-    low: list[float] = dataclasses.field(default_factory=lambda: [0.20, -0.35, 0.0, -3.1])     # xyz m, yaw rad (ee) or joint limits
-    high: list[float] = dataclasses.field(default_factory=lambda: [0.65, 0.35, 0.40, 3.1])
-    max_step: list[float] = dataclasses.field(default_factory=lambda: [0.03, 0.03, 0.03, 0.15])  # per control period
-    max_velocity: list[float] = dataclasses.field(default_factory=lambda: [0.5, 0.5, 0.5, 2.0])  # per second vs measured
     gripper_max_rate: float = 4.0   # command units (-1..1) per second
 
     def validate(self) -> None:

@@ -9,15 +9,16 @@ from typing import Optional
 import numpy as np
 
 HEADER = ("t_ns", "intervention", "hold", "policy_version", "state_stamp_ns")
-ACTIONS = ("policy", "human", "executed", "command")
+ACTIONS = ("policy", "base", "human", "executed", "command")
 
 
 def step_fields(action_dim: int, obs_dim: int) -> list[str]:
     """t_ns (monotonic clock of the tick), intervention, hold, policy_version (the number of the
     running policy's registry version, 0 for none), state_stamp_ns (the robot's stamp of the joint
     state the tick acted on: names the exact proprio sample), the proprio observation the tick used
-    (obs_dim values), then the policy's action, the human's action, the executed action (the command
-    sent, in action space) and the command sent, action_dim values each (NaN where there was none)."""
+    (obs_dim values), then the policy's action, the base policy's action (residual mode), the human's
+    action, the executed action (the command sent, in action space) and the command sent, action_dim
+    values each (NaN where there was none)."""
     return [*HEADER, *[f"obs_{i}" for i in range(obs_dim)],
             *[f"{kind}_{i}" for kind in ACTIONS for i in range(action_dim)]]
 
@@ -50,5 +51,5 @@ class StepRow:
                              f"{o + len(ACTIONS) * a}")
         return StepRow(t_ns=int(row[0]), intervention=bool(row[1]), hold=bool(row[2]), policy_version=int(row[3]),
                        state_stamp_ns=int(row[4]), obs=row[5:o],
-                       policy_action=row[o:o + a], human_action=row[o + a:o + 2 * a],
-                       executed_action=row[o + 2 * a:o + 3 * a])
+                       policy_action=row[o:o + a], base_action=row[o + a:o + 2 * a],
+                       human_action=row[o + 2 * a:o + 3 * a], executed_action=row[o + 3 * a:o + 4 * a])

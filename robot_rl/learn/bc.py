@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from robot_rl.learn.augment import random_shift
-from robot_rl.learn.data import action_spec, camera_name, image_streams, obs_specs, proprio_stats
+from robot_rl.learn.data import action_spec, camera_name, image_streams, obs_specs, proprio_stats, robot_ref
 from robot_rl.log import get_logger
 from robot_rl.policy.checkpoint import PolicyConfig
 from robot_rl.policy.models import pool_frames
@@ -76,7 +76,7 @@ def train_bc(store: EpisodeStore, cfg: BCConfig,
     act = action_spec(store.spec.steps.action_dim)
     pcfg = PolicyConfig(kind=cfg.kind, proprio=obs[-1], cameras=obs[:-1], action=act, hidden=list(cfg.hidden),
                         control_hz=cfg.control_hz, downsample=cfg.downsample, chunk=cfg.chunk,
-                        chunk_decay=cfg.chunk_decay)
+                        chunk_decay=cfg.chunk_decay, robot=robot_ref(store))
     model = pcfg.build()
     mean, std = proprio_stats(sampler.column("obs")[sampler.rows("human")])
     model.mean.copy_(torch.from_numpy(mean))

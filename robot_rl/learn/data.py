@@ -10,7 +10,7 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
-from robot_rl.policy.spec import ActionSpec, ObsSpec
+from robot_rl.policy.spec import ActionSpec, ObsSpec, RobotRef
 from robot_rl.store.reader import EpisodeStore
 from robot_rl.teleop.base import ACTION_NAMES as EE_ACTION_NAMES   # the ee action, as teleop devices give it
 
@@ -40,6 +40,12 @@ def obs_specs(store: EpisodeStore, streams: list[str]) -> list[ObsSpec]:
     spec = store.spec
     cams = [ObsSpec(camera_name(s), list(spec.stream(s).shape), "uint8") for s in streams]
     return cams + [ObsSpec("proprio", [spec.steps.obs_dim])]
+
+
+def robot_ref(store: EpisodeStore) -> RobotRef:
+    """The robot and command mode the store's steps were recorded on (what exports name)."""
+    r = store.spec.robot
+    return RobotRef(r.name, r.description_sha256, r.command_mode) if r is not None else RobotRef()
 
 
 def action_spec(action_dim: int) -> ActionSpec:

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from robot_rl.learn.checkpoint import load_learner_state, save_learner_state
-from robot_rl.learn.data import BatchConverter, action_spec, camera_name, image_streams, obs_specs, proprio_stats
+from robot_rl.learn.data import BatchConverter, action_spec, camera_name, image_streams, obs_specs, proprio_stats, robot_ref
 from robot_rl.learn.deploy import DeployedPolicy
 from robot_rl.learn.encoder import EncoderConfig, ObsEncoder
 from robot_rl.learn.sac import SAC, SACConfig
@@ -349,7 +349,8 @@ class Learner:
                               control_hz=self.store.spec.robot.control_rate_hz if self.store.spec.robot else 10.0,
                               normalization={"proprio": {"mean": self.agent.encoder.mean.tolist(),
                                                          "std": self.agent.encoder.std.tolist()}},
-                              residual=ResidualSpec(base_ref, cfg.residual_scale) if self.base is not None else None)
+                              residual=ResidualSpec(base_ref, cfg.residual_scale) if self.base is not None else None,
+                              robot=robot_ref(self.store))
         data, err = export(model, meta, recorded=self._recorded_inputs())
         parent = f"{cfg.policy}/{self.exported[-1]['version']}" if self.exported else ""
         rec = self.recent()

@@ -78,7 +78,8 @@ from robot_rl.learn.augment import random_shift
 from robot_rl.learn.encoder import GraspHead, GraspInputEncoder, ObsEncoder
 from robot_rl.learn.nets import ColumnsActor, CriticEnsemble, DiscreteGripperCritic, SquashedGaussianActor
 from robot_rl.learn.residual import combine
-from robot_rl.store.grasp import EE_YAW, GRASP_DIM
+from robot_rl.robot.features import ProprioLayout
+from robot_rl.store.grasp import GRASP_DIM
 
 
 @dataclasses.dataclass
@@ -154,7 +155,8 @@ class SAC:
             columns = encoder.columns(c.grasp_aux_cameras or None, proprio=False)
             if not columns:
                 raise ValueError("grasp_aux_weight needs a camera: the grasp head reads image features only")
-            self.grasp_head = GraspHead(columns, c.hidden[0], c.grasp_aux_frame == "gripper", EE_YAW)
+            yaw = ProprioLayout.of_dim(int(encoder.mean.shape[0])).ee_yaw
+            self.grasp_head = GraspHead(columns, c.hidden[0], c.grasp_aux_frame == "gripper", yaw)
         if c.grasp_aux_input:
             assert self.grasp_head is not None
             encoder = GraspInputEncoder(encoder, self.grasp_head)

@@ -12,7 +12,8 @@ from safetensors.torch import load_file, save_file
 
 from robot_rl import config
 from robot_rl.policy.models import CNNPolicy, MLPPolicy
-from robot_rl.policy.spec import ActionSpec, ObsSpec, PolicyError, PolicyMetadata
+from robot_rl.policy.spec import ActionSpec, ObsSpec, PolicyError, PolicyMetadata, RobotRef
+from robot_rl.robot import DEFAULT_ROBOT
 from robot_rl.teleop.base import ACTION_NAMES as EE_ACTION_NAMES
 
 CONFIG_KEY = "robot_rl.policy_config"
@@ -30,6 +31,7 @@ class PolicyConfig:
     downsample: int = 2          # cnn: images average-pooled by this before the convolutions
     chunk: int = 1               # actions predicted per step (ACT's action chunking; 1 = one action)
     chunk_decay: float = 0.01    # temporal ensembling weight exp(-decay * i), i = 0 the oldest prediction
+    robot: RobotRef = dataclasses.field(default_factory=RobotRef)   # the robot it was trained for
 
     @property
     def obs(self) -> list[ObsSpec]:
@@ -46,14 +48,20 @@ class PolicyConfig:
     def metadata(self, name: str) -> PolicyMetadata:
         """What an export of this policy says about itself (the registry fills version and sha256)."""
         return PolicyMetadata(name=name, obs=self.obs, action=self.action, control_hz=self.control_hz,
-                              action_chunk=self.chunk, chunk_decay=self.chunk_decay)
+                              action_chunk=self.chunk, chunk_decay=self.chunk_decay, robot=self.robot)
 
 
-def sim_policy_config(kind: str = "mlp", robot_joints: int = 6, image_size: int = 128) -> PolicyConfig:
-    """The spec of the simulator's observations and ee_delta actions (robot_rl.sim)."""
+def sim_policy_config(kind: str = "mlp", robot: str = DEFAULT_ROBOT, image_size: int = 128) -> PolicyConfig:
+    """The spec of a robot's observations (its proprio features, the simulator's two cameras) and
+    actions in its description's command mode, naming the robot."""
+    from robot_rl.robot import features, load
+    d = load(robot)
+    names = features.action_names(d)
     cams = [ObsSpec(c, [image_size, image_size, 3], "uint8") for c in ("front", "wrist")] if kind == "cnn" else []
-    return PolicyConfig(kind=kind, proprio=ObsSpec("proprio", [2 * robot_joints + 5]), cameras=cams,  # type: ignore[arg-type]
-                        hidden=[256, 256] if kind == "mlp" else [256])
+    return PolicyConfig(kind=kind, proprio=ObsSpec("proprio", [features.layout(d).dim]), cameras=cams,  # type: ignore[arg-type]
+                        action=ActionSpec(names, [-1.0] * len(names), [1.0] * len(names)),
+                        hidden=[256, 256] if kind == "mlp" else [256],
+                        robot=RobotRef(d.name, d.digest(), d.command.mode))
 
 
 def save_checkpoint(model: torch.nn.Module, cfg: PolicyConfig, path: str | pathlib.Path) -> None:

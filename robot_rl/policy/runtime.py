@@ -14,7 +14,7 @@ import numpy as np
 from robot_rl.policy import registry
 from robot_rl.policy.chunking import TemporalEnsemble
 from robot_rl.policy.ort import session
-from robot_rl.policy.spec import ObsSpec, PolicyError, PolicyMetadata
+from robot_rl.policy.spec import ObsSpec, PolicyError, PolicyMetadata, RobotRef
 
 _ORT_TYPES = {"tensor(float)": "float32", "tensor(uint8)": "uint8"}
 
@@ -22,14 +22,18 @@ _ORT_TYPES = {"tensor(float)": "float32", "tensor(uint8)": "uint8"}
 class PolicyRuntime:
     def __init__(self, onnx_bytes: bytes, meta: PolicyMetadata, expected_obs: Optional[list[ObsSpec]] = None,
                  expected_action_dim: Optional[int] = None, warmup: int = 10,
-                 run_between: Optional[Callable[[Callable[[], Any]], Any]] = None) -> None:
-        """run_between(fn) runs fn when it may hold the CPU and the GIL: onnxruntime holds the GIL
+                 run_between: Optional[Callable[[Callable[[], Any]], Any]] = None,
+                 robot: Optional[RobotRef] = None) -> None:
+        """`robot`: the robot this runs on; a policy made for another robot or command mode is
+        refused (robot_rl.policy.spec.RobotRef). run_between(fn) runs fn when it may hold the CPU and the GIL: onnxruntime holds the GIL
         while it builds a session (~1.5 ms MLP, ~5 ms CNN here), so a running control loop passes a
         gate that runs it right after a tick (ControlNode). Default: now."""
         call = run_between or (lambda fn: fn())
         if meta.kind != "policy":
             raise PolicyError(f"{meta.name}/{meta.version} is a {meta.kind} model, not a policy")
         self.meta = meta
+        if robot is not None:
+            meta.robot.check(f"{meta.name}/{meta.version}", robot)
         self.sess = call(lambda: session(onnx_bytes))
         inputs = {i.name: i for i in self.sess.get_inputs()}
         for o in meta.obs:  # the graph must be what its metadata says

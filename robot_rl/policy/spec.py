@@ -49,6 +49,24 @@ class ResidualSpec:
 
 
 @dataclasses.dataclass
+class RobotRef:
+    """The robot and action space a policy was made for: the robot description's name and digest
+    (robot_rl.robot) and the control node's command mode. Empty: the policy names no robot."""
+    name: str = ""
+    sha256: str = ""
+    command_mode: str = ""
+
+    def check(self, policy: str, robot: "RobotRef") -> None:
+        """PolicyError (one line) unless a policy made for `self` may run on `robot`."""
+        if self.sha256 and robot.sha256 and self.sha256 != robot.sha256:
+            raise PolicyError(f"policy {policy} was made for robot {self.name} ({self.sha256[:12]}), this robot is "
+                              f"{robot.name} ({robot.sha256[:12]})")
+        if self.command_mode and robot.command_mode and self.command_mode != robot.command_mode:
+            raise PolicyError(f"policy {policy} acts in command mode {self.command_mode}, this robot's control node "
+                              f"runs {robot.command_mode}")
+
+
+@dataclasses.dataclass
 class PolicyMetadata:
     name: str
     obs: list[ObsSpec]
@@ -67,6 +85,7 @@ class PolicyMetadata:
     # executes their temporal ensemble (robot_rl.policy.chunking) instead of `action`
     action_chunk: int = 1
     chunk_decay: float = 0.01
+    robot: RobotRef = dataclasses.field(default_factory=RobotRef)
 
     def to_json(self) -> dict[str, Any]:
         return config.to_dict(self)

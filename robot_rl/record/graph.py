@@ -8,9 +8,9 @@ ROS-free: it only describes processes.
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
 
 from robot_rl.graph import NodeSpec
+from robot_rl.robot import DEFAULT_ROBOT, canonical, load
 
 SIM_OPERATORS = ("expert", "corrector")
 DEVICES = ("keyboard", "gamepad", "spacemouse")
@@ -20,7 +20,7 @@ DEVICES = ("keyboard", "gamepad", "spacemouse")
 class RecordingGraph:
     store: str
     task: str = "pick_cube"
-    robot: Literal["arm6", "arm7"] = "arm6"
+    robot: str = DEFAULT_ROBOT   # a builtin robot (robot-rl robots) or a description YAML's path
     episodes: int = 10
     seed: int = 0                        # the simulator's first episode seed (the next ones count up)
     rate_hz: float = 10.0
@@ -45,6 +45,7 @@ class RecordingGraph:
     corrector_judge: str = "plan"        # teleop corrector: plan | progress (robot_rl.sim.corrector)
 
     def validate(self) -> None:
+        load(self.robot)
         if self.teleop not in SIM_OPERATORS + DEVICES:
             raise ValueError(f"teleop must be one of {', '.join(SIM_OPERATORS + DEVICES)}, got {self.teleop!r}")
         if self.teleop in SIM_OPERATORS and not self.sim:
@@ -69,11 +70,12 @@ class RecordingGraph:
 def recording_nodes(g: RecordingGraph) -> list[NodeSpec]:
     g.validate()
     rate = float(g.rate_hz)
+    robot = canonical(g.robot)   # nodes run in their own processes, maybe from another folder
     nodes = []
     if g.sim:
         # lockstep: the simulator advances one period per command, so an episode replays exactly
         nodes.append(NodeSpec(name="sim", module="sim_robot", parameters={
-            "task": g.task, "robot": g.robot, "seed": g.seed, "mode": "lockstep", "control_hz": rate,
+            "task": g.task, "robot": robot, "seed": g.seed, "mode": "lockstep", "control_hz": rate,
             "physics_hz": float(rate * max(1, round(500 / rate))), "cameras": g.cameras,
             "image_width": g.image_size, "image_height": g.image_size,
             "operator": g.teleop if g.teleop in SIM_OPERATORS else "none", "corrector_judge": g.corrector_judge}))
@@ -81,10 +83,10 @@ def recording_nodes(g: RecordingGraph) -> list[NodeSpec]:
         nodes.append(NodeSpec(name="teleop", module="teleop_node", parameters={"device": g.teleop, "rate_hz": 50.0},
                               stdin="inherit" if g.teleop == "keyboard" else "null"))
     nodes.append(NodeSpec(name="control", module="control_node", parameters={
-        "policy": g.policy, "registry": g.registry, "robot": g.robot, "rate_hz": rate, "reward_model": g.reward_model}))
+        "policy": g.policy, "registry": g.registry, "robot": robot, "rate_hz": rate, "reward_model": g.reward_model}))
     nodes.append(NodeSpec(name="recorder", module="recorder_node", parameters={
         "store": g.store, "task": g.task, "notes": g.notes or f"demonstration, teleop {g.teleop}",
-        "episodes": g.episodes, "robot": g.robot, "control_rate_hz": rate, "cameras": g.cameras,
+        "episodes": g.episodes, "robot": robot, "control_rate_hz": rate, "cameras": g.cameras,
         "image_width": g.image_size, "image_height": g.image_size, "camera_rate_hz": rate, "proprio_rate_hz": rate,
         "teleop_rate_hz": rate, "camera_codec": g.codec, "max_episode_s": float(g.max_episode_s),
         "reset_service": "/sim/reset" if g.sim else "", "reset_wait_s": float(g.reset_wait_s),

@@ -10,12 +10,14 @@ import pathlib
 import yaml
 from typing import Literal
 
+from robot_rl import robot as robot_mod
+from robot_rl.robot.features import action_dim as robot_action_dim, layout
 from robot_rl.store.schema import RobotDescription, StepSpec, StoreSpec, StreamSpec, validated
 
 
 @dataclasses.dataclass
 class RecordSpecConfig:
-    robot: Literal["arm6", "arm7"] = "arm6"
+    robot: str = robot_mod.DEFAULT_ROBOT          # a builtin robot's name or a description YAML's path
     command_mode: Literal["ee", "joint"] = "ee"   # the control node's: sets the steps' action size
     control_rate_hz: float = 10.0
     cameras: str = "front,wrist"       # comma-separated; topics /camera/<name>/image_raw; "" for none
@@ -35,6 +37,7 @@ class RecordSpecConfig:
     calibration_dir: str = ""
 
     def validate(self) -> None:
+        robot_mod.load(self.robot)
         if self.image_width <= 0 or self.image_height <= 0:
             raise ValueError("image_width and image_height must be > 0")
         if min(self.camera_rate_hz, self.proprio_rate_hz, self.control_rate_hz) <= 0:
@@ -61,11 +64,9 @@ def camera_latencies(c: RecordSpecConfig) -> dict[str, float]:
 
 
 def record_store_spec(c: RecordSpecConfig) -> StoreSpec:
-    from robot_rl.sim.model import robot_config  # the robot's joint names (MJCF config, no model load)
-
-    rcfg = robot_config(c.robot)
-    joints = list(rcfg.joints)
-    n = len(joints)
+    d = robot_mod.load(c.robot)
+    joints = list(d.joints)
+    lay = layout(d)
     latency = camera_latencies(c)
     codec, level = (c.camera_codec, c.jpeg_quality) if c.camera_codec == "jpeg" else (c.camera_codec, 3)
     streams = [StreamSpec(name=f"{cam}_rgb", kind="rgb", shape=[c.image_height, c.image_width, 3], dtype="uint8",
@@ -76,15 +77,15 @@ def record_store_spec(c: RecordSpecConfig) -> StoreSpec:
                           shard_chunks=max(1, math.ceil(c.camera_rate_hz / 2)))
                for cam in c.camera_list]
     streams += [
-        StreamSpec(name="joints", shape=[2 * n], rate_hz=c.proprio_rate_hz, units="rad, rad/s",
+        StreamSpec(name="joints", shape=[lay.joints.stop - lay.joints.start], rate_hz=c.proprio_rate_hz, units="rad, rad/s",
                    fields=[f"q_{j}" for j in joints] + [f"qd_{j}" for j in joints], latency_s=c.proprio_latency_s),
         StreamSpec(name="ee_pose", shape=[7], rate_hz=c.proprio_rate_hz, units="m, quaternion",
                    fields=["x", "y", "z", "qx", "qy", "qz", "qw"], latency_s=c.proprio_latency_s),
         StreamSpec(name="gripper", shape=[1], rate_hz=c.proprio_rate_hz, units="opening 0..1",
                    fields=["opening"], latency_s=c.proprio_latency_s),
-        StreamSpec(name="teleop", shape=[5 if c.command_mode == "ee" else n + 1], rate_hz=c.teleop_rate_hz,
+        StreamSpec(name="teleop", shape=[robot_action_dim(d, c.command_mode)], rate_hz=c.teleop_rate_hz,
                    units="action in -1..1"),
     ]
-    action_dim = 5 if c.command_mode == "ee" else n + 1
-    return validated(StoreSpec(streams=streams, steps=StepSpec(obs_dim=2 * n + 5, action_dim=action_dim),
-                               robot=RobotDescription(name=c.robot, joint_names=joints, control_rate_hz=c.control_rate_hz)))
+    return validated(StoreSpec(streams=streams, steps=StepSpec(obs_dim=lay.dim, action_dim=robot_action_dim(d, c.command_mode)),
+                               robot=RobotDescription(name=d.name, joint_names=joints, control_rate_hz=c.control_rate_hz,
+                                                      description_sha256=d.digest(), command_mode=c.command_mode)))

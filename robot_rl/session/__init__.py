@@ -32,6 +32,7 @@ from robot_rl.learn.bc import BCConfig
 from robot_rl.learn.learner import LearnerConfig
 from robot_rl.learn.sac import SACConfig
 from robot_rl.log import get_logger
+from robot_rl.robot import DEFAULT_ROBOT, canonical
 
 log = get_logger("robot_rl.session")
 
@@ -61,7 +62,7 @@ class SessionConfig:
     out: str = "runs/session"
     name: str = "session"                   # registry names: <name>_base (BC) and <name> (the learner's)
     task: str = "pick_cube"
-    robot: Literal["arm6", "arm7"] = "arm6"
+    robot: str = DEFAULT_ROBOT   # a builtin robot (robot-rl robots) or a description YAML's path
     sim: bool = True                        # false: a robot's driver and cameras already run on its topics
     teleop: str = "expert"                  # who gives demos and corrections; sim: the scripted expert
     demos: int = 5
@@ -287,7 +288,7 @@ class Session:
         resume = (c.learner_dir / "checkpoint.safetensors").exists()
         if todo > 0 and not c.sim:
             from robot_rl.preflight import PreflightConfig, run_preflight
-            if run_preflight(config.load(PreflightConfig, c.preflight), c.root / "preflight") != 0:
+            if run_preflight(config.load(PreflightConfig, c.preflight, [f"robot={canonical(c.robot)}"]), c.root / "preflight") != 0:
                 log.error("hil: preflight failed (%s): the policy may not move the robot", c.root / "preflight" /
                           "preflight.json")
                 return 1

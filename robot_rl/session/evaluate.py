@@ -1,7 +1,7 @@
 """Evaluate a registry policy on held-out simulator seeds without corrections: its ONNX in
-onnxruntime (what the control node runs) acting in the Gymnasium env at full speed through the
-control node's safety layer and action scaling (per-step clamp, workspace box, gripper rate limit:
-robot_rl.control.core.ee_safety), plus PNG strips of the first few episodes for the session report
+onnxruntime (what the control node runs) acting on the simulated robot at full speed through the
+control node's step (robot_rl.sim.control_loop: safety layer, action scaling, the sim robot's
+command checks), plus PNG strips of the first few episodes for the session report
 and, on pick_cube, how each episode ended (robot_rl.sim.outcomes: never reached the cube, never
 closed on it, ...)."""
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from robot_rl.log import get_logger
+from robot_rl.robot import DEFAULT_ROBOT
 
 log = get_logger("robot_rl.session")
 
@@ -23,28 +24,25 @@ def _strip(frames: list[np.ndarray], path: pathlib.Path, n: int = 8) -> None:
     cv2.imwrite(str(path), np.hstack([frames[i] for i in picks])[..., ::-1])
 
 
-def evaluate_policy(path: "pathlib.Path | Callable[[dict], np.ndarray]", task: str, seeds: list[int], robot: str = "arm6", cameras: str = "front,wrist",
-                    image_size: int = 128, rate_hz: float = 10.0, strips_dir: Optional[pathlib.Path] = None,
+def evaluate_policy(path: "pathlib.Path | Callable[[dict], np.ndarray]", task: str, seeds: list[int],
+                    robot: str = DEFAULT_ROBOT, cameras: str = "front,wrist", image_size: int = 128,
+                    rate_hz: float = 10.0, strips_dir: Optional[pathlib.Path] = None,
                     strips: int = 3) -> dict[str, Any]:
     """Episodes end as the task says (its step limit, as the simulated operator ends them on ROS).
-    `path`: a registry .onnx, or any callable obs -> action (with a `version` attribute or not)."""
+    `path`: a registry .onnx, or any callable obs -> action (with a `version` attribute or not).
+    `robot`: a builtin robot's name or a description YAML's path."""
     import collections
 
     from robot_rl import sim
-    from robot_rl.control.core import ee_safety
-    from robot_rl.control.safety import SafetyLayer
     from robot_rl.policy.runtime import PolicyRuntime
+    from robot_rl.sim.control_loop import SimControlLoop
     from robot_rl.sim.outcomes import EpisodeOutcome
 
     policy = PolicyRuntime.from_file(path) if isinstance(path, (str, pathlib.Path)) else path
     version = getattr(policy, "version", "callable")
     cams = [c for c in cameras.split(",") if c]
-    safety_cfg, to_command = ee_safety(rate_hz)
-    # the env's ee_delta scaling = the control node's, so an executed action means the same motion
-    env = sim.make(task, robot=robot, cameras=cams, image_size=[image_size, image_size], control_hz=rate_hz,
-                   max_pos_step=float(to_command.scale[0]), max_yaw_step=float(to_command.scale[3]))
-    n = env.robot.n
-    n_act = len(safety_cfg.low) + 1
+    env = sim.make(task, robot=robot, cameras=cams, image_size=[image_size, image_size], control_hz=rate_hz)
+    loop = SimControlLoop(env, policy)
     clamps: collections.Counter[str] = collections.Counter()
     if strips_dir is not None:
         strips_dir.mkdir(parents=True, exist_ok=True)
@@ -52,25 +50,17 @@ def evaluate_policy(path: "pathlib.Path | Callable[[dict], np.ndarray]", task: s
     t0, last = time.monotonic(), time.monotonic()
     try:
         for k, seed in enumerate(seeds):
-            obs, info = env.reset(seed=int(seed))
-            if hasattr(policy, "reset"):   # a chunked policy starts each episode without old chunks
-                policy.reset()
-            safety = SafetyLayer(safety_cfg, 1.0 / rate_hz)   # fresh per episode, as after a reset
-            safety.gripper_at_rest = 2.0 * float(obs["proprio"][-1]) - 1.0
+            obs, info = loop.reset(int(seed))
             frames: list[np.ndarray] = []
             tracker, done = EpisodeOutcome(env), False
             while not done:
                 if strips_dir is not None and k < strips and cams:
                     frames.append(np.vstack([obs[c] for c in cams]))
-                state = obs["proprio"][2 * n:2 * n + 4]       # [ee xyz, yaw], as the control node measures it
-                cmd, _ = safety.filter(to_command(policy(obs), state), state)
-                # None only for a state that is not finite numbers: stay still rather than guess
-                act = (to_command.action_of(cmd, state) if cmd is not None
-                       else np.append(np.zeros(n_act - 1), safety.gripper_at_rest))
-                obs, _, term, trunc, info = env.step(np.clip(act, -1, 1))
+                _, obs, _, term, trunc, info = loop.step(obs)
                 done = term or trunc
                 tracker.step(info)
-            clamps.update(safety.counts)
+            assert loop.core is not None
+            clamps.update(loop.core.safety.counts)
             success.append(bool(info["success"]))
             row = tracker.result(success[-1])
             if row is not None:

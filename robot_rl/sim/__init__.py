@@ -1,15 +1,14 @@
-"""MuJoCo simulator: a light arm in a table scene, tasks, differential IK and a Gymnasium env."""
+"""MuJoCo simulator: any described robot (robot_rl.robot) in a table scene, tasks and a Gymnasium env."""
 from __future__ import annotations
 
+from robot_rl.robot import DEFAULT_ROBOT
 from robot_rl.sim.env import RobotEnv, SimConfig  # (robot_rl/__init__ sets MUJOCO_GL=egl first)
-from robot_rl.sim.model import RobotModelConfig, robot_config
 from robot_rl.sim.tasks import TASKS
 
 
-def make(task: str = "pick_cube", robot: str | RobotModelConfig = "arm6", **overrides) -> RobotEnv:
-    """A RobotEnv for `task` with the builtin robot (arm6, arm7) or a RobotModelConfig."""
-    rcfg = robot_config(robot) if isinstance(robot, str) else robot
-    return RobotEnv(SimConfig(task=task, robot=rcfg, **overrides))
+def make(task: str = "pick_cube", robot: str = DEFAULT_ROBOT, **overrides) -> RobotEnv:
+    """A RobotEnv for `task` with a robot by builtin name or description YAML path."""
+    return RobotEnv(SimConfig(task=task, robot=robot, **overrides))
 
 
-__all__ = ["RobotEnv", "SimConfig", "RobotModelConfig", "TASKS", "make", "robot_config"]
+__all__ = ["RobotEnv", "SimConfig", "TASKS", "make"]

@@ -3,12 +3,13 @@
 Actions (`action_mode="ee_delta"`, 5 floats in [-1, 1]): end-effector position delta (x, y, z;
 scaled by `max_pos_step` m), yaw delta (scaled by `max_yaw_step` rad) and the gripper command
 (-1 closed .. 1 open). Each step the target is the current end-effector pose plus the delta,
-clamped to the workspace; differential IK turns it into joint targets for the position servos and
-physics runs `physics_hz / control_hz` steps. `action_mode="joint"`: joint position targets in
-radians (clamped to the limits) plus the gripper command.
+clamped to the robot's workspace box; differential IK turns it into joint targets for the position
+servos and physics runs `physics_hz / control_hz` steps. `action_mode="joint"`: joint position
+targets in radians (clamped to the limits) plus the gripper command.
 
-Observations: `proprio` float32 [q (n), qd (n), ee position (3), ee yaw (1), gripper opening (1)]
-and one uint8 [H, W, 3] image per camera (`front`, `wrist`). `info["success"]`, `info["state"]`
+The robot is a description (robot_rl.robot: a builtin name or a YAML path). Observations: `proprio`
+float32 in the layout of robot_rl.robot.features and one uint8 [H, W, 3] image per camera (`front`,
+`wrist`). `info["success"]`, `info["state"]`
 (privileged object state for experts and the simulated human, never for policies) and
 `info["is_intervention"]` (False here; the corrector sets it).
 """
@@ -22,18 +23,19 @@ import mujoco
 import numpy as np
 
 from robot_rl import config as config_mod
-from robot_rl.sim.kinematics import DifferentialIK, yaw_from_home, yawed
-from robot_rl.sim.model import Robot, RobotModelConfig, add_scene, load_robot_spec
+from robot_rl import robot as robot_mod
+from robot_rl.robot.description import RobotDescription
+from robot_rl.robot.features import layout
+from robot_rl.robot.kinematics import DifferentialIK, yaw_from_home, yawed
+from robot_rl.robot.model import RobotModel, build_spec
+from robot_rl.sim.scene import add_scene
 from robot_rl.sim.tasks import TASKS, Task
-
-WORKSPACE_LOW = np.array([0.20, -0.35, 0.0])
-WORKSPACE_HIGH = np.array([0.65, 0.35, 0.40])
 
 
 @dataclasses.dataclass
 class SimConfig:
     task: str = "pick_cube"
-    robot: RobotModelConfig = dataclasses.field(default_factory=RobotModelConfig)
+    robot: str = robot_mod.DEFAULT_ROBOT     # a builtin robot's name or a description YAML's path
     control_hz: float = 10.0
     physics_hz: float = 500.0
     max_steps: int = 0                       # 0: the task's default
@@ -46,6 +48,7 @@ class SimConfig:
     def validate(self) -> None:
         if self.task not in TASKS:
             raise ValueError(f"task {self.task!r} is not one of {', '.join(TASKS)}")
+        robot_mod.load(self.robot)   # a robot that is not there is a config error here, not at build time
         # 10-100 Hz for policies; up to 1000 Hz when the sim node stands in for a robot driver that
         # streams state for a fast control loop (bench/control_loop.py runs it at 500 Hz).
         if not 10 <= self.control_hz <= 1000:
@@ -57,19 +60,19 @@ class SimConfig:
                 raise ValueError(f"camera {c!r} is not front or wrist")
 
 
-def build_model(cfg: SimConfig, task: Task) -> tuple[mujoco.MjModel, Robot]:
-    spec = load_robot_spec(cfg.robot)
+def build_model(cfg: SimConfig, task: Task, d: RobotDescription) -> tuple[mujoco.MjModel, RobotModel]:
+    spec = build_spec(d)
     # the end-effector site's body and pose in it, for tasks that attach to the hand
     probe = spec.compile()
-    site = mujoco.mj_name2id(probe, mujoco.mjtObj.mjOBJ_SITE, cfg.robot.ee_site)
+    site = mujoco.mj_name2id(probe, mujoco.mjtObj.mjOBJ_SITE, d.tool.site)
     if site < 0:
-        raise ValueError(f"{cfg.robot.mjcf}: no site named {cfg.robot.ee_site!r}")
+        raise ValueError(f"robot {d.name}: no site named {d.tool.site!r}")
     ee_body = mujoco.mj_id2name(probe, mujoco.mjtObj.mjOBJ_BODY, probe.site_bodyid[site])
     add_scene(spec)
     task.build(spec, ee_body, probe.site_pos[site].copy(), probe.site_quat[site].copy())
     spec.option.timestep = 1.0 / cfg.physics_hz
     model = spec.compile()
-    return model, Robot(model, cfg.robot)
+    return model, RobotModel(model, d)
 
 
 class RobotEnv(gym.Env):
@@ -78,17 +81,20 @@ class RobotEnv(gym.Env):
     def __init__(self, config: Optional[SimConfig] = None, render_mode: Optional[str] = None) -> None:
         self.cfg = config_mod.from_dict(SimConfig, config_mod.to_dict(config or SimConfig()))
         self.task: Task = TASKS[self.cfg.task]()
-        self.model, self.robot = build_model(self.cfg, self.task)
+        self.description = robot_mod.load(self.cfg.robot)
+        self.layout = layout(self.description)
+        ws = self.description.workspace
+        self.workspace_low, self.workspace_high = np.array(ws.low), np.array(ws.high)
+        self.model, self.robot = build_model(self.cfg, self.task, self.description)
         self.task.bind(self.model)
         self.data = mujoco.MjData(self.model)
         self.ik = DifferentialIK(self.model, self.robot)
-        home = np.asarray(self.cfg.robot.home, dtype=np.float64)
+        home = np.asarray(self.description.home, dtype=np.float64)
         self.home_q = home
         _, self.home_quat = self.ik.forward(home)
         self.substeps = int(round(self.cfg.physics_hz / self.cfg.control_hz))
         self.max_steps = self.cfg.max_steps or self.task.max_steps
         self.render_mode = render_mode
-        n = self.robot.n
         if self.cfg.action_mode == "ee_delta":
             self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(5,), dtype=np.float32)
         else:
@@ -96,7 +102,7 @@ class RobotEnv(gym.Env):
             high = np.concatenate([self.robot.upper, [1.0]]).astype(np.float32)
             self.action_space = gym.spaces.Box(low, high, dtype=np.float32)
         h, w = self.cfg.image_size
-        spaces = {"proprio": gym.spaces.Box(-np.inf, np.inf, shape=(2 * n + 5,), dtype=np.float32)}
+        spaces = {"proprio": gym.spaces.Box(-np.inf, np.inf, shape=(self.layout.dim,), dtype=np.float32)}
         for c in self.cfg.cameras:
             spaces[c] = gym.spaces.Box(0, 255, shape=(h, w, 3), dtype=np.uint8)
         self.observation_space = gym.spaces.Dict(spaces)
@@ -118,9 +124,7 @@ class RobotEnv(gym.Env):
         return pos, yaw_from_home(quat, self.home_quat)
 
     def gripper_opening(self) -> float:
-        r, c = self.robot, self.cfg.robot
-        length = self.data.actuator_length[r.gripper_ids].mean()
-        return float(np.clip((length - c.gripper_closed) / (c.gripper_open - c.gripper_closed), 0, 1))
+        return self.robot.gripper_opening(float(self.data.actuator_length[self.robot.gripper_ids].mean()))
 
     # --- gym API --------------------------------------------------------------------------------
     def reset(self, *, seed: Optional[int] = None, options: Optional[dict] = None):
@@ -137,13 +141,11 @@ class RobotEnv(gym.Env):
             self.data.qpos[self.model.jnt_qposadr[jid]] = a
         mujoco.mj_forward(self.model, self.data)
         self.steps = 0
-        return self._obs(), self._info(False)
+        return self.observe(), self.info(False)
 
     def set_gripper(self, command: float) -> None:
         """Gripper command in [-1 closed, 1 open]."""
-        c = self.cfg.robot
-        g = float(np.clip(command, -1, 1))
-        self.data.ctrl[self.robot.gripper_ids] = c.gripper_closed + (g + 1) / 2 * (c.gripper_open - c.gripper_closed)
+        self.data.ctrl[self.robot.gripper_ids] = self.robot.gripper_ctrl(float(command))
 
     def joint_targets(self, action: np.ndarray) -> np.ndarray:
         """Joint targets for an action (ee_delta through IK, or joint targets clamped)."""
@@ -152,7 +154,7 @@ class RobotEnv(gym.Env):
             return np.clip(a[:self.robot.n], self.robot.lower, self.robot.upper)
         a = np.clip(a, -1, 1)
         pos, yaw = self.ee_pose()
-        target = np.clip(pos + a[:3] * self.cfg.max_pos_step, WORKSPACE_LOW, WORKSPACE_HIGH)
+        target = np.clip(pos + a[:3] * self.cfg.max_pos_step, self.workspace_low, self.workspace_high)
         target_yaw = float(np.clip(yaw + a[3] * self.cfg.max_yaw_step, -np.pi, np.pi))
         q, _ = self.ik.solve(self.q, target, yawed(self.home_quat, target_yaw))
         return q
@@ -167,19 +169,18 @@ class RobotEnv(gym.Env):
         self.steps += 1
         success = self.task.success(self.model, self.data, self.ee_pose()[0])
         truncated = self.steps >= self.max_steps and not success
-        return self._obs(), float(success), success, truncated, self._info(success)
+        return self.observe(), float(success), success, truncated, self.info(success)
 
-    def _obs(self) -> dict[str, np.ndarray]:
+    def observe(self) -> dict[str, np.ndarray]:
         pos, yaw = self.ee_pose()
         r = self.robot
-        proprio = np.concatenate([self.data.qpos[r.qpos_adr], self.data.qvel[r.dof_adr], pos, [yaw],
-                                  [self.gripper_opening()]]).astype(np.float32)
-        obs = {"proprio": proprio}
+        obs = {"proprio": self.layout.pack(self.data.qpos[r.qpos_adr], self.data.qvel[r.dof_adr], pos, yaw,
+                                           self.gripper_opening())}
         for c in self.cfg.cameras:
             obs[c] = self.render_camera(c)
         return obs
 
-    def _info(self, success: bool) -> dict[str, Any]:
+    def info(self, success: bool) -> dict[str, Any]:
         return {"success": bool(success), "is_intervention": False, "state": self.task.state(self.model, self.data),
                 "sim_time": float(self.data.time)}
 

@@ -16,7 +16,7 @@ from typing import Any, Optional
 import mujoco
 import numpy as np
 
-from robot_rl.sim.env import WORKSPACE_HIGH, WORKSPACE_LOW, RobotEnv, SimConfig
+from robot_rl.sim.env import RobotEnv, SimConfig
 
 
 @dataclasses.dataclass
@@ -34,12 +34,19 @@ class SimServerConfig:
 
 
 class SimServer:
-    def __init__(self, config: Optional[SimServerConfig] = None) -> None:
+    def __init__(self, config: Optional[SimServerConfig] = None, env: Optional[RobotEnv] = None) -> None:
+        """`env`: serve this env (in-process control: its observations keep their cameras) instead
+        of one built from config.sim."""
         self.cfg = config or SimServerConfig()
-        # The env renders nothing itself: images() renders on demand, so a node decides which
-        # thread owns the OpenGL context (a context is bound to the thread that made it).
-        self.cameras = list(self.cfg.sim.cameras)
-        self.env = RobotEnv(dataclasses.replace(self.cfg.sim, cameras=[]))
+        if env is not None:
+            self.cfg = dataclasses.replace(self.cfg, sim=env.cfg)
+            self.cameras = []
+            self.env = env
+        else:
+            # The env renders nothing itself: images() renders on demand, so a node decides which
+            # thread owns the OpenGL context (a context is bound to the thread that made it).
+            self.cameras = list(self.cfg.sim.cameras)
+            self.env = RobotEnv(dataclasses.replace(self.cfg.sim, cameras=[]))
         self.period = 1.0 / self.cfg.sim.control_hz
         self.accepted = 0
         self.rejected: collections.Counter[str] = collections.Counter()
@@ -53,7 +60,7 @@ class SimServer:
     # --- state --------------------------------------------------------------------------------
     @property
     def joint_names(self) -> list[str]:
-        return list(self.cfg.sim.robot.joints)
+        return list(self.env.description.joints)
 
     def reset(self, seed: Optional[int] = None) -> None:
         seed = self.cfg.seed + self.episode if seed is None else seed
@@ -131,7 +138,7 @@ class SimServer:
         norm = np.linalg.norm(quat)
         if not 0.9 < norm < 1.1:
             return self.reject("bad_quaternion")
-        if np.any(pos < WORKSPACE_LOW) or np.any(pos > WORKSPACE_HIGH):
+        if np.any(pos < self.env.workspace_low) or np.any(pos > self.env.workspace_high):
             return self.reject("workspace")
         current = self.env.data.site_xpos[self.env.robot.ee_site]
         if np.linalg.norm(pos - current) > self.cfg.max_ee_speed * self.period:

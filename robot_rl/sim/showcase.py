@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from robot_rl.log import get_logger
+from robot_rl.robot import DEFAULT_ROBOT
 from robot_rl.sim import make
 from robot_rl.sim.corrector import CorrectedEnv, SimulatedHuman
 from robot_rl.sim.experts import make_expert
@@ -15,7 +16,7 @@ from robot_rl.sim.experts import make_expert
 log = get_logger(__name__)
 
 
-def run_showcase(task: str, out_dir: pathlib.Path, seed: int = 0, robot: str = "arm6", policy: str = "expert",
+def run_showcase(task: str, out_dir: pathlib.Path, seed: int = 0, robot: str = DEFAULT_ROBOT, policy: str = "expert",
                  human: bool = False, size: tuple[int, int] = (240, 320), strip_frames: int = 8) -> dict[str, Any]:
     import cv2
     env = make(task, robot=robot, cameras=[])

@@ -8,7 +8,7 @@ from __future__ import annotations
 import mujoco
 import numpy as np
 
-from robot_rl.sim.kinematics import yaw_of
+from robot_rl.robot.kinematics import yaw_of
 
 CUBE_HALF = 0.02
 PEG_HALF = 0.011          # 22 mm square peg

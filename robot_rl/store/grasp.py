@@ -15,16 +15,15 @@ in the simulator, steps up to the grasp): labels on every step missed the cube's
 steps) by 1.24 cm and at 1%. What remains is grasps off the cube's centre, still places where a
 grasp worked.
 
-Layouts (the recorder's and the simulator's, robot_rl.record.spec): proprio [q (n), qd (n), ee
-position (3), ee yaw (1), gripper opening (1)]; the action's last dimension is the gripper command,
-> 0 open, <= 0 closed.
+Layouts: the proprio features of robot_rl.robot.features (the ee position and yaw columns); the
+action's last dimension is the gripper command, > 0 open, <= 0 closed.
 """
 from __future__ import annotations
 
 import numpy as np
 
-EE_POS = slice(-5, -2)   # the ee position's columns in the proprio vector
-EE_YAW = -2              # the ee yaw's column
+from robot_rl.robot.features import ProprioLayout
+
 GRASP_DIM = 4            # a target's width: [dx, dy, dz, dyaw]
 
 
@@ -47,13 +46,17 @@ def grasp_offsets(obs: np.ndarray, executed_action: np.ndarray, success: bool) -
     its tool from the start), or has no ee position there."""
     obs = np.asarray(obs, np.float64)
     out = np.full((obs.shape[0], GRASP_DIM), np.nan, np.float32)
-    if not success or obs.ndim != 2 or obs.shape[1] < 5 or obs.shape[0] < 2:
+    if not success or obs.ndim != 2 or obs.shape[1] < 7 or obs.shape[0] < 2:
+        return out
+    try:
+        lay = ProprioLayout.of_dim(obs.shape[1])
+    except ValueError:   # not a robot's proprio vector (an imported store): no labels
         return out
     closes = gripper_closes(executed_action)
     if not len(closes):
         return out
-    ee = obs[:, EE_POS]
-    yaw = obs[:, EE_YAW]
+    ee = obs[:, lay.ee_pos]
+    yaw = obs[:, lay.ee_yaw]
     if not (np.isfinite(ee[closes[-1]]).all() and np.isfinite(yaw[closes[-1]])):
         return out
     start = 0

@@ -143,6 +143,8 @@ class RobotDescription:
     joint_lower: list[float] = dataclasses.field(default_factory=list)
     joint_upper: list[float] = dataclasses.field(default_factory=list)
     control_rate_hz: float = 0.0
+    description_sha256: str = ""   # the robot description's digest (robot_rl.robot), "" if unknown
+    command_mode: str = ""         # the control node's command mode the steps' actions are in (ee, joint)
 
     def validate(self) -> None:
         n = len(self.joint_names)

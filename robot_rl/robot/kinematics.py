@@ -1,15 +1,17 @@
 """Differential inverse kinematics on a MuJoCo model: end-effector pose targets -> joint targets.
 
-The MJCF is the robot's kinematic model everywhere: the simulator and a real robot's control node
-run this same code (on their own MjData copy, never the simulation's), so a policy's end-effector
-actions mean the same thing in both.
+The description's model is the robot's kinematic model everywhere: the simulator and a real
+robot's control node run this same code (on their own MjData copy, never the simulation's), so a
+policy's end-effector actions mean the same thing in both. `Kinematics` compiles the robot alone
+from its description (no simulator, no scene).
 """
 from __future__ import annotations
 
 import mujoco
 import numpy as np
 
-from robot_rl.sim.model import Robot
+from robot_rl.robot.description import RobotDescription
+from robot_rl.robot.model import RobotModel, build_spec
 
 
 def yaw_of(quat_wxyz: np.ndarray) -> float:
@@ -37,7 +39,7 @@ def yawed(home_quat: np.ndarray, yaw: float) -> np.ndarray:
 class DifferentialIK:
     """Damped least-squares IK for a site's position and orientation over the robot's joints."""
 
-    def __init__(self, model: mujoco.MjModel, robot: Robot, damping: float = 0.05, iterations: int = 8,
+    def __init__(self, model: mujoco.MjModel, robot: RobotModel, damping: float = 0.05, iterations: int = 8,
                  max_joint_step: float = 0.2) -> None:
         self.model, self.robot = model, robot
         self.data = mujoco.MjData(model)  # scratch: never the simulation's data
@@ -68,6 +70,8 @@ class DifferentialIK:
             if target_quat is not None:
                 e_rot = np.zeros(3)
                 mujoco.mju_subQuat(e_rot, target_quat, quat)
+                # mju_subQuat gives the rotation in the site's frame; the Jacobian is in the world's
+                e_rot = self.data.site_xmat[r.ee_site].reshape(3, 3) @ e_rot
                 err = np.concatenate([e_pos, rot_weight * e_rot])
             else:
                 err = e_pos
@@ -85,3 +89,23 @@ class DifferentialIK:
                 break
         pos, _ = self.forward(q)
         return q, float(np.linalg.norm(target_pos - pos))
+
+
+class Kinematics:
+    """FK and IK of one robot from its description, with its home tool orientation: the tool frame's
+    yaw is measured from it (the ee state [x, y, z, yaw] of the ee command mode)."""
+
+    def __init__(self, d: RobotDescription) -> None:
+        self.model = build_spec(d).compile()
+        self.robot = RobotModel(self.model, d)
+        self.ik = DifferentialIK(self.model, self.robot)
+        self.home_q = np.asarray(d.home, dtype=np.float64)
+        _, self.home_quat = self.ik.forward(self.home_q)
+
+    def ee_state(self, pos: np.ndarray, quat_wxyz: np.ndarray) -> np.ndarray:
+        """[x, y, z, yaw] of a tool pose."""
+        return np.append(np.asarray(pos, dtype=np.float64), yaw_from_home(quat_wxyz, self.home_quat))
+
+    def tool_quat(self, yaw: float) -> np.ndarray:
+        """The tool orientation (wxyz) of a yaw: home turned about the vertical."""
+        return yawed(self.home_quat, yaw)

@@ -1,0 +1,109 @@
+"""Observation and action features of a robot, declared once from its description.
+
+The proprio vector is [q (n), qd (n), tool x y z (3), tool yaw (1), gripper opening (1)]: joint
+positions and velocities in the description's joint order, the tool frame's position in the world
+(m) and its yaw from the home orientation (rad), and the gripper's opening (0 closed .. 1 open).
+Actions end with the gripper command (-1 closed .. 1 open); before it, per command mode, the tool
+delta [dx, dy, dz, dyaw] (ee) or the joint deltas [dq_1..dq_n] (joint), each in [-1, 1] and scaled
+by the description's speeds. Every part that packs, slices or names these vectors does it here.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from robot_rl.robot.description import RobotDescription
+
+EE_FIELDS = ["ee_x", "ee_y", "ee_z", "ee_yaw"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Feature:
+    name: str
+    shape: tuple[int, ...]
+    names: list[str]
+    units: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ProprioLayout:
+    """Where each part lies in the proprio vector of a robot with n joints."""
+    n: int
+
+    @property
+    def dim(self) -> int:
+        return 2 * self.n + 5
+
+    @property
+    def q(self) -> slice:
+        return slice(0, self.n)
+
+    @property
+    def qd(self) -> slice:
+        return slice(self.n, 2 * self.n)
+
+    @property
+    def joints(self) -> slice:
+        """q and qd together (the recorder's joint stream)."""
+        return slice(0, 2 * self.n)
+
+    @property
+    def ee_pos(self) -> slice:
+        return slice(2 * self.n, 2 * self.n + 3)
+
+    @property
+    def ee_state(self) -> slice:
+        """[x, y, z, yaw]: what ee commands are relative to."""
+        return slice(2 * self.n, 2 * self.n + 4)
+
+    @property
+    def ee_yaw(self) -> int:
+        return 2 * self.n + 3
+
+    @property
+    def gripper(self) -> int:
+        return 2 * self.n + 4
+
+    def pack(self, q, qd, ee_pos, ee_yaw: float, opening: float, out: np.ndarray | None = None) -> np.ndarray:
+        out = np.empty(self.dim, np.float32) if out is None else out
+        out[self.q], out[self.qd], out[self.ee_pos] = q, qd, ee_pos
+        out[self.ee_yaw], out[self.gripper] = ee_yaw, opening
+        return out
+
+    @staticmethod
+    def of_dim(dim: int) -> "ProprioLayout":
+        """The layout of a proprio vector of this size (a store's or a policy's obs_dim)."""
+        if dim < 7 or (dim - 5) % 2:
+            raise ValueError(f"a proprio vector of {dim} values is not [q, qd, ee xyz, yaw, gripper]")
+        return ProprioLayout((dim - 5) // 2)
+
+
+def layout(d: RobotDescription) -> ProprioLayout:
+    return ProprioLayout(d.n)
+
+
+def proprio_names(d: RobotDescription) -> list[str]:
+    return [f"q_{j}" for j in d.joints] + [f"qd_{j}" for j in d.joints] + EE_FIELDS + ["gripper"]
+
+
+def action_names(d: RobotDescription, mode: str | None = None) -> list[str]:
+    mode = mode or d.command.mode
+    axes = ["dx", "dy", "dz", "dyaw"] if mode == "ee" else [f"dq_{j}" for j in d.joints]
+    return axes + ["gripper"]
+
+
+def action_dim(d: RobotDescription, mode: str | None = None) -> int:
+    return len(action_names(d, mode))
+
+
+def observation_features(d: RobotDescription, cameras: list[str], image_hw: tuple[int, int]) -> dict[str, Feature]:
+    out = {"proprio": Feature("proprio", (layout(d).dim,), proprio_names(d), "rad, rad/s, m, rad, opening 0..1")}
+    for c in cameras:
+        out[c] = Feature(c, (*image_hw, 3), [], "uint8 RGB")
+    return out
+
+
+def action_features(d: RobotDescription, mode: str | None = None) -> Feature:
+    names = action_names(d, mode)
+    return Feature("action", (len(names),), names, "-1..1 (scaled by the description's speeds)")

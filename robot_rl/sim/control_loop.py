@@ -1,0 +1,85 @@
+"""The control node's step, in process: ControlCore (policy or human -> safety layer -> command)
+driving the simulated robot's command interface (SimServer: the same validation, IK and hold as the
+sim robot node behind ROS), one control period per step on a simulated clock.
+
+The session's evaluation and the in-process rollout (tests, benchmarks, the learning benchmark) run
+this, so a policy meets the same clamps, limits and holds as on the robot's ROS graph, and the
+executed action they record is what the safety layer let through.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+
+from robot_rl.control.core import ControlCore, StepRecord, robot_control
+from robot_rl.control.safety import SafetyLayer
+from robot_rl.control.watchdog import Watchdog
+from robot_rl.robot.features import layout
+from robot_rl.robot.kinematics import yawed
+from robot_rl.sim.env import RobotEnv
+from robot_rl.sim.server import SimServer, SimServerConfig
+
+
+class SimControlLoop:
+    def __init__(self, env: RobotEnv, policy: Any = None, mode: str = "") -> None:
+        """`policy`: obs -> action (None: only a human's actions drive). `mode`: the command mode
+        (ee or joint; "": the robot description's)."""
+        self.env, self.policy = env, policy
+        d = env.description
+        self.mode = mode or d.command.mode
+        self.safety_cfg, self.to_command = robot_control(
+            d, env.cfg.control_hz, self.mode, joint_lower=env.robot.lower.tolist(), joint_upper=env.robot.upper.tolist())
+        self.layout = layout(d)
+        self.state_slice = self.layout.ee_state if self.mode == "ee" else self.layout.q
+        # in process, every input is as fresh as the step that made it: no watchdog inputs
+        self.server = SimServer(SimServerConfig(max_joint_speed=1e3, max_ee_speed=1e3), env=env)
+        self.period_ns = int(round(1e9 / env.cfg.control_hz))
+        self.t_ns = 0
+        self.core: Optional[ControlCore] = None
+
+    @property
+    def action_dim(self) -> int:
+        return len(self.safety_cfg.low) + 1
+
+    def reset(self, seed: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """A new episode: the scene for `seed`, a fresh safety layer (as after a reset on the robot)."""
+        self.server.reset(seed)
+        obs, info = self.server.obs, self.server.info
+        safety = SafetyLayer(self.safety_cfg, self.period_ns / 1e9)
+        safety.gripper_at_rest = 2.0 * float(obs["proprio"][self.layout.gripper]) - 1.0
+        self.core = ControlCore(self.policy, safety, Watchdog({}, 0.0), self.to_command)
+        if hasattr(self.policy, "reset"):   # a chunked policy starts each episode without old chunks
+            self.policy.reset()
+        return obs, info
+
+    def state(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        """What commands are relative to: [x, y, z, yaw] (ee) or q (joint), as the node measures it."""
+        return np.asarray(obs["proprio"][self.state_slice], dtype=np.float64)
+
+    def step(self, obs: dict[str, np.ndarray], human_action: Optional[np.ndarray] = None,
+             ran: Optional[tuple[Any, Any]] = None):
+        """One tick: (step record, obs, terminated, truncated, info) as gymnasium's step returns them."""
+        assert self.core is not None, "reset() first"
+        self.t_ns += self.period_ns
+        rec = self.core.tick(self.t_ns, obs, self.state(obs), human_action, ran)
+        self.send(rec)
+        return (rec, *self.advance())
+
+    def send(self, rec: StepRecord) -> None:
+        """The record's command to the robot, as the control node publishes it (None: nothing)."""
+        cmd, server = rec.command, self.server
+        if cmd is None:
+            return
+        if self.mode == "ee":
+            server.command_ee(cmd[:3], yawed(self.env.home_quat, float(cmd[3])), float(cmd[4]))
+        else:
+            n = self.env.robot.n
+            server.command_joints(cmd[:n], float(cmd[n]))
+
+    def advance(self):
+        env = self.env
+        self.server.step()
+        success = bool(self.server.success)
+        truncated = env.steps >= env.max_steps and not success
+        return env.observe(), float(success), success, truncated, env.info(success)
