@@ -59,7 +59,7 @@ from robot_rl.policy.registry import PolicyRegistry  # noqa: E402
 from robot_rl.policy.runtime import PolicyRuntime  # noqa: E402
 from robot_rl.policy.spec import PolicyError, RobotRef  # noqa: E402
 from robot_rl.robot import load as load_robot  # noqa: E402
-from robot_rl.robot.features import layout  # noqa: E402
+from robot_rl.robot.features import layout, widen  # noqa: E402
 from robot_rl.robot.kinematics import Kinematics  # noqa: E402
 from robot_rl.stats import SampleRecorder, summarize_ns  # noqa: E402
 
@@ -84,9 +84,11 @@ class ControlNodeConfig(NodeConfig):
     registry: str = "policies"
     robot: str = DEFAULT_ROBOT   # a builtin robot (robot-rl robots) or a description YAML's path
     # ee: actions [dx, dy, dz, dyaw, grip] -> /command/ee_target + /command/gripper (Cartesian
-    # impedance style); joint: actions [dq_1..dq_n, grip] -> /command/joint_positions [q..., grip]
-    # (forward_command_controller style), limited by the model's joint ranges. "": the description's.
-    command_mode: Literal["", "ee", "joint"] = ""
+    # impedance style, the tool pointing down); ee_rpy: [dx, dy, dz, droll, dpitch, dyaw, grip], the
+    # same topics with the full orientation; joint: actions [dq_1..dq_n, grip] ->
+    # /command/joint_positions [q..., grip] (forward_command_controller style), limited by the
+    # model's joint ranges. "": the description's.
+    command_mode: Literal["", "ee", "ee_rpy", "joint"] = ""
     # the driver's names of the description's joints on /joint_states, in the description's order,
     # comma-separated ("" = the description's names): a ros2_control arm keeps its names
     joint_names: str = ""
@@ -197,9 +199,9 @@ class ControlNode(RobotRLNode):
         # Latest input values, touched only by the loop thread (it takes them at each tick).
         n = self.n_joints
         self.proprio = np.zeros(self.layout.dim, np.float32)   # the description's proprio features
-        self.ee_state = np.zeros(4)                       # [ee xyz, yaw]
+        self.ee_state = np.zeros(6 if self.mode == "ee_rpy" else 4)   # [ee xyz, yaw] or [ee xyz, roll, pitch, yaw]
         self.q = np.zeros(n)
-        self.state = self.ee_state if self.mode == "ee" else self.q   # what commands are relative to
+        self.state = self.q if self.mode == "joint" else self.ee_state   # what commands are relative to
         self.have = {"joints": False, "ee": False}
         self.joint_order = cdr.JointOrder(self.joint_names)   # the robot's joint order -> ours
         self.images: dict[str, np.ndarray] = {}
@@ -224,7 +226,7 @@ class ControlNode(RobotRLNode):
         # Rare events stay on the node's executor (the main thread).
         self.create_subscription(String, "/policy/update", self._on_update, qos("latched"))
         self.create_service(Trigger, "/control/reset_estop", self._on_reset_estop)
-        if self.mode == "ee":
+        if self.mode != "joint":
             self.pub_pose = self.create_publisher(PoseStamped, "/command/ee_target", qos("reliable"))
             self.pub_grip = self.create_publisher(Float64, "/command/gripper", qos("reliable"))
         else:
@@ -377,8 +379,8 @@ class ControlNode(RobotRLNode):
         got = self.in_ee.take_latest()
         if got is not None:
             (pos, quat_xyzw, _), _ = got
-            self.ee_state[:] = self.kinematics.ee_state(pos, np.roll(quat_xyzw, 1))
-            self.proprio[lay.ee_state] = self.ee_state
+            self.ee_state[:] = self.kinematics.ee_state(pos, np.roll(quat_xyzw, 1), self.mode)
+            self.proprio[lay.ee_state] = self.ee_state if self.ee_state.size == 4 else self.ee_state[[0, 1, 2, 5]]
             self.have["ee"] = True
         got = self.in_grip.take_latest()
         if got is not None:
@@ -395,8 +397,9 @@ class ControlNode(RobotRLNode):
         if got is not None and not self.teleop_only:
             self.human_active = got[0]
         got = self.in_human.take_latest()
-        if got is not None and got[0].shape == (self.action_dim,):
-            self.human_action = got[0].copy()
+        human = widen(got[0], self.mode) if got is not None else None   # a 4-axis device on an ee_rpy robot
+        if human is not None and human.shape == (self.action_dim,):
+            self.human_action = human.copy()
             if self.teleop_only:
                 self.human_active = True   # the operator always drives; the watchdog holds when they stop
                 self.core.watchdog.update("teleop", got[1])
@@ -480,8 +483,8 @@ class ControlNode(RobotRLNode):
         cmd = rec.command
         if cmd is None:
             return  # a hold with nothing saying where the robot is: command nothing, record nothing
-        if self.mode == "ee":
-            quat = self.kinematics.tool_quat(float(cmd[3]))
+        if self.mode != "joint":
+            quat = self.kinematics.tool_quat(cmd[3:-1])
             pose = self.msg_pose.pose
             pose.position.x, pose.position.y, pose.position.z = float(cmd[0]), float(cmd[1]), float(cmd[2])
             o = pose.orientation
@@ -489,7 +492,7 @@ class ControlNode(RobotRLNode):
             stamp = self.msg_pose.header.stamp   # the state this command was computed from
             stamp.sec, stamp.nanosec = divmod(self.state_stamp_ns, 1_000_000_000)
             # The gripper first: a lockstep simulator advances on the pose, and must have both.
-            self.msg_grip.data = float(cmd[4])
+            self.msg_grip.data = float(cmd[-1])
             self.pub_grip.publish(self.msg_grip)
             self.pub_pose.publish(self.msg_pose)
         elif self.config.gripper_in_joint_command:

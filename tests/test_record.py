@@ -120,7 +120,7 @@ def test_the_record_spec_is_the_same_for_the_same_settings():
 
 
 def test_sim_operator_waits_for_start_then_demonstrates_and_presses_success():
-    from robot_rl.control.core import EeDeltaCommand
+    from robot_rl.control.core import DeltaCommand
     from robot_rl.sim.env import SimConfig
     from robot_rl.robot.kinematics import yaw_from_home, yawed
     from robot_rl.sim.operator import SimOperator
@@ -128,7 +128,7 @@ def test_sim_operator_waits_for_start_then_demonstrates_and_presses_success():
 
     server = SimServer(SimServerConfig(sim=SimConfig(cameras=[])))
     op = SimOperator(server, seed=0)
-    to_command = EeDeltaCommand(0.03, 0.15)
+    to_command = DeltaCommand([0.03, 0.03, 0.03, 0.15])
     for seed in range(3):
         server.reset(seed)
         op.reset()
@@ -220,7 +220,7 @@ def test_calibrated_camera_latency_goes_into_the_spec(tmp_path):
 
 
 def test_sim_operator_as_corrector_takes_over_a_policy_that_does_nothing():
-    from robot_rl.control.core import EeDeltaCommand
+    from robot_rl.control.core import DeltaCommand
     from robot_rl.sim.env import SimConfig
     from robot_rl.robot.kinematics import yaw_from_home, yawed
     from robot_rl.sim.operator import SimOperator
@@ -228,7 +228,7 @@ def test_sim_operator_as_corrector_takes_over_a_policy_that_does_nothing():
 
     server = SimServer(SimServerConfig(sim=SimConfig(cameras=[])))
     op = SimOperator(server, seed=0, mode="corrector")
-    to_command = EeDeltaCommand(0.03, 0.15)
+    to_command = DeltaCommand([0.03, 0.03, 0.03, 0.15])
     server.reset(1)
     op.reset()
     op.start()

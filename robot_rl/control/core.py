@@ -32,28 +32,14 @@ class StepRecord:
     policy_version: str
 
 
-class EeDeltaCommand:
-    """action [dx, dy, dz, dyaw, grip] in [-1, 1] + state [x, y, z, yaw] -> target [x, y, z, yaw, grip]
-    (the simulator's ee_delta convention); action_of() maps a command back (what was executed)."""
+class DeltaCommand:
+    """action [d_1..d_k, grip] in [-1, 1] + state [s_1..s_k] -> target [s + d * scale, grip]; action_of()
+    maps a command back (what was executed). The state and target per command mode: ee [x, y, z,
+    yaw] (an end-effector target, the simulator's ee_delta convention), ee_rpy [x, y, z, roll, pitch,
+    yaw], joint [q_1..q_n] (joint positions, as ros2_control's forward_command_controller takes them)."""
 
-    def __init__(self, max_pos_step: float, max_yaw_step: float) -> None:
-        self.scale = np.array([max_pos_step] * 3 + [max_yaw_step])
-
-    def __call__(self, action: np.ndarray, state: np.ndarray) -> np.ndarray:
-        a = np.asarray(action, dtype=np.float64)
-        return np.append(np.asarray(state[:4], float) + a[:4] * self.scale, a[4])
-
-    def action_of(self, command: np.ndarray, state: np.ndarray) -> np.ndarray:
-        c = np.asarray(command, dtype=np.float64)
-        return np.append((c[:4] - np.asarray(state[:4], float)) / self.scale, c[4])
-
-
-class JointDeltaCommand:
-    """action [dq_1..dq_n, grip] in [-1, 1] + state [q_1..q_n] -> target [q_1..q_n, grip]
-    (joint position control, as ros2_control's forward_command_controller takes it)."""
-
-    def __init__(self, max_step: list[float]) -> None:
-        self.scale = np.asarray(max_step, dtype=np.float64)
+    def __init__(self, scale: list[float]) -> None:
+        self.scale = np.asarray(scale, dtype=np.float64)
         self.n = self.scale.shape[0]
 
     def __call__(self, action: np.ndarray, state: np.ndarray) -> np.ndarray:
@@ -70,21 +56,25 @@ class JointDeltaCommand:
 def robot_control(d: RobotDescription, rate_hz: float = 0.0, mode: str = "", max_ee_speed: float = 0.0,
                   max_yaw_rate: float = 0.0, max_joint_speed: float = 0.0,
                   joint_lower: Optional[list[float]] = None, joint_upper: Optional[list[float]] = None,
-                  ) -> "tuple[SafetyConfig, EeDeltaCommand | JointDeltaCommand]":
+                  ) -> tuple[SafetyConfig, DeltaCommand]:
     """The safety limits and action scaling of a robot's control loop, from its description (0 or
     "": the description's rate, mode and speeds). An action of 1 moves max_ee_speed (m/s) /
-    max_yaw_rate (rad/s) / max_joint_speed (rad/s), so one policy means the same motion at any rate;
-    measured velocity may reach twice that. The box: the workspace (ee) or the joint limits (joint;
-    from the model when not given). The control node, the evaluation and the in-process rollout all
-    build theirs here, so each clamps as the robot's loop does."""
+    max_yaw_rate (rad/s, every rotation axis) / max_joint_speed (rad/s), so one policy means the
+    same motion at any rate; measured velocity may reach twice that. The box: the workspace (ee
+    modes: position, and the tilt and yaw ranges) or the joint limits (joint; from the model when
+    not given). The control node, the evaluation and the in-process rollout all build theirs here,
+    so each clamps as the robot's loop does."""
     cmd = d.command
     period = 1.0 / (rate_hz or cmd.rate_hz)
-    if (mode or cmd.mode) == "ee":
-        ee, yaw = max_ee_speed or cmd.max_ee_speed, max_yaw_rate or cmd.max_yaw_rate
-        step = [ee * period] * 3 + [yaw * period]
+    mode = mode or cmd.mode
+    if mode in ("ee", "ee_rpy"):
+        ee, rot = max_ee_speed or cmd.max_ee_speed, max_yaw_rate or cmd.max_yaw_rate
         ws = d.workspace
-        return (SafetyConfig(mode="ee", low=[*ws.low, ws.yaw[0]], high=[*ws.high, ws.yaw[1]], max_step=step,
-                             max_velocity=[2 * ee] * 3 + [2 * yaw]), EeDeltaCommand(step[0], step[3]))
+        rot_low, rot_high = ([ws.tilt[0]] * 2 if mode == "ee_rpy" else []) + [ws.yaw[0]], \
+            ([ws.tilt[1]] * 2 if mode == "ee_rpy" else []) + [ws.yaw[1]]
+        step = [ee * period] * 3 + [rot * period] * len(rot_low)
+        return (SafetyConfig(mode="ee", low=[*ws.low, *rot_low], high=[*ws.high, *rot_high], max_step=step,
+                             max_velocity=[2 * ee] * 3 + [2 * rot] * len(rot_low)), DeltaCommand(step))
     if joint_lower is None or joint_upper is None:
         from robot_rl.robot.kinematics import Kinematics
         robot = Kinematics(d).robot
@@ -92,7 +82,7 @@ def robot_control(d: RobotDescription, rate_hz: float = 0.0, mode: str = "", max
     speed = max_joint_speed or cmd.max_joint_speed
     step = [speed * period] * d.n
     return (SafetyConfig(mode="joint", low=list(joint_lower), high=list(joint_upper), max_step=step,
-                         max_velocity=[2 * speed] * d.n), JointDeltaCommand(step))
+                         max_velocity=[2 * speed] * d.n), DeltaCommand(step))
 
 
 class ControlCore:
@@ -104,7 +94,7 @@ class ControlCore:
     say what happened (the control node puts them on /diagnostics)."""
 
     def __init__(self, policy: Any, safety: SafetyLayer, watchdog: Watchdog,
-                 to_command: "EeDeltaCommand | JointDeltaCommand") -> None:
+                 to_command: DeltaCommand) -> None:
         self.policy, self.safety, self.watchdog, self.to_command = policy, safety, watchdog, to_command
         self.action_dim = safety.n + 1
         self.previous: Any = None     # the policy before the last swap: the fallback on a fault

@@ -64,10 +64,15 @@ class ModelSpec:
     # Bodies carry gravity compensation, as a real arm's controller compensates gravity: position
     # servos then track without sag.
     gravity_compensation: bool = False
+    # Where the robot's base stands, [x, y, z] m in the world (the table top is z = 0; the
+    # workspace lies around x = 0.4): the model's own origin when empty. A long arm stands back.
+    base_pos: list[float] = dataclasses.field(default_factory=list)
 
     def validate(self) -> None:
         if bool(self.mjcf) == bool(self.includes or self.body_includes):
             raise ValueError("give either mjcf or includes/body_includes")
+        if self.base_pos and len(self.base_pos) != 3:
+            raise ValueError("base_pos is [x, y, z]")
 
 
 @dataclasses.dataclass
@@ -99,26 +104,32 @@ class ToolSpec:
 
 @dataclasses.dataclass
 class WorkspaceSpec:
-    """The box the tool frame must stay in (world frame, m; the table top is z = 0). Yaw in rad."""
+    """The box the tool frame must stay in (world frame, m; the table top is z = 0), its yaw from
+    home and (ee_rpy commands) its roll and pitch from home, in rad."""
     low: list[float] = dataclasses.field(default_factory=lambda: [0.20, -0.35, 0.0])
     high: list[float] = dataclasses.field(default_factory=lambda: [0.65, 0.35, 0.40])
     yaw: list[float] = dataclasses.field(default_factory=lambda: [-3.1, 3.1])
+    tilt: list[float] = dataclasses.field(default_factory=lambda: [-0.8, 0.8])
 
     def validate(self) -> None:
-        if len(self.low) != 3 or len(self.high) != 3 or len(self.yaw) != 2:
-            raise ValueError("low and high are [x, y, z]; yaw is [lo, hi]")
-        if any(lo >= hi for lo, hi in zip(self.low + self.yaw[:1], self.high + self.yaw[1:])):
+        if len(self.low) != 3 or len(self.high) != 3 or len(self.yaw) != 2 or len(self.tilt) != 2:
+            raise ValueError("low and high are [x, y, z]; yaw and tilt are [lo, hi]")
+        if any(lo >= hi for lo, hi in zip(self.low + self.yaw[:1] + self.tilt[:1], self.high + self.yaw[1:] + self.tilt[1:])):
             raise ValueError("need low < high on every axis")
+        if max(abs(t) for t in self.tilt) >= 1.5:
+            raise ValueError("tilt must stay within +-1.5 rad (roll/pitch/yaw angles break down at 90 degrees)")
 
 
 @dataclasses.dataclass
 class CommandSpec:
-    """ee: actions [dx, dy, dz, dyaw, grip] -> end-effector targets (Cartesian impedance style);
-    joint: actions [dq_1..dq_n, grip] -> joint position targets (forward_command_controller style)."""
-    mode: Literal["ee", "joint"] = "ee"
+    """ee: actions [dx, dy, dz, dyaw, grip] -> end-effector targets with the tool pointing down
+    (Cartesian impedance style); ee_rpy: [dx, dy, dz, droll, dpitch, dyaw, grip] -> targets with the
+    full orientation; joint: [dq_1..dq_n, grip] -> joint position targets (forward_command_controller
+    style)."""
+    mode: Literal["ee", "ee_rpy", "joint"] = "ee"
     rate_hz: float = 10.0
     max_ee_speed: float = 0.3        # m/s for an action of 1 (ee)
-    max_yaw_rate: float = 1.5        # rad/s for an action of 1 (ee)
+    max_yaw_rate: float = 1.5        # rad/s for an action of 1, every rotation axis (ee, ee_rpy)
     max_joint_speed: float = 1.0     # rad/s for an action of 1 (joint)
 
 

@@ -4,8 +4,9 @@ The proprio vector is [q (n), qd (n), tool x y z (3), tool yaw (1), gripper open
 positions and velocities in the description's joint order, the tool frame's position in the world
 (m) and its yaw from the home orientation (rad), and the gripper's opening (0 closed .. 1 open).
 Actions end with the gripper command (-1 closed .. 1 open); before it, per command mode, the tool
-delta [dx, dy, dz, dyaw] (ee) or the joint deltas [dq_1..dq_n] (joint), each in [-1, 1] and scaled
-by the description's speeds. Every part that packs, slices or names these vectors does it here.
+delta [dx, dy, dz, dyaw] (ee: the tool stays pointing down), [dx, dy, dz, droll, dpitch, dyaw]
+(ee_rpy: the full orientation, rotations about the world's axes from the home orientation) or the
+joint deltas [dq_1..dq_n] (joint), each in [-1, 1] and scaled by the description's speeds. Every part that packs, slices or names these vectors does it here.
 """
 from __future__ import annotations
 
@@ -89,8 +90,16 @@ def proprio_names(d: RobotDescription) -> list[str]:
 
 def action_names(d: RobotDescription, mode: str | None = None) -> list[str]:
     mode = mode or d.command.mode
-    axes = ["dx", "dy", "dz", "dyaw"] if mode == "ee" else [f"dq_{j}" for j in d.joints]
+    axes = {"ee": ["dx", "dy", "dz", "dyaw"], "ee_rpy": ["dx", "dy", "dz", "droll", "dpitch", "dyaw"]}.get(
+        mode, [f"dq_{j}" for j in d.joints])
     return axes + ["gripper"]
+
+
+def widen(action: np.ndarray, mode: str) -> np.ndarray:
+    """An ee action [dx, dy, dz, dyaw, grip] (a 4-axis device, the scripted expert) as an action of
+    `mode`: for ee_rpy, roll and pitch held (zero deltas); any other action as it is."""
+    a = np.asarray(action, dtype=np.float64)
+    return np.concatenate([a[:3], [0.0, 0.0], a[3:]]) if mode == "ee_rpy" and a.shape == (5,) else a
 
 
 def action_dim(d: RobotDescription, mode: str | None = None) -> int:

@@ -36,6 +36,43 @@ def yawed(home_quat: np.ndarray, yaw: float) -> np.ndarray:
     return out
 
 
+def rpy_from_home(quat_wxyz: np.ndarray, home_quat: np.ndarray) -> np.ndarray:
+    """[roll, pitch, yaw] of an orientation relative to the home tool orientation: the world-frame
+    rotation from home, as yaw about z after pitch about y after roll about x (its yaw is
+    yaw_from_home's). The inverse of `oriented`."""
+    rel, inv = np.zeros(4), np.zeros(4)
+    mujoco.mju_negQuat(inv, np.asarray(home_quat, dtype=np.float64))
+    mujoco.mju_mulQuat(rel, np.asarray(quat_wxyz, dtype=np.float64), inv)
+    w, x, y, z = rel
+    return np.array([np.arctan2(2 * (w * x + y * z), 1 - 2 * (x * x + y * y)),
+                     np.arcsin(np.clip(2 * (w * y - z * x), -1.0, 1.0)), yaw_of(rel)])
+
+
+def oriented(home_quat: np.ndarray, roll: float, pitch: float, yaw: float) -> np.ndarray:
+    """The home tool orientation turned by roll (about x), then pitch (y), then yaw (z), world axes."""
+    out, rp = np.zeros(4), np.zeros(4)
+    qx = np.array([np.cos(roll / 2), np.sin(roll / 2), 0.0, 0.0])
+    qy = np.array([np.cos(pitch / 2), 0.0, np.sin(pitch / 2), 0.0])
+    mujoco.mju_mulQuat(rp, qy, qx)
+    mujoco.mju_mulQuat(out, yawed(np.array([1.0, 0, 0, 0]), yaw), rp)
+    mujoco.mju_mulQuat(rp, out, np.asarray(home_quat, dtype=np.float64))
+    return rp
+
+
+def ee_state(home_quat: np.ndarray, pos: np.ndarray, quat_wxyz: np.ndarray, mode: str = "ee") -> np.ndarray:
+    """What ee commands are relative to: [x, y, z, yaw] (ee) or [x, y, z, roll, pitch, yaw] (ee_rpy)."""
+    pos = np.asarray(pos, dtype=np.float64)
+    if mode == "ee_rpy":
+        return np.concatenate([pos, rpy_from_home(quat_wxyz, home_quat)])
+    return np.append(pos, yaw_from_home(quat_wxyz, home_quat))
+
+
+def tool_quat(home_quat: np.ndarray, rotation: np.ndarray) -> np.ndarray:
+    """The tool orientation (wxyz) of an ee command's rotation part: [yaw] or [roll, pitch, yaw]."""
+    r = np.asarray(rotation, dtype=np.float64).reshape(-1)
+    return yawed(home_quat, float(r[0])) if r.size == 1 else oriented(home_quat, *map(float, r))
+
+
 class DifferentialIK:
     """Damped least-squares IK for a site's position and orientation over the robot's joints."""
 
@@ -102,10 +139,8 @@ class Kinematics:
         self.home_q = np.asarray(d.home, dtype=np.float64)
         _, self.home_quat = self.ik.forward(self.home_q)
 
-    def ee_state(self, pos: np.ndarray, quat_wxyz: np.ndarray) -> np.ndarray:
-        """[x, y, z, yaw] of a tool pose."""
-        return np.append(np.asarray(pos, dtype=np.float64), yaw_from_home(quat_wxyz, self.home_quat))
+    def ee_state(self, pos: np.ndarray, quat_wxyz: np.ndarray, mode: str = "ee") -> np.ndarray:
+        return ee_state(self.home_quat, pos, quat_wxyz, mode)
 
-    def tool_quat(self, yaw: float) -> np.ndarray:
-        """The tool orientation (wxyz) of a yaw: home turned about the vertical."""
-        return yawed(self.home_quat, yaw)
+    def tool_quat(self, rotation) -> np.ndarray:
+        return tool_quat(self.home_quat, rotation)

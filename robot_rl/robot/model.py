@@ -26,6 +26,9 @@ def build_spec(d: RobotDescription) -> mujoco.MjSpec:
         body = "".join(f'<include file="{_file(d, f)}"/>' for f in m.body_includes)
         meshdir = f'<compiler meshdir="{d.resolve(m.meshdir)}"/>' if m.meshdir else ""
         spec = mujoco.MjSpec.from_string(f'<mujoco model="{d.name}">{top}{meshdir}<worldbody>{body}</worldbody></mujoco>')
+    if m.base_pos:
+        for b in spec.worldbody.bodies:   # the robot's root bodies
+            b.pos = np.asarray(b.pos) + np.asarray(m.base_pos)
     for a in m.attach:
         part = mujoco.MjSpec.from_file(_file(d, a.mjcf))
         site, body = spec.site(a.site), part.body(a.body)

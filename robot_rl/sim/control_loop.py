@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+import mujoco
 import numpy as np
 
 from robot_rl.control.core import ControlCore, StepRecord, robot_control
 from robot_rl.control.safety import SafetyLayer
 from robot_rl.control.watchdog import Watchdog
-from robot_rl.robot.features import layout
-from robot_rl.robot.kinematics import yawed
+from robot_rl.robot.features import layout, widen
+from robot_rl.robot.kinematics import ee_state, tool_quat
 from robot_rl.sim.env import RobotEnv
 from robot_rl.sim.server import SimServer, SimServerConfig
 
@@ -31,7 +32,6 @@ class SimControlLoop:
         self.safety_cfg, self.to_command = robot_control(
             d, env.cfg.control_hz, self.mode, joint_lower=env.robot.lower.tolist(), joint_upper=env.robot.upper.tolist())
         self.layout = layout(d)
-        self.state_slice = self.layout.ee_state if self.mode == "ee" else self.layout.q
         # in process, every input is as fresh as the step that made it: no watchdog inputs
         self.server = SimServer(SimServerConfig(max_joint_speed=1e3, max_ee_speed=1e3), env=env)
         self.period_ns = int(round(1e9 / env.cfg.control_hz))
@@ -54,15 +54,22 @@ class SimControlLoop:
         return obs, info
 
     def state(self, obs: dict[str, np.ndarray]) -> np.ndarray:
-        """What commands are relative to: [x, y, z, yaw] (ee) or q (joint), as the node measures it."""
-        return np.asarray(obs["proprio"][self.state_slice], dtype=np.float64)
+        """What commands are relative to, as the control node measures it: the tool pose (ee modes:
+        [x, y, z, yaw] or [x, y, z, roll, pitch, yaw], from the simulator's tool site) or q (joint)."""
+        if self.mode == "joint":
+            return np.asarray(obs["proprio"][self.layout.q], dtype=np.float64)
+        env, site = self.env, self.env.robot.ee_site
+        quat = np.zeros(4)
+        mujoco.mju_mat2Quat(quat, env.data.site_xmat[site])
+        return ee_state(env.home_quat, env.data.site_xpos[site], quat, self.mode)
 
     def step(self, obs: dict[str, np.ndarray], human_action: Optional[np.ndarray] = None,
              ran: Optional[tuple[Any, Any]] = None):
         """One tick: (step record, obs, terminated, truncated, info) as gymnasium's step returns them."""
         assert self.core is not None, "reset() first"
         self.t_ns += self.period_ns
-        rec = self.core.tick(self.t_ns, obs, self.state(obs), human_action, ran)
+        human = None if human_action is None else widen(human_action, self.mode)   # the expert acts in ee
+        rec = self.core.tick(self.t_ns, obs, self.state(obs), human, ran)
         self.send(rec)
         return (rec, *self.advance())
 
@@ -71,8 +78,8 @@ class SimControlLoop:
         cmd, server = rec.command, self.server
         if cmd is None:
             return
-        if self.mode == "ee":
-            server.command_ee(cmd[:3], yawed(self.env.home_quat, float(cmd[3])), float(cmd[4]))
+        if self.mode != "joint":
+            server.command_ee(cmd[:3], tool_quat(self.env.home_quat, cmd[3:-1]), float(cmd[-1]))
         else:
             n = self.env.robot.n
             server.command_joints(cmd[:n], float(cmd[n]))
