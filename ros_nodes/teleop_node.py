@@ -28,6 +28,8 @@ class TeleopNodeConfig(NodeConfig):
     rate_hz: float = 50.0
     deadzone: float = 0.1
     intervention: Literal["toggle", "motion"] = "toggle"
+    # the control node's command mode: ee sends [dx, dy, dz, dyaw, grip], ee_rpy also roll and pitch
+    mode: Literal["ee", "ee_rpy"] = "ee"
     gamepad_path: str = "/dev/input/js0"
 
     def validate(self) -> None:
@@ -39,7 +41,7 @@ class TeleopNode(RobotRLNode):
     def __init__(self):
         super().__init__("teleop_node", TeleopNodeConfig)
         c = self.config
-        tcfg = TeleopConfig(deadzone=c.deadzone, intervention=c.intervention)
+        tcfg = TeleopConfig(deadzone=c.deadzone, intervention=c.intervention, mode=c.mode)
         kwargs = {"path": c.gamepad_path} if c.device == "gamepad" else {}
         try:
             self.device = open_device(c.device, tcfg, **kwargs)
@@ -72,7 +74,8 @@ class TeleopNode(RobotRLNode):
             self.get_logger().info(f"event: {event}")
         self.pub_action.publish(convert.array_to_multiarray(cmd.action, ["action"]))
         self.pub_intervention.publish(Bool(data=cmd.intervening))
-        self.pub_twist.publish(convert.twist_to_msg(cmd.action[:3], [0.0, 0.0, cmd.action[3]], cmd.t_ns, "teleop"))
+        rot = cmd.action[3:6] if self.config.mode == "ee_rpy" else [0.0, 0.0, cmd.action[3]]
+        self.pub_twist.publish(convert.twist_to_msg(cmd.action[:3], rot, cmd.t_ns, "teleop"))
 
     def close(self) -> None:
         self.device.close()

@@ -108,3 +108,42 @@ def test_spacemouse_reports_and_motion_started_intervention():
     time.sleep(0.08)
     cmd = sm.read()
     assert not cmd.intervening and cmd.events == ["intervention_off"] and cmd.action[4] == -1.0
+
+
+def test_every_device_drives_six_axes_in_ee_rpy_mode(tmp_path):
+    """roll and pitch from each device: keyboard u/o and j/l, gamepad shoulders and triggers,
+    SpaceMouse tilt; in ee mode they are not sent (the tool stays pointing down)."""
+    sm = SpaceMouseTeleop.__new__(SpaceMouseTeleop)
+    TeleopDevice.__init__(sm, TeleopConfig(deadzone=0.0, mode="ee_rpy"))
+    sm._buttons, sm.dev, sm._poll = 0, None, lambda: None
+    sm.handle_report(struct.pack("<B3h", 2, 175, -350, 70))     # tilt about device x and y, a little twist
+    a = sm.read().action
+    assert a.shape == (7,) and a[3] == pytest.approx(1.0) and a[4] == pytest.approx(-0.5) and a[5] == pytest.approx(-0.2)
+    sm.cfg.mode = "ee"
+    assert sm.read().action.tolist() == pytest.approx([0, 0, 0, -0.2, 1.0])
+
+    fifo = tmp_path / "js0"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    writer = os.open(fifo, os.O_WRONLY)
+    pad = GamepadTeleop(TeleopConfig(deadzone=0.0, mode="ee_rpy"), path=str(fifo))
+    os.close(reader)
+    try:
+        os.write(writer, js_event(1, 1, 5) + js_event(32767, 2, 5) + js_event(-32767, 2, 2))   # RB held, RT full, LT released
+        a = pad.read().action
+        assert a[3] == 1.0 and a[4] == pytest.approx(1.0) and a[5] == 0.0
+        os.write(writer, js_event(0, 1, 5) + js_event(1, 1, 4) + js_event(32767, 2, 2))   # RB up, LB held, LT full too
+        a = pad.read().action
+        assert a[3] == -1.0 and a[4] == pytest.approx(0.0)
+    finally:
+        pad.close()
+        os.close(writer)
+
+    master, slave = os.openpty()
+    with KeyboardTeleop(TeleopConfig(deadzone=0.0, mode="ee_rpy"), fd=slave) as kb:
+        os.write(master, b"uj")
+        time.sleep(0.05)
+        a = kb.read().action
+        assert a.tolist()[:6] == [0, 0, 0, 1.0, 1.0, 0]
+    os.close(master)
+    os.close(slave)

@@ -80,7 +80,9 @@ def recording_nodes(g: RecordingGraph) -> list[NodeSpec]:
             "image_width": g.image_size, "image_height": g.image_size,
             "operator": g.teleop if g.teleop in SIM_OPERATORS else "none", "corrector_judge": g.corrector_judge}))
     if g.teleop in DEVICES:
-        nodes.append(NodeSpec(name="teleop", module="teleop_node", parameters={"device": g.teleop, "rate_hz": 50.0},
+        mode = "ee_rpy" if load(g.robot).command.mode == "ee_rpy" else "ee"
+        nodes.append(NodeSpec(name="teleop", module="teleop_node", parameters={"device": g.teleop, "rate_hz": 50.0,
+                                                                             "mode": mode},
                               stdin="inherit" if g.teleop == "keyboard" else "null"))
     nodes.append(NodeSpec(name="control", module="control_node", parameters={
         "policy": g.policy, "registry": g.registry, "robot": robot, "rate_hz": rate, "reward_model": g.reward_model}))

@@ -1,8 +1,9 @@
 """What every teleoperation device gives the stack, and the mapping from raw axes to actions.
 
-A device turns a person's hand into a `TeleopCommand`: an end-effector delta action
-[dx, dy, dz, dyaw, gripper] in [-1, 1] (the control node's action convention: 1 = its max speed),
-whether the person is intervening, and episode events. Keyboard, gamepad and SpaceMouse devices
+A device turns a person's hand into a `TeleopCommand`: an end-effector delta action in [-1, 1]
+(the control node's action convention: 1 = its max speed) for the robot's command mode (ee:
+[dx, dy, dz, dyaw, gripper]; ee_rpy: [dx, dy, dz, droll, dpitch, dyaw, gripper]), whether the person
+is intervening, and episode events. Every device reads six motion axes (x, y, z, roll, pitch, yaw). Keyboard, gamepad and SpaceMouse devices
 (and the simulated human, which drives the simulator unattended) all produce it, so the teleop node,
 the recorder and the control node never care which one is in use.
 """
@@ -11,13 +12,14 @@ from __future__ import annotations
 import abc
 import dataclasses
 import time
-from typing import Optional
+from typing import Literal, Optional
 
 import numpy as np
 
 # Episode events a person can give from any device.
 EVENTS = ("intervention_on", "intervention_off", "success", "failure", "rerecord", "end_episode", "estop")
 ACTION_NAMES = ("dx", "dy", "dz", "dyaw", "gripper")
+AXES = ("x", "y", "z", "roll", "pitch", "yaw")
 
 
 class TeleopError(RuntimeError):
@@ -27,7 +29,9 @@ class TeleopError(RuntimeError):
 @dataclasses.dataclass
 class TeleopConfig:
     deadzone: float = 0.1                 # fraction of full deflection that counts as zero
-    scale: list[float] = dataclasses.field(default_factory=lambda: [1.0, 1.0, 1.0, 1.0])  # per motion axis
+    scale: list[float] = dataclasses.field(default_factory=lambda: [1.0] * 6)  # per motion axis (AXES)
+    # the robot's command mode: ee (roll and pitch are not sent: the tool stays pointing down) or ee_rpy
+    mode: Literal["ee", "ee_rpy"] = "ee"
     # Intervention: "toggle" (a button press starts/ends it) or "motion" (moving the device starts it,
     # `release_s` without motion ends it), as HIL-SERL's SpaceMouse wrapper does.
     intervention: str = "toggle"
@@ -36,15 +40,17 @@ class TeleopConfig:
     def validate(self) -> None:
         if not 0 <= self.deadzone < 1:
             raise ValueError(f"deadzone must be in [0, 1), got {self.deadzone}")
-        if len(self.scale) != 4 or min(self.scale) < 0:
-            raise ValueError("scale needs 4 non-negative values (dx, dy, dz, dyaw)")
+        if len(self.scale) != 6 or min(self.scale) < 0:
+            raise ValueError("scale needs 6 non-negative values (x, y, z, roll, pitch, yaw)")
+        if self.mode not in ("ee", "ee_rpy"):
+            raise ValueError(f"mode must be ee or ee_rpy, got {self.mode!r}")
         if self.intervention not in ("toggle", "motion"):
             raise ValueError(f"intervention must be toggle or motion, got {self.intervention!r}")
 
 
 @dataclasses.dataclass
 class TeleopCommand:
-    action: np.ndarray          # [dx, dy, dz, dyaw, gripper] in [-1, 1]
+    action: np.ndarray          # [dx, dy, dz, dyaw, gripper] (ee) or [dx, dy, dz, droll, dpitch, dyaw, gripper] in [-1, 1]
     intervening: bool
     events: list[str]           # since the previous read, oldest first
     t_ns: int                   # monotonic time of the read
@@ -59,14 +65,15 @@ def deadzone(x: np.ndarray, dz: float) -> np.ndarray:
 
 class TeleopDevice(abc.ABC):
     """Base of all devices: subclasses implement _poll() (read what the hardware sent, update
-    `motion` [4 raw axes in -1..1] / `gripper` and call _event()); read() does the rest."""
+    `motion` [6 raw axes in -1..1: x, y, z, roll, pitch, yaw] / `gripper` and call _event());
+    read() does the rest."""
 
     name = "device"
 
     def __init__(self, config: Optional[TeleopConfig] = None) -> None:
         self.cfg = config or TeleopConfig()
         self.cfg.validate()
-        self.motion = np.zeros(4)
+        self.motion = np.zeros(6)
         self.gripper = 1.0            # open
         self.intervening = False
         self._events: list[str] = []
@@ -114,4 +121,5 @@ class TeleopDevice(abc.ABC):
             elif self.intervening and now - self._last_motion_ns > self.cfg.release_s * 1e9:
                 self._event("intervention_off")
         events, self._events = self._events, []
-        return TeleopCommand(np.append(axes, self.gripper), self.intervening, events, now)
+        motion = axes if self.cfg.mode == "ee_rpy" else axes[[0, 1, 2, 5]]
+        return TeleopCommand(np.append(motion, self.gripper), self.intervening, events, now)

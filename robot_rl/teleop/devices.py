@@ -21,19 +21,20 @@ class KeyboardTeleop(TeleopDevice):
 
     name = "keyboard"
     MOTION_KEYS = {"w": (0, 1.0), "s": (0, -1.0), "a": (1, 1.0), "d": (1, -1.0),
-                   "r": (2, 1.0), "f": (2, -1.0), "q": (3, 1.0), "e": (3, -1.0)}
+                   "r": (2, 1.0), "f": (2, -1.0), "u": (3, 1.0), "o": (3, -1.0),
+                   "j": (4, 1.0), "l": (4, -1.0), "q": (5, 1.0), "e": (5, -1.0)}
     EVENT_KEYS = {"\r": "success", "\n": "success", "x": "failure", "z": "rerecord", "n": "end_episode",
                   "!": "estop"}
-    HELP = ("w/s x, a/d y, r/f z, q/e yaw, space gripper, i intervene on/off, Enter success, x failure, "
-            "z re-record, n end episode, ! e-stop")
+    HELP = ("w/s x, a/d y, r/f z, u/o roll, j/l pitch, q/e yaw, space gripper, i intervene on/off, "
+            "Enter success, x failure, z re-record, n end episode, ! e-stop")
 
     def __init__(self, config: Optional[TeleopConfig] = None, fd: Optional[int] = None,
                  key_hold_s: float = 0.15) -> None:
         super().__init__(config)
         self.fd = 0 if fd is None else fd
         self.key_hold_ns = int(key_hold_s * 1e9)
-        self._until = np.zeros(4, dtype=np.int64)   # per axis: moving until this monotonic time
-        self._dir = np.zeros(4)
+        self._until = np.zeros(6, dtype=np.int64)   # per axis: moving until this monotonic time
+        self._dir = np.zeros(6)
         self._saved = None
         try:
             import termios
@@ -74,14 +75,17 @@ class KeyboardTeleop(TeleopDevice):
 
 class GamepadTeleop(TeleopDevice):
     """A gamepad through the Linux joystick API (/dev/input/jsN, no extra package): left stick x/y,
-    right stick vertical z and horizontal yaw; A intervene on/off, B gripper, X success, Y failure,
-    Back re-record, Start end episode. Axis and button numbers follow the xpad driver (Xbox layout)."""
+    right stick vertical z and horizontal yaw, shoulder buttons roll (LB -, RB +), triggers pitch (LT
+    -, RT +); A intervene on/off, B gripper, X success, Y failure, Back re-record, Start end episode.
+    Axis and button numbers follow the xpad driver (Xbox layout)."""
 
     name = "gamepad"
     EVENT = struct.Struct("<IhBB")      # time ms, value, type, number
     BUTTON, AXIS, INIT = 0x01, 0x02, 0x80
     # joystick axis number -> (motion axis, sign): push forward = +x, left = +y, up = +z, left = +yaw
-    AXES = {1: (0, -1.0), 0: (1, -1.0), 4: (2, -1.0), 3: (3, -1.0)}
+    AXES = {1: (0, -1.0), 0: (1, -1.0), 4: (2, -1.0), 3: (5, -1.0)}
+    TRIGGERS = {2: -1.0, 5: 1.0}        # LT, RT: -32767 released .. 32767 pressed -> pitch
+    ROLL_BUTTONS = {4: -1.0, 5: 1.0}    # LB, RB held
     BUTTONS = {0: "intervene", 1: "gripper", 2: "success", 3: "failure", 6: "rerecord", 7: "end_episode"}
 
     def __init__(self, config: Optional[TeleopConfig] = None, path: str = "/dev/input/js0") -> None:
@@ -93,6 +97,8 @@ class GamepadTeleop(TeleopDevice):
             hint = " (is a gamepad plugged in? ls /dev/input/js*)" if exc.errno == errno.ENOENT else ""
             raise TeleopError(f"gamepad: cannot open {path}: {exc.strerror}{hint}") from None
         self._buf = b""
+        self._triggers = {n: 0.0 for n in self.TRIGGERS}
+        self._roll = {n: 0.0 for n in self.ROLL_BUTTONS}
 
     def _poll(self) -> None:
         while True:
@@ -117,6 +123,12 @@ class GamepadTeleop(TeleopDevice):
         if kind == self.AXIS and number in self.AXES:
             axis, sign = self.AXES[number]
             self.motion[axis] = sign * value / 32767.0
+        elif kind == self.AXIS and number in self.TRIGGERS:
+            self._triggers[number] = self.TRIGGERS[number] * (value + 32767) / 65534.0
+            self.motion[4] = sum(self._triggers.values())
+        elif kind == self.BUTTON and number in self.ROLL_BUTTONS:
+            self._roll[number] = self.ROLL_BUTTONS[number] * (value == 1)
+            self.motion[3] = sum(self._roll.values())
         elif kind == self.BUTTON and value == 1 and not init and number in self.BUTTONS:
             what = self.BUTTONS[number]
             if what == "intervene":
@@ -133,7 +145,8 @@ class GamepadTeleop(TeleopDevice):
 
 
 class SpaceMouseTeleop(TeleopDevice):
-    """A 3Dconnexion SpaceMouse over hidapi: translation -> x, y, z, twist -> yaw; left button
+    """A 3Dconnexion SpaceMouse over hidapi: translation -> x, y, z, tilt -> roll and pitch, twist ->
+    yaw (rotations mapped as translations are: device -y -> robot x, device -x -> robot y); left button
     toggles the gripper, right button toggles intervention. By default moving the device starts an
     intervention (TeleopConfig.intervention = "motion"), as HIL-SERL's SpaceMouse wrapper does."""
 
@@ -184,9 +197,9 @@ class SpaceMouseTeleop(TeleopDevice):
                 tx, ty, tz = (v / self.FULL_SCALE for v in vals)
                 self.motion[0], self.motion[1], self.motion[2] = -ty, -tx, -tz
                 if len(report) >= 13:  # newer devices: rotation in the same report
-                    self.motion[3] = -struct.unpack_from("<3h", report, 7)[2] / self.FULL_SCALE
+                    self._rotation(struct.unpack_from("<3h", report, 7))
             else:
-                self.motion[3] = -vals[2] / self.FULL_SCALE
+                self._rotation(vals)
         elif rid == 3:
             buttons = report[1]
             pressed = buttons & ~self._buttons
@@ -195,6 +208,10 @@ class SpaceMouseTeleop(TeleopDevice):
                 self.gripper = -self.gripper
             if pressed & 0x02:
                 self.toggle_intervention()
+
+    def _rotation(self, vals) -> None:
+        rx, ry, rz = (v / self.FULL_SCALE for v in vals)
+        self.motion[3], self.motion[4], self.motion[5] = -ry, -rx, -rz
 
     def close(self) -> None:
         dev, self.dev = getattr(self, "dev", None), None
