@@ -189,6 +189,26 @@ def test_a_policy_for_another_robot_is_refused_while_the_running_one_keeps_contr
     assert "policy update refused, keeping pol/v0001: policy pol/v0002 was made for robot jaco" in ctl.log_path.read_text()
 
 
+@pytest.mark.hil
+@pytest.mark.parametrize("name", FOREIGN)
+def test_foreign_robots_record_a_demonstration_through_ros_in_lockstep(procs, tmp_path, name):
+    """The HIL graph (sim robot, teleop-only control node, simulated operator, recorder) on the
+    Panda and the Jaco: a complete, successful, verified episode whose store names the robot."""
+    from robot_rl.store import EpisodeStore
+    from robot_rl.store.verify import verify
+
+    store = tmp_path / f"{name}.zarr"
+    proc = procs.start([ROBOT_RL, "record", "--sim", "--robot", name, "--episodes", "1", "--store", str(store),
+                        "--max-episode-s", "30", "--image-size", "64", "--seed", "3"], "record")
+    assert wait_exit(proc, 240) == 0, proc.log_path.read_text()[-3000:]
+    assert verify(store).ok
+    s = EpisodeStore(store)
+    ep = s.episodes()[0]
+    assert ep.status == "complete" and ep.success and s.spec.robot.name == name
+    steps = s.read_steps(ep)
+    assert steps["intervention"].mean() > 0.9 and np.isfinite(steps["executed_action"]).all(1).mean() > 0.9
+
+
 class _Residual(__import__("torch").nn.Module):
     """A residual policy in one graph, as the learner deploys it: (action, base_action)."""
 
