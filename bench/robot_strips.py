@@ -1,5 +1,5 @@
 """Each robot doing pick_cube with the scripted expert through the control step: a PNG strip per
-robot (front camera over wrist camera, 8 moments of the episode) for docs/SIM.md, and per robot
+robot (front camera over wrist camera at the policies' 128x128, 8 moments of the episode) for docs/SIM.md, and per robot
 the expert's success over seeds, steps, and the time to step and render.
 
     python bench/robot_strips.py                       # every builtin robot, strips to docs/img
@@ -32,7 +32,7 @@ def main() -> int:
     import cv2
     args.out.mkdir(parents=True, exist_ok=True)
     for name in args.robots:
-        env = sim.make(args.task, robot=name, cameras=["front", "wrist"], image_size=[160, 160])
+        env = sim.make(args.task, robot=name, cameras=["front", "wrist"], image_size=[128, 128])
         loop = SimControlLoop(env)
         ok, steps, t_step = 0, [], []
         for seed in range(args.seeds):
@@ -50,10 +50,10 @@ def main() -> int:
             if seed == 0:
                 picks = np.linspace(0, len(frames) - 1, 8).round().astype(int)
                 path = args.out / f"robot_{name}.png"
-                cv2.imwrite(str(path), np.hstack([frames[i] for i in picks])[..., ::-1])
+                cv2.imwrite(str(path), np.hstack([frames[i] for i in picks])[..., ::-1], [cv2.IMWRITE_PNG_COMPRESSION, 9])
         env.close()
         print(f"{name}: expert {ok}/{args.seeds} on {args.task}, {np.mean(steps):.0f} steps per episode, "
-              f"{1e3 * np.median(t_step):.1f} ms per step (physics + IK + two 160x160 cameras); strip {path}")
+              f"{1e3 * np.median(t_step):.1f} ms per step (physics + IK + two 128x128 cameras); strip {path}")
     return 0
 
 

@@ -161,3 +161,17 @@ def ARM6_SAFETY():  # noqa: N802 - reads as the constant it stands for
 
 def ARM6_COMMAND():  # noqa: N802
     return arm6_control()[1]
+
+
+def drive_sim(procs, tmp_path: pathlib.Path, seconds: float, sim: dict, control: dict) -> tuple[dict, dict]:
+    """The sim robot node (realtime, no cameras) and a control node driving it for `seconds`, both
+    stopped by SIGINT: (the control node's report, the sim's report)."""
+    sim_node = procs.node("sim_robot", "sim", **{"mode": "realtime", "control_hz": 20.0, "cameras": "", **sim},
+                          report_path=str(tmp_path / "sim.json"))
+    ctl = procs.node("control_node", "control", **{"rate_hz": 20.0, **control}, report_path=str(tmp_path / "ctl.json"))
+    time.sleep(seconds)
+    ctl.send_signal(signal.SIGINT)
+    assert wait_exit(ctl, 20) == 0, ctl.log_path.read_text()[-3000:]
+    sim_node.send_signal(signal.SIGINT)
+    assert wait_exit(sim_node, 20) == 0
+    return read_json(tmp_path / "ctl.json"), read_json(tmp_path / "sim.json")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REPO, mismatched_outputs, publish_mlp, read_json, wait_exit
+from conftest import REPO, drive_sim, mismatched_outputs, publish_mlp, read_json, wait_exit
 from robot_rl.policy import ActionSpec, ObsSpec, PolicyMetadata
 from robot_rl.policy.export import export
 from robot_rl.policy.models import MLPPolicy
@@ -116,17 +116,9 @@ def test_joint_mode_drives_the_sim_through_joint_position_commands(procs, tmp_pa
     bad = procs.node("control_node", "bad", policy=str(ee_policy), registry=str(reg.root), command_mode="joint")
     assert wait_exit(bad, 30) == 2
     assert "takes 7" in bad.log_path.read_text()
-    sim = procs.node("sim_robot", "sim", mode="realtime", control_hz=20.0, cameras="",
-                     report_path=str(tmp_path / "sim.json"))
-    ctl = procs.node("control_node", "control", policy=str(v1), registry=str(reg.root), rate_hz=20.0,
-                     command_mode="joint", report_path=str(tmp_path / "ctl.json"),
-                     gripper_in_joint_command=gripper_in_joint_command)
-    time.sleep(6.0)
-    ctl.send_signal(signal.SIGINT)
-    assert wait_exit(ctl, 20) == 0, ctl.log_path.read_text()[-2000:]
-    sim.send_signal(signal.SIGINT)
-    assert wait_exit(sim, 20) == 0
-    rep, sim_rep = read_json(tmp_path / "ctl.json"), read_json(tmp_path / "sim.json")
+    rep, sim_rep = drive_sim(procs, tmp_path, 6.0, {}, {"policy": str(v1), "registry": str(reg.root),
+                                                        "command_mode": "joint",
+                                                        "gripper_in_joint_command": gripper_in_joint_command})
     assert rep["ticks"] > 40 and rep["policy"] == "joints/v0001"
     assert sim_rep["accepted"] > 20 and not sim_rep["rejected"]  # every joint command was within the model's limits
 

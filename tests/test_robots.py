@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pathlib
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -14,7 +13,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import REPO, read_json, wait_exit
+from conftest import REPO, drive_sim, read_json, wait_exit
 from robot_rl import config, robot
 from robot_rl.robot.description import BUILTIN
 from robot_rl.robot.features import action_names, layout, proprio_names
@@ -345,16 +344,8 @@ def test_the_control_node_commands_full_orientation_through_ros(procs, tmp_path)
                           action=ActionSpec(names, [-1.0] * 7, [1.0] * 7), robot=RobotRef(d.name, d.digest(), "ee_rpy"))
     reg = PolicyRegistry(tmp_path / "policies")
     path = reg.publish(export(_Constant([0, 0, 0, 0.5, 0.5, 0, 1.0]), meta)[0], meta)
-    sim = procs.node("sim_robot", "sim", robot="panda", mode="realtime", control_hz=20.0, cameras="",
-                     report_path=str(tmp_path / "sim.json"))
-    ctl = procs.node("control_node", "control", robot="panda", command_mode="ee_rpy", policy=str(path),
-                     registry=str(reg.root), rate_hz=20.0, report_path=str(tmp_path / "ctl.json"))
-    time.sleep(8.0)
-    ctl.send_signal(signal.SIGINT)
-    assert wait_exit(ctl, 20) == 0, ctl.log_path.read_text()[-3000:]
-    sim.send_signal(signal.SIGINT)
-    assert wait_exit(sim, 20) == 0
-    rep, sim_rep = read_json(tmp_path / "ctl.json"), read_json(tmp_path / "sim.json")
+    rep, sim_rep = drive_sim(procs, tmp_path, 8.0, {"robot": "panda"},
+                             {"robot": "panda", "command_mode": "ee_rpy", "policy": str(path), "registry": str(reg.root)})
     assert rep["policy"] == "tilt/v0001" and rep["ticks"] > 100 and rep["policy_faults"] == 0
     assert rep["clamps"].get("bounds", 0) > 0      # 0.5 rad/s of roll and pitch reach the 0.8 rad tilt box
     assert sim_rep["accepted"] > 100 and not sim_rep["rejected"], sim_rep["rejected"]
