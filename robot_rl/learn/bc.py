@@ -73,7 +73,7 @@ def train_bc(store: EpisodeStore, cfg: BCConfig,
     if n_human == 0:
         raise StoreError(f"{store.path}: no steps where a person acted (teleop demonstrations) to clone")
     obs = obs_specs(store, streams)
-    act = action_spec(store.spec.steps.action_dim)
+    act = action_spec(store)
     pcfg = PolicyConfig(kind=cfg.kind, proprio=obs[-1], cameras=obs[:-1], action=act, hidden=list(cfg.hidden),
                         control_hz=cfg.control_hz, downsample=cfg.downsample, chunk=cfg.chunk,
                         chunk_decay=cfg.chunk_decay, robot=robot_ref(store))

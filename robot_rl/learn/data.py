@@ -12,7 +12,7 @@ import torch
 
 from robot_rl.policy.spec import ActionSpec, ObsSpec, RobotRef
 from robot_rl.store.reader import EpisodeStore
-from robot_rl.teleop.base import ACTION_NAMES as EE_ACTION_NAMES   # the ee action, as teleop devices give it
+from robot_rl.robot.features import names_for
 
 
 def camera_name(stream: str) -> str:
@@ -48,11 +48,15 @@ def robot_ref(store: EpisodeStore) -> RobotRef:
     return RobotRef(r.name, r.description_sha256, r.command_mode) if r is not None else RobotRef()
 
 
-def action_spec(action_dim: int) -> ActionSpec:
-    """The control node's action: normalized deltas in [-1, 1] (ee: dx dy dz dyaw gripper; joint:
-    one per joint, then the gripper)."""
-    names = list(EE_ACTION_NAMES) if action_dim == 5 else [f"dq{i}" for i in range(action_dim - 1)] + ["gripper"]
-    return ActionSpec(names, [-1.0] * action_dim, [1.0] * action_dim)
+def action_spec(store: EpisodeStore) -> ActionSpec:
+    """The control node's action as the store's steps hold it: normalized deltas in [-1, 1], named
+    for the command mode and joints the store was recorded with (robot_rl.robot.features); a store
+    that does not say (an import) gets a0..aN."""
+    n, r = store.spec.steps.action_dim, store.spec.robot
+    names = names_for(r.command_mode, r.joint_names) if r is not None and r.command_mode else []
+    if len(names) != n:
+        names = [f"a{i}" for i in range(n)]
+    return ActionSpec(names, [-1.0] * n, [1.0] * n)
 
 
 def proprio_stats(obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -135,7 +135,7 @@ class Learner:
             if self.base_cfg.kind == "cnn" and self.base_cfg.downsample != cfg.encoder.downsample:
                 raise PolicyError(f"base policy pools images by {self.base_cfg.downsample}, the learner by "
                                   f"{cfg.encoder.downsample}: set encoder.downsample={self.base_cfg.downsample}")
-        self.action = self.base_cfg.action if self.base_cfg else action_spec(self.store.spec.steps.action_dim)
+        self.action = self.base_cfg.action if self.base_cfg else action_spec(self.store)
         k = cfg.encoder.downsample
         pool = (lambda f: pool_frames(torch.from_numpy(f), k).numpy()) if k > 1 and self.streams else None
         reward: Any = cfg.reward

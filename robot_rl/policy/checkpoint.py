@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import pathlib
-from typing import Literal, Optional
+from typing import Literal
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -14,18 +14,18 @@ from robot_rl import config
 from robot_rl.policy.models import CNNPolicy, MLPPolicy
 from robot_rl.policy.spec import ActionSpec, ObsSpec, PolicyError, PolicyMetadata, RobotRef
 from robot_rl.robot import DEFAULT_ROBOT
-from robot_rl.teleop.base import ACTION_NAMES as EE_ACTION_NAMES
 
 CONFIG_KEY = "robot_rl.policy_config"
 
 
 @dataclasses.dataclass
 class PolicyConfig:
+    """A policy's inputs and outputs come from the store it learns from or the robot it is for
+    (sim_policy_config); they have no defaults."""
+    proprio: ObsSpec
+    action: ActionSpec
     kind: Literal["mlp", "cnn"] = "mlp"
-    proprio: ObsSpec = dataclasses.field(default_factory=lambda: ObsSpec("proprio", [17]))
     cameras: list[ObsSpec] = dataclasses.field(default_factory=list)
-    action: ActionSpec = dataclasses.field(default_factory=lambda: ActionSpec(
-        list(EE_ACTION_NAMES), [-1.0] * 5, [1.0] * 5))
     hidden: list[int] = dataclasses.field(default_factory=lambda: [256, 256])
     control_hz: float = 10.0
     downsample: int = 2          # cnn: images average-pooled by this before the convolutions

@@ -89,9 +89,13 @@ def proprio_names(d: RobotDescription) -> list[str]:
 
 
 def action_names(d: RobotDescription, mode: str | None = None) -> list[str]:
-    mode = mode or d.command.mode
+    return names_for(mode or d.command.mode, d.joints)
+
+
+def names_for(mode: str, joints: list[str]) -> list[str]:
+    """The action's names in a command mode, for a robot with these joints."""
     axes = {"ee": ["dx", "dy", "dz", "dyaw"], "ee_rpy": ["dx", "dy", "dz", "droll", "dpitch", "dyaw"]}.get(
-        mode, [f"dq_{j}" for j in d.joints])
+        mode, [f"dq_{j}" for j in joints])
     return axes + ["gripper"]
 
 
