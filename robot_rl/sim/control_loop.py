@@ -32,8 +32,7 @@ class SimControlLoop:
         self.safety_cfg, self.to_command = robot_control(
             d, env.cfg.control_hz, self.mode, joint_lower=env.robot.lower.tolist(), joint_upper=env.robot.upper.tolist())
         self.layout = layout(d)
-        # in process, every input is as fresh as the step that made it: no watchdog inputs
-        self.server = SimServer(SimServerConfig(max_joint_speed=1e3, max_ee_speed=1e3), env=env)
+        self.server = SimServer(SimServerConfig(), env=env)   # the sim robot node's checks and limits
         self.period_ns = int(round(1e9 / env.cfg.control_hz))
         self.t_ns = 0
         self.core: Optional[ControlCore] = None
@@ -48,6 +47,7 @@ class SimControlLoop:
         obs, info = self.server.obs, self.server.info
         safety = SafetyLayer(self.safety_cfg, self.period_ns / 1e9)
         safety.gripper_at_rest = 2.0 * float(obs["proprio"][self.layout.gripper]) - 1.0
+        # in process, every input is as fresh as the step that made it: a watchdog with no inputs
         self.core = ControlCore(self.policy, safety, Watchdog({}, 0.0), self.to_command)
         if hasattr(self.policy, "reset"):   # a chunked policy starts each episode without old chunks
             self.policy.reset()
