@@ -13,6 +13,8 @@ from robot_rl.log import progress, setup
 from robot_rl.robot import DEFAULT_ROBOT, builtin_names, canonical as canonical_robot, load as load_robot
 
 EXIT_USAGE = 2
+TASK_HELP = ("a simulator task: pick_cube (default), peg_insert, an installed plug-in's name or a dotted "
+             "path module:Class (docs/TASKS.md)")
 ROBOT_HELP = (f"a builtin robot ({', '.join(builtin_names())}; default {DEFAULT_ROBOT}) or the path of a robot "
               "description YAML (docs/ROBOTS.md)")
 
@@ -72,6 +74,15 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return run_checks()
 
 
+def _check_task(task: str) -> None:
+    """A simulator task: a builtin, an installed plug-in or a dotted path (robot_rl.tasks)."""
+    from robot_rl import tasks
+    try:
+        tasks.get(task)
+    except ValueError as exc:
+        raise UsageError(f"--task: {exc}") from None
+
+
 def cmd_robots(args: argparse.Namespace) -> int:
     from robot_rl.robot.features import action_names, proprio_names
 
@@ -100,10 +111,7 @@ def cmd_robots(args: argparse.Namespace) -> int:
 
 def cmd_sim(args: argparse.Namespace) -> int:
     from robot_rl.sim.showcase import run_showcase
-    from robot_rl.sim.tasks import TASKS
-
-    if args.task not in TASKS:
-        raise UsageError(f"--task must be one of {', '.join(TASKS)}, got {args.task!r}")
+    _check_task(args.task)
     policy = "expert" if args.expert else args.policy
     res = run_showcase(args.task, args.out, seed=args.seed, robot=args.robot, policy=policy, human=args.human)
     print(f"{args.task} seed {args.seed} ({policy}{' + simulated human' if args.human else ''}): "
@@ -197,6 +205,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         load_robot(robot)
     except (PolicyError, ValueError) as exc:
         raise UsageError(str(exc)) from None
+    _check_task(args.task)
     cams = ",".join(o.name for o in meta.obs if o.dtype == "uint8")
     size = next((o.shape for o in meta.obs if o.dtype == "uint8"), [128, 128, 3])
     graph = GraphConfig(name="run", domain_id=_sim_domain(), nodes=[
@@ -222,10 +231,8 @@ def cmd_record(args: argparse.Namespace) -> int:
 
     from robot_rl.graph import GraphConfig, GraphRunner
     from robot_rl.record.graph import RecordingGraph, recording_nodes
-    from robot_rl.sim.tasks import TASKS
-
-    if args.task not in TASKS and args.sim:
-        raise UsageError(f"--task must be one of {', '.join(TASKS)} in the simulator, got {args.task!r}")
+    if args.sim:
+        _check_task(args.task)
     store = args.store or pathlib.Path("data") / f"{args.task}_demos.zarr"
     spec = RecordingGraph(
         store=str(store), task=args.task, robot=args.robot, episodes=args.episodes, seed=args.seed,
@@ -353,7 +360,6 @@ def cmd_learn(args: argparse.Namespace) -> int:
 
 def cmd_session(args: argparse.Namespace) -> int:
     from robot_rl.session import STAGES, Session, SessionConfig
-    from robot_rl.sim.tasks import TASKS
 
     overrides = list(args.overrides)
     for key in ("out", "task", "robot", "demos", "hil_episodes", "eval_episodes", "seed"):
@@ -361,8 +367,8 @@ def cmd_session(args: argparse.Namespace) -> int:
         if value is not None:
             overrides.append(f"{key}={value}")
     cfg = config.load(SessionConfig, args.config, overrides)
-    if cfg.sim and cfg.task not in TASKS:
-        raise UsageError(f"--task must be one of {', '.join(TASKS)} in the simulator, got {cfg.task!r}")
+    if cfg.sim:
+        _check_task(cfg.task)
     stages = STAGES if args.stage == "all" else (args.stage,)
     try:
         session = Session(cfg)
@@ -657,7 +663,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("robot", nargs="?", default="", help="a builtin robot's name or a description YAML's path")
 
     p = sub.add_parser("sim", help=COMMANDS["sim"][0], description=COMMANDS["sim"][0])
-    p.add_argument("--task", default="pick_cube", help="pick_cube (default) or peg_insert")
+    p.add_argument("--task", default="pick_cube", help=TASK_HELP)
     p.add_argument("--robot", default=DEFAULT_ROBOT, help=ROBOT_HELP)
     p.add_argument("--seed", type=int, default=0, help="episode seed: fixes object and start poses (default 0)")
     p.add_argument("--expert", action="store_true", help="drive with the scripted expert (same as --policy expert)")
@@ -693,7 +699,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help=COMMANDS["run"][0], description=COMMANDS["run"][0])
     p.add_argument("--policy", required=True, help="policies/NAME, NAME, NAME/vNNNN or an .onnx path inside --registry")
     p.add_argument("--registry", default="policies")
-    p.add_argument("--task", default="pick_cube")
+    p.add_argument("--task", default="pick_cube", help=TASK_HELP)
     p.add_argument("--robot", default=DEFAULT_ROBOT, help=ROBOT_HELP)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--rate-hz", type=float, default=10.0, help="control rate (default 10)")
@@ -703,7 +709,7 @@ def build_parser() -> argparse.ArgumentParser:
                        ". In the simulator the scripted expert can be the operator: robot-rl record --sim --episodes 20")
     p.add_argument("--sim", action="store_true", help="the built-in simulator is the robot (otherwise the robot's "
                    "driver and cameras must already be running on the robot's topics)")
-    p.add_argument("--task", default="pick_cube", help="task name (simulator: pick_cube or peg_insert)")
+    p.add_argument("--task", default="pick_cube", help="task name (with --sim: " + TASK_HELP + ")")
     p.add_argument("--episodes", type=int, default=10, help="episodes to record (default 10)")
     p.add_argument("--store", type=pathlib.Path, help="episode store (default data/<task>_demos.zarr; appended to)")
     p.add_argument("--teleop", choices=["expert", "keyboard", "gamepad", "spacemouse"],
@@ -785,7 +791,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "rerunning continues an interrupted session; naming one stage reruns it.")
     p.add_argument("--stage", choices=["all", "demos", "bc", "hil", "select", "eval", "report"], default="all")
     p.add_argument("--out", help="session folder: store, registry, learner run, report (default runs/session)")
-    p.add_argument("--task", help="pick_cube (default) or peg_insert")
+    p.add_argument("--task", help=TASK_HELP)
     p.add_argument("--robot", help=ROBOT_HELP)
     p.add_argument("--demos", type=int, help="demonstrations to collect (default 5)")
     p.add_argument("--hil-episodes", type=int, help="episodes of the policy with a human correcting (default 60)")
@@ -799,7 +805,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=pathlib.Path, help="PreflightConfig YAML: topics with types and rates, "
                    "tolerances, workspace box, joint limits (default: the simulator's interface at 10 Hz)")
     p.add_argument("--sim", action="store_true", help="start the simulated robot (realtime, 10 Hz) and check it")
-    p.add_argument("--task", default="pick_cube", help="with --sim: the task scene")
+    p.add_argument("--task", default="pick_cube", help="with --sim: the task scene; " + TASK_HELP)
     p.add_argument("--dds", choices=["loopback", "system"], help="DDS settings (default: loopback with --sim, "
                    "system otherwise, to meet the robot's driver)")
     p.add_argument("--out", type=pathlib.Path, default=pathlib.Path("runs/preflight"),

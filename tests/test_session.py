@@ -121,7 +121,7 @@ def test_session_refuses_bad_input_in_one_line(tmp_path, ros_child_env):
     res = session(tmp_path, ros_child_env, "--demos", "0")
     assert res.returncode == 2 and "demos >= 1" in res.stderr and "Traceback" not in res.stderr
     res = session(tmp_path, ros_child_env, "--task", "juggle")
-    assert res.returncode == 2 and "--task must be one of" in res.stderr
+    assert res.returncode == 2 and "--task: task 'juggle' is not one of" in res.stderr
     res = session(tmp_path, ros_child_env, "--stage", "hil")
     assert res.returncode == 2 and "run the bc stage first" in res.stderr + res.stdout
     res = session(tmp_path, ros_child_env, "--stage", "hil", "--set", "success_model=missing.onnx")

@@ -191,8 +191,8 @@ def test_simulated_human_takes_over_after_its_reaction_delay_and_rescues_episode
 def _dive(env, obs, info):
     """Succeeds by a route the expert does not take: straight at a point 3 cm above the cube's top
     (the expert stops 8 cm above its centre first), then down, close, lift."""
-    from robot_rl.sim.experts import _nearest_yaw
-    from robot_rl.sim.tasks import CUBE_HALF
+    from robot_rl.sim.experts import nearest_yaw as _nearest_yaw
+    from robot_rl.tasks.pick_cube import CUBE_HALF
     pos, yaw = env.ee_pose()
     cube = info["state"]["cube_pos"]
     cube_yaw = _nearest_yaw(float(info["state"]["cube_yaw"][0]), yaw)
@@ -236,7 +236,7 @@ def test_the_progress_judge_leaves_a_policy_that_succeeds_by_another_route_alone
 def _slow_grasp(env, obs, info):
     """_dive, but it holds the closed gripper at the cube for 8 steps before it lifts (the expert
     waits 4): fingers that have stopped make no task progress for a while."""
-    from robot_rl.sim.tasks import CUBE_HALF
+    from robot_rl.tasks.pick_cube import CUBE_HALF
     if env.steps == 0:
         _slow_grasp.held = 0
     a = _dive(env, obs, info)
@@ -258,7 +258,7 @@ def test_the_progress_judge_lets_a_policy_take_its_time_at_the_grasp():
 def test_expert_replan_picks_up_the_plan_where_the_scene_is():
     """A takeover with the gripper already around the cube closes and lifts from there; away from
     the cube the plan starts over."""
-    from robot_rl.sim.tasks import CUBE_HALF
+    from robot_rl.tasks.pick_cube import CUBE_HALF
     env = make("pick_cube", cameras=[])
     expert = make_expert(env, seed=0)
     obs, info = env.reset(seed=3)
@@ -318,4 +318,4 @@ def test_cli_sim_writes_a_video_and_a_strip(tmp_path):
     assert strip is not None and strip.shape == (120, 8 * 160, 3)
     bad = subprocess.run([sys.executable, "-m", "robot_rl.cli", "sim", "--task", "juggle"], capture_output=True,
                          text=True, timeout=60)
-    assert bad.returncode == 2 and "--task must be one of" in bad.stderr
+    assert bad.returncode == 2 and "--task: task 'juggle' is not one of pick_cube, peg_insert" in bad.stderr

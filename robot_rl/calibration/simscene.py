@@ -18,7 +18,7 @@ from robot_rl.calibration.board import BoardSpec
 from robot_rl.sim.env import SimConfig, build_model
 from robot_rl.robot import DEFAULT_ROBOT, load as load_robot
 from robot_rl.robot.kinematics import DifferentialIK, yawed
-from robot_rl.sim.tasks import Task
+from robot_rl.tasks import Task
 
 CV_FROM_MJ_CAMERA = np.diag([1.0, -1.0, -1.0])
 

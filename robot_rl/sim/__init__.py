@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from robot_rl.robot import DEFAULT_ROBOT
 from robot_rl.sim.env import RobotEnv, SimConfig  # (robot_rl/__init__ sets MUJOCO_GL=egl first)
-from robot_rl.sim.tasks import TASKS
 
 
 def make(task: str = "pick_cube", robot: str = DEFAULT_ROBOT, **overrides) -> RobotEnv:
@@ -11,4 +10,4 @@ def make(task: str = "pick_cube", robot: str = DEFAULT_ROBOT, **overrides) -> Ro
     return RobotEnv(SimConfig(task=task, robot=robot, **overrides))
 
 
-__all__ = ["RobotEnv", "SimConfig", "TASKS", "make"]
+__all__ = ["RobotEnv", "SimConfig", "make"]

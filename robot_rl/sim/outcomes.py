@@ -12,7 +12,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from robot_rl.sim.tasks import CUBE_HALF
+from robot_rl.tasks.pick_cube import CUBE_HALF
 
 OUTCOMES = ("success", "never reached the cube", "reached, never closed on it", "closed, never lifted it",
             "lifted, then lost it")

@@ -1,0 +1,90 @@
+"""peg_insert: insert a held square peg 2 cm deep into a hole with 2 mm total clearance; its
+scripted expert."""
+from __future__ import annotations
+
+import mujoco
+import numpy as np
+
+from robot_rl.sim.experts import Expert, nearest_yaw
+from robot_rl.tasks.base import Task, start_pose
+
+PEG_HALF = 0.011          # 22 mm square peg
+HOLE_HALF = 0.012         # 24 mm square hole: 2 mm total clearance, 1 mm a side
+HOLE_DEPTH = 0.04
+PEG_BELOW_TIP = 0.05      # the peg sticks out this far below the end-effector site (past the fingertips)
+
+
+class PegInsertExpert(Expert):
+    """Over the hole with the peg square to it, then down slowly."""
+
+    def act(self, obs, info):
+        pos, yaw = self.env.ee_pose()
+        hole = info["state"]["hole_pos"] + self.bias
+        target_yaw = nearest_yaw(0.0, yaw)
+        above = np.array([hole[0], hole[1], hole[2] + 0.02 + PEG_BELOW_TIP])
+        inside = np.array([hole[0], hole[1], hole[2] - 0.03 + PEG_BELOW_TIP])
+        if self.phase == 0:
+            a = self._toward(pos, yaw, above, target_yaw, -1.0)
+            self._next(np.linalg.norm(pos[:2] - above[:2]) < 0.0008 and abs(pos[2] - above[2]) < 0.01
+                       and abs(target_yaw - yaw) < 0.01 or self.phase_steps > 60)
+        else:
+            target = np.array([above[0], above[1], inside[2]])
+            a = self._toward(pos, yaw, target, target_yaw, -1.0, max_step=0.35)
+        return a
+
+    def replan(self, info):
+        pos, yaw = self.env.ee_pose()
+        hole = info["state"]["hole_pos"] + self.bias
+        over = (np.linalg.norm(pos[:2] - hole[:2]) < 0.0008 and abs(nearest_yaw(0.0, yaw) - yaw) < 0.01
+                and pos[2] < hole[2] + 0.03 + PEG_BELOW_TIP)
+        self.phase, self.phase_steps = (1 if over else 0), 0
+
+
+
+class PegInsert(Task):
+    """Insert a held square peg 2 cm deep into a hole with 2 mm total clearance."""
+    name = "peg_insert"
+    expert = PegInsertExpert
+    start_gripper = 0.0
+
+    def build(self, spec, ee_body, site_pos, site_quat) -> None:
+        hole = spec.worldbody.add_body(name="hole", pos=[0.43, 0, 0])
+        wall = (0.05 - HOLE_HALF) / 2  # half-thickness of each wall of a 10 cm block
+        off = HOLE_HALF + wall
+        for i, (px, py, sx, sy) in enumerate([(off, 0, wall, 0.05), (-off, 0, wall, 0.05),
+                                               (0, off, HOLE_HALF, wall), (0, -off, HOLE_HALF, wall)]):
+            hole.add_geom(name=f"hole_wall{i}", type=mujoco.mjtGeom.mjGEOM_BOX, size=[sx, sy, HOLE_DEPTH / 2],
+                          pos=[px, py, HOLE_DEPTH / 2], rgba=[.2, .45, .75, 1], contype=1, conaffinity=1)
+        # The peg is held rigidly along the site's z axis, its tip PEG_BELOW_TIP past the site.
+        rot = np.zeros(9)
+        mujoco.mju_quat2Mat(rot, np.asarray(site_quat, dtype=np.float64))
+        center = np.asarray(site_pos) + rot.reshape(3, 3) @ np.array([0, 0, 0.04 - PEG_BELOW_TIP])
+        spec.body(ee_body).add_geom(name="peg", type=mujoco.mjtGeom.mjGEOM_BOX, size=[PEG_HALF, PEG_HALF, 0.04],
+                                    pos=center, quat=site_quat, rgba=[.9, .75, .2, 1], contype=1, conaffinity=1,
+                                    mass=0.05)
+
+    def bind(self, model: mujoco.MjModel) -> None:
+        self.body = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, "hole")
+        self.peg = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, "peg")
+
+    def reset(self, model, data, rng):
+        x, y = rng.uniform(0.38, 0.48), rng.uniform(-0.10, 0.10)
+        model.body_pos[self.body] = [x, y, 0.0]
+        return start_pose(rng)
+
+    def state(self, model, data):
+        return {"hole_pos": model.body_pos[self.body].copy() + [0, 0, HOLE_DEPTH], "peg_tip": self.peg_tip(data)}
+
+    def peg_tip(self, data) -> np.ndarray:
+        mat = data.geom_xmat[self.peg].reshape(3, 3)
+        return data.geom_xpos[self.peg] - mat[:, 2] * 0.04
+
+    def success(self, model, data, ee_pos):
+        tip = self.peg_tip(data)
+        hole = model.body_pos[self.body]
+        return bool(tip[2] <= HOLE_DEPTH - 0.02 and np.linalg.norm(tip[:2] - hole[:2]) < HOLE_HALF)
+
+    def progress(self, model, data, ee_pos, gripper_opening):
+        # the peg's tip closer to where success puts it (2 cm down the hole)
+        hole = model.body_pos[self.body]
+        return float(-np.linalg.norm(self.peg_tip(data) - [hole[0], hole[1], HOLE_DEPTH - 0.02]))
