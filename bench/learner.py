@@ -61,11 +61,6 @@ def bench_updates(args) -> None:
     rate = updates_per_s(sac, batch, args.seconds)
     print(f"two 128x128 cameras (pooled to 64x64, {enc_cfg.channels}-channel encoder) + proprio, batch {b}, ensemble 2, "
           f"{args.threads} threads: {rate:.1f} updates/s ({1e3 / rate:.0f} ms per update)")
-    # sac.freeze_encoder: the same update without the encoder's backward pass
-    frozen = SAC(ObsEncoder(17, ["front", "wrist"], (128, 128), enc_cfg), 5, SACConfig(ensemble=2, freeze_encoder=True))
-    frozen_rate = updates_per_s(frozen, batch, args.seconds)
-    print(f"the same with the encoder frozen (sac.freeze_encoder), {args.threads} threads: {frozen_rate:.1f} updates/s "
-          f"({1e3 / frozen_rate:.0f} ms per update)")
     # learner.actor_pretrain_updates: one BC step of actor + encoder (no critic), on the same batch
     rate = steps_per_s(lambda: sac.pretrain_actor(batch), args.seconds)
     print(f"actor pretraining on the same cameras + proprio, batch {b}, {args.threads} threads: {rate:.1f} BC steps/s "

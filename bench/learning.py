@@ -74,8 +74,7 @@ FLAG_FIELDS = [
     ("batch", "batch", None), ("utd", "utd", None), ("intervention_penalty", "intervention_penalty", None),
     ("actor_pretrain", "actor_pretrain_updates", None), ("critic_warmup", "critic_warmup_updates", None),
     ("bc_weight", "sac.bc_weight", None), ("no_bc_filter", "sac.bc_q_filter", lambda v: not v),
-    ("bc_encoder", "sac.bc_encoder", None), ("bc_half_life", "sac.bc_half_life", None),
-    ("self_imitation", "sac.self_imitation", None), ("freeze_encoder", "sac.freeze_encoder", None),
+    ("bc_encoder", "sac.bc_encoder", None),
     ("keypoints", "encoder.keypoints", None), ("downsample", "encoder.downsample", None),
     ("augment_pad", "sac.augment_pad", None), ("gripper_bins", "sac.gripper_bins", None),
     ("grasp_aux", "sac.grasp_aux_weight", None), ("grasp_aux_cameras", "sac.grasp_aux_cameras", None),
@@ -273,14 +272,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                     help="RLIF: reward -= this on the policy step before a takeover (default 0)")
     ap.add_argument("--utd", type=float, default=1.0)
     ap.add_argument("--bc-weight", type=float, default=0.0, help="actor BC term on human steps (sac.bc_weight)")
-    ap.add_argument("--bc-half-life", type=int, default=0,
-                    help="the BC weight halves every this many updates (sac.bc_half_life; 0: constant)")
-    ap.add_argument("--self-imitation", action="store_true",
-                    help="the BC term also imitates the policy's own solo successes (sac.self_imitation)")
     ap.add_argument("--no-bc-filter", action="store_true", help="BC on every human step, not only Q-preferred ones")
     ap.add_argument("--bc-encoder", action="store_true", help="the BC term also trains the encoder (sac.bc_encoder)")
-    ap.add_argument("--freeze-encoder", action="store_true",
-                    help="RL never trains the encoder (sac.freeze_encoder; with --actor-pretrain: the features imitation shaped)")
     ap.add_argument("--target-entropy", type=float, default=None,
                     help="SAC's entropy target (sac.target_entropy; default -action_dim): lower explores less")
     ap.add_argument("--init-temperature", type=float, default=0.1, help="sac.init_temperature")

@@ -146,11 +146,9 @@ def test_critic_ensemble_members_are_independent_networks():
         assert grads[2] > 0 and torch.all(grads[[0, 1, 3]] == 0)
 
 
-def _bandit_with_human(sac_cfg, human_sign: float, updates: int = 1500, marked_as: str = "intervention"):
+def _bandit_with_human(sac_cfg, human_sign: float, updates: int = 1500):
     """One-step episodes, reward -|a - obs[0]|; half of each batch is 'human' steps whose action is
-    human_sign * obs[0] (+1: the right action, -1: a bad correction), the rest random actions.
-    marked_as: the batch flag those steps carry ("policy_success": the policy's own solo successes,
-    with no human steps in the batch)."""
+    human_sign * obs[0] (+1: the right action, -1: a bad correction), the rest random actions."""
     from robot_rl.learn.encoder import ObsEncoder
     from robot_rl.learn.sac import SAC
 
@@ -163,8 +161,7 @@ def _bandit_with_human(sac_cfg, human_sign: float, updates: int = 1500, marked_a
         act[human, 0] = human_sign * obs[human, 0]
         batch = {"obs": {"proprio": torch.from_numpy(obs)}, "action": torch.from_numpy(act),
                  "ret": torch.from_numpy(-np.abs(act[:, 0] - obs[:, 0])), "discount": torch.zeros(128),
-                 "next_obs": {"proprio": torch.from_numpy(obs)}, "intervention": torch.zeros(128, dtype=torch.bool)}
-        batch[marked_as] = torch.from_numpy(human)
+                 "next_obs": {"proprio": torch.from_numpy(obs)}, "intervention": torch.from_numpy(human)}
         metrics = sac.update(batch)
     test = torch.from_numpy(rng.uniform(-0.8, 0.8, (256, 2)).astype(np.float32))
     a = sac.act({"proprio": test}, deterministic=True)[:, 0]
@@ -187,19 +184,6 @@ def test_bc_term_imitates_human_steps_and_the_q_filter_drops_bad_corrections():
     assert to_good < 0.15 and m["bc_kept"] < 0.2
     with pytest.raises(ValueError):
         SACConfig(bc_weight=-1.0).validate()
-
-
-def test_bc_half_life_hands_the_actor_from_the_corrections_to_the_critic():
-    """sac.bc_half_life: the BC weight halves every so many updates. Bad corrections imitated at full
-    strength (the test above) are let go of as the weight decays, and the actor follows the reward."""
-    from robot_rl.learn.sac import SACConfig
-
-    base = dict(hidden=[64, 64], lr=1e-3, init_temperature=0.01, bc_weight=20.0, bc_q_filter=False)
-    to_good, to_bad, m = _bandit_with_human(SACConfig(**base, bc_half_life=40), -1.0, updates=600)
-    assert m["bc_weight"] == pytest.approx(20.0 * 0.5 ** (599 / 40))   # the last update's weight
-    assert to_good < 0.15 and to_bad > 0.3
-    with pytest.raises(ValueError):
-        SACConfig(bc_half_life=-1).validate()
 
 
 def test_bc_encoder_lets_only_the_imitation_term_into_the_encoder():
@@ -228,38 +212,6 @@ def test_bc_encoder_lets_only_the_imitation_term_into_the_encoder():
         return all(torch.equal(x, y) for x, y in zip(a.parameters(), b.parameters()))
     assert not same(plain.encoder, through.encoder)
     assert same(plain.critic, through.critic) and same(plain.actor, through.actor)
-
-
-def test_frozen_encoder_is_trained_by_pretraining_only():
-    """sac.freeze_encoder: RL updates (critic, actor, temperature, a gripper head) leave the encoder
-    exactly as it was while they train the rest; actor pretraining still trains it; bc_encoder
-    contradicts it and is refused."""
-    from robot_rl.learn.encoder import EncoderConfig, ObsEncoder
-    from robot_rl.learn.sac import SAC, SACConfig
-
-    rng = np.random.default_rng(0)
-    obs = {"proprio": torch.from_numpy(rng.normal(size=(32, 3)).astype(np.float32)),
-           "cam": torch.from_numpy(rng.integers(0, 256, (32, 16, 16, 3), dtype=np.uint8))}
-    batch = {"obs": obs, "next_obs": obs, "action": torch.from_numpy(rng.uniform(-1, 1, (32, 3)).astype(np.float32)),
-             "ret": torch.ones(32), "discount": torch.full((32,), 0.9), "intervention": torch.arange(32) < 16}
-
-    def snapshot(m):
-        return [p.detach().clone() for p in m.parameters()]
-
-    def same(m, snap):
-        return all(torch.equal(p, q) for p, q in zip(m.parameters(), snap))
-    torch.manual_seed(0)
-    enc = ObsEncoder(3, ["cam"], (16, 16), EncoderConfig(channels=4, feature_dim=8, downsample=1))
-    sac = SAC(enc, 3, SACConfig(hidden=[16], bc_weight=1.0, freeze_encoder=True, gripper_bins=2), seed=0)
-    enc0, critic0, actor0, head0 = snapshot(sac.encoder), snapshot(sac.critic), snapshot(sac.actor), snapshot(sac.gripper)
-    for _ in range(3):
-        sac.update(batch)
-    assert same(sac.encoder, enc0)
-    assert not same(sac.critic, critic0) and not same(sac.actor, actor0) and not same(sac.gripper, head0)
-    sac.pretrain_actor(batch)
-    assert not same(sac.encoder, enc0)
-    with pytest.raises(ValueError, match="freeze_encoder"):
-        SACConfig(freeze_encoder=True, bc_encoder=True).validate()
 
 
 def test_actor_pretraining_imitates_the_batch_and_leaves_the_rl_parts_alone():
@@ -328,7 +280,7 @@ def test_grasp_head_learns_where_the_grasp_was_from_the_rows_that_know_it(frame)
         obs = {"proprio": proprio, "cam": torch.from_numpy(img)}
         return {"obs": obs, "next_obs": obs, "action": torch.zeros(n, 2), "ret": torch.zeros(n),
                 "discount": torch.zeros(n), "intervention": torch.ones(n, dtype=torch.bool),
-                "policy_success": torch.zeros(n, dtype=torch.bool), "grasp_offset": offset}
+                "grasp_offset": offset}
     sac.pretrain_actor(batch(128))
     first = sac.pretrain_grasp_err_cm
     for _ in range(400):
@@ -348,8 +300,6 @@ def test_grasp_head_learns_where_the_grasp_was_from_the_rows_that_know_it(frame)
     assert all(torch.isfinite(p).all() for p in sac.grasp_head.parameters())
     with pytest.raises(ValueError, match="camera"):
         SAC(ObsEncoder(7), 2, SACConfig(grasp_aux_weight=1.0))
-    with pytest.raises(ValueError, match="freeze_encoder"):
-        SACConfig(freeze_encoder=True, grasp_aux_weight=1.0).validate()
 
 
 def test_grasp_head_learns_from_its_own_batch_through_its_cameras_only():
@@ -514,20 +464,6 @@ def test_temporal_ensemble_by_hand():
         ens(np.zeros((2, 1)))
     with pytest.raises(ValueError):
         TemporalEnsemble(0)
-
-
-def test_self_imitation_copies_the_policys_solo_successes():
-    """sac.self_imitation: the BC term also covers batch["policy_success"] rows. On the bandit with no
-    human steps, successes that chose the opposite of the rewarded action (deliberately) are imitated
-    when it is on and unfiltered, and ignored when it is off."""
-    from robot_rl.learn.sac import SACConfig
-
-    base = dict(hidden=[64, 64], lr=1e-3, init_temperature=0.01, bc_weight=20.0, bc_q_filter=False)
-    _, to_marked, m = _bandit_with_human(SACConfig(**base, self_imitation=True), -1.0, updates=600,
-                                         marked_as="policy_success")
-    assert to_marked < 0.2 and m["bc_kept"] == 1.0
-    to_reward, _, m = _bandit_with_human(SACConfig(**base), -1.0, updates=600, marked_as="policy_success")
-    assert to_reward < 0.15 and np.isnan(m["bc_kept"])
 
 
 def test_spatial_softmax_finds_where_a_channel_fires():

@@ -430,35 +430,6 @@ def test_learner_node_swaps_policies_into_the_running_control_node(session_store
     assert rep["max_gap_ms"] < 2 * 100           # no missed tick across the swaps
 
 
-def test_policy_success_marks_only_episodes_a_policy_finished_alone(tmp_path):
-    """Self-imitation's rows (sampler policy_success): a policy episode that succeeded with no person
-    acting, not a demonstration, a corrected success or a failure. The solo success replays a
-    demonstration's actions open-loop on the same seed (the simulator is deterministic)."""
-    path = tmp_path / "s.zarr"
-    env = sim.make("pick_cube", image_size=[64, 64])
-    with StoreWriter(path, sim_store_spec(env)) as w:
-        demo = rollout(env, w, 7, operator=make_expert(env, seed=7))
-    actions = iter(EpisodeStore.open(path).read_steps(EpisodeStore.open(path).episodes()[0], ["executed_action"])
-                   ["executed_action"])
-    with StoreWriter(path) as w:
-        solo = rollout(env, w, 7, policy=lambda obs: next(actions), policy_version=1)
-        failed = rollout(env, w, 8, policy=zero_policy, policy_version=1)
-        corrected = rollout(env, w, 9, policy=zero_policy, operator=SimulatedHuman(env, seed=9), policy_version=1)
-    env.close()
-    assert demo["success"] and solo["success"] and solo["interventions"] == 0
-    assert not failed["success"] and corrected["success"] and corrected["interventions"] > 0
-    store = EpisodeStore.open(path)
-    s = TransitionSampler(store, cameras=[], reward="success")
-    rows = s.rows("all")
-    flags = s.batch(rows)["policy_success"]
-    solo_ep = store.episodes()[1]
-    assert flags.dtype == bool and flags.any()
-    np.testing.assert_array_equal(flags, (rows >= solo_ep.steps[0]) & (rows < solo_ep.steps[1]))
-    # the learner's batches carry it to the agent as a tensor
-    learner = Learner(learner_cfg(path, tmp_path, cameras="", batch=32))
-    assert learner.sample_batch()["policy_success"].dtype == torch.bool
-
-
 def test_grasp_offsets_find_the_cube_in_demonstrations_and_corrections(session_store, tmp_path):
     """The sampler's grasp_offset (robot_rl.store.grasp) from real recorded episodes: the gripper's
     position plus the offset is where the cube was (within 1 cm), in the expert's demonstrations and

@@ -88,6 +88,5 @@ class BatchConverter:
                 "ret": torch.from_numpy(np.asarray(b["ret"], np.float32)),
                 "discount": torch.from_numpy(np.asarray(b["discount"], np.float32)),
                 "intervention": torch.from_numpy(np.asarray(b["intervention"], bool)),
-                "policy_success": torch.from_numpy(np.asarray(b["policy_success"], bool)),
                 "grasp_offset": torch.from_numpy(np.asarray(b["grasp_offset"], np.float32))}
 

@@ -14,12 +14,6 @@ clipped double-Q). Images get DrQ random shifts (`augment_pad`) before the encod
 where the critic rates the human's action at least as high as the policy's (`bc_q_filter`, the Q
 filter of IBRL / Nair et al. 2018), so corrections pull the actor directly instead of only through a
 critic that must first learn to prefer them, and bad corrections do not.
-`self_imitation` extends that term to the policy's own steps in episodes it finished alone with
-success (batch["policy_success"]; SIL, Oh et al. 2018, as filtered BC): with few demonstrations the
-deterministic actor stops improving while the sampled one keeps finding successes, which this
-was meant to use (on (a) it made things worse: docs/BENCHMARKS.md). The same Q filter applies.
-`bc_half_life` > 0 halves that weight every so many updates (DAPG's decaying imitation weight): the
-demonstrations lead early, the critic later.
 `bc_encoder` lets that imitation term (unfiltered) train the shared encoder too; otherwise only the
 critic shapes the features (HIL-SERL's stopped actor gradient), which with a sparse reward and no
 successes yet leaves the actor blind to what the demonstrations looked at.
@@ -29,12 +23,6 @@ actions (the learner's `actor_pretrain_updates`, on demonstrations before RL sta
 demo-initialised RLPD variants do): RL then starts from the demonstrations' behaviour, not from a
 random policy that exploration must lead to a first sparse success. Critic, temperature and gripper head
 are untouched; its optimizer is its own, so the RL optimizers' state is as if it never ran.
-
-`freeze_encoder` keeps RL from training the encoder: critic, actor and gripper head learn on fixed
-features. After `pretrain_actor` those are the features imitation shaped (HIL-SERL keeps its
-pretrained ResNet frozen the same way); the pretrained actor's behaviour then does not drift while
-the critic warms up, which it does when the critic's gradient reshapes a shared encoder under a
-frozen actor (docs/BENCHMARKS.md, (a)). Updates also skip the encoder's backward pass.
 
 `grasp_aux_weight` > 0 adds an auxiliary head on the encoder's image features that predicts
 batch["grasp_offset"] (where a successful episode grasped relative to the gripper, and the yaw the
@@ -96,9 +84,6 @@ class SACConfig:
     bc_weight: float = 0.0                   # > 0: actor also imitates human steps (see the module doc)
     bc_q_filter: bool = True                 # ... only where Q(s, human action) >= Q(s, policy action)
     bc_encoder: bool = False                 # ... and that term also trains the encoder (with the critic)
-    bc_half_life: int = 0                    # > 0: the BC weight halves every this many updates (0: constant)
-    self_imitation: bool = False             # ... and also imitates the policy's own steps in its solo successes
-    freeze_encoder: bool = False             # RL never trains the encoder (pretrain_actor still does)
     grasp_aux_weight: float = 0.0            # > 0: the encoder also predicts where the episode grasped
     grasp_aux_cameras: list[str] = dataclasses.field(default_factory=list)   # ... from these cameras' features ([]: all)
     grasp_aux_frame: str = "world"           # ... as an offset in the world's axes, or the gripper's (yaw)
@@ -116,8 +101,8 @@ class SACConfig:
             raise ValueError("lr > 0, tau in (0, 1], init_temperature > 0")
         if not 0 <= self.residual_scale <= 1 or self.augment_pad < 0:
             raise ValueError("residual_scale must be in [0, 1] and augment_pad >= 0")
-        if self.bc_weight < 0 or self.bc_half_life < 0 or self.grasp_aux_weight < 0:
-            raise ValueError("bc_weight, bc_half_life and grasp_aux_weight must be >= 0")
+        if self.bc_weight < 0 or self.grasp_aux_weight < 0:
+            raise ValueError("bc_weight and grasp_aux_weight must be >= 0")
         if self.grasp_aux_frame not in ("world", "gripper"):
             raise ValueError(f"grasp_aux_frame must be world or gripper, got {self.grasp_aux_frame!r}")
         if self.grasp_aux_batch < 0:
@@ -131,12 +116,8 @@ class SACConfig:
             raise ValueError("actor_proprio picks the proprio columns of an actor without images (actor_images: false)")
         if not self.actor_images and self.residual_scale > 0:
             raise ValueError("actor_images: false is for a policy learned from scratch, not a residual")
-        if self.freeze_encoder and self.grasp_aux_weight:
-            raise ValueError("grasp_aux_weight trains the encoder, freeze_encoder keeps it fixed: choose one")
         if self.gripper_bins == 1 or self.gripper_bins < 0 or not 0 <= self.gripper_epsilon <= 1:
             raise ValueError("gripper_bins must be 0 (continuous) or >= 2, gripper_epsilon in [0, 1]")
-        if self.freeze_encoder and self.bc_encoder:
-            raise ValueError("bc_encoder trains the encoder, freeze_encoder keeps it fixed: choose one")
         if self.gripper_bins and self.residual_scale > 0:
             raise ValueError("a discrete gripper head cannot be combined with a residual (the base owns the gripper)")
 
@@ -190,7 +171,7 @@ class SAC:
         self.target_entropy = -float(self.motion_dim) if c.target_entropy is None else c.target_entropy
         self.opt_actor = torch.optim.Adam(self.actor.parameters(), lr=c.lr)
         self.opt_critic = torch.optim.Adam([*self.critic.parameters(),
-                                            *([] if c.freeze_encoder else self.encoder.parameters()),
+                                            *self.encoder.parameters(),
                                             *(self.gripper.parameters() if self.gripper else []),
                                             *(self.grasp_head.parameters() if self._grasp_head_apart else [])],
                                            lr=c.lr)
@@ -263,8 +244,7 @@ class SAC:
             pick = torch.randperm(c.ensemble)[:c.target_subset]
             v_next = q_next[pick].min(0).values - self.alpha * next_logp
             target = batch["ret"] + batch["discount"] * v_next
-        with torch.set_grad_enabled(not c.freeze_encoder):
-            features = self.encoder(obs)
+        features = self.encoder(obs)
         q = self.q_value(features, batch["action"])
         critic_loss = ((q - target[None]) ** 2).mean()
         metrics = {"critic_loss": critic_loss.item(), "q_mean": q.detach().mean().item(), "alpha": self.alpha.item()}
@@ -282,7 +262,7 @@ class SAC:
                 grasp_loss, grasp_cm = self._grasp_loss(grasp_features, grasp_batch)
             metrics.update(grasp_loss=grasp_loss.item(), grasp_err_cm=grasp_cm)
             critic_loss = critic_loss + c.grasp_aux_weight * grasp_loss
-        bc_weight = self.bc_weight()
+        bc_weight = self.cfg.bc_weight
         if update_actor and bc_weight > 0 and c.bc_encoder and "intervention" in batch:
             # imitation shapes the features as well; the actor's own gradient from this term is
             # dropped (zero_grad below) and taken in the actor step on detached features
@@ -317,11 +297,6 @@ class SAC:
         self.updates += 1
         return metrics
 
-    def bc_weight(self) -> float:
-        """The BC term's weight at this update: bc_weight, halved every bc_half_life updates."""
-        c = self.cfg
-        return c.bc_weight * 0.5 ** (self.updates / c.bc_half_life) if c.bc_half_life else c.bc_weight
-
     def pretrain_actor(self, batch: dict) -> float:
         """One BC step on every row of the batch (encoder + actor's deterministic motion action
         toward batch["action"]); returns the loss (summed squared error, mean over rows)."""
@@ -346,12 +321,9 @@ class SAC:
 
     def _bc_loss(self, features: torch.Tensor, batch: dict, q_data: torch.Tensor,
                  q_filter: Optional[bool] = None) -> tuple[torch.Tensor, float]:
-        """Mean squared distance of the deterministic action to the human's (or, with self_imitation,
-        a solo success's) over the imitated steps the filter keeps; the share kept (nan when the
-        batch has none)."""
+        """Mean squared distance of the deterministic action to the human's over the human steps the
+        filter keeps; the share kept (nan when the batch has none)."""
         human = batch["intervention"]
-        if self.cfg.self_imitation and "policy_success" in batch:
-            human = human | batch["policy_success"]
         if not bool(human.any()):
             return features.new_zeros(()), float("nan")
         a_det, _ = self.motion(features, batch.get("base_action"), deterministic=True)

@@ -17,9 +17,7 @@ human-in-the-loop losses.
 Row sets for RLPD-style batches: `rows="human"` samples steps where a person acted (whole teleop
 demonstrations and the intervention steps of policy episodes; not steps the control node held, which
 executed its hold instead: the batch's `intervention` is False there too), `rows="online"` steps of episodes
-where a policy ran (interventions included): an intervention step is in both. `policy_success`
-marks the steps of episodes a policy ran alone (no person acted) and that were labelled a success:
-what self-imitation copies. `grasp_offset` [B, 4] is where a successful episode grasped relative to
+where a policy ran (interventions included): an intervention step is in both. `grasp_offset` [B, 4] is where a successful episode grasped relative to
 the gripper at that step and the yaw it still had to turn (robot_rl.store.grasp; NaN where
 unknown): a hindsight target for the encoder; `rows="grasp"` samples the steps where it is known
 (demonstrations' and policy episodes' alike, each labelled step once).
@@ -126,7 +124,6 @@ class TransitionSampler:
         self._human = _Growable((), np.int64)       # ... where a person acted
         self._online = _Growable((), np.int64)      # ... of episodes where a policy ran
         self._grasp_rows = _Growable((), np.int64)  # ... whose grasp_offset is known
-        self._policy_success = _Growable((), np.bool_)   # step row -> its episode succeeded with no person acting
         self._grasp = _Growable((GRASP_DIM,), np.float32)          # step row -> where its episode grasped, from the gripper
         self._frame_row = {c: _Growable((), np.int64) for c in self.cameras}   # step row -> frame row
         self._sample_idx = {c: _Growable((), np.int64) for c in self.cameras}  # step row -> store index
@@ -167,7 +164,7 @@ class TransitionSampler:
                                  f"{self.memory_budget / 1e6:.0f} MB (raise memory_budget_mb or use cache='none')")
         before = self._valid.n
         total_steps = self._next.n + sum(e.num_steps for e in new)
-        for g in (*self._cols.values(), self._next, self._end, self._ret, self._discount, self._policy_success,
+        for g in (*self._cols.values(), self._next, self._end, self._ret, self._discount,
                   self._grasp, *self._frame_row.values(), *self._sample_idx.values()):
             g.reserve(total_steps)
         if self.mode == "all":  # exact sizes up front: no growth copies of the big frame buffers
@@ -232,8 +229,6 @@ class TransitionSampler:
         policy_ran = bool(np.isfinite(np.asarray(steps["action"], np.float64)).all(axis=1).any())
         if policy_ran:
             self._online.extend(valid)
-        # the label, not the reward function's terminal: self-imitation copies episodes a person judged done
-        self._policy_success.extend(np.full(n, bool(ep.success) and policy_ran and not person.any()))
         grasp = grasp_offsets(steps["obs"], steps["executed_action"], bool(ep.success))
         self._grasp.extend(grasp)
         self._grasp_rows.extend(valid[np.isfinite(grasp[valid - base]).all(axis=1)])
@@ -269,7 +264,7 @@ class TransitionSampler:
     def nbytes(self) -> int:
         """Memory the sampler holds (frames, step columns and indices)."""
         groups = [*self._cols.values(), self._next, self._end, self._ret, self._discount, self._valid, self._human,
-                  self._online, self._grasp_rows, self._policy_success, self._grasp, *self._frame_row.values(),
+                  self._online, self._grasp_rows, self._grasp, *self._frame_row.values(),
                   *self._sample_idx.values(), *self._frames.values()]
         return sum(g.nbytes for g in groups)
 
@@ -310,7 +305,6 @@ class TransitionSampler:
         out["next_obs"] = self._cols["obs"].view[nxt]
         out["done"] = self._cols["terminal"].view[rows]
         out["ret"], out["discount"] = self._ret.view[rows], self._discount.view[rows]
-        out["policy_success"] = self._policy_success.view[rows]
         out["grasp_offset"] = self._grasp.view[rows]
         out["images"], out["next_images"] = {}, {}
         for cam in self.cameras:
