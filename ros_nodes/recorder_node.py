@@ -22,6 +22,7 @@ spins (ros_nodes.polled): an rclpy executor costs ~220 us of Python per message 
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -112,6 +113,8 @@ class RecorderNode(RobotRLNode):
         self.in_step = self.polled.subscribe(Float64MultiArray, "/control/step", qos("reliable", 200),
                                              cdr.float64_multiarray)
         self.in_event = self.polled.subscribe(String, "/teleop/event", qos("reliable", 100), cdr.string)
+        # the robot's reward of each step it executed (the sim robot publishes its task's), stored per step
+        self.in_reward = self.polled.subscribe(Float64, "/reward", qos("reliable", depth), cdr.float64)
         self.joint_order = cdr.JointOrder(spec.robot.joint_names)
         self.reset_client = self.create_client(Trigger, c.reset_service) if c.reset_service else None
         self.pub_episode = self.create_publisher(String, "/episode/event", qos("reliable", 10))
@@ -210,6 +213,9 @@ class RecorderNode(RobotRLNode):
                     data, stamp = sample
                     rec.add_sample(name, data, stamp if stamp is not None else received, received,
                                    count_gaps=stamp is not None)
+        for value, received in self.in_reward.take_all():
+            if math.isfinite(value):
+                rec.add_reward(value, received)
         for row, _ in self.in_step.take_all():
             try:
                 step = StepRow.from_row(row, rec.obs_dim, rec.action_dim)

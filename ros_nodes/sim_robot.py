@@ -1,7 +1,8 @@
 """The simulated robot on the robot's ROS 2 interface (glue around robot_rl.sim.server.SimServer).
 
 Publishes /joint_states, /ee_pose, /gripper/opening, /camera/<name>/image_raw + camera_info,
-/task/success and /clock (sim time, which stamps everything). Accepts /command/ee_target
+/task/success, /reward (the task's reward, once per step) and /clock (sim time, which stamps
+everything). Accepts /command/ee_target
 (PoseStamped, as Cartesian impedance controllers take it; stamped with the state it was computed
 from: a stamp ahead of sim time was sent before a /sim/reset and is dropped), /command/joint_positions
 (Float64MultiArray of the arm's joints, as ros2_control's forward_command_controller takes it,
@@ -108,6 +109,8 @@ class SimRobot(RobotRLNode):
         self.pub_ee = self.create_publisher(PoseStamped, "/ee_pose", state_qos)
         self.pub_gripper = self.create_publisher(Float64, "/gripper/opening", state_qos)
         self.pub_success = self.create_publisher(Bool, "/task/success", state_qos)
+        # the task's reward of each step, once per step (the recorder stores it with the step)
+        self.pub_reward = self.create_publisher(Float64, "/reward", qos("reliable", 10))
         self.pub_clock = self.create_publisher(Clock, "/clock", qos("reliable", 10))
         # Images reliable (depth 5): a recorder that asks for reliable delivery gets every frame; a
         # best-effort subscriber (the control loop) still matches.
@@ -227,6 +230,7 @@ class SimRobot(RobotRLNode):
     def _advance(self) -> None:
         self.server.step()
         self.steps += 1
+        self.pub_reward.publish(Float64(data=float(self.server.reward)))
         self._publish(images=self.steps % self.config.camera_every == 0)
 
     def _publish(self, images: bool, operator: bool = True) -> None:

@@ -56,6 +56,9 @@ def test_a_task_written_outside_the_package_runs_by_its_dotted_path(outside_task
             done = term or trunc
         ok += info["success"]
     assert ok == 5
+    # the task's dense reward comes back from the control step, and the seed places the marker
+    _, obs, reward, *_ = loop.step(loop.reset(0)[0])
+    assert -0.5 < reward < 0.0
     goals = [loop.reset(s)[1]["state"]["goal"] for s in (3, 3, 4)]
     assert np.array_equal(goals[0], goals[1]) and not np.array_equal(goals[0], goals[2])   # the seed places it
 
@@ -63,7 +66,12 @@ def test_a_task_written_outside_the_package_runs_by_its_dotted_path(outside_task
 @pytest.mark.hil
 def test_a_task_written_outside_the_package_records_through_ros(procs, tmp_path, outside_task):
     """`robot-rl record --sim --task my_tasks:Reach`: the sim robot node imports the user's task from
-    the PYTHONPATH the graph inherits; the expert demonstrates it on the Jaco."""
+    the PYTHONPATH the graph inherits; the expert demonstrates it on the Jaco. The recorder stores
+    the task's own (dense) reward with each step: the one the robot published for that step."""
+    import re
+
+    from robot_rl import sim
+    from robot_rl.robot.features import ProprioLayout
     from robot_rl.store import EpisodeStore
 
     procs.env = {**procs.env, "PYTHONPATH": f"{outside_task}:{procs.env.get('PYTHONPATH', '')}"}
@@ -71,5 +79,15 @@ def test_a_task_written_outside_the_package_records_through_ros(procs, tmp_path,
     proc = procs.start([ROBOT_RL, "record", "--sim", "--task", "my_tasks:Reach", "--robot", "jaco", "--episodes", "2",
                         "--store", str(store), "--image-size", "64"], "record")
     assert wait_exit(proc, 240) == 0, proc.log_path.read_text()[-3000:]
-    eps = EpisodeStore(store).episodes()
+    s = EpisodeStore(store)
+    eps = s.episodes()
     assert len(eps) == 2 and all(e.success and e.task == "my_tasks:Reach" for e in eps)
+    env = sim.make("my_tasks:Reach", robot="jaco", cameras=[])
+    for ep in eps:
+        seed = int(re.search(r"seed (\d+)", ep.notes).group(1))   # the sim robot's reset, in the notes
+        goal = env.reset(seed=seed)[1]["state"]["goal"]
+        steps = s.read_steps(ep, ["obs", "reward"])
+        ee = steps["obs"][:, ProprioLayout.of_dim(steps["obs"].shape[1]).ee_pos]
+        # step t's reward is the task's at the state step t's command led to: the next step's
+        np.testing.assert_allclose(steps["reward"][:-1], -np.linalg.norm(goal - ee[1:], axis=1), atol=2e-4)
+        assert -0.015 < steps["reward"][-1] <= 0.0     # the last step reached the marker

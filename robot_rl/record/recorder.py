@@ -96,6 +96,10 @@ class EpisodeRecorder:
         self.preroll_ns = 2_000_000_000
         self.min_sensor_ns = 0
         self.stale_samples = 0          # samples of the previous scene that arrived after a reset
+        # The robot's per-step reward (/reward), by receive time: a step's reward is the first one
+        # received after its tick (the reward of the transition the step's command caused).
+        self._reward_t: list[int] = []
+        self._reward_v: list[float] = []
 
     @property
     def recording(self) -> bool:
@@ -113,12 +117,16 @@ class EpisodeRecorder:
         for s in self.streams.values():
             s.reset()
         self._proprio_by_stamp.clear()
+        self._reward_t.clear()
+        self._reward_v.clear()
         self.pending.clear()
         self.steps = 0
         preroll, self.preroll = self.preroll, collections.deque()
         for t_ns, kind, payload in preroll:
             if kind == "step":
                 self.add_step(payload)
+            elif kind == "reward":
+                self.add_reward(payload, t_ns)
             elif t_ns >= self.begin_ns:
                 self._append_sample(*payload)
         log.info("episode %d: recording", self.episode)
@@ -211,6 +219,15 @@ class EpisodeRecorder:
             self._proprio_by_stamp[sensor_ns] = index
         return True
 
+    def add_reward(self, value: float, receive_ns: int) -> None:
+        """A reward the robot published (one per step it executed); between episodes it waits in the
+        preroll, as samples do, for an episode that begins before it arrived."""
+        if not self.recording:
+            self._keep(receive_ns, "reward", float(value))
+        elif receive_ns >= self.begin_ns:
+            self._reward_t.append(max(receive_ns, self._reward_t[-1] if self._reward_t else receive_ns))
+            self._reward_v.append(float(value))
+
     def add_step(self, step: StepRow) -> bool:
         if not self.recording:
             self._keep(step.t_ns, "step", step)
@@ -224,7 +241,8 @@ class EpisodeRecorder:
         while self.pending:
             step = self.pending[0]
             waited = now_ns - step.t_ns >= self.align_wait_ns
-            if not (flush or waited or all(s.last_capture > step.t_ns for s in self.streams.values())):
+            rewarded = not self._reward_t or self._reward_t[-1] > step.t_ns   # a robot that publishes rewards
+            if not (flush or waited or (rewarded and all(s.last_capture > step.t_ns for s in self.streams.values()))):
                 return
             self.pending.popleft()
             refs = {}
@@ -237,11 +255,13 @@ class EpisodeRecorder:
                     self.foreign_steps += 1
                     continue
                 refs[self.proprio_stream] = used   # the exact sample the tick acted on
+            k = bisect.bisect_right(self._reward_t, step.t_ns)
+            reward = self._reward_v[k] if k < len(self._reward_v) else 0.0
             try:
                 self.writer.append_step(obs=step.obs, action=step.policy_action, base_action=step.base_action,
                                         human_action=step.human_action, executed_action=step.executed_action,
                                         intervention=step.intervention, policy_version=step.policy_version,
-                                        sample_index=refs, t_ns=step.t_ns, hold=step.hold)
+                                        sample_index=refs, t_ns=step.t_ns, hold=step.hold, reward=reward)
             except ValueError as exc:
                 self.dropped_steps += 1
                 log.error("step not recorded (%d so far): %s", self.dropped_steps, exc)

@@ -89,4 +89,4 @@ class SimControlLoop:
         self.server.step()
         success = bool(self.server.success)
         truncated = env.steps >= env.max_steps and not success
-        return env.observe(), float(success), success, truncated, env.info(success)
+        return env.observe(), self.server.reward, success, truncated, env.info(success)

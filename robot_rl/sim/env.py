@@ -167,9 +167,10 @@ class RobotEnv(gym.Env):
         self.set_gripper(action[-1])
         mujoco.mj_step(self.model, self.data, nstep=self.substeps)
         self.steps += 1
-        success = self.task.success(self.model, self.data, self.ee_pose()[0])
+        ee = self.ee_pose()[0]
+        success = self.task.success(self.model, self.data, ee)
         truncated = self.steps >= self.max_steps and not success
-        return self.observe(), float(success), success, truncated, self.info(success)
+        return self.observe(), self.task.reward(self.model, self.data, ee), success, truncated, self.info(success)
 
     def observe(self) -> dict[str, np.ndarray]:
         pos, yaw = self.ee_pose()

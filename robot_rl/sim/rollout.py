@@ -73,11 +73,11 @@ def rollout(env: RobotEnv, writer: StoreWriter, seed: int, policy: Optional[Call
         if human_action is not None:
             interventions += 1
             idx["teleop"] = writer.append("teleop", human_action, sensor_ns=t, receive_ns=t)
-        rec, next_obs, _, terminated, truncated, info = loop.step(obs, human_action, ran)
+        rec, next_obs, reward, terminated, truncated, info = loop.step(obs, human_action, ran)
         writer.append_step(obs=obs["proprio"], action=_nan_none(rec.policy_action), base_action=_nan_none(rec.base_action),
                            human_action=_nan_none(human_action), executed_action=_nan_none(rec.executed_action),
                            intervention=human_action is not None, policy_version=policy_version, sample_index=idx,
-                           t_ns=t, hold=rec.hold is not None)
+                           t_ns=t, hold=rec.hold is not None, reward=reward)
         obs = next_obs
         if on_step is not None:
             on_step(info)

@@ -71,6 +71,7 @@ class SimServer:
         self.seed = seed
         self.episode += 1
         self.success = False
+        self.reward = 0.0
         self._hold()
 
     def _hold(self) -> None:
@@ -160,5 +161,7 @@ class SimServer:
         env = self.env
         mujoco.mj_step(env.model, env.data, nstep=env.substeps)
         env.steps += 1
-        self.success = self.success or env.task.success(env.model, env.data, env.ee_pose()[0])
+        ee = env.ee_pose()[0]
+        self.success = self.success or env.task.success(env.model, env.data, ee)
+        self.reward = env.task.reward(env.model, env.data, ee)   # the step's, on /reward
         return self.state()

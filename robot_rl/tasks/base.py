@@ -35,6 +35,11 @@ class Task:
     def success(self, model: mujoco.MjModel, data: mujoco.MjData, ee_pos: np.ndarray) -> bool:
         raise NotImplementedError
 
+    def reward(self, model: mujoco.MjModel, data: mujoco.MjData, ee_pos: np.ndarray) -> float:
+        """The reward of the step that led here (the sim robot publishes it on /reward, the recorder
+        stores it): sparse success by default; a task may shape it."""
+        return float(self.success(model, data, ee_pos))
+
     def state(self, model: mujoco.MjModel, data: mujoco.MjData) -> dict[str, np.ndarray]:
         """Privileged object state, for scripted experts and the simulated human (never the policy)."""
         return {}

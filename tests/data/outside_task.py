@@ -35,5 +35,8 @@ class Reach(Task):
     def success(self, model, data, ee_pos):
         return bool(np.linalg.norm(model.body_pos[self.body] - ee_pos) < 0.015)
 
+    def reward(self, model, data, ee_pos):
+        return -float(np.linalg.norm(model.body_pos[self.body] - ee_pos))   # dense: closer is better
+
     def progress(self, model, data, ee_pos, gripper_opening):
         return -float(np.linalg.norm(model.body_pos[self.body] - ee_pos))
