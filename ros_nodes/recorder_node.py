@@ -72,6 +72,9 @@ class RecorderNodeConfig(NodeConfig, RecordSpecConfig):
     camera_qos: Literal["reliable", "sensor"] = "sensor"
     fsync: bool = True
     report_path: str = ""              # JSON at shutdown: episodes, per-stream counts, commit latencies
+    # the driver's names of the description's joints on /joint_states, in the description's order,
+    # comma-separated ("" = the description's names), as the control node's joint_names
+    joint_names: str = ""
 
     def validate(self) -> None:
         RecordSpecConfig.validate(self)
@@ -115,7 +118,11 @@ class RecorderNode(RobotRLNode):
         self.in_event = self.polled.subscribe(String, "/teleop/event", qos("reliable", 100), cdr.string)
         # the robot's reward of each step it executed (the sim robot publishes its task's), stored per step
         self.in_reward = self.polled.subscribe(Float64, "/reward", qos("reliable", depth), cdr.float64)
-        self.joint_order = cdr.JointOrder(spec.robot.joint_names)
+        driver = [j.strip() for j in c.joint_names.split(",") if j.strip()]
+        if driver and len(driver) != len(spec.robot.joint_names):
+            raise ConfigError(f"joint_names has {len(driver)} names for the {len(spec.robot.joint_names)} joints of "
+                              f"{spec.robot.name}")
+        self.joint_order = cdr.JointOrder(driver or spec.robot.joint_names)
         self.reset_client = self.create_client(Trigger, c.reset_service) if c.reset_service else None
         self.pub_episode = self.create_publisher(String, "/episode/event", qos("reliable", 10))
         self.bad_steps = 0

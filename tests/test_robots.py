@@ -185,6 +185,11 @@ def test_a_policy_for_another_robot_is_refused_while_the_running_one_keeps_contr
     assert "was made for robot jaco" in rep["swaps"][0]["why"] and "arm6" in rep["swaps"][0]["why"]
     assert "acts in command mode joint" in rep["swaps"][1]["why"]
     assert rep["policy"] == "pol/v0001" and rep["ticks"] > 40 and rep["policy_faults"] == 0
+    # the driver's joint names must name every joint of the description: a wrong count is one line
+    for module, extra in (("control_node", {}), ("recorder_node", {"store": str(tmp_path / "x.zarr")})):
+        bad = procs.node(module, f"bad_{module}", joint_names="a,b,c", **extra)
+        assert wait_exit(bad, 30) == 2, module
+        assert "joint_names has 3 names for the 6 joints of arm6" in bad.log_path.read_text(), module
     assert "policy update refused, keeping pol/v0001: policy pol/v0002 was made for robot jaco" in ctl.log_path.read_text()
 
 
