@@ -202,7 +202,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         from robot_rl.policy.registry import load
         _, meta = load(path)
         robot = canonical_robot(args.robot)
-        load_robot(robot)
+        d = load_robot(robot)
+        from robot_rl.policy.spec import RobotRef
+        meta.robot.check(f"{meta.name}/{meta.version}", RobotRef(d.name, d.digest(), d.command.mode))
     except (PolicyError, ValueError) as exc:
         raise UsageError(str(exc)) from None
     _check_task(args.task)
