@@ -35,22 +35,26 @@ from typing import Optional
 import numpy as np
 import torch
 
-from robot_rl.sim.outcomes import EpisodeOutcome, failure_summary
+from robot_rl.sim.control_loop import SimControlLoop
+from robot_rl.sim.outcomes import failure_summary, tracker_for
 
 
 def evaluate(env, policy, seeds, outcomes: Optional[list] = None) -> float:
-    """Success rate on these seeds. pick_cube: `outcomes` (if given) gets a row per episode: how it
-    ended, by how far it got, and how close the gripper came to the cube (robot_rl.sim.outcomes)."""
+    """Success rate on these seeds, the policy acting through the control step (safety layer
+    included, as on the robot). `outcomes` (if given) gets a row per episode in the task's outcome
+    categories (pick_cube: how far it got, how close the gripper came to the cube)."""
     wins = 0
+    loop = SimControlLoop(env, policy)
     for s in seeds:
-        obs, info = env.reset(seed=int(s))
-        tracker, done = EpisodeOutcome(env), False
+        obs, info = loop.reset(int(s))
+        tracker, done = tracker_for(env), False
         while not done:
-            obs, _, term, trunc, info = env.step(policy(obs))
+            _, obs, _, term, trunc, info = loop.step(obs)
             done = term or trunc
-            tracker.step(info)
+            if tracker is not None:
+                tracker.step(info)
         wins += bool(info["success"])
-        row = tracker.result(bool(info["success"]))
+        row = tracker.result(bool(info["success"])) if tracker is not None else None
         if outcomes is not None and row is not None:
             outcomes.append({"seed": int(s), **row})
     return wins / len(seeds)

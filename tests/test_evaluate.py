@@ -151,12 +151,13 @@ def test_outcomes_say_how_far_each_episode_got_and_the_report_lists_the_failures
     from robot_rl import sim
     from robot_rl.session import Session, SessionConfig
     from robot_rl.sim.experts import make_expert
-    from robot_rl.sim.outcomes import OUTCOMES, EpisodeOutcome, failure_summary
+    from robot_rl.sim.outcomes import failure_summary, tracker_for
+    from robot_rl.tasks.pick_cube import OUTCOMES
 
     env = sim.make("pick_cube", cameras=[])
     obs, info = env.reset(seed=3)
     start_cm = 100 * float(np.linalg.norm(info["state"]["cube_pos"] - env.ee_pose()[0]))
-    expert, tracker, done = make_expert(env, seed=3), EpisodeOutcome(env), False
+    expert, tracker, done = make_expert(env, seed=3), tracker_for(env), False   # pick_cube's own categories
     expert.reset()
     while not done:
         obs, _, term, trunc, info = env.step(expert.act(obs, info))

@@ -2,8 +2,8 @@
 onnxruntime (what the control node runs) acting on the simulated robot at full speed through the
 control node's step (robot_rl.sim.control_loop: safety layer, action scaling, the sim robot's
 command checks), plus PNG strips of the first few episodes for the session report
-and, on pick_cube, how each episode ended (robot_rl.sim.outcomes: never reached the cube, never
-closed on it, ...)."""
+and how each episode ended in the task's own outcome categories (robot_rl.sim.outcomes; pick_cube:
+never reached the cube, never closed on it, ...)."""
 from __future__ import annotations
 
 import pathlib
@@ -36,7 +36,7 @@ def evaluate_policy(path: "pathlib.Path | Callable[[dict], np.ndarray]", task: s
     from robot_rl import sim
     from robot_rl.policy.runtime import PolicyRuntime
     from robot_rl.sim.control_loop import SimControlLoop
-    from robot_rl.sim.outcomes import EpisodeOutcome
+    from robot_rl.sim.outcomes import tracker_for
 
     policy = PolicyRuntime.from_file(path) if isinstance(path, (str, pathlib.Path)) else path
     version = getattr(policy, "version", "callable")
@@ -52,17 +52,18 @@ def evaluate_policy(path: "pathlib.Path | Callable[[dict], np.ndarray]", task: s
         for k, seed in enumerate(seeds):
             obs, info = loop.reset(int(seed))
             frames: list[np.ndarray] = []
-            tracker, done = EpisodeOutcome(env), False
+            tracker, done = tracker_for(env), False
             while not done:
                 if strips_dir is not None and k < strips and cams:
                     frames.append(np.vstack([obs[c] for c in cams]))
                 _, obs, _, term, trunc, info = loop.step(obs)
                 done = term or trunc
-                tracker.step(info)
+                if tracker is not None:
+                    tracker.step(info)
             assert loop.core is not None
             clamps.update(loop.core.safety.counts)
             success.append(bool(info["success"]))
-            row = tracker.result(success[-1])
+            row = tracker.result(success[-1]) if tracker is not None else None
             if row is not None:
                 outcomes.append({"seed": int(seed), **row})
             steps.append(int(env.steps))

@@ -1,5 +1,9 @@
-"""pick_cube: grasp a randomly placed and turned cube and lift it 5 cm; its scripted expert."""
+"""pick_cube: grasp a randomly placed and turned cube and lift it 5 cm; its scripted expert, and
+how an episode ended, by how far it got (never reached the cube, never closed on it, ...): where a
+policy fails is what says what to fix."""
 from __future__ import annotations
+
+from typing import Any, Optional
 
 import mujoco
 import numpy as np
@@ -9,6 +13,10 @@ from robot_rl.sim.experts import Expert, nearest_yaw
 from robot_rl.tasks.base import Task, start_pose
 
 CUBE_HALF = 0.02
+OUTCOMES = ("success", "never reached the cube", "reached, never closed on it", "closed, never lifted it",
+            "lifted, then lost it")
+REACH_M = 0.03        # the gripper within 3 cm of the cube's centre: reached
+LIFT_M = 0.01         # the cube 1 cm off the table: lifted
 
 
 class PickCubeExpert(Expert):
@@ -53,10 +61,44 @@ class PickCubeExpert(Expert):
 
 
 
+class PickCubeOutcome:
+    """Follows one episode: whether the gripper reached the cube, closed near it, lifted it, and its
+    closest approach (3D and horizontally)."""
+
+    def __init__(self, env) -> None:
+        self.env = env
+        self.reached = self.closed = False
+        self.lifted, self.closest, self.closest_xy = 0.0, np.inf, np.inf
+        self.tracked = False
+
+    def step(self, info: dict) -> None:
+        state = info.get("state", {})
+        if "cube_pos" not in state:
+            return
+        self.tracked = True
+        cube, ee = state["cube_pos"], self.env.ee_pose()[0]
+        distance = float(np.linalg.norm(cube - ee))
+        self.closest = min(self.closest, distance)
+        self.closest_xy = min(self.closest_xy, float(np.linalg.norm(cube[:2] - ee[:2])))
+        near = distance < REACH_M
+        self.reached |= near
+        self.closed |= near and self.env.gripper_opening() < 0.5
+        self.lifted = max(self.lifted, float(cube[2]) - CUBE_HALF)
+
+    def result(self, success: bool) -> Optional[dict[str, Any]]:
+        """{"outcome", "closest_cm", "closest_xy_cm"}; None if no step saw a cube."""
+        if not self.tracked:
+            return None
+        k = (0 if success else 1 if not self.reached else 2 if not self.closed else 3 if self.lifted < LIFT_M else 4)
+        return {"outcome": OUTCOMES[k], "closest_cm": round(100 * self.closest, 1),
+                "closest_xy_cm": round(100 * self.closest_xy, 1)}
+
+
 class PickCube(Task):
     """Grasp a randomly placed and turned cube and lift it >= 5 cm. Sparse success."""
     name = "pick_cube"
     expert = PickCubeExpert
+    outcomes = PickCubeOutcome
 
     def build(self, spec, ee_body, site_pos, site_quat) -> None:
         body = spec.worldbody.add_body(name="cube", pos=[0.42, 0, CUBE_HALF])
