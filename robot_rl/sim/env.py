@@ -69,10 +69,24 @@ def build_model(cfg: SimConfig, task: Task, d: RobotDescription) -> tuple[mujoco
         raise ValueError(f"robot {d.name}: no site named {d.tool.site!r}")
     ee_body = mujoco.mj_id2name(probe, mujoco.mjtObj.mjOBJ_BODY, probe.site_bodyid[site])
     add_scene(spec)
-    task.build(spec, ee_body, probe.site_pos[site].copy(), probe.site_quat[site].copy())
+    task.build(spec, ee_body, probe.site_pos[site].copy(), _approach_down(probe, d, site))
     spec.option.timestep = 1.0 / cfg.physics_hz
     model = spec.compile()
     return model, RobotModel(model, d)
+
+
+def _approach_down(model: mujoco.MjModel, d: RobotDescription, site: int) -> np.ndarray:
+    """The tool site's orientation in its body, turned so that its -z axis is the tool's approach
+    (the direction its fingers point: straight down at the description's home pose), whatever axis
+    the robot's model points its site along: a task attaches a held tool along -z on any robot."""
+    data = mujoco.MjData(model)
+    data.qpos[RobotModel(model, d).qpos_adr] = d.home
+    mujoco.mj_kinematics(model, data)
+    approach = data.site_xmat[site].reshape(3, 3).T @ np.array([0.0, 0.0, -1.0])   # in the site's frame
+    turn, out = np.zeros(4), np.zeros(4)
+    mujoco.mju_quatZ2Vec(turn, -approach)
+    mujoco.mju_mulQuat(out, model.site_quat[site], turn)
+    return out
 
 
 class RobotEnv(gym.Env):
