@@ -191,7 +191,7 @@ class ControlNode(RobotRLNode):
         limits = self.kinematics.robot
         safety, to_command = robot_control(self.robot, c.rate_hz, self.mode, c.max_ee_speed, c.max_yaw_rate,
                                            c.max_joint_speed, limits.lower.tolist(), limits.upper.tolist())
-        self.action_dim = len(safety.low) + 1
+        self.action_dim = len(safety.low) + int(safety.gripper)
         if rt is not None and rt.meta.action.dim != self.action_dim:
             raise ConfigError(f"policy {rt.version} outputs {rt.meta.action.dim} actions; command_mode "
                              f"{self.mode} on {self.robot.name} takes {self.action_dim}")
@@ -238,7 +238,8 @@ class ControlNode(RobotRLNode):
         # Messages built once and refilled each tick (publish serializes them at once).
         self.msg_pose = convert.pose_to_msg([0, 0, 0], [0, 0, 0, 1], 0, "world")
         self.msg_grip = Float64()
-        self.msg_joints = convert.array_to_multiarray(np.zeros(n + int(c.gripper_in_joint_command)), ["joint"])
+        self.msg_joints = convert.array_to_multiarray(
+            np.zeros(n + int(c.gripper_in_joint_command and self.robot.has_gripper)), ["joint"])
         self.obs_dim = self.proprio.size
         fields = step_fields(self.action_dim, self.obs_dim)
         self.msg_step = convert.array_to_multiarray(np.zeros(len(fields)), ["field"])
@@ -383,7 +384,7 @@ class ControlNode(RobotRLNode):
             self.proprio[lay.ee_state] = self.ee_state if self.ee_state.size == 4 else self.ee_state[[0, 1, 2, 5]]
             self.have["ee"] = True
         got = self.in_grip.take_latest()
-        if got is not None:
+        if got is not None and lay.has_gripper:
             self.proprio[lay.gripper] = got[0]
             self.core.safety.gripper_at_rest = 2.0 * got[0] - 1.0  # opening 0..1 -> command -1..1
         for cam, sub in self.in_images.items():
@@ -397,7 +398,8 @@ class ControlNode(RobotRLNode):
         if got is not None and not self.teleop_only:
             self.human_active = got[0]
         got = self.in_human.take_latest()
-        human = widen(got[0], self.mode) if got is not None else None   # a 4-axis device on an ee_rpy robot
+        # a 4-axis device on an ee_rpy robot, a device's gripper value on a robot without one
+        human = widen(got[0], self.mode, self.robot.has_gripper) if got is not None else None
         if human is not None and human.shape == (self.action_dim,):
             self.human_action = human.copy()
             if self.teleop_only:
@@ -483,8 +485,9 @@ class ControlNode(RobotRLNode):
         cmd = rec.command
         if cmd is None:
             return  # a hold with nothing saying where the robot is: command nothing, record nothing
+        g = int(self.robot.has_gripper)   # the command ends with the gripper's value, or has none
         if self.mode != "joint":
-            quat = self.kinematics.tool_quat(cmd[3:-1])
+            quat = self.kinematics.tool_quat(cmd[3:len(cmd) - g])
             pose = self.msg_pose.pose
             pose.position.x, pose.position.y, pose.position.z = float(cmd[0]), float(cmd[1]), float(cmd[2])
             o = pose.orientation
@@ -492,10 +495,11 @@ class ControlNode(RobotRLNode):
             stamp = self.msg_pose.header.stamp   # the state this command was computed from
             stamp.sec, stamp.nanosec = divmod(self.state_stamp_ns, 1_000_000_000)
             # The gripper first: a lockstep simulator advances on the pose, and must have both.
-            self.msg_grip.data = float(cmd[-1])
-            self.pub_grip.publish(self.msg_grip)
+            if g:
+                self.msg_grip.data = float(cmd[-1])
+                self.pub_grip.publish(self.msg_grip)
             self.pub_pose.publish(self.msg_pose)
-        elif self.config.gripper_in_joint_command:
+        elif self.config.gripper_in_joint_command or not g:
             self.msg_joints.data = cmd
             self.pub_joints.publish(self.msg_joints)
         else:

@@ -45,6 +45,7 @@ from robot_rl.config import ConfigError  # noqa: E402
 from robot_rl.control.step_row import StepRow  # noqa: E402
 from robot_rl.record.recorder import EpisodeRecorder, status_line  # noqa: E402
 from robot_rl.record.spec import RecordSpecConfig, record_store_spec  # noqa: E402
+from robot_rl.robot.features import widen  # noqa: E402
 from robot_rl.store import StoreError, StoreWriter, WriterConfig  # noqa: E402
 
 
@@ -111,8 +112,10 @@ class RecorderNode(RobotRLNode):
             ("ee_pose", self.polled.subscribe(PoseStamped, "/ee_pose", qos("reliable", depth), cdr.pose_stamped), _pose),
             ("gripper", self.polled.subscribe(Float64, "/gripper/opening", qos("reliable", depth), cdr.float64), _scalar),
             ("teleop", self.polled.subscribe(Float64MultiArray, "/teleop/action", qos("reliable", depth),
-                                             cdr.float64_multiarray), _vector),
+                                             cdr.float64_multiarray), self._teleop),
         ]
+        self.inputs = [i for i in self.inputs if i[0] in spec.stream_names]   # no gripper stream without a gripper
+        self._has_gripper = "gripper" in spec.stream_names
         self.in_step = self.polled.subscribe(Float64MultiArray, "/control/step", qos("reliable", 200),
                                              cdr.float64_multiarray)
         self.in_event = self.polled.subscribe(String, "/teleop/event", qos("reliable", 100), cdr.string)
@@ -137,6 +140,11 @@ class RecorderNode(RobotRLNode):
                                f"{', '.join(spec.stream_names)}; {c.episodes or 'unlimited'} episodes")
 
     # --- message -> sample ------------------------------------------------------------------------
+    def _teleop(self, value):
+        """The operator's action as the control node takes it (a 5-value ee action widened for
+        ee_rpy, its gripper value dropped on a robot without a gripper)."""
+        return _vector(widen(value, self.config.command_mode, self._has_gripper))
+
     def _joints(self, js):
         order = self.joint_order
         if order.update(js["names"]) and order.index is None:

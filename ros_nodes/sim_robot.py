@@ -242,7 +242,8 @@ class SimRobot(RobotRLNode):
         self.pub_clock.publish(clock)
         self.pub_joints.publish(convert.joint_state_to_msg(self.server.joint_names, s["q"], s["qd"], s["effort"], t))
         self.pub_ee.publish(convert.pose_to_msg(s["ee_pos"], np.roll(s["ee_quat_wxyz"], -1), t, "world"))
-        self.pub_gripper.publish(Float64(data=float(s["gripper"])))
+        if self.server.env.description.has_gripper:
+            self.pub_gripper.publish(Float64(data=float(s["gripper"])))
         self.pub_success.publish(Bool(data=bool(s["success"])))
         if self.operator is not None and operator:
             cmd = self.operator.command()

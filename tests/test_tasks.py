@@ -91,3 +91,31 @@ def test_a_task_written_outside_the_package_records_through_ros(procs, tmp_path,
         # step t's reward is the task's at the state step t's command led to: the next step's
         np.testing.assert_allclose(steps["reward"][:-1], -np.linalg.norm(goal - ee[1:], axis=1), atol=2e-4)
         assert -0.015 < steps["reward"][-1] <= 0.0     # the last step reached the marker
+
+
+@pytest.mark.hil
+def test_a_robot_without_a_gripper_reaches_through_ros(procs, tmp_path, outside_task):
+    """A description with no gripper (arm6's model, its fingers left unactuated): no opening in the
+    proprio features, no gripper value in the actions, no gripper stream; the reach task, written
+    outside the package, recorded through the ROS graph with the expert's gripper value dropped."""
+    from robot_rl import robot
+    from robot_rl.robot.description import BUILTIN
+    from robot_rl.robot.features import action_names, proprio_names
+    from robot_rl.store import EpisodeStore
+
+    desc = tmp_path / "bare_arm.yaml"
+    desc.write_text((BUILTIN / "arm6.yaml").read_text().replace("arm6.xml", str(BUILTIN / "arm6.xml"))
+                    .replace("name: arm6", "name: bare_arm")
+                    .replace("gripper: {actuators: [grip_left, grip_right], open: 0.04, closed: 0.0}", "gripper: {}"))
+    d = robot.load(str(desc))
+    assert not d.has_gripper and "gripper" not in proprio_names(d) and action_names(d) == ["dx", "dy", "dz", "dyaw"]
+    procs.env = {**procs.env, "PYTHONPATH": f"{outside_task}:{procs.env.get('PYTHONPATH', '')}"}
+    store = tmp_path / "bare.zarr"
+    proc = procs.start([ROBOT_RL, "record", "--sim", "--task", "my_tasks:Reach", "--robot", str(desc), "--episodes", "1",
+                        "--store", str(store), "--image-size", "64"], "record")
+    assert wait_exit(proc, 240) == 0, proc.log_path.read_text()[-3000:]
+    s = EpisodeStore(store)
+    assert s.spec.steps.action_dim == 4 and s.spec.steps.obs_dim == 16 and "gripper" not in s.spec.stream_names
+    ep = s.episodes()[0]
+    steps = s.read_steps(ep, ["executed_action"])
+    assert ep.success and np.isfinite(steps["executed_action"]).all() and s.spec.stream("teleop").shape == [4]

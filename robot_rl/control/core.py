@@ -38,19 +38,20 @@ class DeltaCommand:
     yaw] (an end-effector target, the simulator's ee_delta convention), ee_rpy [x, y, z, roll, pitch,
     yaw], joint [q_1..q_n] (joint positions, as ros2_control's forward_command_controller takes them)."""
 
-    def __init__(self, scale: list[float]) -> None:
+    def __init__(self, scale: list[float], gripper: bool = True) -> None:
         self.scale = np.asarray(scale, dtype=np.float64)
         self.n = self.scale.shape[0]
+        self.g = int(gripper)     # the action and the command end with the gripper's value (or not)
 
     def __call__(self, action: np.ndarray, state: np.ndarray) -> np.ndarray:
         a = np.asarray(action, dtype=np.float64)
-        if a.shape != (self.n + 1,):  # the safety layer holds on a wrong-sized command
+        if a.shape != (self.n + self.g,):  # the safety layer holds on a wrong-sized command
             return a
-        return np.append(np.asarray(state[:self.n], float) + a[:self.n] * self.scale, a[self.n])
+        return np.concatenate([np.asarray(state[:self.n], float) + a[:self.n] * self.scale, a[self.n:]])
 
     def action_of(self, command: np.ndarray, state: np.ndarray) -> np.ndarray:
         c = np.asarray(command, dtype=np.float64)
-        return np.append((c[:self.n] - np.asarray(state[:self.n], float)) / self.scale, c[self.n])
+        return np.concatenate([(c[:self.n] - np.asarray(state[:self.n], float)) / self.scale, c[self.n:self.n + self.g]])
 
 
 def robot_control(d: RobotDescription, rate_hz: float = 0.0, mode: str = "", max_ee_speed: float = 0.0,
@@ -74,7 +75,8 @@ def robot_control(d: RobotDescription, rate_hz: float = 0.0, mode: str = "", max
             ([ws.tilt[1]] * 2 if mode == "ee_rpy" else []) + [ws.yaw[1]]
         step = [ee * period] * 3 + [rot * period] * len(rot_low)
         return (SafetyConfig(mode="ee", low=[*ws.low, *rot_low], high=[*ws.high, *rot_high], max_step=step,
-                             max_velocity=[2 * ee] * 3 + [2 * rot] * len(rot_low)), DeltaCommand(step))
+                             max_velocity=[2 * ee] * 3 + [2 * rot] * len(rot_low), gripper=d.has_gripper),
+                DeltaCommand(step, d.has_gripper))
     if joint_lower is None or joint_upper is None:
         from robot_rl.robot.kinematics import Kinematics
         robot = Kinematics(d).robot
@@ -82,7 +84,7 @@ def robot_control(d: RobotDescription, rate_hz: float = 0.0, mode: str = "", max
     speed = max_joint_speed or cmd.max_joint_speed
     step = [speed * period] * d.n
     return (SafetyConfig(mode="joint", low=list(joint_lower), high=list(joint_upper), max_step=step,
-                         max_velocity=[2 * speed] * d.n), DeltaCommand(step))
+                         max_velocity=[2 * speed] * d.n, gripper=d.has_gripper), DeltaCommand(step, d.has_gripper))
 
 
 class ControlCore:
@@ -96,7 +98,7 @@ class ControlCore:
     def __init__(self, policy: Any, safety: SafetyLayer, watchdog: Watchdog,
                  to_command: DeltaCommand) -> None:
         self.policy, self.safety, self.watchdog, self.to_command = policy, safety, watchdog, to_command
-        self.action_dim = safety.n + 1
+        self.action_dim = safety.n + int(safety.cfg.gripper)
         self.previous: Any = None     # the policy before the last swap: the fallback on a fault
         self.swaps = 0
         self.faults = 0

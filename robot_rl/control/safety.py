@@ -1,7 +1,7 @@
 """The safety layer between any action source (policy, human, script) and the robot. Pure Python.
 
 It works on the command that goes to the robot: an end-effector target [x, y, z, yaw, gripper] or
-joint targets [q..., gripper]. In order: a latched e-stop, a state or command that is not finite
+joint targets [q..., gripper] (no gripper value for a robot without one: `gripper: false`). In order: a latched e-stop, a state or command that is not finite
 numbers of the right length -> hold; then per-step delta clamp (against the last command); position
 box (workspace or joint limits); at most one step (and the velocity limit) from the measured state;
 gripper rate limit. Every clamp is counted by kind.
@@ -29,6 +29,7 @@ class SafetyConfig:
     max_velocity: list[float]   # per second, against the measured state
     mode: Literal["ee", "joint"] = "ee"
     gripper_max_rate: float = 4.0   # command units (-1..1) per second
+    gripper: bool = True            # the command ends with a gripper value (false: a robot without a gripper)
 
     def validate(self) -> None:
         n = len(self.low)
@@ -89,7 +90,8 @@ class SafetyLayer:
             self.counts["bad_state"] += 1
             return self.hold(st), "bad_state"
         cmd = _floats(command)
-        if cmd is None or len(cmd) != n + 1 or not all(map(math.isfinite, cmd)):
+        g_n = int(self.cfg.gripper)
+        if cmd is None or len(cmd) != n + g_n or not all(map(math.isfinite, cmd)):
             self.counts["bad_command"] += 1
             return self.hold(st), "bad_command"
         last = self._last
@@ -101,7 +103,7 @@ class SafetyLayer:
         if last is not None and any(abs(last[i] - st[i]) > reach[i] for i in range(n)):
             ref = st
             self.counts["reanchor"] += 1
-        out = [0.0] * (n + 1)
+        out = [0.0] * (n + g_n)
         clamped_step = clamped_bounds = clamped_velocity = False
         for i in range(n):
             x = cmd[i]
@@ -121,6 +123,8 @@ class SafetyLayer:
             self.counts["bounds"] += 1
         if clamped_velocity:
             self.counts["velocity"] += 1
+        if not g_n:
+            return self._sent(out), None
         g = cmd[n]
         g_clipped = min(max(g, -1.0), 1.0)
         # the first command after a start or an e-stop reset is rate limited from the gripper's rest
@@ -146,6 +150,8 @@ class SafetyLayer:
         last = self._last
         if st is None or len(st) < n or not all(map(math.isfinite, st[:n])):
             return self._sent(list(last)) if last is not None else None
+        if not self.cfg.gripper:
+            return self._sent(list(st[:n]))
         grip = last[n] if last is not None else self.gripper_at_rest
         return self._sent(list(st[:n]) + [grip])
 

@@ -81,11 +81,12 @@ def record_store_spec(c: RecordSpecConfig) -> StoreSpec:
                    fields=[f"q_{j}" for j in joints] + [f"qd_{j}" for j in joints], latency_s=c.proprio_latency_s),
         StreamSpec(name="ee_pose", shape=[7], rate_hz=c.proprio_rate_hz, units="m, quaternion",
                    fields=["x", "y", "z", "qx", "qy", "qz", "qw"], latency_s=c.proprio_latency_s),
-        StreamSpec(name="gripper", shape=[1], rate_hz=c.proprio_rate_hz, units="opening 0..1",
-                   fields=["opening"], latency_s=c.proprio_latency_s),
         StreamSpec(name="teleop", shape=[robot_action_dim(d, c.command_mode)], rate_hz=c.teleop_rate_hz,
                    units="action in -1..1"),
     ]
+    if d.has_gripper:   # a robot without a gripper has no opening to record
+        streams.insert(-1, StreamSpec(name="gripper", shape=[1], rate_hz=c.proprio_rate_hz, units="opening 0..1",
+                                      fields=["opening"], latency_s=c.proprio_latency_s))
     return validated(StoreSpec(streams=streams, steps=StepSpec(obs_dim=lay.dim, action_dim=robot_action_dim(d, c.command_mode)),
                                robot=RobotDescription(name=d.name, joint_names=joints, control_rate_hz=c.control_rate_hz,
                                                       description_sha256=d.digest(), command_mode=c.command_mode)))

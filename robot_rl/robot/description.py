@@ -77,7 +77,7 @@ class ModelSpec:
 
 @dataclasses.dataclass
 class GripperSpec:
-    actuators: list[str] = dataclasses.field(default_factory=list)   # position actuators of the fingers
+    actuators: list[str] = dataclasses.field(default_factory=list)   # position actuators of the fingers ([]: no gripper)
     open: float = 0.04       # their position when fully open (a command of 1)
     closed: float = 0.0      # and fully closed (a command of -1); the opening feature maps this to 1..0
 
@@ -160,12 +160,14 @@ class RobotDescription:
         for j, lim in self.joint_limits.items():
             if j not in self.joints or len(lim) != 2 or lim[0] >= lim[1]:
                 raise ValueError(f"joint_limits.{j}: a joint of the robot and [lo, hi] with lo < hi")
-        if not self.gripper.actuators:
-            raise ValueError("gripper.actuators: the robot needs a gripper (robots without one: not yet)")
 
     @property
     def n(self) -> int:
         return len(self.joints)
+
+    @property
+    def has_gripper(self) -> bool:
+        return bool(self.gripper.actuators)
 
     def resolve(self, ref: str) -> pathlib.Path:
         """A model path: pkg://<package>/<path> inside an installed package, or a path relative to

@@ -86,7 +86,7 @@ class RobotModel:
         self.qpos_adr = model.jnt_qposadr[self.joint_ids]
         self.dof_adr = model.jnt_dofadr[self.joint_ids]
         self.actuator_ids = np.array([ident(mujoco.mjtObj.mjOBJ_ACTUATOR, a) for a in d.actuators])
-        self.gripper_ids = np.array([ident(mujoco.mjtObj.mjOBJ_ACTUATOR, a) for a in d.gripper.actuators])
+        self.gripper_ids = np.array([ident(mujoco.mjtObj.mjOBJ_ACTUATOR, a) for a in d.gripper.actuators], dtype=int)
         self.ee_site = ident(mujoco.mjtObj.mjOBJ_SITE, d.tool.site)
         limited = model.jnt_limited[self.joint_ids].astype(bool)
         if not limited.all():

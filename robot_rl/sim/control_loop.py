@@ -39,14 +39,15 @@ class SimControlLoop:
 
     @property
     def action_dim(self) -> int:
-        return len(self.safety_cfg.low) + 1
+        return len(self.safety_cfg.low) + int(self.safety_cfg.gripper)
 
     def reset(self, seed: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """A new episode: the scene for `seed`, a fresh safety layer (as after a reset on the robot)."""
         self.server.reset(seed)
         obs, info = self.server.obs, self.server.info
         safety = SafetyLayer(self.safety_cfg, self.period_ns / 1e9)
-        safety.gripper_at_rest = 2.0 * float(obs["proprio"][self.layout.gripper]) - 1.0
+        if self.layout.has_gripper:
+            safety.gripper_at_rest = 2.0 * float(obs["proprio"][self.layout.gripper]) - 1.0
         # in process, every input is as fresh as the step that made it: a watchdog with no inputs
         self.core = ControlCore(self.policy, safety, Watchdog({}, 0.0), self.to_command)
         if hasattr(self.policy, "reset"):   # a chunked policy starts each episode without old chunks
@@ -68,7 +69,8 @@ class SimControlLoop:
         """One tick: (step record, obs, terminated, truncated, info) as gymnasium's step returns them."""
         assert self.core is not None, "reset() first"
         self.t_ns += self.period_ns
-        human = None if human_action is None else widen(human_action, self.mode)   # the expert acts in ee
+        # the expert acts in ee with a gripper value: as this robot's action
+        human = None if human_action is None else widen(human_action, self.mode, self.safety_cfg.gripper)
         rec = self.core.tick(self.t_ns, obs, self.state(obs), human, ran)
         self.send(rec)
         return (rec, *self.advance())
@@ -78,11 +80,12 @@ class SimControlLoop:
         cmd, server = rec.command, self.server
         if cmd is None:
             return
+        g = self.safety_cfg.gripper
+        grip = float(cmd[-1]) if g else None
         if self.mode != "joint":
-            server.command_ee(cmd[:3], tool_quat(self.env.home_quat, cmd[3:-1]), float(cmd[-1]))
+            server.command_ee(cmd[:3], tool_quat(self.env.home_quat, cmd[3:len(cmd) - g]), grip)
         else:
-            n = self.env.robot.n
-            server.command_joints(cmd[:n], float(cmd[n]))
+            server.command_joints(cmd[:self.env.robot.n], grip)
 
     def advance(self):
         env = self.env

@@ -109,11 +109,12 @@ class RobotEnv(gym.Env):
         self.substeps = int(round(self.cfg.physics_hz / self.cfg.control_hz))
         self.max_steps = self.cfg.max_steps or self.task.max_steps
         self.render_mode = render_mode
+        grip = [1.0] if self.description.has_gripper else []   # the gripper command ends the action, if any
         if self.cfg.action_mode == "ee_delta":
-            self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(5,), dtype=np.float32)
+            self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(4 + len(grip),), dtype=np.float32)
         else:
-            low = np.concatenate([self.robot.lower, [-1.0]]).astype(np.float32)
-            high = np.concatenate([self.robot.upper, [1.0]]).astype(np.float32)
+            low = np.concatenate([self.robot.lower, [-g for g in grip]]).astype(np.float32)
+            high = np.concatenate([self.robot.upper, grip]).astype(np.float32)
             self.action_space = gym.spaces.Box(low, high, dtype=np.float32)
         h, w = self.cfg.image_size
         spaces = {"proprio": gym.spaces.Box(-np.inf, np.inf, shape=(self.layout.dim,), dtype=np.float32)}
@@ -138,6 +139,8 @@ class RobotEnv(gym.Env):
         return pos, yaw_from_home(quat, self.home_quat)
 
     def gripper_opening(self) -> float:
+        if not self.robot.gripper_ids.size:
+            return 0.0   # no gripper
         return self.robot.gripper_opening(float(self.data.actuator_length[self.robot.gripper_ids].mean()))
 
     # --- gym API --------------------------------------------------------------------------------
@@ -178,7 +181,8 @@ class RobotEnv(gym.Env):
         if action.shape != self.action_space.shape or not np.all(np.isfinite(action)):
             raise ValueError(f"action must be {self.action_space.shape} finite floats, got {action!r}")
         self.data.ctrl[self.robot.actuator_ids] = self.joint_targets(action)
-        self.set_gripper(action[-1])
+        if self.description.has_gripper:
+            self.set_gripper(action[-1])
         mujoco.mj_step(self.model, self.data, nstep=self.substeps)
         self.steps += 1
         ee = self.ee_pose()[0]

@@ -62,7 +62,9 @@ def rollout(env: RobotEnv, writer: StoreWriter, seed: int, policy: Optional[Call
         quat = np.zeros(4)
         mujoco.mju_mat2Quat(quat, env.data.site_xmat[env.robot.ee_site])
         idx["ee_pose"] = writer.append("ee_pose", np.concatenate([pos, np.roll(quat, -1)]), sensor_ns=t, receive_ns=t)
-        idx["gripper"] = writer.append("gripper", obs["proprio"][lay.gripper:lay.gripper + 1], sensor_ns=t, receive_ns=t)
+        if lay.has_gripper:
+            idx["gripper"] = writer.append("gripper", obs["proprio"][lay.gripper:lay.gripper + 1], sensor_ns=t,
+                                           receive_ns=t)
         ran = None if policy is None else (np.asarray(policy(obs), dtype=np.float64), getattr(policy, "last_base", None))
         human_action = None
         if isinstance(operator, Expert):
