@@ -24,7 +24,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from robot_rl.robot import DEFAULT_ROBOT, canonical, load as load_robot
+from robot_rl.robot import DEFAULT_ROBOT, canonical, driver_joints, load as load_robot
 
 
 @dataclasses.dataclass
@@ -63,13 +63,12 @@ class PreflightConfig:
     def validate(self) -> None:
         if self.listen_s <= 0 or not 0 < self.rate_tolerance < 1 or self.max_clock_offset_s <= 0 or self.discovery_s < 0:
             raise ValueError("listen_s > 0, discovery_s >= 0, rate_tolerance in (0, 1), max_clock_offset_s > 0")
-        d = load_robot(self.robot)
-        if self.joint_names and len(self.driver_joints()) != d.n:
-            raise ValueError(f"joint_names has {len(self.driver_joints())} names for the {d.n} joints of {d.name}")
+        self.driver_joints()
 
     def driver_joints(self) -> list[str]:
         """The names /joint_states must carry, in the description's joint order."""
-        return [j.strip() for j in self.joint_names.split(",") if j.strip()] or load_robot(self.robot).joints
+        d = load_robot(self.robot)
+        return driver_joints(d.joints, self.joint_names, d.name)
 
 
 @dataclasses.dataclass

@@ -58,7 +58,7 @@ from robot_rl.control.watchdog import Watchdog  # noqa: E402
 from robot_rl.policy.registry import PolicyRegistry  # noqa: E402
 from robot_rl.policy.runtime import PolicyRuntime  # noqa: E402
 from robot_rl.policy.spec import PolicyError, RobotRef  # noqa: E402
-from robot_rl.robot import load as load_robot  # noqa: E402
+from robot_rl.robot import driver_joints, load as load_robot  # noqa: E402
 from robot_rl.robot.features import layout, widen  # noqa: E402
 from robot_rl.robot.kinematics import Kinematics  # noqa: E402
 from robot_rl.stats import SampleRecorder, summarize_ns  # noqa: E402
@@ -158,10 +158,10 @@ class ControlNode(RobotRLNode):
             raise ConfigError(f"robot {c.robot!r}: {exc}") from None
         self.mode = c.command_mode or self.robot.command.mode
         self.robot_ref = RobotRef(self.robot.name, self.robot.digest(), self.mode)
-        self.joint_names = [j.strip() for j in c.joint_names.split(",") if j.strip()] or list(self.robot.joints)
-        if len(self.joint_names) != self.robot.n:
-            raise ConfigError(f"joint_names has {len(self.joint_names)} names for the {self.robot.n} joints of "
-                              f"{self.robot.name}")
+        try:
+            self.joint_names = driver_joints(self.robot.joints, c.joint_names, self.robot.name)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         self.n_joints = self.robot.n
         self.layout = layout(self.robot)
         self.registry = PolicyRegistry(c.registry)

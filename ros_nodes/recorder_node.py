@@ -45,6 +45,7 @@ from robot_rl.config import ConfigError  # noqa: E402
 from robot_rl.control.step_row import StepRow  # noqa: E402
 from robot_rl.record.recorder import EpisodeRecorder, status_line  # noqa: E402
 from robot_rl.record.spec import RecordSpecConfig, record_store_spec  # noqa: E402
+from robot_rl.robot import driver_joints  # noqa: E402
 from robot_rl.robot.features import widen  # noqa: E402
 from robot_rl.store import StoreError, StoreWriter, WriterConfig  # noqa: E402
 
@@ -121,11 +122,10 @@ class RecorderNode(RobotRLNode):
         self.in_event = self.polled.subscribe(String, "/teleop/event", qos("reliable", 100), cdr.string)
         # the robot's reward of each step it executed (the sim robot publishes its task's), stored per step
         self.in_reward = self.polled.subscribe(Float64, "/reward", qos("reliable", depth), cdr.float64)
-        driver = [j.strip() for j in c.joint_names.split(",") if j.strip()]
-        if driver and len(driver) != len(spec.robot.joint_names):
-            raise ConfigError(f"joint_names has {len(driver)} names for the {len(spec.robot.joint_names)} joints of "
-                              f"{spec.robot.name}")
-        self.joint_order = cdr.JointOrder(driver or spec.robot.joint_names)
+        try:
+            self.joint_order = cdr.JointOrder(driver_joints(spec.robot.joint_names, c.joint_names, spec.robot.name))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         self.reset_client = self.create_client(Trigger, c.reset_service) if c.reset_service else None
         self.pub_episode = self.create_publisher(String, "/episode/event", qos("reliable", 10))
         self.bad_steps = 0

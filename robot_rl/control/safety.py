@@ -1,10 +1,10 @@
 """The safety layer between any action source (policy, human, script) and the robot. Pure Python.
 
 It works on the command that goes to the robot: an end-effector target [x, y, z, yaw, gripper] or
-joint targets [q..., gripper] (no gripper value for a robot without one: `gripper: false`). In order: a latched e-stop, a state or command that is not finite
-numbers of the right length -> hold; then per-step delta clamp (against the last command); position
-box (workspace or joint limits); at most one step (and the velocity limit) from the measured state;
-gripper rate limit. Every clamp is counted by kind.
+joint targets [q..., gripper] (no gripper value for a robot without one: `gripper: false`). In
+order: a latched e-stop, a state or command that is not finite numbers of the right length -> hold;
+then per-step delta clamp (against the last command); position box (workspace or joint limits); at
+most one step (and the velocity limit) from the measured state; gripper rate limit. Every clamp is counted by kind.
 
 A hold commands where the robot is measured (never a target elsewhere, also outside the box), or
 nothing at all when no measurement or earlier command says where that is. Measured outside the box,

@@ -2,6 +2,6 @@
 RobotDescription every part reads (robot_rl.robot.description), its features
 (robot_rl.robot.features), its MuJoCo model (robot_rl.robot.model) and kinematics
 (robot_rl.robot.kinematics). docs/ROBOTS.md says how to describe a new robot."""
-from robot_rl.robot.description import DEFAULT_ROBOT, RobotDescription, builtin_names, canonical, load
+from robot_rl.robot.description import DEFAULT_ROBOT, RobotDescription, builtin_names, canonical, driver_joints, load
 
-__all__ = ["DEFAULT_ROBOT", "RobotDescription", "builtin_names", "canonical", "load"]
+__all__ = ["DEFAULT_ROBOT", "RobotDescription", "builtin_names", "canonical", "driver_joints", "load"]

@@ -189,6 +189,16 @@ class RobotDescription:
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
+def driver_joints(joints: list[str], mapping: str, robot: str) -> list[str]:
+    """The names a driver publishes on /joint_states for a robot's joints: `mapping` (comma-separated,
+    in the joints' order: a ros2_control arm keeps its own names) or, when empty, the joints' own.
+    ValueError when the mapping names another number of joints."""
+    names = [j.strip() for j in mapping.split(",") if j.strip()]
+    if names and len(names) != len(joints):
+        raise ValueError(f"joint_names has {len(names)} names for the {len(joints)} joints of {robot}")
+    return names or list(joints)
+
+
 def builtin_names() -> list[str]:
     return sorted(p.stem for p in BUILTIN.glob("*.yaml"))
 

@@ -4,10 +4,11 @@ The proprio vector is [q (n), qd (n), tool x y z (3), tool yaw (1), gripper open
 positions and velocities in the description's joint order, the tool frame's position in the world
 (m) and its yaw from the home orientation (rad), and the gripper's opening (0 closed .. 1 open; no
 such column for a robot without a gripper). Actions end with the gripper command (-1 closed .. 1
-open; none without a gripper); before it, per command mode, the tool
-delta [dx, dy, dz, dyaw] (ee: the tool stays pointing down), [dx, dy, dz, droll, dpitch, dyaw]
-(ee_rpy: the full orientation, rotations about the world's axes from the home orientation) or the
-joint deltas [dq_1..dq_n] (joint), each in [-1, 1] and scaled by the description's speeds. Every part that packs, slices or names these vectors does it here.
+open; none without a gripper); before it, per command mode, the tool delta [dx, dy, dz, dyaw] (ee:
+the tool stays pointing down), [dx, dy, dz, droll, dpitch, dyaw] (ee_rpy: the full orientation,
+rotations about the world's axes from the home orientation) or the joint deltas [dq_1..dq_n]
+(joint), each in [-1, 1] and scaled by the description's speeds. Every part that packs, slices or
+names these vectors does it here.
 """
 from __future__ import annotations
 
@@ -18,14 +19,6 @@ import numpy as np
 from robot_rl.robot.description import RobotDescription
 
 EE_FIELDS = ["ee_x", "ee_y", "ee_z", "ee_yaw"]
-
-
-@dataclasses.dataclass(frozen=True)
-class Feature:
-    name: str
-    shape: tuple[int, ...]
-    names: list[str]
-    units: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,7 +59,7 @@ class ProprioLayout:
 
     @property
     def gripper(self) -> int:
-        """The opening's column (a robot without a gripper has none: IndexError-prone, check has_gripper)."""
+        """The opening's column; ValueError for a robot without a gripper (check has_gripper)."""
         if not self.has_gripper:
             raise ValueError("this robot has no gripper: its proprio vector has no opening")
         return 2 * self.n + 4
@@ -121,15 +114,3 @@ def widen(action: np.ndarray, mode: str, gripper: bool = True) -> np.ndarray:
 
 def action_dim(d: RobotDescription, mode: str | None = None) -> int:
     return len(action_names(d, mode))
-
-
-def observation_features(d: RobotDescription, cameras: list[str], image_hw: tuple[int, int]) -> dict[str, Feature]:
-    out = {"proprio": Feature("proprio", (layout(d).dim,), proprio_names(d), "rad, rad/s, m, rad, opening 0..1")}
-    for c in cameras:
-        out[c] = Feature(c, (*image_hw, 3), [], "uint8 RGB")
-    return out
-
-
-def action_features(d: RobotDescription, mode: str | None = None) -> Feature:
-    names = action_names(d, mode)
-    return Feature("action", (len(names),), names, "-1..1 (scaled by the description's speeds)")

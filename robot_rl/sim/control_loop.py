@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-import mujoco
 import numpy as np
 
 from robot_rl.control.core import ControlCore, StepRecord, robot_control
@@ -59,10 +58,7 @@ class SimControlLoop:
         [x, y, z, yaw] or [x, y, z, roll, pitch, yaw], from the simulator's tool site) or q (joint)."""
         if self.mode == "joint":
             return np.asarray(obs["proprio"][self.layout.q], dtype=np.float64)
-        env, site = self.env, self.env.robot.ee_site
-        quat = np.zeros(4)
-        mujoco.mju_mat2Quat(quat, env.data.site_xmat[site])
-        return ee_state(env.home_quat, env.data.site_xpos[site], quat, self.mode)
+        return ee_state(self.env.home_quat, *self.env.tool_pose(), self.mode)
 
     def step(self, obs: dict[str, np.ndarray], human_action: Optional[np.ndarray] = None,
              ran: Optional[tuple[Any, Any]] = None):

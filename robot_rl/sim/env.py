@@ -133,10 +133,14 @@ class RobotEnv(gym.Env):
 
     def ee_pose(self) -> tuple[np.ndarray, float]:
         """End-effector position and yaw relative to the home orientation."""
-        pos = self.data.site_xpos[self.robot.ee_site].copy()
+        pos, quat = self.tool_pose()
+        return pos, yaw_from_home(quat, self.home_quat)
+
+    def tool_pose(self) -> tuple[np.ndarray, np.ndarray]:
+        """The tool frame's position and orientation (quaternion wxyz) in the world."""
         quat = np.zeros(4)
         mujoco.mju_mat2Quat(quat, self.data.site_xmat[self.robot.ee_site])
-        return pos, yaw_from_home(quat, self.home_quat)
+        return self.data.site_xpos[self.robot.ee_site].copy(), quat
 
     def gripper_opening(self) -> float:
         if not self.robot.gripper_ids.size:

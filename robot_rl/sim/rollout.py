@@ -15,7 +15,6 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Optional
 
-import mujoco
 import numpy as np
 
 from robot_rl.record.spec import RecordSpecConfig, record_store_spec
@@ -58,9 +57,7 @@ def rollout(env: RobotEnv, writer: StoreWriter, seed: int, policy: Optional[Call
     while True:
         idx = {f"{c}_rgb": writer.append(f"{c}_rgb", obs[c], sensor_ns=t, receive_ns=t) for c in env.cfg.cameras}
         idx["joints"] = writer.append("joints", obs["proprio"][lay.joints], sensor_ns=t, receive_ns=t)
-        pos = env.data.site_xpos[env.robot.ee_site]
-        quat = np.zeros(4)
-        mujoco.mju_mat2Quat(quat, env.data.site_xmat[env.robot.ee_site])
+        pos, quat = env.tool_pose()
         idx["ee_pose"] = writer.append("ee_pose", np.concatenate([pos, np.roll(quat, -1)]), sensor_ns=t, receive_ns=t)
         if lay.has_gripper:
             idx["gripper"] = writer.append("gripper", obs["proprio"][lay.gripper:lay.gripper + 1], sensor_ns=t,

@@ -83,9 +83,7 @@ class SimServer:
 
     def state(self) -> dict[str, Any]:
         env, r = self.env, self.env.robot
-        pos = env.data.site_xpos[r.ee_site].copy()
-        quat = np.zeros(4)
-        mujoco.mju_mat2Quat(quat, env.data.site_xmat[r.ee_site])
+        pos, quat = env.tool_pose()
         return {"q": env.q, "qd": env.data.qvel[r.dof_adr].copy(), "effort": env.data.actuator_force[r.actuator_ids].copy(),
                 "ee_pos": pos, "ee_quat_wxyz": quat, "gripper": env.gripper_opening(),
                 "sim_time_ns": self.sim_time_ns(), "success": self.success}
