@@ -60,7 +60,7 @@ from robot_rl.policy.runtime import PolicyRuntime  # noqa: E402
 from robot_rl.policy.spec import PolicyError, RobotRef  # noqa: E402
 from robot_rl.robot import driver_joints, load as load_robot  # noqa: E402
 from robot_rl.robot.features import layout, widen  # noqa: E402
-from robot_rl.robot.kinematics import Kinematics  # noqa: E402
+from robot_rl.robot.kinematics import Kinematics, position_yaw  # noqa: E402
 from robot_rl.stats import SampleRecorder, summarize_ns  # noqa: E402
 
 GIL_SWITCH_INTERVAL_S = 0.0002
@@ -381,7 +381,7 @@ class ControlNode(RobotRLNode):
         if got is not None:
             (pos, quat_xyzw, _), _ = got
             self.ee_state[:] = self.kinematics.ee_state(pos, np.roll(quat_xyzw, 1), self.mode)
-            self.proprio[lay.ee_state] = self.ee_state if self.ee_state.size == 4 else self.ee_state[[0, 1, 2, 5]]
+            self.proprio[lay.ee_state] = position_yaw(self.ee_state)
             self.have["ee"] = True
         got = self.in_grip.take_latest()
         if got is not None and lay.has_gripper:

@@ -67,6 +67,11 @@ def ee_state(home_quat: np.ndarray, pos: np.ndarray, quat_wxyz: np.ndarray, mode
     return np.append(pos, yaw_from_home(quat_wxyz, home_quat))
 
 
+def position_yaw(state: np.ndarray) -> np.ndarray:
+    """[x, y, z, yaw] of an ee state of either mode (the yaw is last in both): the proprio's part."""
+    return np.asarray(state)[[0, 1, 2, -1]]
+
+
 def tool_quat(home_quat: np.ndarray, rotation: np.ndarray) -> np.ndarray:
     """The tool orientation (wxyz) of an ee command's rotation part: [yaw] or [roll, pitch, yaw]."""
     r = np.asarray(rotation, dtype=np.float64).reshape(-1)
