@@ -1,4 +1,4 @@
-"""How right the learner's grasp labels are (robot_rl.store.grasp), against the simulator's truth.
+"""How right the learner's grasp labels are (robot_rl.tasks.grasp), against the simulator's truth.
 
 `grasp_offsets` labels the steps of a successful episode with where the gripper closed for the last
 time: where the cube was, if nothing moved it before. This replays each successful pick_cube
@@ -26,7 +26,7 @@ def replay_errors(store_path: pathlib.Path, skip_first: int) -> dict[str, list[f
     from robot_rl import sim
     from robot_rl.store import EpisodeStore
     from robot_rl.robot.features import ProprioLayout
-    from robot_rl.store.grasp import grasp_offsets, gripper_closes
+    from robot_rl.tasks.grasp import grasp_offsets, gripper_closes
 
     store = EpisodeStore.open(store_path)
     env = sim.make("pick_cube", image_size=[32, 32], control_hz=10.0)

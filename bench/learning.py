@@ -60,15 +60,19 @@ def evaluate(env, policy, seeds, outcomes: Optional[list] = None) -> float:
     return wins / len(seeds)
 
 
-def grasp_head_error_cm(env, learner, seeds) -> float:
-    """With sac.grasp_aux_weight: median horizontal distance (cm) between the cube and where the
-    grasp head puts it, from each held-out seed's first frame: whether the encoder locates the cube
-    on layouts it never trained on (its training error says only that it fits the demonstrations)."""
+def grasp_head_error_cm(env, learner, seeds) -> Optional[float]:
+    """With pick_cube's grasp head (aux.grasp): median horizontal distance (cm) between the cube and
+    where the head puts it, from each held-out seed's first frame: whether the encoder locates the
+    cube on layouts it never trained on (its training error says only that it fits the
+    demonstrations). None without that head."""
+    head = learner.agent.heads.get("grasp")
+    if head is None:
+        return None
     errors = []
     for s in seeds:
         obs, info = env.reset(seed=int(s))
         t = {o.name: torch.from_numpy(np.ascontiguousarray(obs[o.name]))[None] for o in learner.obs}
-        grasp = env.ee_pose()[0] + learner.agent.grasp_offset(t)[0, :3].numpy()
+        grasp = env.ee_pose()[0] + head.si(learner.agent.predict("grasp", t))[0, :3].numpy()
         errors.append(float(np.linalg.norm(grasp[:2] - info["state"]["cube_pos"][:2])))
     return 100 * float(np.median(errors))
 
@@ -80,11 +84,7 @@ FLAG_FIELDS = [
     ("bc_weight", "sac.bc_weight", None), ("no_bc_filter", "sac.bc_q_filter", lambda v: not v),
     ("bc_encoder", "sac.bc_encoder", None),
     ("keypoints", "encoder.keypoints", None), ("downsample", "encoder.downsample", None),
-    ("augment_pad", "sac.augment_pad", None), ("gripper_bins", "sac.gripper_bins", None),
-    ("grasp_aux", "sac.grasp_aux_weight", None), ("grasp_aux_cameras", "sac.grasp_aux_cameras", None),
-    ("grasp_aux_frame", "sac.grasp_aux_frame", None), ("grasp_aux_input", "sac.grasp_aux_input", None),
-    ("grasp_aux_batch", "sac.grasp_aux_batch", None), ("actor_no_images", "sac.actor_images", lambda v: not v),
-    ("actor_proprio", "sac.actor_proprio", None), ("target_entropy", "sac.target_entropy", None),
+    ("augment_pad", "sac.augment_pad", None), ("target_entropy", "sac.target_entropy", None),
     ("init_temperature", "sac.init_temperature", None),
 ]
 
@@ -149,10 +149,10 @@ def run_seed(args, seed: int, work: pathlib.Path) -> dict:
         print(f"[seed {seed}] BC base from {args.demos} demos, {args.bc_steps} steps: success {base_success:.0%} "
               f"on {len(eval_seeds)} held-out seeds", flush=True)
     learner = Learner(cfg)
-    if args.actor_pretrain:   # before the first evaluation, so the curve starts at the pretrained actor
+    if learner.cfg.actor_pretrain_updates:   # before the first evaluation, so the curve starts at the pretrained actor
         learner.pretrain_actor()
-        grasp = learner.agent.pretrain_grasp_err_cm
-        print(f"[seed {seed}] actor pretrained: {args.actor_pretrain} BC steps"
+        grasp = learner.agent.pretrain_metrics.get("grasp_err_cm", float("nan"))
+        print(f"[seed {seed}] actor pretrained: {learner.cfg.actor_pretrain_updates} BC steps"
               + ("" if np.isnan(grasp) else f", grasp head error {grasp:.1f} cm (last batch)"), flush=True)
     curve, episodes = [], []
     env_steps, next_eval, ep_seed = 0, 0, 0
@@ -161,7 +161,7 @@ def run_seed(args, seed: int, work: pathlib.Path) -> dict:
             outcomes: list = []
             success = evaluate(eval_env, learner.behavior_policy(deterministic=True), eval_seeds, outcomes)
             recent = episodes[-10:]
-            grasp_cm = grasp_head_error_cm(eval_env, learner, eval_seeds) if args.grasp_aux else None
+            grasp_cm = grasp_head_error_cm(eval_env, learner, eval_seeds)
             curve.append({"env_steps": env_steps, "wall_min": (time.monotonic() - t0) / 60, "success": success,
                           "outcomes": outcomes, "grasp_head_error_cm": grasp_cm,
                           "updates": learner.updates, "q_gap": learner.intervention_q_gap(),
@@ -281,25 +281,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--target-entropy", type=float, default=None,
                     help="SAC's entropy target (sac.target_entropy; default -action_dim): lower explores less")
     ap.add_argument("--init-temperature", type=float, default=0.1, help="sac.init_temperature")
-    ap.add_argument("--gripper-bins", type=int, default=0,
-                    help="rlpd: a discrete gripper head with this many commands (sac.gripper_bins; 0: continuous)")
-    ap.add_argument("--grasp-aux", type=float, default=0.0,
-                    help="weight of the encoder's auxiliary grasp-position target (sac.grasp_aux_weight)")
-    ap.add_argument("--grasp-aux-cameras", nargs="*", default=[],
-                    help="the grasp head reads only these cameras' features, e.g. wrist (sac.grasp_aux_cameras)")
-    ap.add_argument("--grasp-aux-frame", choices=["world", "gripper"], default="world",
-                    help="the grasp head's offset in the world's or the gripper's axes (sac.grasp_aux_frame)")
-    ap.add_argument("--grasp-aux-input", action="store_true",
-                    help="actor and critic read the grasp head's prediction (sac.grasp_aux_input)")
-    ap.add_argument("--grasp-aux-batch", type=int, default=0,
-                    help="the grasp head learns from its own batch of this many labelled steps, drawn from every "
-                         "episode's (sac.grasp_aux_batch; 0: from the RL batch's labelled rows)")
-    ap.add_argument("--actor-no-images", action="store_true",
-                    help="the actor reads proprio and the grasp head's estimate only (sac.actor_images: false; "
-                         "needs --grasp-aux-input)")
-    ap.add_argument("--actor-proprio", type=int, nargs="*", default=[],
-                    help="with --actor-no-images: the proprio columns the actor reads (negative from the end; "
-                         "sac.actor_proprio; default all)")
     ap.add_argument("--augment-pad", type=int, default=4,
                     help="DrQ random shift in pixels of the pooled frames (sac.augment_pad; 0: off)")
     ap.add_argument("--downsample", type=int, default=2,
@@ -328,8 +309,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
             config.load(LearnerConfig, args.config)
         except (config.ConfigError, ValueError) as exc:
             ap.error(f"--config {args.config}: {exc}")
-    if args.gripper_bins and args.mode == "residual":
-        ap.error("--gripper-bins is for rlpd (a residual's base owns the gripper)")
     # None: the mode's default; 0 is a real value (--env-steps 0: only the starting policy is evaluated)
     if args.env_steps is None:
         args.env_steps = 10_000 if args.mode == "residual" else 20_000

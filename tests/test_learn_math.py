@@ -248,23 +248,35 @@ def test_actor_pretraining_imitates_the_batch_and_leaves_the_rl_parts_alone():
         residual.pretrain_actor({"obs": {"proprio": test_obs}, "action": test_act, "base_action": test_act})
 
 
+def _grasp_sac(enc, action_dim=2, sac_cfg=None, options=None, **aux):
+    """SAC with pick_cube's grasp head (a task's aux head, robot_rl.tasks.grasp_head) as the learner
+    builds it: by name, through the task's factory."""
+    from robot_rl.learn.aux import AuxConfig
+    from robot_rl.learn.sac import SAC, SACConfig
+    from robot_rl.tasks.pick_cube import PickCube
+
+    task = PickCube()
+    return SAC(enc, action_dim, sac_cfg or SACConfig(hidden=[64, 64], lr=1e-3, augment_pad=0), seed=0,
+               aux={"grasp": AuxConfig(options=options or {}, **aux)},
+               make_head=lambda name, cols: task.aux_head(name, cols, 7, 64, options or {}))
+
+
 @pytest.mark.parametrize("frame", ["world", "gripper"])
 def test_grasp_head_learns_where_the_grasp_was_from_the_rows_that_know_it(frame):
-    """sac.grasp_aux_weight: a head on the image features learns batch["grasp_offset"] (here: where a
-    bright square sits in the image; with grasp_aux_frame gripper, that offset in the gripper's axes,
-    so the world offset turns with the yaw in proprio) in pretraining and in RL updates, from the rows
-    where it is finite (NaN rows, episodes that never grasped, neither count nor poison the loss);
-    grasp_offset() answers in the world's axes; the head is checkpointed with the agent, needs a
-    camera and refuses a frozen encoder."""
+    """An aux head (pick_cube's grasp head) on the image features learns batch["labels"]["grasp"]
+    (here: where a bright square sits in the image; with options.frame gripper, that offset in the
+    gripper's axes, so the world offset turns with the yaw in proprio) in pretraining and in RL
+    updates, from the rows where it is finite (NaN rows, episodes that never grasped, neither count
+    nor poison the loss); predict() answers in the world's axes; the head is checkpointed with the
+    agent and needs a camera; unknown options and heads are refused."""
     from robot_rl.learn.encoder import EncoderConfig, ObsEncoder
-    from robot_rl.learn.encoder import turn_xy
-    from robot_rl.learn.sac import SAC, SACConfig
+    from robot_rl.tasks.grasp_head import turn_xy
+    from robot_rl.tasks.pick_cube import PickCube
 
     torch.manual_seed(0)
     enc = ObsEncoder(7, ["cam"], (16, 16), EncoderConfig(channels=8, feature_dim=16, downsample=1))
-    sac = SAC(enc, 2, SACConfig(hidden=[64, 64], lr=1e-3, augment_pad=0, grasp_aux_weight=1.0,
-                                grasp_aux_frame=frame), seed=0)
-    assert "grasp_head" in sac.modules()
+    sac = _grasp_sac(enc, options={"frame": frame})
+    assert "aux_grasp" in sac.modules()
     rng = np.random.default_rng(0)
 
     def batch(n):
@@ -280,40 +292,45 @@ def test_grasp_head_learns_where_the_grasp_was_from_the_rows_that_know_it(frame)
         obs = {"proprio": proprio, "cam": torch.from_numpy(img)}
         return {"obs": obs, "next_obs": obs, "action": torch.zeros(n, 2), "ret": torch.zeros(n),
                 "discount": torch.zeros(n), "intervention": torch.ones(n, dtype=torch.bool),
-                "grasp_offset": offset}
+                "labels": {"grasp": offset}}
     sac.pretrain_actor(batch(128))
-    first = sac.pretrain_grasp_err_cm
+    first = sac.pretrain_metrics["grasp_err_cm"]
     for _ in range(400):
         sac.pretrain_actor(batch(128))
-    assert np.isfinite(first) and sac.pretrain_grasp_err_cm < 0.3 * first, (first, sac.pretrain_grasp_err_cm)
+    last = sac.pretrain_metrics["grasp_err_cm"]
+    assert np.isfinite(first) and last < 0.3 * first, (first, last)
     m = sac.update(batch(128))
     assert np.isfinite(m["grasp_loss"]) and m["grasp_err_cm"] < 0.3 * first
     test = batch(64)
-    known = torch.isfinite(test["grasp_offset"]).all(1)
-    guess = sac.grasp_offset(test["obs"])[known]
-    miss_cm = 100 * (guess[:, :3] - test["grasp_offset"][known][:, :3]).norm(dim=1).median()
+    truth = test["labels"]["grasp"]
+    known = torch.isfinite(truth).all(1)
+    guess = sac.heads["grasp"].si(sac.predict("grasp", test["obs"]))[known]
+    miss_cm = 100 * (guess[:, :3] - truth[known][:, :3]).norm(dim=1).median()
     assert miss_cm < 0.3 * first, (miss_cm, first)
-    yaw_miss = (guess[:, 3] - test["grasp_offset"][known][:, 3]).abs().median()
-    assert yaw_miss < 0.3 * test["grasp_offset"][known][:, 3].abs().median(), yaw_miss
-    test["grasp_offset"][:] = float("nan")
+    yaw_miss = (guess[:, 3] - truth[known][:, 3]).abs().median()
+    assert yaw_miss < 0.3 * truth[known][:, 3].abs().median(), yaw_miss
+    truth[:] = float("nan")
     assert np.isnan(sac.update(test)["grasp_err_cm"])
-    assert all(torch.isfinite(p).all() for p in sac.grasp_head.parameters())
+    assert all(torch.isfinite(p).all() for p in sac.heads["grasp"].parameters())
     with pytest.raises(ValueError, match="camera"):
-        SAC(ObsEncoder(7), 2, SACConfig(grasp_aux_weight=1.0))
+        _grasp_sac(ObsEncoder(7))
+    with pytest.raises(ValueError, match="frame"):
+        _grasp_sac(enc, options={"frame": "tool"})
+    with pytest.raises(ValueError, match="has no auxiliary head 'reach'"):
+        PickCube().aux_head("reach", [0], 7, 8, {})
 
 
-def test_grasp_head_learns_from_its_own_batch_through_its_cameras_only():
-    """sac.grasp_aux_batch: update(batch, grasp_batch=...) trains the grasp head on the grasp batch
-    (here the RL batch knows no grasp at all, and the head still learns where the square is), with
-    an image pass over the head's cameras only (the grasp batch carries no other camera); the
-    encoder's other columns are zero in such a pass. Needs grasp_aux_weight."""
+def test_aux_head_learns_from_its_own_batch_through_its_cameras_only():
+    """An aux head with a batch of its own (aux.NAME.batch): update(batch, aux_batches={name: ...})
+    trains it on that batch (here the RL batch knows no grasp at all, and the head still learns
+    where the square is), with an image pass over the head's cameras only (its batch carries no
+    other camera); the encoder's other columns are zero in such a pass."""
+    from robot_rl.learn.aux import AuxConfig
     from robot_rl.learn.encoder import EncoderConfig, ObsEncoder
-    from robot_rl.learn.sac import SAC, SACConfig
 
     torch.manual_seed(0)
     enc = ObsEncoder(7, ["cam", "other"], (16, 16), EncoderConfig(channels=8, feature_dim=16, downsample=1))
-    sac = SAC(enc, 2, SACConfig(hidden=[64, 64], lr=1e-3, augment_pad=0, grasp_aux_weight=1.0,
-                                grasp_aux_cameras=["cam"], grasp_aux_batch=64), seed=0)
+    sac = _grasp_sac(enc, cameras=["cam"], batch=64)
     rng = np.random.default_rng(0)
 
     def obs(n):
@@ -329,38 +346,38 @@ def test_grasp_head_learns_from_its_own_batch_through_its_cameras_only():
         o, _ = obs(n)
         o["other"] = torch.from_numpy(rng.integers(0, 255, (n, 16, 16, 3), dtype=np.uint8))
         return {"obs": o, "next_obs": o, "action": torch.zeros(n, 2), "ret": torch.zeros(n), "discount": torch.zeros(n),
-                "grasp_offset": torch.full((n, 4), float("nan"))}
+                "labels": {"grasp": torch.full((n, 4), float("nan"))}}
 
     def grasp_batch(n):
         o, offset = obs(n)
-        return {"obs": o, "grasp_offset": offset}
-    assert np.isnan(sac.update(rl_batch(64))["grasp_err_cm"])   # without a grasp batch: the RL batch's rows
-    first = sac.update(rl_batch(64), grasp_batch=grasp_batch(64))["grasp_err_cm"]
+        return {"grasp": {"obs": o, "labels": {"grasp": offset}}}
+    assert np.isnan(sac.update(rl_batch(64))["grasp_err_cm"])   # without its batch: the RL batch's rows
+    first = sac.update(rl_batch(64), aux_batches=grasp_batch(64))["grasp_err_cm"]
     for _ in range(400):
-        last = sac.update(rl_batch(64), grasp_batch=grasp_batch(64))["grasp_err_cm"]
+        last = sac.update(rl_batch(64), aux_batches=grasp_batch(64))["grasp_err_cm"]
     assert np.isfinite(first) and last < 0.3 * first, (first, last)
     o, offset = obs(64)
     full = {**o, "other": torch.zeros(64, 16, 16, 3, dtype=torch.uint8)}
     with torch.no_grad():
         assert torch.equal(sac.image_encoder(o, ["cam"])[:, 7:23], sac.image_encoder(full)[:, 7:23])
         assert not sac.image_encoder(o, ["cam"])[:, 23:].any()
-    guess = sac.grasp_offset(full)[:, :2]
+    guess = sac.heads["grasp"].si(sac.predict("grasp", full))[:, :2]
     assert 100 * (guess - offset[:, :2]).norm(dim=1).median() < 0.3 * first
-    with pytest.raises(ValueError, match="grasp_aux_weight"):
-        SACConfig(grasp_aux_batch=64).validate()
-    with pytest.raises(ValueError, match="grasp_aux_batch"):
-        SACConfig(grasp_aux_weight=1.0, grasp_aux_batch=-1).validate()
+    with pytest.raises(ValueError, match="batch"):
+        AuxConfig(batch=-1).validate()
+    with pytest.raises(ValueError, match="weight"):
+        AuxConfig(weight=0).validate()
 
 
-def test_actor_without_images_reads_proprio_and_the_grasp_estimate_only():
-    """sac.actor_images false: the actor's action depends on proprio and the grasp head's estimate
-    (the features' last four columns), not on the image features; the critic still reads them;
-    actor_proprio narrows the proprio it reads. Needs grasp_aux_input; not with a residual."""
+def test_actor_without_images_reads_proprio_and_the_aux_estimate_only():
+    """sac.actor_images false: the actor's action depends on proprio and the input aux head's
+    estimate (the features' last four columns), not on the image features; the critic still reads
+    them; actor_proprio narrows the proprio it reads. Needs a head with input; not with a residual."""
     from robot_rl.learn.encoder import EncoderConfig, ObsEncoder
     from robot_rl.learn.sac import SAC, SACConfig
 
     enc = ObsEncoder(7, ["cam"], (16, 16), EncoderConfig(channels=8, feature_dim=16, downsample=1))
-    sac = SAC(enc, 3, SACConfig(hidden=[32], grasp_aux_weight=1.0, grasp_aux_input=True, actor_images=False), seed=0)
+    sac = _grasp_sac(enc, 3, SACConfig(hidden=[32], actor_images=False), input=True)
     f = torch.randn(5, sac.encoder.out_dim)
     images = f.clone()
     images[:, 7:-4] = torch.randn(5, sac.encoder.out_dim - 11)    # other image features, same proprio and estimate
@@ -371,8 +388,7 @@ def test_actor_without_images_reads_proprio_and_the_grasp_estimate_only():
     assert not torch.allclose(a, sac.actor(grasp, deterministic=True)[0])
     assert not torch.allclose(sac.critic(f, a), sac.critic(images, a))
     # actor_proprio: only those proprio columns (here the last two of 7) and the estimate
-    narrow = SAC(enc, 3, SACConfig(hidden=[32], grasp_aux_weight=1.0, grasp_aux_input=True, actor_images=False,
-                                   actor_proprio=[-2, -1]), seed=0)
+    narrow = _grasp_sac(enc, 3, SACConfig(hidden=[32], actor_images=False, actor_proprio=[-2, -1]), input=True)
     other_proprio = f.clone()
     other_proprio[:, :5] = torch.randn(5, 5)
     a, _ = narrow.actor(f, deterministic=True)
@@ -382,69 +398,13 @@ def test_actor_without_images_reads_proprio_and_the_grasp_estimate_only():
     moved[:, 6] += 1.0
     assert not torch.allclose(a, narrow.actor(moved, deterministic=True)[0])
     with pytest.raises(ValueError, match="7 columns"):
-        SAC(enc, 3, SACConfig(grasp_aux_weight=1.0, grasp_aux_input=True, actor_images=False, actor_proprio=[7]))
+        _grasp_sac(enc, 3, SACConfig(actor_images=False, actor_proprio=[7]), input=True)
     with pytest.raises(ValueError, match="actor_images"):
         SACConfig(actor_proprio=[-1]).validate()
-    with pytest.raises(ValueError, match="grasp_aux_input"):
-        SACConfig(grasp_aux_weight=1.0, actor_images=False).validate()
+    with pytest.raises(ValueError, match="input: true"):
+        SAC(enc, 3, SACConfig(actor_images=False))
     with pytest.raises(ValueError, match="residual"):
-        SACConfig(grasp_aux_weight=1.0, grasp_aux_input=True, actor_images=False, residual_scale=0.1).validate()
-
-
-def test_discrete_gripper_head_learns_the_rewarded_command_and_exports():
-    """One-step episodes, action (x, gripper): reward -|x - obs[0]| + 1 when the gripper is closed
-    (< 0) exactly where obs[1] > 0. The data's gripper commands are continuous and random; the head
-    must learn the rewarded bin, the actor the motion; the deterministic and the exported (ONNX,
-    parity-checked) gripper is only ever -1 or 1; checkpoints carry the head; bad configs refused."""
-    from robot_rl.learn.checkpoint import load_learner_state, save_learner_state
-    from robot_rl.learn.deploy import DeployedPolicy
-    from robot_rl.learn.encoder import ObsEncoder
-    from robot_rl.learn.sac import SAC, SACConfig
-    from robot_rl.policy import ActionSpec, ObsSpec, PolicyMetadata
-    from robot_rl.policy.export import export
-
-    cfg = SACConfig(hidden=[64, 64], lr=1e-3, init_temperature=0.01, gripper_bins=2)
-    sac = SAC(ObsEncoder(2), 2, cfg, seed=0)
-    assert sac.motion_dim == 1 and sac.target_entropy == -1.0
-    rng = np.random.default_rng(0)
-    for _ in range(800):
-        obs = rng.uniform(-0.8, 0.8, (128, 2)).astype(np.float32)
-        act = rng.uniform(-1, 1, (128, 2)).astype(np.float32)
-        ret = -np.abs(act[:, 0] - obs[:, 0]) + ((act[:, 1] < 0) == (obs[:, 1] > 0))
-        batch = {"obs": {"proprio": torch.from_numpy(obs)}, "action": torch.from_numpy(act),
-                 "ret": torch.from_numpy(ret.astype(np.float32)), "discount": torch.zeros(128),
-                 "next_obs": {"proprio": torch.from_numpy(obs)}}
-        metrics = sac.update(batch)
-    assert np.isfinite(metrics["gripper_loss"])
-    test = torch.from_numpy(rng.uniform(-0.8, 0.8, (512, 2)).astype(np.float32))
-    a = sac.act({"proprio": test}, deterministic=True)
-    assert set(a[:, 1].tolist()) <= {-1.0, 1.0}
-    away = test[:, 1].abs() > 0.1     # near the boundary either bin is nearly as good
-    assert float(((a[:, 1] < 0) == (test[:, 1] > 0))[away].float().mean()) > 0.95
-    assert float((a[:, 0] - test[:, 0]).abs().mean()) < 0.15
-    sampled = sac.act({"proprio": test})                   # exploring: epsilon-greedy, still only the bins
-    assert set(sampled[:, 1].tolist()) <= {-1.0, 1.0} and not torch.equal(sampled[:, 1], a[:, 1])
-
-    action = ActionSpec(["x", "gripper"], [-0.5, 0.0], [0.5, 1.0])
-    model = DeployedPolicy(sac.encoder, sac.actor, action, ["proprio"], gripper=sac.gripper).eval()
-    meta = PolicyMetadata(name="grip", obs=[ObsSpec("proprio", [2])], action=action, control_hz=10)
-    data, err = export(model, meta, recorded={"proprio": test.numpy()})
-    assert err <= 1e-5 and len(data) > 0
-    with torch.no_grad():
-        out = model(test)
-    assert set(out[:, 1].tolist()) <= {0.0, 1.0}           # the gripper's own units: closed or open
-
-    import tempfile
-    with tempfile.TemporaryDirectory() as d:
-        save_learner_state(f"{d}/ckpt.safetensors", sac, {})
-        other = SAC(ObsEncoder(2), 2, cfg, seed=1)
-        load_learner_state(f"{d}/ckpt.safetensors", other)
-    assert torch.equal(other.act({"proprio": test}, deterministic=True), a)
-    for bad in (dict(gripper_bins=1), dict(gripper_bins=2, residual_scale=0.1), dict(gripper_epsilon=1.5)):
-        with pytest.raises(ValueError):
-            SACConfig(**bad).validate()
-    with pytest.raises(ValueError):
-        SAC(ObsEncoder(2), 1, SACConfig(gripper_bins=2))
+        SACConfig(actor_images=False, residual_scale=0.1).validate()
 
 
 def test_temporal_ensemble_by_hand():

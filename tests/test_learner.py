@@ -258,24 +258,6 @@ def test_chunked_bc_exports_both_outputs_and_the_runtime_ensembles_them(session_
         export(model, dataclasses.replace(pcfg.metadata("liar"), action_chunk=2))
 
 
-def test_discrete_gripper_head_trains_exports_and_runs_in_onnxruntime(session_store, tmp_path):
-    """mode sac with sac.gripper_bins=2: the learner trains the head on the store's gripper commands,
-    and the exported policy's gripper is always one of the two commands; a residual is refused."""
-    from robot_rl.learn.sac import SACConfig
-
-    path, _ = session_store
-    learner = Learner(learner_cfg(path, tmp_path, sac=SACConfig(gripper_bins=2), max_updates=3))
-    learner.run()
-    assert np.isfinite(learner.agent.update(learner.sample_batch())["gripper_loss"])
-    rt = PolicyRuntime.from_file(PolicyRegistry(tmp_path / "policies").resolve("pol"))
-    store = EpisodeStore.open(path)
-    grips = [rt({"front": row["samples"]["front_rgb"], "wrist": row["samples"]["wrist_rgb"], "proprio": row["obs"]})[-1]
-             for row in list(store.iter_steps(store.episode(0)))[:20]]
-    assert set(grips) <= {-1.0, 1.0}
-    with pytest.raises(ValueError, match="gripper"):
-        learner_cfg(path, tmp_path, mode="residual", base="x.safetensors", sac=SACConfig(gripper_bins=2)).validate()
-
-
 def test_actor_pretraining_runs_once_before_rl_and_a_resume_does_not_repeat_it(session_store, tmp_path):
     """learner.actor_pretrain_updates: BC steps on the human steps before the first RL update bring
     the deterministic action closer to the people's actions; the count is checkpointed, so a resumed
@@ -430,47 +412,56 @@ def test_learner_node_swaps_policies_into_the_running_control_node(session_store
     assert rep["max_gap_ms"] < 2 * 100           # no missed tick across the swaps
 
 
-def test_grasp_offsets_find_the_cube_in_demonstrations_and_corrections(session_store, tmp_path):
-    """The sampler's grasp_offset (robot_rl.store.grasp) from real recorded episodes: the gripper's
-    position plus the offset is where the cube was (within 1 cm), in the expert's demonstrations and
-    in the episodes the simulated human corrected, from every step that has one; the learner's
-    batches carry it, and its own grasp batches (sac.grasp_aux_batch) only labelled rows."""
-    from robot_rl.learn.sac import SACConfig
+def test_grasp_labels_find_the_cube_in_demonstrations_and_corrections(session_store, tmp_path):
+    """pick_cube's labeler `grasp` (robot_rl.tasks.grasp), run by the sampler on real recorded
+    episodes: the gripper's position plus the label is where the cube was (within 1 cm), in the
+    expert's demonstrations and in the episodes the simulated human corrected, from every step that
+    has one; a learner with task pick_cube carries it in its batches, and an aux head's own batches
+    (aux.grasp.batch) only labelled rows; a learner without the task carries no labels."""
+    from robot_rl.learn.aux import AuxConfig
+    from robot_rl.tasks.pick_cube import PickCube
 
     path, results = session_store
     store = EpisodeStore.open(path)
-    s = TransitionSampler(store, cameras=[], reward="success")
+    s = TransitionSampler(store, cameras=[], reward="success", labelers=PickCube().labelers())
     env = sim.make("pick_cube", image_size=[64, 64])
     seeds = list(range(DEMOS)) + list(range(100, 100 + CORRECTED))
     for ep, seed, result in zip(store.episodes(), seeds, results):
         cube = env.reset(seed=seed)[1]["state"]["cube_pos"]
         rows = np.arange(*ep.steps)
-        b = s.batch(rows)
+        label = s.batch(rows)["labels"]["grasp"]
+        obs = s.batch(rows)["obs"]
         if not result["success"]:
-            assert np.isnan(b["grasp_offset"]).all()
+            assert np.isnan(label).all()
             continue
-        known = np.isfinite(b["grasp_offset"]).all(axis=1)
+        known = np.isfinite(label).all(axis=1)
         # an expert's demonstration grasps once: every step knows where; a corrected episode from
         # its final attempt on (earlier steps NaN), which includes the grasp
         assert known.all() if seed < DEMOS else known[-1]
-        grasp = (b["obs"][:, -5:-2] + b["grasp_offset"][:, :3])[known]
-        grasp_yaw = (b["obs"][:, -2] + b["grasp_offset"][:, 3])[known]   # one yaw, up to wrapping
+        grasp = (obs[:, -5:-2] + label[:, :3])[known]
+        grasp_yaw = (obs[:, -2] + label[:, 3])[known]   # one yaw, up to wrapping
         assert np.abs(np.angle(np.exp(1j * (grasp_yaw - grasp_yaw[-1])))).max() < 1e-4
         assert np.abs(grasp[:, :2] - cube[:2]).max() < 0.01, (seed, grasp[0], cube)
         assert np.abs(grasp[:, 2] - cube[2]).max() < 0.01
     env.close()
     assert sum(r["success"] for r in results) >= DEMOS
-    learner = Learner(learner_cfg(path, tmp_path, cameras="", batch=32))
-    assert learner.sample_batch()["grasp_offset"].shape == (32, 4)
-    assert learner.sample_grasp_batch() is None   # sac.grasp_aux_batch 0: the RL batch's rows
-    # rows="grasp": every transition whose target is known, demonstrations' and corrections' alike
-    labelled = np.isfinite(s.batch(s.rows("all"))["grasp_offset"]).all(axis=1)
+    assert Learner(learner_cfg(path, tmp_path, cameras="", batch=32)).sample_batch()["labels"] == {}
+    learner = Learner(learner_cfg(path, tmp_path, cameras="", batch=32, task="pick_cube"))
+    assert learner.sample_batch()["labels"]["grasp"].shape == (32, 4)
+    assert learner.sample_aux_batches() == {}   # no head with a batch of its own
+    # rows="grasp": every transition whose label is known, demonstrations' and corrections' alike
+    labelled = np.isfinite(s.batch(s.rows("all"))["labels"]["grasp"]).all(axis=1)
     np.testing.assert_array_equal(s.rows("grasp"), s.rows("all")[labelled])
     assert np.isin(s.rows("grasp"), s.rows("online")).any() and not np.isin(s.rows("grasp"), s.rows("online")).all()
-    learner = Learner(learner_cfg(path, tmp_path, cameras="", batch=32,
-                                  sac=SACConfig(grasp_aux_weight=1.0, grasp_aux_batch=16)))
-    grasp = learner.sample_grasp_batch()
-    assert grasp["grasp_offset"].shape == (16, 4) and torch.isfinite(grasp["grasp_offset"]).all()
+    learner = Learner(learner_cfg(path, tmp_path, cameras="wrist", batch=32, task="pick_cube",
+                                  aux={"grasp": AuxConfig(batch=16)}))
+    learner.update()
+    grasp = learner.sample_aux_batches()["grasp"]["labels"]["grasp"]
+    assert grasp.shape == (16, 4) and torch.isfinite(grasp).all()
+    with pytest.raises(ValueError, match="needs the task"):
+        learner_cfg(path, tmp_path, aux={"grasp": AuxConfig()}).validate()
+    with pytest.raises(ValueError, match="has no auxiliary head 'reach'"):
+        Learner(learner_cfg(path, tmp_path, task="pick_cube", aux={"reach": AuxConfig()}))
 
 
 def _export_matches_torch(learner, path, tmp_path):
@@ -497,30 +488,33 @@ def test_keypoint_encoder_trains_and_exports_with_parity(session_store, tmp_path
 
 
 @pytest.mark.parametrize("actor", ["images", "recipe"])
-def test_grasp_input_policy_trains_resumes_and_exports_with_parity(session_store, tmp_path, actor):
-    """sac.grasp_aux_input: the features end with the grasp head's prediction (from the wrist
-    camera, in the gripper's frame, turned into the world's). The learner trains it (grasp error
-    logged), checkpoints and resumes it, and its export, head included, passes the parity check and
-    matches torch in onnxruntime on a recorded frame; also with the sac section of
-    launch/learner/rlpd_pick_cube.yaml as it stands (an actor that reads two proprio columns and
-    that prediction, not images; the grasp head's own batch; the BC term on the encoder)."""
+def test_aux_input_policy_trains_resumes_and_exports_with_parity(session_store, tmp_path, actor):
+    """An aux head with input: true (pick_cube's grasp head, from the wrist camera, in the gripper's
+    frame, turned into the world's): the features end with its prediction. The learner trains it
+    (its error logged), checkpoints and resumes it, and its export, head included, passes the parity
+    check and matches torch in onnxruntime on a recorded frame; also with
+    launch/learner/rlpd_pick_cube.yaml's learning settings as they stand (an actor that reads two
+    proprio columns and that prediction, not images; the head's own batch; the BC term on the encoder)."""
     from robot_rl import config
-    from robot_rl.learn.sac import SACConfig
+    from robot_rl.learn.aux import AuxConfig
 
     path, _ = session_store
     if actor == "recipe":
-        sac = config.load(LearnerConfig, REPO / "launch/learner/rlpd_pick_cube.yaml").sac
-        assert not sac.actor_images and sac.actor_proprio and sac.grasp_aux_batch
+        recipe = config.load(LearnerConfig, REPO / "launch/learner/rlpd_pick_cube.yaml")
+        sac, task, aux = recipe.sac, recipe.task, recipe.aux
+        assert not sac.actor_images and sac.actor_proprio and aux["grasp"].batch
     else:
-        sac = SACConfig(grasp_aux_weight=1.0, grasp_aux_cameras=["wrist"], grasp_aux_frame="gripper",
-                        grasp_aux_input=True)
-    learner = Learner(learner_cfg(path, tmp_path, sac=sac, max_updates=3, actor_pretrain_updates=2))
+        sac, task = None, "pick_cube"
+        aux = {"grasp": AuxConfig(cameras=["wrist"], input=True, options={"frame": "gripper"})}
+    extra = dict(sac=sac) if sac is not None else {}
+    learner = Learner(learner_cfg(path, tmp_path, task=task, aux=aux, max_updates=3, actor_pretrain_updates=2, **extra))
     learner.run()
     assert learner.agent.encoder.out_dim == learner.agent.encoder.encoder.out_dim + 4
     metrics = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert any(np.isfinite(m.get("grasp_err_cm", np.nan)) for m in metrics)
     obs, torch_action = _export_matches_torch(learner, path, tmp_path)
-    resumed = Learner(learner_cfg(path, tmp_path, sac=sac, max_updates=4, actor_pretrain_updates=2), resume=True)
+    resumed = Learner(learner_cfg(path, tmp_path, task=task, aux=aux, max_updates=4, actor_pretrain_updates=2, **extra),
+                      resume=True)
     assert resumed.resumed_from == 3
     np.testing.assert_allclose(resumed.behavior_policy(deterministic=True)(obs), torch_action, atol=1e-6)
 
@@ -549,6 +543,7 @@ def test_learning_bench_runs_the_recipe_file_with_flags_on_top(tmp_path):
     assert over["batch"] == 64 and over["sac"]["init_temperature"] == 0.2
     assert {k: v for k, v in over["sac"].items() if k != "init_temperature"} == \
            {k: v for k, v in ran["sac"].items() if k != "init_temperature"}
-    flags = cfg("--actor-no-images", "--grasp-aux", "1")   # no file: the flags and their defaults
-    assert flags["sac"]["actor_images"] is False and flags["sac"]["grasp_aux_weight"] == 1.0
+    assert ran["task"] == "pick_cube" and ran["aux"] == from_file["aux"] and ran["aux"]["grasp"]["input"]
+    flags = cfg("--bc-weight", "2")   # no file: the flags and their defaults
+    assert flags["sac"]["bc_weight"] == 2.0 and flags["aux"] == {} and flags["task"] == ""
     assert flags["sac"]["init_temperature"] == 0.1 and flags["critic_warmup_updates"] == 0

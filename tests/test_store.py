@@ -530,11 +530,11 @@ def test_fast_sample_reads_equal_zarr_and_check_checksums(tmp_path):
 
 
 def test_grasp_offsets_point_at_the_last_close_of_a_success():
-    """robot_rl.store.grasp: the ee position at the last open -> closed command, minus each step's,
+    """robot_rl.tasks.grasp: the ee position at the last open -> closed command, minus each step's,
     from the re-open that began the final attempt (earlier steps NaN: a failed attempt may have moved
     the object), and the yaw at that close minus each step's, wrapped to [-pi, pi); NaN for a failure and for an episode that never closed from open; held (NaN)
     commands are skipped."""
-    from robot_rl.store.grasp import grasp_offsets
+    from robot_rl.tasks.grasp import grasp_offsets
 
     L = 6
     obs = np.zeros((L, 2 * 1 + 5), np.float32)

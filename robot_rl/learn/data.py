@@ -88,5 +88,5 @@ class BatchConverter:
                 "ret": torch.from_numpy(np.asarray(b["ret"], np.float32)),
                 "discount": torch.from_numpy(np.asarray(b["discount"], np.float32)),
                 "intervention": torch.from_numpy(np.asarray(b["intervention"], bool)),
-                "grasp_offset": torch.from_numpy(np.asarray(b["grasp_offset"], np.float32))}
+                "labels": {k: torch.from_numpy(np.asarray(v, np.float32)) for k, v in b.get("labels", {}).items()}}
 

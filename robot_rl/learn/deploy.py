@@ -2,8 +2,8 @@
 of robot_rl.policy (inputs: each camera's uint8 [B, H, W, 3] in metadata order, then proprio
 float32 [B, D]; output: the action in the robot's units), built from the learner's encoder and
 deterministic actor. A residual policy is composed with its frozen base into one graph that also
-outputs `base_action`, so the control node records what the base proposed. A discrete gripper head
-(SACConfig.gripper_bins) is exported too: its argmax command becomes the last action dimension."""
+outputs `base_action`, so the control node records what the base proposed. Auxiliary heads whose
+prediction the policy reads (robot_rl.learn.aux.AuxInputEncoder) are inside the encoder."""
 from __future__ import annotations
 
 from typing import Optional, Sequence
@@ -11,20 +11,15 @@ from typing import Optional, Sequence
 import torch
 from torch import nn
 
-from robot_rl.learn.encoder import ObsEncoder
-from robot_rl.learn.nets import DiscreteGripperCritic
 from robot_rl.learn.residual import combine
 from robot_rl.policy.spec import ActionSpec
 
 
 class DeployedPolicy(nn.Module):
-    def __init__(self, encoder: ObsEncoder, actor: nn.Module, action: ActionSpec, obs_names: Sequence[str],
-                 base: Optional[nn.Module] = None, base_obs_names: Sequence[str] = (), residual_scale: float = 0.0,
-                 gripper: Optional[DiscreteGripperCritic] = None) -> None:
+    def __init__(self, encoder: nn.Module, actor: nn.Module, action: ActionSpec, obs_names: Sequence[str],
+                 base: Optional[nn.Module] = None, base_obs_names: Sequence[str] = (), residual_scale: float = 0.0) -> None:
         super().__init__()
-        if gripper is not None and base is not None:
-            raise ValueError("a discrete gripper head cannot be combined with a residual")
-        self.encoder, self.actor, self.base, self.gripper = encoder, actor, base, gripper
+        self.encoder, self.actor, self.base = encoder, actor, base
         self.obs_names, self.base_obs_names = list(obs_names), list(base_obs_names)
         self.residual_scale = float(residual_scale)
         low = torch.tensor(action.low, dtype=torch.float32)
@@ -39,8 +34,6 @@ class DeployedPolicy(nn.Module):
         features = self.encoder(obs)
         if self.base is None:
             a, _ = self.actor(features, deterministic=True)
-            if self.gripper is not None:
-                a = torch.cat([a, self.gripper.command(features)[:, None]], dim=-1)
             return self.mid + self.half_range * a
         base = self.base(*[obs[n] for n in self.base_obs_names])          # robot units, within bounds
         r, _ = self.actor(torch.cat([features, (base - self.mid) / self.half_range], dim=-1), deterministic=True)

@@ -14,9 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from robot_rl.learn.nets import mlp
 from robot_rl.policy.models import ImageEncoder, normalize_proprio
-from robot_rl.store.grasp import GRASP_DIM
 
 
 @dataclasses.dataclass
@@ -77,62 +75,3 @@ class ObsEncoder(nn.Module):
             else:
                 feats.append(feats[0].new_zeros(feats[0].shape[0], enc.feature_dim))
         return torch.cat(feats, dim=-1)
-
-
-class GraspHead(nn.Module):
-    """Where the object is relative to the gripper and how far the gripper must turn to grasp it
-    [dx, dy, dz, dyaw], from some of an ObsEncoder's image feature columns (sac.grasp_aux_weight),
-    in SAC.GRASP_UNITS. `own(features)` answers in the head's own axes (the gripper's yaw frame
-    when `gripper_frame`, else the world's): what its loss compares;
-    `forward(features, proprio)` always in the world's, turned by the proprio's yaw column."""
-
-    def __init__(self, columns: Sequence[int], hidden: int, gripper_frame: bool, yaw_column: int) -> None:
-        super().__init__()
-        self.register_buffer("columns", torch.as_tensor(list(columns), dtype=torch.long))
-        self.net = mlp(len(columns), GRASP_DIM, [hidden])
-        self.gripper_frame, self.yaw_column = bool(gripper_frame), int(yaw_column)
-
-    def own(self, features: torch.Tensor) -> torch.Tensor:
-        return self.net(features.index_select(1, self.columns))
-
-    def forward(self, features: torch.Tensor, proprio: torch.Tensor) -> torch.Tensor:
-        g = self.own(features)
-        return turn_xy(g, proprio[:, self.yaw_column]) if self.gripper_frame else g
-
-    def to_own(self, world: torch.Tensor, proprio: torch.Tensor) -> torch.Tensor:
-        """World-axes targets [B, 4] in the head's own axes (the yaw difference is the same in both)."""
-        return turn_xy(world, -proprio[:, self.yaw_column]) if self.gripper_frame else world
-
-
-class GraspInputEncoder(nn.Module):
-    """An ObsEncoder whose features end with the grasp head's prediction (sac.grasp_aux_input): where
-    the object is relative to the gripper and the yaw to turn (4 columns), in the world's axes and
-    SAC.GRASP_UNITS, stopped gradient, so actor and critic read it while only the grasp target
-    trains the head. With few demonstrations a policy can then learn to move toward that estimate
-    instead of memorizing where the object was in each demonstration. Exported with the policy (the
-    head is in the graph)."""
-
-    def __init__(self, encoder: ObsEncoder, head: GraspHead) -> None:
-        super().__init__()
-        self.encoder, self.head = encoder, head
-        self.cameras, self.out_dim = encoder.cameras, encoder.out_dim + GRASP_DIM
-
-    @property
-    def mean(self) -> torch.Tensor:
-        return self.encoder.mean
-
-    @property
-    def std(self) -> torch.Tensor:
-        return self.encoder.std
-
-    def forward(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
-        f = self.encoder(obs)
-        return torch.cat([f, self.head(f, obs["proprio"]).detach()], dim=-1)
-
-
-def turn_xy(v: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
-    """Rotate the xy part (columns 0, 1) of [B, >= 3] vectors by angle [B] about z, the other
-    columns unchanged (exports to ONNX: cos, sin, mul)."""
-    c, s = torch.cos(angle), torch.sin(angle)
-    xy = torch.stack([c * v[:, 0] - s * v[:, 1], s * v[:, 0] + c * v[:, 1]], dim=1)
-    return torch.cat([xy, v[:, 2:]], dim=1)

@@ -13,6 +13,9 @@ checkpoint every `checkpoint_every_s` and write metrics (JSONL) and plots (PNG) 
 Batches are RLPD's: `demo_fraction` from steps where a person acted (demonstrations and
 interventions) and the rest from episodes a policy ran (interventions included): an intervention
 is learned from in both halves, with the human's action as the action.
+
+`task` names the task plug-in (robot_rl.tasks) whose labelers the sampler runs on every episode and
+whose auxiliary heads `aux` turns on (robot_rl.learn.aux); the learner itself knows no task.
 """
 from __future__ import annotations
 
@@ -26,12 +29,14 @@ from typing import Any, Callable, Literal, Optional
 import numpy as np
 import torch
 
+from robot_rl.learn.aux import AuxConfig
 from robot_rl.learn.checkpoint import load_learner_state, save_learner_state
 from robot_rl.learn.data import BatchConverter, action_spec, camera_name, image_streams, obs_specs, proprio_stats, robot_ref
 from robot_rl.learn.deploy import DeployedPolicy
 from robot_rl.learn.encoder import EncoderConfig, ObsEncoder
 from robot_rl.learn.sac import SAC, SACConfig
 from robot_rl.learn.utd import UTDGovernor
+from robot_rl import tasks
 from robot_rl.log import get_logger
 from robot_rl.policy.checkpoint import load_checkpoint
 from robot_rl.policy.export import export
@@ -76,6 +81,8 @@ class LearnerConfig:
     threads: int = 0                         # torch threads; 0: torch's own (OMP_NUM_THREADS, else the cores)
     seed: int = 0
     memory_budget_mb: float = 4096.0
+    task: str = ""                           # the task plug-in whose labelers and aux heads run ("": none)
+    aux: dict[str, AuxConfig] = dataclasses.field(default_factory=dict)   # the task's aux heads to train, by name
     sac: SACConfig = dataclasses.field(default_factory=SACConfig)
     encoder: EncoderConfig = dataclasses.field(default_factory=EncoderConfig)
 
@@ -101,8 +108,15 @@ class LearnerConfig:
             raise ValueError("actor_pretrain_updates and critic_warmup_updates must be >= 0")
         if self.mode == "residual" and self.actor_pretrain_updates:
             raise ValueError("actor_pretrain_updates is for mode sac; a residual starts from its base policy")
-        if self.mode == "residual" and self.sac.gripper_bins:
-            raise ValueError("sac.gripper_bins (a discrete gripper head) is for mode sac; a residual's base owns the gripper")
+        if self.aux and not self.task:
+            raise ValueError(f"aux {', '.join(self.aux)} needs the task whose heads they are (task: NAME)")
+        for name, aux in self.aux.items():
+            aux.validate()
+        if not self.sac.actor_images and not any(a.input for a in self.aux.values()):
+            raise ValueError("sac.actor_images: false leaves the actor proprio and the aux heads' predictions: "
+                             "it needs a head with input: true")
+        if not self.sac.actor_images and self.mode == "residual":
+            raise ValueError("sac.actor_images: false is for a policy learned from scratch, not a residual")
         self.sac.validate()
 
     @property
@@ -146,10 +160,14 @@ class Learner:
             log.info("rewards from classifier %s/%s (threshold %.2f)", reward.meta.name, reward.meta.version,
                      reward.threshold)
         self.reward_fn = reward
+        self.task = tasks.get(cfg.task)() if cfg.task else None
+        labelers = self.task.labelers() if self.task is not None else {}
+        for name in cfg.aux:   # a head's label must come from its task: fail here, not at the first update
+            self.task.aux_head(name, [0], self.store.spec.steps.obs_dim, 8, cfg.aux[name].options)
         self.sampler = TransitionSampler(self.store, cameras=self.streams, seed=cfg.seed, nstep=cfg.nstep,
                                          gamma=cfg.gamma, reward=reward, memory_budget_mb=cfg.memory_budget_mb,
                                          intervention_penalty=cfg.intervention_penalty,
-                                         frame_transform=pool)
+                                         frame_transform=pool, labelers=labelers)
         self.convert = BatchConverter(self.streams, self.action)
         self.governor = UTDGovernor(cfg.utd, cfg.warmup_transitions)
         self.governor.add_data(len(self.sampler))
@@ -207,7 +225,11 @@ class Learner:
         if len(self.sampler):
             encoder.set_normalization(*proprio_stats(self.sampler.column("obs")))
         sac_cfg = dataclasses.replace(cfg.sac, residual_scale=cfg.residual_scale if cfg.mode == "residual" else 0.0)
-        return SAC(encoder, self.action.dim, sac_cfg, seed=cfg.seed)
+        task = self.task
+
+        def make_head(name, columns):
+            return task.aux_head(name, columns, proprio_dim, cfg.sac.hidden[0], cfg.aux[name].options)
+        return SAC(encoder, self.action.dim, sac_cfg, seed=cfg.seed, aux=cfg.aux, make_head=make_head)
 
     def _base_action(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
         assert self.base is not None and self.base_cfg is not None
@@ -233,13 +255,15 @@ class Learner:
             batch["next_base_action"] = self._base_action(batch["next_obs"])
         return batch
 
-    def sample_grasp_batch(self) -> Optional[dict[str, Any]]:
-        """With sac.grasp_aux_batch: that many steps drawn from every step whose grasp target is
-        known (demonstrations' and the policy's successes' alike); None otherwise or before any."""
-        n, s = self.cfg.sac.grasp_aux_batch, self.sampler
-        if not n or not s.count("grasp"):
-            return None
-        return self.convert(s.batch(s.draw(n, "grasp")))
+    def sample_aux_batches(self) -> dict[str, dict[str, Any]]:
+        """For each aux head with a batch of its own (aux.NAME.batch > 0): that many steps drawn from
+        every step whose label is known (demonstrations' and the policy's alike); none before any."""
+        s, out = self.sampler, {}
+        for name, aux in self.cfg.aux.items():
+            label = self.agent.heads[name].label if self.agent else name
+            if aux.batch and s.count(label):
+                out[name] = self.convert(s.batch(s.draw(aux.batch, label)))
+        return out
 
     def pretrain_actor(self) -> None:
         """Demo-initialised actor: `actor_pretrain_updates` BC steps of actor + encoder on batches of
@@ -264,17 +288,16 @@ class Learner:
                 break
             losses.append(self.agent.pretrain_actor(self.convert(s.batch(s.draw(self.cfg.batch, "human")))))
             if (i + 1) % 100 == 0 or i + 1 == todo:
-                grasp = self.agent.pretrain_grasp_err_cm
+                aux = ", ".join(f"{k} {v:.3g}" for k, v in self.agent.pretrain_metrics.items() if np.isfinite(v))
                 log.info("actor pretraining %d/%d: BC loss %.4f (last 100)%s, %.0f s", i + 1, todo,
-                         float(np.mean(losses[-100:])), "" if np.isnan(grasp) else f", grasp error {grasp:.1f} cm",
-                         time.monotonic() - started)
+                         float(np.mean(losses[-100:])), f", {aux}" if aux else "", time.monotonic() - started)
         if losses:
             self._acc.setdefault("pretrain_loss", []).append(float(np.mean(losses[-100:])))
 
     def update(self) -> dict[str, float]:
         self.pretrain_actor()   # builds the agent on the first call; a no-op once pretraining is done
         actor = self.agent.updates >= self.cfg.critic_warmup_updates
-        metrics = self.agent.update(self.sample_batch(), update_actor=actor, grasp_batch=self.sample_grasp_batch())
+        metrics = self.agent.update(self.sample_batch(), update_actor=actor, aux_batches=self.sample_aux_batches())
         self.governor.did_update()
         for k, v in metrics.items():
             self._acc.setdefault(k, []).append(v)
@@ -325,8 +348,7 @@ class Learner:
         base_names = [o.name for o in self.base_cfg.obs] if self.base_cfg else []
         return DeployedPolicy(self.agent.encoder, self.agent.actor, self.action, [o.name for o in self.obs],
                               base=self.base, base_obs_names=base_names,
-                              residual_scale=self.cfg.residual_scale if self.base is not None else 0.0,
-                              gripper=self.agent.gripper).eval()
+                              residual_scale=self.cfg.residual_scale if self.base is not None else 0.0).eval()
 
     def _recorded_inputs(self, n: int = 16) -> dict[str, np.ndarray]:
         """Full-resolution observations from the store, for the export's parity check."""

@@ -49,7 +49,8 @@ class SquashedGaussianActor(nn.Module):
 
 class ColumnsActor(nn.Module):
     """A SquashedGaussianActor that reads only some of the feature columns it is given (same calling
-    convention): e.g. proprio and the grasp head's estimate, not the image features (sac.actor_images)."""
+    convention): e.g. proprio and the auxiliary heads' predictions, not the image features
+    (sac.actor_images)."""
 
     def __init__(self, columns: Sequence[int], action_dim: int, hidden: Sequence[int] = (256, 256)) -> None:
         super().__init__()
@@ -105,33 +106,3 @@ class CriticEnsemble(nn.Module):
     def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         x = torch.cat([obs, action], dim=-1)
         return self.net(x.unsqueeze(0).expand(self.ensemble, -1, -1)).squeeze(-1)
-
-
-class DiscreteGripperCritic(nn.Module):
-    """Q(obs, g) for each of `bins` gripper commands evenly spaced over [-1 closed, 1 open] (2 bins:
-    close / open), as HIL-SERL's grasp critic: the gripper is a choice, not a continuous quantity, so
-    a DQN head picks it by argmax while the continuous actor and critic handle the motion. forward
-    returns [B, bins]."""
-
-    def __init__(self, obs_dim: int, bins: int = 2, hidden: Sequence[int] = (256, 256)) -> None:
-        super().__init__()
-        if bins < 2:
-            raise ValueError("a discrete gripper needs at least 2 bins")
-        self.bins = bins
-        self.net = mlp(obs_dim, bins, hidden)
-        self.register_buffer("levels", torch.linspace(-1.0, 1.0, bins))
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.net(features)
-
-    def bin_of(self, command: torch.Tensor) -> torch.Tensor:
-        """The nearest bin of a normalized gripper command (what a human or a demo sent)."""
-        return ((command.clamp(-1, 1) + 1) * 0.5 * (self.bins - 1)).round().long()
-
-    def command(self, features: torch.Tensor, epsilon: float = 0.0) -> torch.Tensor:
-        """The greedy command [B] (epsilon > 0: a uniformly random bin with that probability)."""
-        idx = self.net(features).argmax(-1)
-        if epsilon > 0:
-            explore = torch.rand(idx.shape) < epsilon
-            idx = torch.where(explore, torch.randint(0, self.bins, idx.shape), idx)
-        return self.levels[idx]

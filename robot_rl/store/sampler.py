@@ -17,10 +17,11 @@ human-in-the-loop losses.
 Row sets for RLPD-style batches: `rows="human"` samples steps where a person acted (whole teleop
 demonstrations and the intervention steps of policy episodes; not steps the control node held, which
 executed its hold instead: the batch's `intervention` is False there too), `rows="online"` steps of episodes
-where a policy ran (interventions included): an intervention step is in both. `grasp_offset` [B, 4] is where a successful episode grasped relative to
-the gripper at that step and the yaw it still had to turn (robot_rl.store.grasp; NaN where
-unknown): a hindsight target for the encoder; `rows="grasp"` samples the steps where it is known
-(demonstrations' and policy episodes' alike, each labelled step once).
+where a policy ran (interventions included): an intervention step is in both.
+
+`labelers` (a task's, robot_rl.tasks.base.Labeler: episode -> [L, width] per-step columns, NaN
+where unknown) add batch["labels"][name]; the row set of that name holds the steps whose label is
+known (each once, demonstrations' and policy episodes' alike).
 
 Images stay uint8 exactly as recorded (no float32 copies; `frame_transform` may pool them as they
 load), and each frame is held once: obs and next_obs index the same frame buffer.
@@ -35,7 +36,6 @@ from typing import Any, Callable, Literal, Optional
 
 import numpy as np
 
-from robot_rl.store.grasp import GRASP_DIM, grasp_offsets
 from robot_rl.store.returns import nstep_returns
 from robot_rl.log import get_logger
 from robot_rl.store.reader import Episode, EpisodeStore
@@ -47,6 +47,9 @@ RewardFn = Callable[[Episode, dict], tuple]
 STEP_FIELDS = {"obs": "obs", "action": "executed_action", "policy_action": "action",
                "base_action": "base_action", "human_action": "human_action", "reward": "reward",
                "terminal": "terminal", "intervention": "intervention", "policy_version": "policy_version"}
+
+
+ROW_SETS = ("all", "human", "online")
 
 
 class _Growable:
@@ -87,12 +90,14 @@ class TransitionSampler:
                  memory_budget_mb: float = 4096.0, cache: Literal["auto", "all", "none"] = "auto",
                  seed: Optional[int] = None, nstep: int = 1, gamma: float = 0.99,
                  reward: "Literal['stored', 'success'] | RewardFn" = "stored", intervention_penalty: float = 0.0,
-                 frame_transform: Optional[Callable[[np.ndarray], np.ndarray]] = None) -> None:
+                 frame_transform: Optional[Callable[[np.ndarray], np.ndarray]] = None,
+                 labelers: Optional[dict[str, Any]] = None) -> None:
         """intervention_penalty: subtracted from the reward of the policy's step right before a
         person takes over (RLIF: the takeover itself says that action was bad; with a human who
         always rescues, success alone barely depends on the policy's actions).
         frame_transform: applied to frames as they are loaded ([N, H, W, C] -> [N, h, w, c],
-        e.g. a learner's downsampling), so batches and the RAM cache hold what the learner uses."""
+        e.g. a learner's downsampling), so batches and the RAM cache hold what the learner uses.
+        labelers: name -> labeler (`.width`, called as (steps, success) -> [L, width])."""
         if intervention_penalty < 0:
             raise ValueError("intervention_penalty must be >= 0")
         self.intervention_penalty = float(intervention_penalty)
@@ -123,8 +128,12 @@ class TransitionSampler:
         self._valid = _Growable((), np.int64)       # rows that start a transition
         self._human = _Growable((), np.int64)       # ... where a person acted
         self._online = _Growable((), np.int64)      # ... of episodes where a policy ran
-        self._grasp_rows = _Growable((), np.int64)  # ... whose grasp_offset is known
-        self._grasp = _Growable((GRASP_DIM,), np.float32)          # step row -> where its episode grasped, from the gripper
+        self.labelers = dict(labelers or {})
+        clash = set(self.labelers) & set(ROW_SETS)
+        if clash:
+            raise ValueError(f"a label cannot be named {', '.join(sorted(clash))} (a row set of its own)")
+        self._labels = {k: _Growable((lab.width,), np.float32) for k, lab in self.labelers.items()}   # step row -> label
+        self._label_rows = {k: _Growable((), np.int64) for k in self.labelers}   # rows whose label is known
         self._frame_row = {c: _Growable((), np.int64) for c in self.cameras}   # step row -> frame row
         self._sample_idx = {c: _Growable((), np.int64) for c in self.cameras}  # step row -> store index
         self.frame_transform = frame_transform or (lambda frames: frames)
@@ -151,7 +160,6 @@ class TransitionSampler:
         frames_new = {c: sum(len(np.unique(st["sample_index"][c][st["sample_index"][c] >= 0])) for st in steps)
                       for c in self.cameras}
         if self.mode == "auto" or (self.mode == "all" and new):
-            spec = self.store.spec
             need = sum(frames_new[c] * self._frames[c].row_nbytes for c in self.cameras) + \
                 sum(g.view.nbytes for g in self._frames.values())
             if self.mode == "auto":
@@ -165,7 +173,7 @@ class TransitionSampler:
         before = self._valid.n
         total_steps = self._next.n + sum(e.num_steps for e in new)
         for g in (*self._cols.values(), self._next, self._end, self._ret, self._discount,
-                  self._grasp, *self._frame_row.values(), *self._sample_idx.values()):
+                  *self._labels.values(), *self._frame_row.values(), *self._sample_idx.values()):
             g.reserve(total_steps)
         if self.mode == "all":  # exact sizes up front: no growth copies of the big frame buffers
             for cam in self.cameras:
@@ -229,9 +237,10 @@ class TransitionSampler:
         policy_ran = bool(np.isfinite(np.asarray(steps["action"], np.float64)).all(axis=1).any())
         if policy_ran:
             self._online.extend(valid)
-        grasp = grasp_offsets(steps["obs"], steps["executed_action"], bool(ep.success))
-        self._grasp.extend(grasp)
-        self._grasp_rows.extend(valid[np.isfinite(grasp[valid - base]).all(axis=1)])
+        for name, labeler in self.labelers.items():
+            label = labeler(steps, bool(ep.success))
+            self._labels[name].extend(label)
+            self._label_rows[name].extend(valid[np.isfinite(label[valid - base]).all(axis=1)])
         self.episodes.append(ep.index)
 
     # --- sampling -------------------------------------------------------------------------------
@@ -239,11 +248,11 @@ class TransitionSampler:
         return self._valid.n
 
     def count(self, rows: str = "all") -> int:
-        """Transitions in a row set: all, human, online or grasp."""
+        """Transitions in a row set: all, human, online or a label's name."""
         return self._row_set(rows).n
 
     def rows(self, which: str = "all") -> np.ndarray:
-        """The rows of a row set (all, human, online, grasp): each starts a transition."""
+        """The rows of a row set (all, human, online, a label's): each starts a transition."""
         return self._row_set(which).view
 
     def column(self, name: str) -> np.ndarray:
@@ -255,16 +264,17 @@ class TransitionSampler:
         return self._sample_idx[stream].view[rows]
 
     def _row_set(self, rows: str) -> _Growable:
+        sets = {"all": self._valid, "human": self._human, "online": self._online, **self._label_rows}
         try:
-            return {"all": self._valid, "human": self._human, "online": self._online, "grasp": self._grasp_rows}[rows]
+            return sets[rows]
         except KeyError:
-            raise ValueError(f"rows must be all, human, online or grasp, got {rows!r}") from None
+            raise ValueError(f"rows must be one of {', '.join(sets)}, got {rows!r}") from None
 
     @property
     def nbytes(self) -> int:
         """Memory the sampler holds (frames, step columns and indices)."""
         groups = [*self._cols.values(), self._next, self._end, self._ret, self._discount, self._valid, self._human,
-                  self._online, self._grasp_rows, self._grasp, *self._frame_row.values(),
+                  self._online, *self._label_rows.values(), *self._labels.values(), *self._frame_row.values(),
                   *self._sample_idx.values(), *self._frames.values()]
         return sum(g.nbytes for g in groups)
 
@@ -285,7 +295,7 @@ class TransitionSampler:
         return np.where(ok[..., None], actions, 0.0).astype(np.float32), ok
 
     def sample(self, batch_size: int, rows: str = "all") -> dict[str, Any]:
-        """A batch from one row set (all, human, online, grasp). `row` names the rows drawn."""
+        """A batch from one row set (all, human, online, a label's). `row` names the rows drawn."""
         return self.batch(self.draw(batch_size, rows))
 
     def draw(self, n: int, rows: str = "all") -> np.ndarray:
@@ -305,7 +315,7 @@ class TransitionSampler:
         out["next_obs"] = self._cols["obs"].view[nxt]
         out["done"] = self._cols["terminal"].view[rows]
         out["ret"], out["discount"] = self._ret.view[rows], self._discount.view[rows]
-        out["grasp_offset"] = self._grasp.view[rows]
+        out["labels"] = {k: g.view[rows] for k, g in self._labels.items()}
         out["images"], out["next_images"] = {}, {}
         for cam in self.cameras:
             if self.mode == "all":

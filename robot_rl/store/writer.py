@@ -1,7 +1,7 @@
 """Streaming episode writer: many streams at their own rates in, crash-safe episodes out.
 
     writer = StoreWriter(path, spec)           # creates the store, or opens it (after recovery)
-    writer.begin_episode(task="pick_cube")
+    writer.begin_episode(task="my_task")
     i = writer.append("wrist_rgb", frame, sensor_ns=stamp)      # returns the sample's index
     writer.append_step(obs=o, action=a, sample_index={"wrist_rgb": i, "joints": j})
     writer.end_episode(success=True)           # returns once the episode is durable and visible

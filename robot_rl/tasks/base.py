@@ -1,16 +1,34 @@
 """What a task is (a plug-in: robot_rl.tasks finds it by name, entry point or dotted path): the
 objects it adds to the scene, how the seed places them, success, a progress measure, the privileged
-state its scripted expert reads, and that expert.
+state its scripted expert reads, and that expert; for the learner, labelers (episode -> per-step
+columns) and auxiliary heads that learn from them (robot_rl.learn.aux).
 
 Every random draw comes from the generator the environment seeds, in a fixed order, so a seed
 fully determines object and start poses.
 """
 from __future__ import annotations
 
-from typing import Optional
+import dataclasses
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 import mujoco
 import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class Labeler:
+    """Episode -> `width` per-step columns (float32 [L, width], NaN where unknown) that the sampler
+    carries as batch["labels"][name]. `fn(steps, success)`: steps holds the episode's recorded step
+    columns (obs, executed_action, action, intervention, reward, ...), success its label."""
+    width: int
+    fn: Callable[[Mapping[str, np.ndarray], bool], np.ndarray]
+
+    def __call__(self, steps: Mapping[str, np.ndarray], success: bool) -> np.ndarray:
+        n = len(steps["obs"])
+        out = np.asarray(self.fn(steps, success), np.float32)
+        if out.shape != (n, self.width):
+            raise ValueError(f"labeler returned shape {out.shape}, expected ({n}, {self.width})")
+        return out
 
 
 class Task:
@@ -49,6 +67,17 @@ class Task:
         sees as "getting there" whatever route the robot takes (the simulated human's progress judge).
         gripper_opening: 1 open, 0 closed."""
         raise NotImplementedError
+
+    # --- for the learner (robot_rl.learn.aux) -------------------------------------------------------
+    def labelers(self) -> dict[str, Labeler]:
+        """Per-step columns made from each recorded episode, by name (none by default)."""
+        return {}
+
+    def aux_head(self, name: str, columns: Sequence[int], proprio_dim: int, hidden: int,
+                 options: Mapping[str, Any]):
+        """The auxiliary head `name` (a robot_rl.learn.aux.AuxHead) on these encoder feature
+        columns (the configured cameras' image features); `options` are the config's for it."""
+        raise ValueError(f"task {self.name} has no auxiliary head {name!r}")
 
 
 

@@ -10,7 +10,8 @@ import numpy as np
 
 from robot_rl.robot.kinematics import yaw_of
 from robot_rl.sim.experts import Expert, nearest_yaw
-from robot_rl.tasks.base import Task, start_pose
+from robot_rl.tasks.base import Labeler, Task, start_pose
+from robot_rl.tasks.grasp import GRASP_DIM, grasp_offsets
 
 CUBE_HALF = 0.02
 OUTCOMES = ("success", "never reached the cube", "reached, never closed on it", "closed, never lifted it",
@@ -130,3 +131,14 @@ class PickCube(Task):
         distance = float(np.linalg.norm(cube - ee_pos))
         closing = 0.02 * (1.0 - gripper_opening) if distance < 0.03 else 0.0
         return -distance + closing + 2.0 * max(float(cube[2]) - CUBE_HALF, 0.0)
+
+    def labelers(self):
+        # where a successful episode grasped the cube, from each step (robot_rl.tasks.grasp)
+        return {"grasp": Labeler(GRASP_DIM, lambda steps, success: grasp_offsets(
+            steps["obs"], steps["executed_action"], success))}
+
+    def aux_head(self, name, columns, proprio_dim, hidden, options):
+        if name != "grasp":
+            return super().aux_head(name, columns, proprio_dim, hidden, options)
+        from robot_rl.tasks.grasp_head import GraspHead   # torch: only where a learner runs
+        return GraspHead(columns, proprio_dim, hidden, options)

@@ -1,9 +1,41 @@
-"""A task no one in robot_rl wrote: reach a floating marker (the smallest complete task)."""
+"""A task no one in robot_rl wrote: reach a floating marker (the smallest complete task), with a
+labeler and an auxiliary head for the learner."""
 import mujoco
 import numpy as np
 
+from robot_rl.robot.features import ProprioLayout
 from robot_rl.sim.experts import Expert
-from robot_rl.tasks.base import Task, start_pose
+from robot_rl.tasks.base import Labeler, Task, start_pose
+
+
+def goal_offsets(steps, success):
+    """Where a successful episode's tool ended minus where it is at each step (NaN if it failed)."""
+    ee = np.asarray(steps["obs"])[:, ProprioLayout.of_dim(steps["obs"].shape[1]).ee_pos]
+    return ee[-1] - ee if success else np.full(ee.shape, np.nan)
+
+
+def goal_head(columns, hidden):
+    """An aux head (robot_rl.learn.aux) that learns goal_offsets from image features."""
+    import torch
+    from robot_rl.learn.aux import AuxHead
+    from robot_rl.learn.nets import mlp
+
+    class GoalHead(AuxHead):
+        def __init__(self):
+            super().__init__(label="goal", out_dim=3)
+            self.register_buffer("columns", torch.as_tensor(list(columns)))
+            self.net = mlp(len(columns), 3, [hidden])
+
+        def forward(self, features, proprio):
+            return self.net(features.index_select(1, self.columns))
+
+        def loss(self, features, batch):
+            known = self.known(batch)
+            if not bool(known.any()):
+                return features.new_zeros(()), {}
+            err = ((self(features[known], None) - 10 * batch["labels"]["goal"][known]) ** 2).sum(-1).mean()
+            return err, {"err_cm": float(err.detach().sqrt()) * 10}
+    return GoalHead()
 
 
 class ReachExpert(Expert):
@@ -40,3 +72,10 @@ class Reach(Task):
 
     def progress(self, model, data, ee_pos, gripper_opening):
         return -float(np.linalg.norm(model.body_pos[self.body] - ee_pos))
+
+    def labelers(self):
+        return {"goal": Labeler(3, goal_offsets)}
+
+    def aux_head(self, name, columns, proprio_dim, hidden, options):
+        return goal_head(columns, hidden) if name == "goal" else super().aux_head(name, columns, proprio_dim,
+                                                                                   hidden, options)

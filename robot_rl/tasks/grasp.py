@@ -1,19 +1,16 @@
-"""Where a successful episode grasped, as a per-step hindsight target for the learner.
+"""Where a successful episode grasped, as per-step hindsight labels (a task's labeler: pick_cube's
+`grasp`, which its grasp head learns; robot_rl.tasks.grasp_head).
 
 In an episode labelled a success, the end-effector position at which the gripper last closed is
 where the object was, and its yaw there how the object was turned. From every step of the final
 attempt, `grasp_pos - ee_pos` says where the object lies relative to the gripper and
 `grasp_yaw - ee_yaw` how far the gripper must still turn: what a policy must read from its cameras
 and what a sparse reward teaches slowly. Nothing privileged: it comes from the recorded proprio and
-commands, on a real robot as in the simulator. The learner can make its image encoder predict it (`sac.grasp_aux_weight`).
+commands, on a real robot as in the simulator.
 
-The final attempt starts where the gripper re-opened after the close before the last one: an earlier
-attempt may have pushed or dropped the object, so before it the object was elsewhere. Measured
-with bench/grasp_labels.py on the 115 successes the sampled policy of one (a) run found (replayed
-in the simulator, steps up to the grasp): labels on every step missed the cube's true position by
-1.60 cm (median) and by more than 3 cm at 13% of the steps; the final attempt's (43% of those
-steps) by 1.24 cm and at 1%. What remains is grasps off the cube's centre, still places where a
-grasp worked.
+Only the final attempt is labelled, from where the gripper re-opened after the close before the
+last one: an earlier attempt may have pushed or dropped the object, so before it the object was
+elsewhere (bench/grasp_labels.py scores labels against the simulator's truth; docs/BENCHMARKS.md).
 
 Layouts: the proprio features of robot_rl.robot.features (the ee position and yaw columns); the
 action's last dimension is the gripper command, > 0 open, <= 0 closed.
