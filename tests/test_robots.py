@@ -53,15 +53,16 @@ def test_foreign_models_are_read_from_their_installed_packages_not_this_repo(nam
     assert sorted(pathlib.Path(p).name for p in tracked) == ["arm6.xml", "arm7.xml"]   # ours only
 
 
-@pytest.mark.parametrize("name", FOREIGN)
-def test_the_expert_picks_the_cube_with_each_foreign_arm_through_the_control_step(name):
+@pytest.mark.parametrize("name,task", [(n, "pick_cube") for n in FOREIGN] + [("panda", "open_drawer")])
+def test_the_expert_does_the_task_with_each_foreign_arm_through_the_control_step(name, task):
     """The scripted expert, through the same control step as the robot's (safety layer, sim robot
-    command checks), picks the cube with the Panda and with the Jaco's three fingers."""
+    command checks), picks the cube with the Panda and with the Jaco's three fingers, and opens the
+    drawer with the Panda (its fingers turned across the handle, found from its model)."""
     from robot_rl import sim
     from robot_rl.sim.control_loop import SimControlLoop
     from robot_rl.sim.experts import make_expert
 
-    env = sim.make("pick_cube", robot=name, cameras=[])
+    env = sim.make(task, robot=name, cameras=[])
     loop = SimControlLoop(env)
     ok = 0
     for seed in range(6):
@@ -72,7 +73,7 @@ def test_the_expert_picks_the_cube_with_each_foreign_arm_through_the_control_ste
             _, obs, _, term, trunc, info = loop.step(obs, human_action=expert.act(obs, info))
             done = term or trunc
         ok += info["success"]
-    assert ok >= 5, f"{name}: expert succeeded on {ok}/6"
+    assert ok >= 5, f"{name}, {task}: expert succeeded on {ok}/6"
     assert loop.server.rejected.total() <= 2, loop.server.rejected
 
 

@@ -28,7 +28,7 @@ def rollout(env, seed, steps=30, noise=0.2):
     return out
 
 
-@pytest.mark.parametrize("task", ["pick_cube", "peg_insert"])
+@pytest.mark.parametrize("task", ["pick_cube", "peg_insert", "open_drawer"])
 def test_same_seed_gives_bit_identical_trajectories(task):
     a, b = make(task), make(task)  # two separate simulators, cameras on
     try:
@@ -54,7 +54,7 @@ def test_seed_determines_object_pose_and_reset_restores_it():
     assert not np.array_equal(i1["state"]["cube_pos"], i3["state"]["cube_pos"])
 
 
-@pytest.mark.parametrize("task", ["pick_cube", "peg_insert"])
+@pytest.mark.parametrize("task", ["pick_cube", "peg_insert", "open_drawer"])
 def test_expert_success_over_100_seeds(task):
     env = make(task, cameras=[])
     expert = make_expert(env, seed=0)
@@ -63,7 +63,7 @@ def test_expert_success_over_100_seeds(task):
     assert rate >= 0.95, rate
 
 
-@pytest.mark.parametrize("task", ["pick_cube", "peg_insert"])
+@pytest.mark.parametrize("task", ["pick_cube", "peg_insert", "open_drawer"])
 def test_a_differently_built_robot_plugs_in_by_its_description(task, tmp_path):
     # the 7-joint arm, loaded from a folder of its own as a user's MJCF and description would be
     shutil.copy(BUILTIN / "arm7.xml", tmp_path / "my_arm.xml")
@@ -318,4 +318,4 @@ def test_cli_sim_writes_a_video_and_a_strip(tmp_path):
     assert strip is not None and strip.shape == (120, 8 * 160, 3)
     bad = subprocess.run([sys.executable, "-m", "robot_rl.cli", "sim", "--task", "juggle"], capture_output=True,
                          text=True, timeout=60)
-    assert bad.returncode == 2 and "--task: task 'juggle' is not one of pick_cube, peg_insert" in bad.stderr
+    assert bad.returncode == 2 and "--task: task 'juggle' is not one of pick_cube, peg_insert, open_drawer" in bad.stderr

@@ -29,8 +29,8 @@ def outside_task(tmp_path, monkeypatch):
 
 def test_builtin_tasks_by_name_and_bad_references_are_one_line_errors():
     assert tasks.get("pick_cube").name == "pick_cube" and tasks.get("peg_insert").expert is not None
-    assert tasks.names()[:2] == ["pick_cube", "peg_insert"]
-    for ref, message in [("juggle", "is not one of pick_cube, peg_insert"),
+    assert tasks.names()[:3] == ["pick_cube", "peg_insert", "open_drawer"]
+    for ref, message in [("juggle", "is not one of pick_cube, peg_insert, open_drawer"),
                          ("no_such_module:Task", "cannot load 'Task' from 'no_such_module'"),
                          ("robot_rl.tasks.pick_cube:Nope", "cannot load 'Nope'"),
                          ("robot_rl.tasks.pick_cube:CUBE_HALF", "is not a robot_rl.tasks.base.Task subclass")]:

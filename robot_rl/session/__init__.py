@@ -141,9 +141,11 @@ class SessionConfig:
         return self.root / "learner"
 
     def learner_config(self) -> LearnerConfig:
+        # auxiliary heads are the session's task's unless the learner names another
+        task = self.learner.task or (self.task if self.learner.aux else "")
         cfg = dataclasses.replace(self.learner, store=str(self.store), policy=self.name, registry=str(self.registry),
                                   run_dir=str(self.learner_dir), base=str(self.bc_checkpoint) if
-                                  self.learner.mode == "residual" else "")
+                                  self.learner.mode == "residual" else "", task=task)
         cfg.validate()
         return cfg
 

@@ -125,6 +125,7 @@ class RobotEnv(gym.Env):
         self.camera_ids = {"front": mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_CAMERA, "front"),
                          "wrist": self.robot.wrist_camera}
         self.steps = 0
+        self._grip_axis: Optional[float] = None
 
     # --- kinematic state ----------------------------------------------------------------------
     @property
@@ -141,6 +142,29 @@ class RobotEnv(gym.Env):
         quat = np.zeros(4)
         mujoco.mju_mat2Quat(quat, self.data.site_xmat[self.robot.ee_site])
         return self.data.site_xpos[self.robot.ee_site].copy(), quat
+
+    def grip_axis_yaw(self) -> float:
+        """The angle (rad, in [0, pi)) from the tool's yaw to the horizontal line along which the
+        gripper's fingers close, found in the model (the fingers' geoms open vs closed at the home
+        pose): a task that must close across a bar (a drawer's handle) turns the tool by it. NaN
+        without a gripper."""
+        if self._grip_axis is None:
+            self._grip_axis = float("nan")
+            if self.robot.gripper_ids.size:
+                d = mujoco.MjData(self.model)
+                d.qpos[self.robot.qpos_adr] = self.home_q
+                where = []
+                for command in (1.0, -1.0):
+                    for jid in self.model.actuator_trnid[self.robot.gripper_ids, 0]:
+                        d.qpos[self.model.jnt_qposadr[jid]] = self.robot.gripper_ctrl(command)
+                    mujoco.mj_kinematics(self.model, d)
+                    where.append(d.geom_xpos[:, :2].copy())
+                moved = where[1] - where[0]
+                moved = moved[np.linalg.norm(moved, axis=1) > 1e-4]
+                if len(moved):
+                    axis = np.linalg.svd(moved)[2][0]
+                    self._grip_axis = float(np.arctan2(axis[1], axis[0]) % np.pi)
+        return self._grip_axis
 
     def gripper_opening(self) -> float:
         if not self.robot.gripper_ids.size:

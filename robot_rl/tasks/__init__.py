@@ -1,6 +1,6 @@
 """Tasks as plug-ins. A task (robot_rl.tasks.base.Task) is found by
 
-- a builtin name: `pick_cube`, `peg_insert`;
+- a builtin name: `pick_cube`, `peg_insert`, `open_drawer`;
 - a name another package registers in the entry point group `robot_rl.tasks`
   (`[project.entry-points."robot_rl.tasks"] my_task = "my_pkg.tasks:MyTask"`);
 - a dotted path to the class, `my_pkg.tasks:MyTask` (or `my_pkg.tasks.MyTask`), importable where
@@ -15,7 +15,8 @@ from importlib.metadata import entry_points
 
 from robot_rl.tasks.base import Task
 
-BUILTIN = {"pick_cube": "robot_rl.tasks.pick_cube:PickCube", "peg_insert": "robot_rl.tasks.peg_insert:PegInsert"}
+BUILTIN = {"pick_cube": "robot_rl.tasks.pick_cube:PickCube", "peg_insert": "robot_rl.tasks.peg_insert:PegInsert",
+           "open_drawer": "robot_rl.tasks.open_drawer:OpenDrawer"}
 GROUP = "robot_rl.tasks"
 
 
