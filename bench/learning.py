@@ -102,6 +102,8 @@ def learner_config(args, seed: int, store: pathlib.Path, work: pathlib.Path):
     cfg.export_every_s = cfg.checkpoint_every_s = cfg.plot_every_s = 1e9
     if not args.config:
         cfg.cameras = "auto"
+    if cfg.task:   # the labelers and heads of the task the episodes come from (a recipe may name another)
+        cfg.task = args.task
     for flag, field, convert in FLAG_FIELDS:
         value = getattr(args, flag)
         if args.config and (flag not in args.explicit or value is None):

@@ -290,6 +290,48 @@ def test_the_progress_judge_still_takes_over_a_policy_that_gets_nowhere():
     assert all(flags.index(True) == 2 + 3 for _, flags in results)
 
 
+def _expert_after(k: int, scale: float = 1.0, away_at: int = 10**6):
+    """A policy that idles for k steps, then does what the expert would at `scale` of its speed,
+    and from step `away_at` on climbs away from the task."""
+    holder = {}
+
+    def policy(env, obs, info):
+        e = holder.setdefault("e", make_expert(env, seed=1))
+        if env.steps == 0:
+            e.reset()
+        if env.steps < k:
+            return np.zeros(5)
+        if env.steps >= away_at:
+            return np.array([0.0, 0.0, 1.0, 0.0, 1.0])
+        if env.steps == k or info.get("is_intervention"):   # from wherever the scene is when it gets control
+            e.replan(info)
+        a = e.act(obs, info)
+        a[:4] *= scale
+        return a
+    return policy
+
+
+def test_the_progress_judge_hands_back_once_the_policy_is_on_track():
+    """A policy that idles, then does the expert's motion at half its speed: the human takes over
+    for `hold_steps` and hands back (the policy heads the right way, if slower), and the policy
+    finishes alone. The plan judge takes over again at the slow grasp in some episodes."""
+    results = _corrected_episodes(_expert_after(8, scale=0.5), judge="progress", hold_steps=6, n=6)
+    for success, flags in results:
+        first = flags.index(True)
+        assert success and flags[first:first + 6] == [True] * 6 and not any(flags[first + 6:]), flags
+    plan = _corrected_episodes(_expert_after(8, scale=0.5), judge="plan", hold_steps=6, n=6)
+    assert sum(any(f[f.index(True) + 12:]) for _, f in plan) >= 2
+
+
+def test_the_progress_judge_takes_over_when_the_task_goes_backwards():
+    """A policy that does the expert's job, then climbs away: the human takes over once the task is
+    `regress_m` behind its best, long before a stall would have made it."""
+    results = _corrected_episodes(_expert_after(0, away_at=8), judge="progress", stall_steps=50,
+                                  reaction_steps=1, n=6)
+    for success, flags in results:
+        assert success and 8 < flags.index(True) <= 8 + 5, flags
+
+
 def test_a_bad_corrector_judge_is_refused():
     from robot_rl.record.graph import RecordingGraph
     from robot_rl.sim.corrector import CorrectorConfig, SimulatedHuman

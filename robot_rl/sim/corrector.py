@@ -39,6 +39,8 @@ class CorrectorConfig:
     hand_noise: float = 0.1      # std of the noise on its actions (a thumb on a stick)
     judge: str = "plan"          # "plan": off the expert's route is wrong; "progress": only when the task does not advance
     progress_eps: float = 0.001  # m of task progress on one step that makes an off-plan step fine (judge "progress")
+    regress_m: float = 0.02      # judge "progress": the task this far behind its best since it last watched: gone wrong
+    on_track_cos: float = 0.7    # judge "progress": hand back once the policy's proposed motion heads this close to the expert's
 
     def validate(self) -> None:
         if min(self.patience, self.stall_steps, self.hold_steps) < 1 or self.reaction_steps < 0:
@@ -83,10 +85,9 @@ class SimulatedHuman:
         if self.driving > 0:
             self.driving -= 1
             if self.driving == 0:
-                # like a person, hand back only if the policy would now do what the expert does
-                if np.linalg.norm(np.asarray(policy_action)[:4] - expert_action[:4]) > self.cfg.tube or \
-                        np.sign(policy_action[4]) != np.sign(expert_action[4]):
-                    self.driving = self.cfg.hold_steps
+                # like a person, hand back only once the policy would now do the right thing
+                if not self._on_track(np.asarray(policy_action), expert_action, by_progress):
+                    self.driving = 1 if by_progress else self.cfg.hold_steps
                 else:
                     self._watch_again(distance)
             noisy = expert_action.copy()
@@ -100,7 +101,9 @@ class SimulatedHuman:
             self.best_distance, self.since_progress = distance, 0
         else:
             self.since_progress += 1
-        if self.countdown is None and (self.off_plan >= self.cfg.patience or self.since_progress >= self.cfg.stall_steps):
+        regressed = by_progress and distance > self.best_distance + self.cfg.regress_m
+        if self.countdown is None and (self.off_plan >= self.cfg.patience or self.since_progress >= self.cfg.stall_steps
+                                       or regressed):
             self.countdown = self.cfg.reaction_steps
         if self.countdown is not None:
             if self.countdown == 0:
@@ -112,6 +115,20 @@ class SimulatedHuman:
                 return self.act(policy_action, obs, info)
             self.countdown -= 1
         return np.asarray(policy_action, dtype=np.float64), False
+
+    def _on_track(self, policy: np.ndarray, expert: np.ndarray, by_progress: bool) -> bool:
+        """Whether the policy's proposal is what the human would do now. Judge "plan": within the
+        tube around the expert's action. Judge "progress": heading the same way (the motion's
+        direction, not its speed: a slower policy is still on track; both at rest counts) and the
+        same gripper command."""
+        if np.sign(policy[4]) != np.sign(expert[4]):
+            return False
+        if not by_progress:
+            return bool(np.linalg.norm(policy[:4] - expert[:4]) <= self.cfg.tube)
+        p, e = policy[:3], expert[:3]
+        if np.linalg.norm(e) < 0.2:   # the expert would (nearly) hold still here
+            return bool(np.linalg.norm(p) < 0.4)
+        return bool(p @ e >= self.cfg.on_track_cos * np.linalg.norm(p) * np.linalg.norm(e) and np.linalg.norm(p) > 0.1)
 
     def _watch_again(self, distance: float) -> None:
         self.off_plan = 0

@@ -1,5 +1,6 @@
-"""Where a successful episode grasped, as per-step hindsight labels (a task's labeler: pick_cube's
-`grasp`, which its grasp head learns; robot_rl.tasks.grasp_head).
+"""Where a successful episode grasped, as per-step hindsight labels: the `grasp` labeler and head
+(robot_rl.tasks.grasp_head) that a task whose success follows a grasp takes on by mixing in
+`GraspLabels` (pick_cube, open_drawer).
 
 In an episode labelled a success, the end-effector position at which the gripper last closed is
 where the object was, and its yaw there how the object was turned. From every step of the final
@@ -20,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from robot_rl.robot.features import ProprioLayout
+from robot_rl.tasks.base import Labeler
 
 GRASP_DIM = 4            # a target's width: [dx, dy, dz, dyaw]
 
@@ -63,3 +65,17 @@ def grasp_offsets(obs: np.ndarray, executed_action: np.ndarray, success: bool) -
     out[start:, :3] = ee[closes[-1]] - ee[start:]
     out[start:, 3] = (yaw[closes[-1]] - yaw[start:] + np.pi) % (2 * np.pi) - np.pi
     return out
+
+
+class GraspLabels:
+    """A Task mix-in: the `grasp` labeler (grasp_offsets) and the `grasp` auxiliary head."""
+
+    def labelers(self):
+        return {"grasp": Labeler(GRASP_DIM, lambda steps, success: grasp_offsets(
+            steps["obs"], steps["executed_action"], success))}
+
+    def aux_head(self, name, columns, proprio_dim, hidden, options):
+        if name != "grasp":
+            return super().aux_head(name, columns, proprio_dim, hidden, options)
+        from robot_rl.tasks.grasp_head import GraspHead   # torch: only where a learner runs
+        return GraspHead(columns, proprio_dim, hidden, options)

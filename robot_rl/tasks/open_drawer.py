@@ -15,6 +15,7 @@ import numpy as np
 
 from robot_rl.sim.experts import Expert, nearest_yaw
 from robot_rl.tasks.base import Task, start_pose
+from robot_rl.tasks.grasp import GraspLabels
 
 OPEN_M = 0.10              # the drawer this far out: success
 TRAVEL = 0.16              # the slide's range
@@ -103,8 +104,9 @@ class OpenDrawerOutcome:
                 "closest_xy_cm": round(100 * self.closest_xy, 1), "opened_cm": round(100 * self.opened, 1)}
 
 
-class OpenDrawer(Task):
-    """Pull a drawer open >= 10 cm by its handle. Sparse success."""
+class OpenDrawer(GraspLabels, Task):
+    """Pull a drawer open >= 10 cm by its handle. Sparse success. The learner may use where
+    successful episodes grasped the handle (GraspLabels)."""
     name = "open_drawer"
     max_steps = 100
     expert = OpenDrawerExpert

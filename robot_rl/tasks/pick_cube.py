@@ -10,8 +10,8 @@ import numpy as np
 
 from robot_rl.robot.kinematics import yaw_of
 from robot_rl.sim.experts import Expert, nearest_yaw
-from robot_rl.tasks.base import Labeler, Task, start_pose
-from robot_rl.tasks.grasp import GRASP_DIM, grasp_offsets
+from robot_rl.tasks.base import Task, start_pose
+from robot_rl.tasks.grasp import GraspLabels
 
 CUBE_HALF = 0.02
 OUTCOMES = ("success", "never reached the cube", "reached, never closed on it", "closed, never lifted it",
@@ -95,8 +95,9 @@ class PickCubeOutcome:
                 "closest_xy_cm": round(100 * self.closest_xy, 1)}
 
 
-class PickCube(Task):
-    """Grasp a randomly placed and turned cube and lift it >= 5 cm. Sparse success."""
+class PickCube(GraspLabels, Task):
+    """Grasp a randomly placed and turned cube and lift it >= 5 cm. Sparse success. The learner may
+    use where successful episodes grasped (GraspLabels)."""
     name = "pick_cube"
     expert = PickCubeExpert
     outcomes = PickCubeOutcome
@@ -131,14 +132,3 @@ class PickCube(Task):
         distance = float(np.linalg.norm(cube - ee_pos))
         closing = 0.02 * (1.0 - gripper_opening) if distance < 0.03 else 0.0
         return -distance + closing + 2.0 * max(float(cube[2]) - CUBE_HALF, 0.0)
-
-    def labelers(self):
-        # where a successful episode grasped the cube, from each step (robot_rl.tasks.grasp)
-        return {"grasp": Labeler(GRASP_DIM, lambda steps, success: grasp_offsets(
-            steps["obs"], steps["executed_action"], success))}
-
-    def aux_head(self, name, columns, proprio_dim, hidden, options):
-        if name != "grasp":
-            return super().aux_head(name, columns, proprio_dim, hidden, options)
-        from robot_rl.tasks.grasp_head import GraspHead   # torch: only where a learner runs
-        return GraspHead(columns, proprio_dim, hidden, options)
