@@ -21,12 +21,12 @@ import pathlib
 import numpy as np
 
 
-def run(policy, env, seeds, judge: str | None) -> dict:
+def run(policy, env, seeds, judge: str | None, settings: dict | None = None) -> dict:
     from robot_rl.sim.corrector import CorrectorConfig, SimulatedHuman
     success, steps, took_over, takeovers, episode_takeovers = [], 0, 0, 0, []
     for seed in seeds:
         obs, info = env.reset(seed=int(seed))
-        human = SimulatedHuman(env, CorrectorConfig(judge=judge), seed=int(seed)) if judge else None
+        human = SimulatedHuman(env, CorrectorConfig(judge=judge, **(settings or {})), seed=int(seed)) if judge else None
         done, was = False, False
         while not done:
             action = np.clip(np.asarray(policy(obs), dtype=np.float64), -1, 1)
@@ -53,7 +53,14 @@ def main() -> None:
     ap.add_argument("--episodes", type=int, default=20)
     ap.add_argument("--first-seed", type=int, default=500_000, help="held-out seeds first..first+episodes-1")
     ap.add_argument("--json", type=pathlib.Path, default=None)
+    ap.add_argument("--judges", nargs="+", default=["plan", "progress"], choices=["plan", "progress"])
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a CorrectorConfig field for every judge (robot_rl.sim.corrector), e.g. stall_steps=8")
     args = ap.parse_args()
+    settings = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        settings[key] = float(value) if "." in value else int(value)
 
     from robot_rl import sim
     from robot_rl import robot
@@ -70,8 +77,8 @@ def main() -> None:
     for path in args.policies:
         policy = PolicyRuntime.from_file(path)
         alone = None
-        for judge in (None, "plan", "progress"):
-            r = {"policy": str(path), **run(policy, env, seeds, judge)}
+        for judge in (None, *args.judges):
+            r = {"policy": str(path), **run(policy, env, seeds, judge, settings)}
             if judge is None:
                 alone = r["success"]
             else:   # episodes taken over that the policy finishes alone on the same seed: false alarms
@@ -82,7 +89,7 @@ def main() -> None:
                   f"{r['takeovers_per_episode']:>18.2f} {needless:>19}", flush=True)
     env.close()
     if args.json:
-        args.json.write_text(json.dumps({"seeds": seeds, "rows": rows}, indent=1))
+        args.json.write_text(json.dumps({"seeds": seeds, "settings": settings, "rows": rows}, indent=1))
         print(f"results: {args.json}")
 
 

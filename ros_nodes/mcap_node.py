@@ -18,6 +18,7 @@ TOPICS = {
     "/joint_states": "sensor_msgs/msg/JointState",
     "/ee_pose": "geometry_msgs/msg/PoseStamped",
     "/gripper/opening": "std_msgs/msg/Float64",
+    "/reward": "std_msgs/msg/Float64",
     "/teleop/action": "std_msgs/msg/Float64MultiArray",
     "/teleop/intervention": "std_msgs/msg/Bool",
     "/teleop/event": "std_msgs/msg/String",

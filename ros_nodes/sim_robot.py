@@ -76,9 +76,9 @@ class SimRobotConfig(NodeConfig):
     operator: Literal["none", "expert", "corrector"] = "none"
     operator_noise: float = 0.0           # std of Gaussian noise on the operator's actions
     operator_success_hold: int = 3        # steps the task must hold before the operator presses success
-    # the corrector's judge (robot_rl.sim.corrector): "plan" takes over when the policy leaves the
-    # expert's route, "progress" only when the task stops advancing
-    corrector_judge: Literal["plan", "progress"] = "plan"
+    # the corrector's judge (robot_rl.sim.corrector): "progress" takes over when the task stops
+    # advancing or goes backwards, "plan" when the policy leaves the expert's route
+    corrector_judge: Literal["plan", "progress"] = CorrectorConfig.judge
 
     def validate(self) -> None:
         if self.camera_every < 1 or self.duration_s < 0:

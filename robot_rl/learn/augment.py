@@ -1,7 +1,7 @@
 """DrQ random shift on uint8 images: pad by `pad` pixels (edge replicated), crop back at a random
 offset per image. Stays uint8 end to end (no float32 copies of the replay's images): the padding is
-built from slices and each crop is a slice copy, ~5x faster on CPU than a gather over index
-tensors at batch 256."""
+built from slices and each crop is a slice copy, which on CPU beats a gather over index tensors
+(docs/BENCHMARKS.md)."""
 from __future__ import annotations
 
 from typing import Optional

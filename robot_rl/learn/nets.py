@@ -87,8 +87,8 @@ class EnsembleLayerNorm(nn.Module):
 
 class CriticEnsemble(nn.Module):
     """E independent Q(obs, action) networks (LayerNorm MLPs), evaluated together: each layer is
-    one batched matmul over the members (ensemble 10 runs ~2x faster than member by member here:
-    docs/BENCHMARKS.md). forward returns [E, B]."""
+    one batched matmul over the members, faster than member by member (docs/BENCHMARKS.md).
+    forward returns [E, B]."""
 
     def __init__(self, obs_dim: int, action_dim: int, ensemble: int = 2, hidden: Sequence[int] = (256, 256)) -> None:
         super().__init__()

@@ -11,6 +11,7 @@ import dataclasses
 
 from robot_rl.graph import NodeSpec
 from robot_rl.robot import DEFAULT_ROBOT, canonical, load
+from robot_rl.sim.corrector import CorrectorConfig
 
 SIM_OPERATORS = ("expert", "corrector")
 DEVICES = ("keyboard", "gamepad", "spacemouse")
@@ -42,7 +43,7 @@ class RecordingGraph:
     live_view_origins: str = ""          # browser origins the live view admits ("" = the Foxglove app, this machine)
     # the raw topics into an MCAP file beside the store, <store>.<UTC time>.mcap ("" = none)
     mcap: str = ""
-    corrector_judge: str = "plan"        # teleop corrector: plan | progress (robot_rl.sim.corrector)
+    corrector_judge: str = CorrectorConfig.judge   # teleop corrector: progress | plan (robot_rl.sim.corrector)
 
     def validate(self) -> None:
         load(self.robot)

@@ -33,6 +33,7 @@ from robot_rl.learn.learner import LearnerConfig
 from robot_rl.learn.sac import SACConfig
 from robot_rl.log import get_logger
 from robot_rl.robot import DEFAULT_ROBOT, canonical
+from robot_rl.sim.corrector import CorrectorConfig
 
 log = get_logger("robot_rl.session")
 
@@ -46,10 +47,9 @@ def _default_bc() -> BCConfig:
 
 
 def _default_learner() -> LearnerConfig:
-    # residual RL on the frozen BC base; the RLIF penalty on the step before a takeover is what
-    # made a corrected policy improve in bench/learning.py; the actor also imitates every human step
-    # (the BC term, unfiltered, training the encoder too): sessions with it ended at 60-85% held out
-    # on seeds 0-2 where the same seeds without it ended at 15-55% (docs/BENCHMARKS.md)
+    # residual RL on the frozen BC base; the RLIF penalty on the step before a takeover says that
+    # action was bad; the actor also imitates every human step (the BC term, unfiltered, training the
+    # encoder too), so corrections pull it directly (docs/BENCHMARKS.md has the runs behind each)
     # store, policy, registry, run_dir and base are the session's own (learner_config() sets them)
     return LearnerConfig(mode="residual", base="bc.safetensors", residual_scale=0.5, intervention_penalty=1.0, batch=128, nstep=3,
                          gamma=0.97, critic_warmup_updates=200, export_every_s=20.0, checkpoint_every_s=30.0,
@@ -74,18 +74,17 @@ class SessionConfig:
     image_size: int = 128
     max_episode_s: float = 30.0
     # After the HIL episodes, the learner takes the updates it still owes for the data, without new
-    # data. Off by default: in 3 of 3 sessions checked it lowered the policy's held-out success (65% ->
-    # 55%, 25% -> 0%, 15% -> 5%; docs/BENCHMARKS.md). The final policy is then the learner node's
-    # last export, made as the robot stopped.
+    # data (off: the policy over-fits the last data it saw; docs/BENCHMARKS.md). The final policy
+    # is then the learner node's last export, made as the robot stopped.
     catchup: bool = False
     # The final policy is the best of the learner's last `select_last` exports on `select_episodes`
     # validation seeds (seed+200000..; simulator only); select_last < 2 or select_episodes 0: the
-    # last export. Single exports swing by 15-25 points of held-out success (docs/BENCHMARKS.md).
+    # last export. Why: consecutive exports differ a lot in held-out success (docs/BENCHMARKS.md).
     select_last: int = 4
     select_episodes: int = 10
     # The BC base competes too: a session whose exports all do worse than its base on the validation
-    # seeds deploys the base (it wins only when strictly better; ties go to the newest export). Sessions
-    # ended below their base in 4 of 12 runs without it (docs/BENCHMARKS.md).
+    # seeds deploys the base (it wins only when strictly better; ties go to the newest export), so a
+    # session does not deploy a policy that did worse than the one it started from.
     select_base: bool = True
     # on a robot (sim: false), the HIL stage runs preflight with this config first and refuses to
     # let the policy move the robot unless it passes
@@ -96,10 +95,11 @@ class SessionConfig:
     # says success too, whichever comes first).
     success_model: str = ""
     # How the simulated human decides to take over (sim only; robot_rl.sim.corrector): "plan" when the
-    # policy leaves the scripted expert's route, even on a route that succeeds (its intervention rate
-    # stays near 50% on a policy that succeeds alone on every seed); "progress" only when the task
-    # stops advancing, so its intervention rate falls as the policy improves.
-    corrector_judge: Literal["plan", "progress"] = "plan"
+    # policy leaves the scripted expert's route, even on a route that succeeds, so its intervention
+    # rate says little about the policy; "progress" when the task stops advancing or goes backwards,
+    # handing back once the policy heads the right way, so its intervention rate falls as the policy
+    # improves.
+    corrector_judge: Literal["plan", "progress"] = CorrectorConfig.judge
     bc: BCConfig = dataclasses.field(default_factory=_default_bc)
     learner: LearnerConfig = dataclasses.field(default_factory=_default_learner)
 

@@ -35,9 +35,9 @@ class CorrectorConfig:
     stall_steps: int = 15        # steps without progress before it reacts
     stall_eps: float = 0.005     # m of progress that counts
     reaction_steps: int = 2      # delay between noticing and taking over (a person's reaction time)
-    hold_steps: int = 12         # how long it drives before handing back
+    hold_steps: int = 12         # how long it drives at least before handing back
     hand_noise: float = 0.1      # std of the noise on its actions (a thumb on a stick)
-    judge: str = "plan"          # "plan": off the expert's route is wrong; "progress": only when the task does not advance
+    judge: str = "progress"      # "progress": when the task stops advancing or goes back; "plan": off the expert's route
     progress_eps: float = 0.001  # m of task progress on one step that makes an off-plan step fine (judge "progress")
     regress_m: float = 0.02      # judge "progress": the task this far behind its best since it last watched: gone wrong
     on_track_cos: float = 0.7    # judge "progress": hand back once the policy's proposed motion heads this close to the expert's
