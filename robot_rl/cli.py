@@ -11,10 +11,11 @@ import sys
 from robot_rl import __version__, config
 from robot_rl.log import progress, setup
 from robot_rl.robot import DEFAULT_ROBOT, builtin_names, canonical as canonical_robot, load as load_robot
+from robot_rl.tasks import BUILTIN as BUILTIN_TASKS
 
 EXIT_USAGE = 2
-TASK_HELP = ("a simulator task: pick_cube (default), peg_insert, an installed plug-in's name or a dotted "
-             "path module:Class (docs/TASKS.md)")
+TASK_HELP = (f"a simulator task: {', '.join(BUILTIN_TASKS)} (default {next(iter(BUILTIN_TASKS))}), an installed "
+             "plug-in's name or a dotted path module:Class (docs/TASKS.md)")
 ROBOT_HELP = (f"a builtin robot ({', '.join(builtin_names())}; default {DEFAULT_ROBOT}) or the path of a robot "
               "description YAML (docs/ROBOTS.md)")
 

@@ -175,3 +175,32 @@ def test_a_robot_without_a_gripper_reaches_through_ros(procs, tmp_path, outside_
     ep = s.episodes()[0]
     steps = s.read_steps(ep, ["executed_action"])
     assert ep.success and np.isfinite(steps["executed_action"]).all() and s.spec.stream("teleop").shape == [4]
+
+
+@pytest.mark.ros
+@pytest.mark.hil
+def test_a_short_session_runs_a_task_written_outside_the_package(tmp_path, ros_child_env, outside_task):
+    """`robot-rl session --task my_tasks:Reach`: every stage on the user's task (demonstrations by
+    its expert, the BC base, HIL episodes judged by its progress measure, selection, held-out
+    evaluation, the report), with nothing in robot_rl naming it."""
+    import json
+    import subprocess
+
+    from robot_rl.store import EpisodeStore
+
+    env = {**ros_child_env, "PYTHONPATH": f"{outside_task}:{ros_child_env.get('PYTHONPATH', '')}"}
+    res = subprocess.run([sys.executable, "-m", "robot_rl.cli", "session", "--out", str(tmp_path / "s"),
+                          "--task", "my_tasks:Reach", "--demos", "2", "--hil-episodes", "2", "--eval-episodes", "2",
+                          "--set", "bc.steps=60", "--set", "learner.export_every_s=3", "--set", "learner.batch=32",
+                          "--set", "image_size=64", "--set", "select_episodes=2"],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, (res.stdout + res.stderr)[-4000:]
+    store = EpisodeStore.open(tmp_path / "s" / "store.zarr")
+    eps = store.episodes(status="complete")
+    assert len(eps) == 4 and {e.task for e in eps} == {"my_tasks:Reach"}
+    rewards = np.concatenate([store.read_steps(e, ["reward"])["reward"] for e in eps])
+    assert (rewards <= 0).all() and (rewards < -0.01).any()     # the task's dense reward, stored per step
+    report = (tmp_path / "s" / "report.md").read_text()
+    assert report.startswith("# Session report: my_tasks:Reach")
+    results = json.loads((tmp_path / "s" / "eval.json").read_text())
+    assert len(results["base"]["success"]) == len(results["final"]["success"]) == 2

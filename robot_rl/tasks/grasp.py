@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from typing import Any, Optional
+
 from robot_rl.robot.features import ProprioLayout
 from robot_rl.tasks.base import Labeler
 
@@ -79,3 +81,47 @@ class GraspLabels:
             return super().aux_head(name, columns, proprio_dim, hidden, options)
         from robot_rl.tasks.grasp_head import GraspHead   # torch: only where a learner runs
         return GraspHead(columns, proprio_dim, hidden, options)
+
+
+class GraspOutcome:
+    """How an episode of a grasp-then-move task ended (a Task's `outcomes`): whether the gripper
+    reached the object (within REACH_M of `key` in the task's state), closed near it, moved it at
+    least MOVED_M (`moved(state)`), and its closest approach (3D and horizontally). A task names
+    its categories in OUTCOMES: success, then never reached, never closed, never moved, moved but
+    not enough."""
+    OUTCOMES: tuple[str, ...] = ()
+    key = ""
+    REACH_M = 0.03
+    MOVED_M = 0.01
+
+    def __init__(self, env) -> None:
+        self.env = env
+        self.reached = self.closed = False
+        self.moved_max, self.closest, self.closest_xy = 0.0, np.inf, np.inf
+        self.tracked = False
+
+    def moved(self, state: dict) -> float:
+        raise NotImplementedError
+
+    def step(self, info: dict) -> None:
+        state = info.get("state", {})
+        if self.key not in state:
+            return
+        self.tracked = True
+        target, ee = state[self.key], self.env.ee_pose()[0]
+        distance = float(np.linalg.norm(target - ee))
+        self.closest = min(self.closest, distance)
+        self.closest_xy = min(self.closest_xy, float(np.linalg.norm(target[:2] - ee[:2])))
+        near = distance < self.REACH_M
+        self.reached |= near
+        self.closed |= near and self.env.gripper_opening() < 0.5
+        self.moved_max = max(self.moved_max, self.moved(state))
+
+    def result(self, success: bool) -> Optional[dict[str, Any]]:
+        """{"outcome", "closest_cm", "closest_xy_cm", "moved_cm"}; None if no step saw the object."""
+        if not self.tracked:
+            return None
+        k = (0 if success else 1 if not self.reached else 2 if not self.closed else
+             3 if self.moved_max < self.MOVED_M else 4)
+        return {"outcome": self.OUTCOMES[k], "closest_cm": round(100 * self.closest, 1),
+                "closest_xy_cm": round(100 * self.closest_xy, 1), "moved_cm": round(100 * self.moved_max, 1)}

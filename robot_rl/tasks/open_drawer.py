@@ -8,14 +8,12 @@ standoffs in front of the drawer's face: a top-down gripper closes across it.
 """
 from __future__ import annotations
 
-from typing import Any, Optional
-
 import mujoco
 import numpy as np
 
 from robot_rl.sim.experts import Expert, nearest_yaw
 from robot_rl.tasks.base import Task, start_pose
-from robot_rl.tasks.grasp import GraspLabels
+from robot_rl.tasks.grasp import GraspLabels, GraspOutcome
 
 OPEN_M = 0.10              # the drawer this far out: success
 TRAVEL = 0.16              # the slide's range
@@ -72,36 +70,14 @@ class OpenDrawerExpert(Expert):
         self.phase, self.phase_steps = phase, 0
 
 
-class OpenDrawerOutcome:
-    """Follows one episode: whether the gripper reached the handle, closed there, moved the drawer,
-    and its closest approach to the handle."""
+class OpenDrawerOutcome(GraspOutcome):
+    """never reached the handle, never closed on it, never pulled it (1 cm), pulled not far enough."""
+    OUTCOMES = OUTCOMES
+    key = "handle_pos"
+    REACH_M = REACH_M
 
-    def __init__(self, env) -> None:
-        self.env = env
-        self.reached = self.closed = False
-        self.opened, self.closest, self.closest_xy = 0.0, np.inf, np.inf
-        self.tracked = False
-
-    def step(self, info: dict) -> None:
-        state = info.get("state", {})
-        if "handle_pos" not in state:
-            return
-        self.tracked = True
-        handle, ee = state["handle_pos"], self.env.ee_pose()[0]
-        distance = float(np.linalg.norm(handle - ee))
-        self.closest = min(self.closest, distance)
-        self.closest_xy = min(self.closest_xy, float(np.linalg.norm(handle[:2] - ee[:2])))
-        near = distance < REACH_M
-        self.reached |= near
-        self.closed |= near and self.env.gripper_opening() < 0.5
-        self.opened = max(self.opened, float(state["opening"][0]))
-
-    def result(self, success: bool) -> Optional[dict[str, Any]]:
-        if not self.tracked:
-            return None
-        k = 0 if success else 1 if not self.reached else 2 if not self.closed else 3 if self.opened < 0.01 else 4
-        return {"outcome": OUTCOMES[k], "closest_cm": round(100 * self.closest, 1),
-                "closest_xy_cm": round(100 * self.closest_xy, 1), "opened_cm": round(100 * self.opened, 1)}
+    def moved(self, state):
+        return float(state["opening"][0])
 
 
 class OpenDrawer(GraspLabels, Task):

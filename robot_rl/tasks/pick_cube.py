@@ -3,15 +3,13 @@ how an episode ended, by how far it got (never reached the cube, never closed on
 policy fails is what says what to fix."""
 from __future__ import annotations
 
-from typing import Any, Optional
-
 import mujoco
 import numpy as np
 
 from robot_rl.robot.kinematics import yaw_of
 from robot_rl.sim.experts import Expert, nearest_yaw
 from robot_rl.tasks.base import Task, start_pose
-from robot_rl.tasks.grasp import GraspLabels
+from robot_rl.tasks.grasp import GraspLabels, GraspOutcome
 
 CUBE_HALF = 0.02
 OUTCOMES = ("success", "never reached the cube", "reached, never closed on it", "closed, never lifted it",
@@ -62,37 +60,14 @@ class PickCubeExpert(Expert):
 
 
 
-class PickCubeOutcome:
-    """Follows one episode: whether the gripper reached the cube, closed near it, lifted it, and its
-    closest approach (3D and horizontally)."""
+class PickCubeOutcome(GraspOutcome):
+    """never reached the cube, never closed on it, never lifted it (1 cm), lifted then lost it."""
+    OUTCOMES = OUTCOMES
+    key = "cube_pos"
+    REACH_M, MOVED_M = REACH_M, LIFT_M
 
-    def __init__(self, env) -> None:
-        self.env = env
-        self.reached = self.closed = False
-        self.lifted, self.closest, self.closest_xy = 0.0, np.inf, np.inf
-        self.tracked = False
-
-    def step(self, info: dict) -> None:
-        state = info.get("state", {})
-        if "cube_pos" not in state:
-            return
-        self.tracked = True
-        cube, ee = state["cube_pos"], self.env.ee_pose()[0]
-        distance = float(np.linalg.norm(cube - ee))
-        self.closest = min(self.closest, distance)
-        self.closest_xy = min(self.closest_xy, float(np.linalg.norm(cube[:2] - ee[:2])))
-        near = distance < REACH_M
-        self.reached |= near
-        self.closed |= near and self.env.gripper_opening() < 0.5
-        self.lifted = max(self.lifted, float(cube[2]) - CUBE_HALF)
-
-    def result(self, success: bool) -> Optional[dict[str, Any]]:
-        """{"outcome", "closest_cm", "closest_xy_cm"}; None if no step saw a cube."""
-        if not self.tracked:
-            return None
-        k = (0 if success else 1 if not self.reached else 2 if not self.closed else 3 if self.lifted < LIFT_M else 4)
-        return {"outcome": OUTCOMES[k], "closest_cm": round(100 * self.closest, 1),
-                "closest_xy_cm": round(100 * self.closest_xy, 1)}
+    def moved(self, state):
+        return float(state["cube_pos"][2]) - CUBE_HALF
 
 
 class PickCube(GraspLabels, Task):
