@@ -2,8 +2,7 @@
 onnxruntime (what the control node runs) acting on the simulated robot at full speed through the
 control node's step (robot_rl.sim.control_loop: safety layer, action scaling, the sim robot's
 command checks), plus PNG strips of the first few episodes for the session report
-and how each episode ended in the task's own outcome categories (robot_rl.sim.outcomes; pick_cube:
-never reached the cube, never closed on it, ...)."""
+and how each episode ended in the task's own outcome categories (robot_rl.sim.outcomes; Task.outcomes)."""
 from __future__ import annotations
 
 import pathlib

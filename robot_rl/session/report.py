@@ -139,8 +139,8 @@ def write_report(cfg, state: dict[str, Any]) -> list[pathlib.Path]:
         from robot_rl.sim.outcomes import failure_summary   # imports the simulator (MuJoCo): here, not with the module
         failures = {r: failure_summary(evals[r]["outcomes"]) for r in ROLES if evals.get(r, {}).get("outcomes")}
         if any(failures.values()):
-            lines.append("\nHow the failed episodes ended (how far each got; the gripper's closest approach to the "
-                         "cube where it never reached it):")
+            lines.append("\nHow the failed episodes ended, in the task's categories (how far each got; the "
+                         "gripper's closest approach to the object where it never reached it):")
             lines += [f"- {ROLE_LABEL[r]}: {f}" for r, f in failures.items() if f]
         clamps = {r: evals[r]["clamps"] for r in ROLES if r in evals and "clamps" in evals[r]}
         if clamps:

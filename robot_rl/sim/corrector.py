@@ -1,21 +1,23 @@
 """A simulated human corrector: lets sessions with human corrections run unattended.
 
-It watches the running policy the way a person with a gamepad would. It triggers when the policy
-leaves a tube around the expert's plan (its motion disagrees with the expert's by more than
-`tube` for `patience` steps) or when progress stalls (the distance to the expert's current goal
-has not shrunk by `stall_eps` for `stall_steps` steps). After `reaction_steps` of reaction delay it
-takes over: expert actions plus hand noise for `hold_steps`, then hands back once the policy's
-action agrees with the expert's again (otherwise it keeps driving). Its outputs are
-what a teleop device gives: the action it commands and whether it is intervening.
+It watches the running policy the way a person with a gamepad would, and when it sees the policy
+go wrong it waits `reaction_steps` (a person's reaction time), takes over with the task's scripted
+expert (its actions plus hand noise) for at least `hold_steps`, and hands back once the policy
+would do the right thing again (the policy keeps proposing actions while the human drives). Its
+outputs are what a teleop device gives: the action it commands and whether it is intervening.
 
-That is judge "plan": anything off the expert's route is wrong. It takes over on a policy that
-succeeds by another route (a learned policy that dives straight at the cube instead of stopping
-above it first drew 40% intervention steps while succeeding on 10 of 10 seeds). Judge "progress"
-is a person who judges by outcome: an off-plan step counts only when the task made no progress on
-it (`Task.progress`: closer to the cube, the cube higher), a stall is no task progress for
-`stall_steps`, and its plan follows the scene (Expert.replan: a policy at the cube is compared with
-closing on it, not with hovering 8 cm above it, and a takeover there closes instead of climbing
-back); it hands back as the plan judge does. Its intervention rate falls as the policy gets better.
+What "wrong" is depends on its judge:
+- "progress" (the default) judges by the task's progress measure (`Task.progress`), whatever route
+  the policy takes: off the expert's route for `patience` steps on which the task did not advance,
+  no new best for `stall_steps`, or the task `regress_m` behind its best. It hands back once the
+  policy's proposed motion heads the way the expert's does (direction, not speed) with the same
+  gripper command. Its plan follows the scene (Expert.replan: at the object it compares the policy
+  with closing on it, not with the approach its phases started with). It leaves a policy that
+  succeeds by its own route alone, so its intervention rate falls as the policy gets better.
+- "plan": off the expert's route (the action's distance to the expert's over `tube`) for
+  `patience` steps, or no progress toward the expert's current goal for `stall_steps`; it hands
+  back once the policy's action is within the tube. It takes over a policy that succeeds by
+  another route too, so its intervention rate says little about the policy.
 """
 from __future__ import annotations
 
