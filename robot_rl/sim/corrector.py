@@ -41,8 +41,8 @@ class CorrectorConfig:
     hand_noise: float = 0.1      # std of the noise on its actions (a thumb on a stick)
     judge: str = "progress"      # "progress": when the task stops advancing or goes back; "plan": off the expert's route
     progress_eps: float = 0.001  # m of task progress on one step that makes an off-plan step fine (judge "progress")
-    regress_m: float = 0.02      # judge "progress": the task this far behind its best since it last watched: gone wrong
-    on_track_cos: float = 0.7    # judge "progress": hand back once the policy's proposed motion heads this close to the expert's
+    regress_m: float = 0.02      # judge "progress": the task this far behind its best: gone wrong
+    on_track_cos: float = 0.7    # judge "progress": hand back once the policy's motion heads this close to the expert's
 
     def validate(self) -> None:
         if min(self.patience, self.stall_steps, self.hold_steps) < 1 or self.reaction_steps < 0:

@@ -69,6 +69,13 @@ def grasp_offsets(obs: np.ndarray, executed_action: np.ndarray, success: bool) -
     return out
 
 
+def grasp_phase(moving: bool, at_grasp: bool, over: bool) -> int:
+    """The phase a grasp-then-move expert's plan has reached in the scene (Expert.replan): 3 holding
+    the object and moving it, 2 around it at grasp height (close), 1 over it and turned to it
+    (descend), else 0 (go above it)."""
+    return 3 if moving else 2 if at_grasp else 1 if over else 0
+
+
 class GraspLabels:
     """A Task mix-in: the `grasp` labeler (grasp_offsets) and the `grasp` auxiliary head."""
 

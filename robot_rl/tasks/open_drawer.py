@@ -13,7 +13,7 @@ import numpy as np
 
 from robot_rl.sim.experts import Expert, nearest_yaw
 from robot_rl.tasks.base import Task, start_pose
-from robot_rl.tasks.grasp import GraspLabels, GraspOutcome
+from robot_rl.tasks.grasp import GraspLabels, GraspOutcome, grasp_phase
 
 OPEN_M = 0.10              # the drawer this far out: success
 TRAVEL = 0.16              # the slide's range
@@ -59,15 +59,10 @@ class OpenDrawerExpert(Expert):
         pos, yaw, handle, grip_yaw, _ = self._scene(info)
         lined_up = np.linalg.norm(pos[:2] - handle[:2]) < 0.008 and abs(grip_yaw - yaw) < 0.08
         holding = self.env.gripper_opening() < 0.9 and np.linalg.norm(pos - handle) < 0.02
-        if holding and info["state"]["opening"][0] > 0.005:
-            phase = 3          # holding the handle, drawer moving: pull on
-        elif lined_up and abs(pos[2] - handle[2]) < 0.01:
-            phase = 2          # around the bar: close
-        elif lined_up and pos[2] < handle[2] + 0.09:
-            phase = 1          # over it, turned across it: descend
-        else:
-            phase = 0
-        self.phase, self.phase_steps = phase, 0
+        pulling = holding and info["state"]["opening"][0] > 0.005
+        self.phase = grasp_phase(pulling, lined_up and abs(pos[2] - handle[2]) < 0.01,
+                                 lined_up and pos[2] < handle[2] + 0.09)
+        self.phase_steps = 0
 
 
 class OpenDrawerOutcome(GraspOutcome):

@@ -9,7 +9,7 @@ import numpy as np
 from robot_rl.robot.kinematics import yaw_of
 from robot_rl.sim.experts import Expert, nearest_yaw
 from robot_rl.tasks.base import Task, start_pose
-from robot_rl.tasks.grasp import GraspLabels, GraspOutcome
+from robot_rl.tasks.grasp import GraspLabels, GraspOutcome, grasp_phase
 
 CUBE_HALF = 0.02
 OUTCOMES = ("success", "never reached the cube", "reached, never closed on it", "closed, never lifted it",
@@ -48,15 +48,11 @@ class PickCubeExpert(Expert):
         pos, yaw, cube, cube_yaw = self._scene(info)
         lined_up = np.linalg.norm(pos[:2] - cube[:2]) < 0.006 and abs(cube_yaw - yaw) < 0.06
         closing = self.env.gripper_opening() < 0.9
-        if closing and info["state"]["cube_pos"][2] > CUBE_HALF + 0.005 and np.linalg.norm(pos - cube) < 0.03:
-            phase = 3          # holding it off the table: lift
-        elif lined_up and abs(pos[2] - CUBE_HALF) < 0.01:
-            phase = 2          # at grasp height around it: close
-        elif lined_up and pos[2] < cube[2] + 0.10:
-            phase = 1          # over it, turned to its faces, at most 2 cm above the hover height: descend
-        else:
-            phase = 0
-        self.phase, self.phase_steps = phase, 0
+        lifting = closing and info["state"]["cube_pos"][2] > CUBE_HALF + 0.005 and np.linalg.norm(pos - cube) < 0.03
+        # over it, turned to its faces: at grasp height, or at most 2 cm above the hover height
+        self.phase = grasp_phase(lifting, lined_up and abs(pos[2] - CUBE_HALF) < 0.01,
+                                 lined_up and pos[2] < cube[2] + 0.10)
+        self.phase_steps = 0
 
 
 
