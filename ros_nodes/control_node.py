@@ -191,7 +191,7 @@ class ControlNode(RobotRLNode):
         limits = self.kinematics.robot
         safety, to_command = robot_control(self.robot, c.rate_hz, self.mode, c.max_ee_speed, c.max_yaw_rate,
                                            c.max_joint_speed, limits.lower.tolist(), limits.upper.tolist())
-        self.action_dim = len(safety.low) + int(safety.gripper)
+        self.action_dim = safety.action_dim
         if rt is not None and rt.meta.action.dim != self.action_dim:
             raise ConfigError(f"policy {rt.version} outputs {rt.meta.action.dim} actions; command_mode "
                              f"{self.mode} on {self.robot.name} takes {self.action_dim}")
@@ -485,27 +485,27 @@ class ControlNode(RobotRLNode):
         cmd = rec.command
         if cmd is None:
             return  # a hold with nothing saying where the robot is: command nothing, record nothing
-        g = int(self.robot.has_gripper)   # the command ends with the gripper's value, or has none
+        target, grip = self.core.to_command.split(cmd)   # grip: None for a robot without a gripper
         if self.mode != "joint":
-            quat = self.kinematics.tool_quat(cmd[3:len(cmd) - g])
+            quat = self.kinematics.tool_quat(target[3:])
             pose = self.msg_pose.pose
-            pose.position.x, pose.position.y, pose.position.z = float(cmd[0]), float(cmd[1]), float(cmd[2])
+            pose.position.x, pose.position.y, pose.position.z = float(target[0]), float(target[1]), float(target[2])
             o = pose.orientation
             o.w, o.x, o.y, o.z = float(quat[0]), float(quat[1]), float(quat[2]), float(quat[3])
             stamp = self.msg_pose.header.stamp   # the state this command was computed from
             stamp.sec, stamp.nanosec = divmod(self.state_stamp_ns, 1_000_000_000)
             # The gripper first: a lockstep simulator advances on the pose, and must have both.
-            if g:
-                self.msg_grip.data = float(cmd[-1])
+            if grip is not None:
+                self.msg_grip.data = grip
                 self.pub_grip.publish(self.msg_grip)
             self.pub_pose.publish(self.msg_pose)
-        elif self.config.gripper_in_joint_command or not g:
+        elif self.config.gripper_in_joint_command or grip is None:
             self.msg_joints.data = cmd
             self.pub_joints.publish(self.msg_joints)
         else:
-            self.msg_grip.data = float(cmd[-1])
+            self.msg_grip.data = grip
             self.pub_grip.publish(self.msg_grip)
-            self.msg_joints.data = cmd[:-1]
+            self.msg_joints.data = target
             self.pub_joints.publish(self.msg_joints)
         sent = time.monotonic_ns()
         self.latency.add(sent - self.last_obs_ns)

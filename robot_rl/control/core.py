@@ -49,6 +49,10 @@ class DeltaCommand:
             return a
         return np.concatenate([np.asarray(state[:self.n], float) + a[:self.n] * self.scale, a[self.n:]])
 
+    def split(self, command: np.ndarray) -> tuple[np.ndarray, Optional[float]]:
+        """A command's target (its first n values) and its gripper value (None without a gripper)."""
+        return command[:self.n], (float(command[self.n]) if self.g else None)
+
     def action_of(self, command: np.ndarray, state: np.ndarray) -> np.ndarray:
         c = np.asarray(command, dtype=np.float64)
         return np.concatenate([(c[:self.n] - np.asarray(state[:self.n], float)) / self.scale, c[self.n:self.n + self.g]])
@@ -98,7 +102,7 @@ class ControlCore:
     def __init__(self, policy: Any, safety: SafetyLayer, watchdog: Watchdog,
                  to_command: DeltaCommand) -> None:
         self.policy, self.safety, self.watchdog, self.to_command = policy, safety, watchdog, to_command
-        self.action_dim = safety.n + int(safety.cfg.gripper)
+        self.action_dim = safety.cfg.action_dim
         self.previous: Any = None     # the policy before the last swap: the fallback on a fault
         self.swaps = 0
         self.faults = 0

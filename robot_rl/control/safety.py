@@ -31,6 +31,11 @@ class SafetyConfig:
     gripper_max_rate: float = 4.0   # command units (-1..1) per second
     gripper: bool = True            # the command ends with a gripper value (false: a robot without a gripper)
 
+    @property
+    def action_dim(self) -> int:
+        """The values of a command (and of the action it comes from): one per axis, then the gripper's."""
+        return len(self.low) + int(self.gripper)
+
     def validate(self) -> None:
         n = len(self.low)
         if not (len(self.high) == len(self.max_step) == len(self.max_velocity) == n):

@@ -38,7 +38,7 @@ class SimControlLoop:
 
     @property
     def action_dim(self) -> int:
-        return len(self.safety_cfg.low) + int(self.safety_cfg.gripper)
+        return self.safety_cfg.action_dim
 
     def reset(self, seed: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """A new episode: the scene for `seed`, a fresh safety layer (as after a reset on the robot)."""
@@ -76,12 +76,11 @@ class SimControlLoop:
         cmd, server = rec.command, self.server
         if cmd is None:
             return
-        g = self.safety_cfg.gripper
-        grip = float(cmd[-1]) if g else None
+        target, grip = self.to_command.split(cmd)
         if self.mode != "joint":
-            server.command_ee(cmd[:3], tool_quat(self.env.home_quat, cmd[3:len(cmd) - g]), grip)
+            server.command_ee(target[:3], tool_quat(self.env.home_quat, target[3:]), grip)
         else:
-            server.command_joints(cmd[:self.env.robot.n], grip)
+            server.command_joints(target, grip)
 
     def advance(self):
         env = self.env

@@ -16,6 +16,7 @@ float32 in the layout of robot_rl.robot.features and one uint8 [H, W, 3] image p
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, Literal, Optional
 
 import gymnasium as gym
@@ -125,7 +126,6 @@ class RobotEnv(gym.Env):
         self.camera_ids = {"front": mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_CAMERA, "front"),
                          "wrist": self.robot.wrist_camera}
         self.steps = 0
-        self._grip_axis: Optional[float] = None
 
     # --- kinematic state ----------------------------------------------------------------------
     @property
@@ -143,28 +143,33 @@ class RobotEnv(gym.Env):
         mujoco.mju_mat2Quat(quat, self.data.site_xmat[self.robot.ee_site])
         return self.data.site_xpos[self.robot.ee_site].copy(), quat
 
+    @functools.cached_property
     def grip_axis_yaw(self) -> float:
         """The angle (rad, in [0, pi)) from the tool's yaw to the horizontal line along which the
         gripper's fingers close, found in the model (the fingers' geoms open vs closed at the home
         pose): a task that must close across a bar (a drawer's handle) turns the tool by it. NaN
         without a gripper."""
-        if self._grip_axis is None:
-            self._grip_axis = float("nan")
-            if self.robot.gripper_ids.size:
-                d = mujoco.MjData(self.model)
-                d.qpos[self.robot.qpos_adr] = self.home_q
-                where = []
-                for command in (1.0, -1.0):
-                    for jid in self.model.actuator_trnid[self.robot.gripper_ids, 0]:
-                        d.qpos[self.model.jnt_qposadr[jid]] = self.robot.gripper_ctrl(command)
-                    mujoco.mj_kinematics(self.model, d)
-                    where.append(d.geom_xpos[:, :2].copy())
-                moved = where[1] - where[0]
-                moved = moved[np.linalg.norm(moved, axis=1) > 1e-4]
-                if len(moved):
-                    axis = np.linalg.svd(moved)[2][0]
-                    self._grip_axis = float(np.arctan2(axis[1], axis[0]) % np.pi)
-        return self._grip_axis
+        if not self.description.has_gripper:
+            return float("nan")
+        d = mujoco.MjData(self.model)
+        d.qpos[self.robot.qpos_adr] = self.home_q
+        where = []
+        for command in (1.0, -1.0):
+            self._place_gripper(d, command)
+            mujoco.mj_kinematics(self.model, d)
+            where.append(d.geom_xpos[:, :2].copy())
+        moved = where[1] - where[0]
+        moved = moved[np.linalg.norm(moved, axis=1) > 1e-4]
+        if not len(moved):
+            return float("nan")
+        axis = np.linalg.svd(moved)[2][0]
+        return float(np.arctan2(axis[1], axis[0]) % np.pi)
+
+    def _place_gripper(self, data: mujoco.MjData, command: float) -> None:
+        """Put the gripper's joints where its actuators' target for `command` holds them (no motion)."""
+        target = self.robot.gripper_ctrl(command)
+        for jid in self.model.actuator_trnid[self.robot.gripper_ids, 0]:
+            data.qpos[self.model.jnt_qposadr[jid]] = target
 
     def gripper_opening(self) -> float:
         if not self.robot.gripper_ids.size:
@@ -181,9 +186,7 @@ class RobotEnv(gym.Env):
         self.data.qpos[self.robot.qpos_adr] = q
         self.data.ctrl[self.robot.actuator_ids] = q
         self.set_gripper(self.task.start_gripper * 2 - 1)
-        grip = self.data.ctrl[self.robot.gripper_ids]
-        for jid, a in zip(self.model.actuator_trnid[self.robot.gripper_ids, 0], grip):
-            self.data.qpos[self.model.jnt_qposadr[jid]] = a
+        self._place_gripper(self.data, self.task.start_gripper * 2 - 1)
         mujoco.mj_forward(self.model, self.data)
         self.steps = 0
         return self.observe(), self.info(False)

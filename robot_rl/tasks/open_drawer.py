@@ -34,7 +34,7 @@ class OpenDrawerExpert(Expert):
         s = info["state"]
         handle = s["handle_pos"] + self.bias
         # fingers across the bar: their closing line along the cabinet's axis (mod pi: a symmetric grip)
-        return pos, yaw, handle, nearest_yaw(float(s["cabinet_yaw"][0]) - self.env.grip_axis_yaw(), yaw, np.pi), \
+        return pos, yaw, handle, nearest_yaw(float(s["cabinet_yaw"][0]) - self.env.grip_axis_yaw, yaw, np.pi), \
             s["pull_dir"]
 
     def act(self, obs, info):
