@@ -10,10 +10,12 @@ import time
 
 import pytest
 import yaml
+from pathlib import Path
 
 from conftest import ROBOT_RL, children_of, pid_alive, wait_exit, wait_until
 
 pytestmark = pytest.mark.ros
+DATA = Path(__file__).parent / "data"
 
 
 def write_graph(tmp_path, nodes, **extra) -> str:
@@ -53,22 +55,37 @@ def test_two_node_graph_talks_and_ends_with_its_required_node(procs, tmp_path):
     assert "required node listener exited with code 0" in log
 
 
-def test_sigint_stops_every_process_within_5s(procs, tmp_path):
-    graph = write_graph(tmp_path, [talker(), listener(tmp_path)])
+def test_sigint_stops_every_process_cleanly(procs, tmp_path):
+    # The shutdown timeout is wide so that a slow machine is not taken for a stubborn node: this test
+    # is about every node ending on SIGINT by itself (the escalation has its own test below).
+    graph = write_graph(tmp_path, [talker(), listener(tmp_path)], shutdown_timeout_s=30.0)
     runner = up(procs, graph)
     # Both nodes up and talking: the listener reports messages.
     assert wait_until(lambda: re.search(r"\[listener\s*\] .* [1-9]\d* msgs", log_of(runner)), 30), log_of(runner)
     kids = children_of(runner.pid)
     assert len(kids) == 2
-    t0 = time.monotonic()
     runner.send_signal(signal.SIGINT)
-    code = wait_exit(runner, 5)
-    assert wait_until(lambda: not any(pid_alive(p) for p in kids), 5.0 - (time.monotonic() - t0) + 0.1)
-    assert time.monotonic() - t0 <= 5.0
+    code = wait_exit(runner, 40)
+    assert wait_until(lambda: not any(pid_alive(p) for p in kids), 5)
     assert code == 0, log_of(runner)
     assert "stopping 2 node(s) (SIGINT)" in log_of(runner)
+    assert "killing" not in log_of(runner)
     # The listener shut down cleanly: it wrote its report on the way out.
     assert json.loads((tmp_path / "listener.json").read_text())["received"] > 0
+
+
+def test_node_that_ignores_sigint_is_killed_after_the_shutdown_timeout(procs, tmp_path):
+    stubborn = {"name": "stubborn", "module": "outside_nodes.stubborn", "required": False,
+                "env": {"PYTHONPATH": str(DATA)}, "parameters": {"ready_path": str(tmp_path / "ready")}}
+    graph = write_graph(tmp_path, [talker(), stubborn], shutdown_timeout_s=1.0)
+    runner = up(procs, graph)
+    assert wait_until(lambda: (tmp_path / "ready").exists(), 30), log_of(runner)
+    kids = children_of(runner.pid)
+    assert len(kids) == 2
+    runner.send_signal(signal.SIGINT)
+    wait_exit(runner, 30)
+    assert wait_until(lambda: not any(pid_alive(p) for p in kids), 5)
+    assert "killing stubborn: still running 1 s after SIGINT" in log_of(runner)
 
 
 def test_killed_required_node_makes_up_exit_nonzero(procs, tmp_path):
