@@ -53,11 +53,13 @@ def test_foreign_models_are_read_from_their_installed_packages_not_this_repo(nam
     assert sorted(pathlib.Path(p).name for p in tracked) == ["arm6.xml", "arm7.xml"]   # ours only
 
 
-@pytest.mark.parametrize("name,task", [(n, "pick_cube") for n in FOREIGN] + [("panda", "open_drawer")])
+@pytest.mark.parametrize("name,task", [(n, "pick_cube") for n in FOREIGN] + [("panda", "open_drawer"),
+                                                                         ("jaco", "peg_insert")])
 def test_the_expert_does_the_task_with_each_foreign_arm_through_the_control_step(name, task):
     """The scripted expert, through the same control step as the robot's (safety layer, sim robot
-    command checks), picks the cube with the Panda and with the Jaco's three fingers, and opens the
-    drawer with the Panda (its fingers turned across the handle, found from its model)."""
+    command checks), picks the cube with the Panda and with the Jaco's three fingers, opens the
+    drawer with the Panda (its fingers turned across the handle, found from its model), and inserts
+    the peg with the Jaco (the peg held square to the world at yaw 0 whatever its hand's axes)."""
     from robot_rl import sim
     from robot_rl.sim.control_loop import SimControlLoop
     from robot_rl.sim.experts import make_expert

@@ -12,6 +12,7 @@ from robot_rl.robot.description import BUILTIN
 from robot_rl.sim import SimConfig, make
 from robot_rl.sim.env import RobotEnv
 from robot_rl.sim.experts import make_expert, run_episode
+from robot_rl.sim.outcomes import tracker_for
 
 
 def rollout(env, seed, steps=30, noise=0.2):
@@ -76,6 +77,27 @@ def test_a_differently_built_robot_plugs_in_by_its_description(task, tmp_path):
     obs, _ = env.reset(seed=0)
     assert obs["wrist"].shape == (128, 128, 3) and obs["wrist"].std() > 0
     env.close()
+
+
+def test_a_peg_that_lands_within_the_lead_in_slides_into_the_hole_and_outcomes_say_where_it_stopped():
+    env = make("peg_insert", cameras=[])
+    # the expert aiming 4 mm off the hole's centre (3 mm more than the clearance): the lead-in guides it
+    off = make_expert(env, seed=0, bias_m=0.004)
+    assert sum(run_episode(env, off, s)["success"] for s in range(10)) >= 9
+    # aiming 2 cm off, it never gets the peg over the hole; an exact aim succeeds
+    rows = {}
+    for bias in (0.02, 0.0):
+        expert = make_expert(env, seed=0, bias_m=bias)
+        obs, info = env.reset(seed=1)
+        expert.reset()
+        tracker, done = tracker_for(env), False
+        while not done:
+            obs, _, term, trunc, info = env.step(expert.act(obs, info))
+            tracker.step(info)
+            done = term or trunc
+        rows[bias] = tracker.result(info["success"])
+    assert rows[0.0]["outcome"] == "success" and rows[0.0]["depth_cm"] >= 2.0
+    assert rows[0.02]["outcome"] in ("never over the hole",) and rows[0.02]["closest_xy_cm"] > 0.5, rows
 
 
 def test_degraded_expert_is_weaker():

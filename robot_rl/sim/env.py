@@ -78,14 +78,22 @@ def build_model(cfg: SimConfig, task: Task, d: RobotDescription) -> tuple[mujoco
 
 def _approach_down(model: mujoco.MjModel, d: RobotDescription, site: int) -> np.ndarray:
     """The tool site's orientation in its body, turned so that its -z axis is the tool's approach
-    (the direction its fingers point: straight down at the description's home pose), whatever axis
-    the robot's model points its site along: a task attaches a held tool along -z on any robot."""
+    (the direction its fingers point: straight down at the description's home pose) and its x axis
+    the world's x at the home pose, whatever axes the robot's model gives its site: a task attaches
+    a held tool along -z, square to the world at yaw 0, on any robot."""
     data = mujoco.MjData(model)
     data.qpos[RobotModel(model, d).qpos_adr] = d.home
     mujoco.mj_kinematics(model, data)
-    approach = data.site_xmat[site].reshape(3, 3).T @ np.array([0.0, 0.0, -1.0])   # in the site's frame
+    site_mat = data.site_xmat[site].reshape(3, 3)
+    approach = site_mat.T @ np.array([0.0, 0.0, -1.0])   # in the site's frame
     turn, out = np.zeros(4), np.zeros(4)
     mujoco.mju_quatZ2Vec(turn, -approach)
+    turn_mat = np.zeros(9)
+    mujoco.mju_quat2Mat(turn_mat, turn)
+    x_world = site_mat @ turn_mat.reshape(3, 3)[:, 0]   # the turned frame's x axis at home (horizontal)
+    spin = np.zeros(4)
+    mujoco.mju_axisAngle2Quat(spin, np.array([0.0, 0.0, 1.0]), -np.arctan2(x_world[1], x_world[0]))
+    mujoco.mju_mulQuat(turn, turn.copy(), spin)   # about the turned frame's z, the world's vertical
     mujoco.mju_mulQuat(out, model.site_quat[site], turn)
     return out
 

@@ -12,6 +12,8 @@ PEG_HALF = 0.011          # 22 mm square peg
 HOLE_HALF = 0.012         # 24 mm square hole: 2 mm total clearance, 1 mm a side
 HOLE_DEPTH = 0.04
 PEG_BELOW_TIP = 0.05      # the peg sticks out this far below the end-effector site (past the fingertips)
+LEAD_IN = 0.005           # a 45-degree lead-in this high around the mouth, as machined holes have
+FRICTION = 0.3            # peg and lead-in (a dry 1.0 would hold a peg on a 45-degree face)
 
 
 class PegInsertExpert(Expert):
@@ -40,11 +42,50 @@ class PegInsertExpert(Expert):
         self.phase, self.phase_steps = (1 if over else 0), 0
 
 
+class PegOutcome:
+    """How a peg_insert episode ended (the task's `outcomes`): whether the peg's tip got over the
+    hole where it would fit (its offset and turn within the clearance), got down to the rim there,
+    and how deep it went; with its closest approach across and the deepest its tip got below the
+    rim."""
+    OUTCOMES = ("success", "never over the hole", "over the hole, never down to it",
+                "stopped on the rim", "in the hole, not deep enough")
+
+    def __init__(self, env) -> None:
+        self.env = env
+        self.over = self.down = False
+        self.closest_xy, self.depth = np.inf, -np.inf
+        self.tracked = False
+
+    def step(self, info: dict) -> None:
+        state = info.get("state", {})
+        if "peg_tip" not in state:
+            return
+        self.tracked = True
+        tip, top = state["peg_tip"], state["hole_pos"]
+        across = float(np.max(np.abs(tip[:2] - top[:2])))
+        self.closest_xy = min(self.closest_xy, across)
+        _, yaw = self.env.ee_pose()
+        turn = abs(yaw - nearest_yaw(0.0, yaw))
+        over = across + PEG_HALF * (np.cos(turn) + np.sin(turn)) < HOLE_HALF
+        self.over |= over
+        self.down |= over and tip[2] - top[2] < 0.005
+        self.depth = max(self.depth, float(top[2] - tip[2]))
+
+    def result(self, success: bool):
+        """{"outcome", "closest_xy_cm", "depth_cm"}; None if no step saw the hole."""
+        if not self.tracked:
+            return None
+        k = (0 if success else 1 if not self.over else 2 if not self.down else
+             3 if self.depth < 0.002 else 4)
+        return {"outcome": self.OUTCOMES[k], "closest_xy_cm": round(100 * self.closest_xy, 2),
+                "depth_cm": round(100 * self.depth, 2)}
+
 
 class PegInsert(Task):
     """Insert a held square peg 2 cm deep into a hole with 2 mm total clearance."""
     name = "peg_insert"
     expert = PegInsertExpert
+    outcomes = PegOutcome
     start_gripper = 0.0
 
     def build(self, spec, ee_body, site_pos, site_quat) -> None:
@@ -55,13 +96,25 @@ class PegInsert(Task):
                                                (0, off, HOLE_HALF, wall), (0, -off, HOLE_HALF, wall)]):
             hole.add_geom(name=f"hole_wall{i}", type=mujoco.mjtGeom.mjGEOM_BOX, size=[sx, sy, HOLE_DEPTH / 2],
                           pos=[px, py, HOLE_DEPTH / 2], rgba=[.2, .45, .75, 1], contype=1, conaffinity=1)
+        # The lead-in: a square bar along each edge of the mouth, turned 45 degrees about its length
+        # so that one face rises from the edge outward: a peg that lands on it within LEAD_IN of the
+        # hole slides in (the delta controller takes the contact's push as the new pose).
+        side = LEAD_IN * np.sqrt(2)
+        out = HOLE_HALF + LEAD_IN
+        for i, (px, py, axis) in enumerate([(out, 0, "y"), (-out, 0, "y"), (0, out, "x"), (0, -out, "x")]):
+            turn = [np.cos(np.pi / 8), 0, np.sin(np.pi / 8), 0] if axis == "y" else [np.cos(np.pi / 8), np.sin(np.pi / 8), 0, 0]
+            length = HOLE_HALF + 2 * LEAD_IN
+            hole.add_geom(name=f"hole_lead_in{i}", type=mujoco.mjtGeom.mjGEOM_BOX,
+                          size=[side / 2, length, side / 2] if axis == "y" else [length, side / 2, side / 2],
+                          pos=[px, py, HOLE_DEPTH], quat=turn, rgba=[.2, .45, .75, 1], contype=1, conaffinity=1,
+                          friction=[FRICTION, 0.005, 0.0001])
         # The peg is held rigidly along the site's z axis, its tip PEG_BELOW_TIP past the site.
         rot = np.zeros(9)
         mujoco.mju_quat2Mat(rot, np.asarray(site_quat, dtype=np.float64))
         center = np.asarray(site_pos) + rot.reshape(3, 3) @ np.array([0, 0, 0.04 - PEG_BELOW_TIP])
         spec.body(ee_body).add_geom(name="peg", type=mujoco.mjtGeom.mjGEOM_BOX, size=[PEG_HALF, PEG_HALF, 0.04],
                                     pos=center, quat=site_quat, rgba=[.9, .75, .2, 1], contype=1, conaffinity=1,
-                                    mass=0.05)
+                                    mass=0.05, friction=[FRICTION, 0.005, 0.0001])
 
     def bind(self, model: mujoco.MjModel) -> None:
         self.body = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, "hole")
