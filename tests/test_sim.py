@@ -100,6 +100,48 @@ def test_a_peg_that_lands_within_the_lead_in_slides_into_the_hole_and_outcomes_s
     assert rows[0.02]["outcome"] in ("never over the hole",) and rows[0.02]["closest_xy_cm"] > 0.5, rows
 
 
+def test_a_tasks_failure_predicate_ends_the_episode_as_a_failure_everywhere():
+    """pick_cube fails once the cube is off the table: the env, the in-process control step and the
+    simulated operator end the episode there (terminated, not a success), and the outcome says why."""
+    from robot_rl.sim.control_loop import SimControlLoop
+    from robot_rl.sim.operator import SimOperator
+
+    def knock_off(env):
+        adr = env.task.qadr
+        env.data.qpos[adr:adr + 3] = [0.42, 0.7, -0.3]   # beside the table, below its top
+        env.data.qvel[:] = 0
+
+    env = make("pick_cube", cameras=[])
+    env.reset(seed=0)
+    tracker = tracker_for(env)
+    hold = np.array([0, 0, 0, 0, 1.0])
+    _, _, term, trunc, info = env.step(hold)
+    tracker.step(info)
+    assert not term and not info["failure"]
+    knock_off(env)
+    _, reward, term, trunc, info = env.step(hold)
+    tracker.step(info)
+    assert term and not trunc and info["failure"] and not info["success"] and reward == 0.0
+    assert tracker.result(False)["outcome"] == "knocked the cube off the table"
+
+    loop = SimControlLoop(env)
+    obs, _ = loop.reset(3)
+    knock_off(env)
+    _, obs, _, term, trunc, info = loop.step(obs, human_action=hold)
+    assert term and not trunc and info["failure"] and not info["success"]
+
+    operator = SimOperator(loop.server, seed=0)
+    loop.server.reset(4)
+    operator.reset()
+    operator.start()
+    assert operator.command().events == []
+    knock_off(env)
+    loop.server.step()
+    assert operator.command().events == ["failure"] and env.steps == 1   # at once, not at the step limit
+    # a task without a failure predicate runs to its step limit
+    assert not make("open_drawer", cameras=[]).task.failure(None, None, None)
+
+
 def test_degraded_expert_is_weaker():
     env = make("pick_cube", cameras=[])
     good = make_expert(env, seed=0)

@@ -85,6 +85,6 @@ class SimControlLoop:
     def advance(self):
         env = self.env
         self.server.step()
-        success = bool(self.server.success)
-        truncated = env.steps >= env.max_steps and not success
-        return env.observe(), self.server.reward, success, truncated, env.info(success)
+        success, failure = bool(self.server.success), bool(self.server.failure)
+        truncated = env.steps >= env.max_steps and not (success or failure)
+        return env.observe(), self.server.reward, success or failure, truncated, env.info(success, failure)

@@ -226,8 +226,10 @@ class RobotEnv(gym.Env):
         self.steps += 1
         ee = self.ee_pose()[0]
         success = self.task.success(self.model, self.data, ee)
-        truncated = self.steps >= self.max_steps and not success
-        return self.observe(), self.task.reward(self.model, self.data, ee), success, truncated, self.info(success)
+        failure = not success and self.task.failure(self.model, self.data, ee)
+        truncated = self.steps >= self.max_steps and not (success or failure)
+        return (self.observe(), self.task.reward(self.model, self.data, ee), success or failure, truncated,
+                self.info(success, failure))
 
     def observe(self) -> dict[str, np.ndarray]:
         pos, yaw = self.ee_pose()
@@ -238,9 +240,10 @@ class RobotEnv(gym.Env):
             obs[c] = self.render_camera(c)
         return obs
 
-    def info(self, success: bool) -> dict[str, Any]:
-        return {"success": bool(success), "is_intervention": False, "state": self.task.state(self.model, self.data),
-                "sim_time": float(self.data.time)}
+    def info(self, success: bool, failure: bool = False) -> dict[str, Any]:
+        """`failure`: the task's failure predicate ended the episode (it is terminated, not a success)."""
+        return {"success": bool(success), "failure": bool(failure), "is_intervention": False,
+                "state": self.task.state(self.model, self.data), "sim_time": float(self.data.time)}
 
     def render_camera(self, camera: str, size: Optional[tuple[int, int]] = None) -> np.ndarray:
         h, w = size or tuple(self.cfg.image_size)

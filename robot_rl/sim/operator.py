@@ -5,7 +5,8 @@ policy's actions and takes over when they go wrong, as in an RL session with hum
 It sees the scene (the simulator's privileged state, as a person sees the table) and gives what a
 teleop device gives (robot_rl.teleop.TeleopCommand): an action [dx, dy, dz, dyaw, grip] in [-1, 1],
 whether it is driving, and operator events. Like a person, it presses `success` once the task has
-held for a moment, and `failure` when the episode runs out of steps. The simulator node publishes
+held for a moment, and `failure` when the task's failure predicate holds (the scene can no longer
+succeed) or the episode runs out of steps. The simulator node publishes
 its commands on the teleop topics (ros_nodes/sim_robot.py, parameter operator:=expert). Like a
 person waiting for the recorder's "go", it keeps still after a reset until start() is called.
 """
@@ -79,6 +80,6 @@ class SimOperator:
             self.success_steps = self.success_steps + 1 if self.server.success else 0
             if self.success_steps >= self.success_hold_steps:
                 events, self.ended = ["success"], True
-            elif env.steps >= env.max_steps:
+            elif self.server.failure or env.steps >= env.max_steps:
                 events, self.ended = ["failure"], True
         return TeleopCommand(action=action, intervening=intervening, events=events, t_ns=time.monotonic_ns())

@@ -71,6 +71,7 @@ class SimServer:
         self.seed = seed
         self.episode += 1
         self.success = False
+        self.failure = False   # the task's failure predicate held (the episode cannot succeed any more)
         self.reward = 0.0
         self._hold()
 
@@ -86,7 +87,8 @@ class SimServer:
         pos, quat = env.tool_pose()
         return {"q": env.q, "qd": env.data.qvel[r.dof_adr].copy(), "effort": env.data.actuator_force[r.actuator_ids].copy(),
                 "ee_pos": pos, "ee_quat_wxyz": quat, "gripper": env.gripper_opening(),
-                "sim_time_ns": self.sim_time_ns(), "success": self.success}
+                "sim_time_ns": self.sim_time_ns(), "success": self.success,
+                "failure": self.failure}
 
     def images(self) -> dict[str, np.ndarray]:
         return {c: self.env.render_camera(c, tuple(self.cfg.sim.image_size)) for c in self.cameras}
@@ -161,5 +163,6 @@ class SimServer:
         env.steps += 1
         ee = env.ee_pose()[0]
         self.success = self.success or env.task.success(env.model, env.data, ee)
+        self.failure = self.failure or (not self.success and env.task.failure(env.model, env.data, ee))
         self.reward = env.task.reward(env.model, env.data, ee)   # the step's, on /reward
         return self.state()

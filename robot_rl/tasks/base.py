@@ -53,6 +53,12 @@ class Task:
     def success(self, model: mujoco.MjModel, data: mujoco.MjData, ee_pos: np.ndarray) -> bool:
         raise NotImplementedError
 
+    def failure(self, model: mujoco.MjModel, data: mujoco.MjData, ee_pos: np.ndarray) -> bool:
+        """Whether the scene can no longer succeed (an object out of the robot's reach, a part
+        broken): the episode ends at once as a failure (terminated, as on success) instead of
+        running to its step limit. Never by default."""
+        return False
+
     def reward(self, model: mujoco.MjModel, data: mujoco.MjData, ee_pos: np.ndarray) -> float:
         """The reward of the step that led here (the sim robot publishes it on /reward, the recorder
         stores it): sparse success by default; a task may shape it."""

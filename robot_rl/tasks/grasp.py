@@ -95,8 +95,9 @@ class GraspOutcome:
     reached the object (within REACH_M of `key` in the task's state), closed near it, moved it at
     least MOVED_M (`moved(state)`), and its closest approach (3D and horizontally). A task names
     its categories in OUTCOMES: success, then never reached, never closed, never moved, moved but
-    not enough."""
+    not enough; and in FAILED the category of an episode its failure predicate ended."""
     OUTCOMES: tuple[str, ...] = ()
+    FAILED = "ended by the task's failure predicate"
     key = ""
     REACH_M = 0.03
     MOVED_M = 0.01
@@ -105,7 +106,7 @@ class GraspOutcome:
         self.env = env
         self.reached = self.closed = False
         self.moved_max, self.closest, self.closest_xy = 0.0, np.inf, np.inf
-        self.tracked = False
+        self.tracked = self.failed = False
 
     def moved(self, state: dict) -> float:
         raise NotImplementedError
@@ -115,6 +116,7 @@ class GraspOutcome:
         if self.key not in state:
             return
         self.tracked = True
+        self.failed |= bool(info.get("failure", False))
         target, ee = state[self.key], self.env.ee_pose()[0]
         distance = float(np.linalg.norm(target - ee))
         self.closest = min(self.closest, distance)
@@ -130,5 +132,5 @@ class GraspOutcome:
             return None
         k = (0 if success else 1 if not self.reached else 2 if not self.closed else
              3 if self.moved_max < self.MOVED_M else 4)
-        return {"outcome": self.OUTCOMES[k], "closest_cm": round(100 * self.closest, 1),
+        return {"outcome": self.FAILED if self.failed else self.OUTCOMES[k], "closest_cm": round(100 * self.closest, 1),
                 "closest_xy_cm": round(100 * self.closest_xy, 1), "moved_cm": round(100 * self.moved_max, 1)}

@@ -17,7 +17,10 @@ FRICTION = 0.3            # peg and lead-in (a dry 1.0 would hold a peg on a 45-
 
 
 class PegInsertExpert(Expert):
-    """Over the hole with the peg square to it, then down slowly."""
+    """Over the hole with the peg square to it, then down slowly, still centring: from ALIGNED_M
+    off the centre the lead-in takes the peg the rest of the way."""
+    ALIGNED_M = 0.0025
+    ALIGNED_RAD = 0.03
 
     def act(self, obs, info):
         pos, yaw = self.env.ee_pose()
@@ -27,8 +30,8 @@ class PegInsertExpert(Expert):
         inside = np.array([hole[0], hole[1], hole[2] - 0.03 + PEG_BELOW_TIP])
         if self.phase == 0:
             a = self._toward(pos, yaw, above, target_yaw, -1.0)
-            self._next(np.linalg.norm(pos[:2] - above[:2]) < 0.0008 and abs(pos[2] - above[2]) < 0.01
-                       and abs(target_yaw - yaw) < 0.01 or self.phase_steps > 60)
+            self._next(np.linalg.norm(pos[:2] - above[:2]) < self.ALIGNED_M and abs(pos[2] - above[2]) < 0.01
+                       and abs(target_yaw - yaw) < self.ALIGNED_RAD or self.phase_steps > 60)
         else:
             target = np.array([above[0], above[1], inside[2]])
             a = self._toward(pos, yaw, target, target_yaw, -1.0, max_step=0.35)
@@ -37,7 +40,7 @@ class PegInsertExpert(Expert):
     def replan(self, info):
         pos, yaw = self.env.ee_pose()
         hole = info["state"]["hole_pos"] + self.bias
-        over = (np.linalg.norm(pos[:2] - hole[:2]) < 0.0008 and abs(nearest_yaw(0.0, yaw) - yaw) < 0.01
+        over = (np.linalg.norm(pos[:2] - hole[:2]) < self.ALIGNED_M and abs(nearest_yaw(0.0, yaw) - yaw) < self.ALIGNED_RAD
                 and pos[2] < hole[2] + 0.03 + PEG_BELOW_TIP)
         self.phase, self.phase_steps = (1 if over else 0), 0
 

@@ -59,6 +59,7 @@ class PickCubeExpert(Expert):
 class PickCubeOutcome(GraspOutcome):
     """never reached the cube, never closed on it, never lifted it (1 cm), lifted then lost it."""
     OUTCOMES = OUTCOMES
+    FAILED = "knocked the cube off the table"
     key = "cube_pos"
     REACH_M, MOVED_M = REACH_M, LIFT_M
 
@@ -95,6 +96,10 @@ class PickCube(GraspLabels, Task):
     def success(self, model, data, ee_pos):
         cube = data.xpos[self.body]
         return bool(cube[2] >= CUBE_HALF + 0.05 and np.linalg.norm(cube - ee_pos) < 0.04)
+
+    def failure(self, model, data, ee_pos):
+        # off the table (its top is z = 0): nothing brings it back within the episode
+        return bool(data.xpos[self.body][2] < 0.0)
 
     def progress(self, model, data, ee_pos, gripper_opening):
         # closer to the cube, closing on it (worth 2 cm), then the cube higher (a lift counts double:
