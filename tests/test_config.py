@@ -151,6 +151,20 @@ def test_the_session_learner_defaults_survive_an_override_two_levels_down():
     assert (cfg.learner.sac.bc_weight, cfg.learner.sac.bc_q_filter, cfg.learner.mode) == (0.0, False, "residual")
 
 
+def test_a_session_learner_with_aux_heads_takes_the_sessions_task(tmp_path):
+    from robot_rl.learn.learner import Learner, LearnerConfig
+    from robot_rl.session import SessionConfig
+
+    head = "learner.aux.grasp={weight: 1.0, cameras: [wrist], batch: 64, input: true}"
+    cfg = config.load(SessionConfig, None, ["task=open_drawer", head])
+    assert cfg.learner.task == "" and cfg.learner_config().task == "open_drawer"
+    assert config.load(SessionConfig, None, ["task=open_drawer"]).learner_config().task == ""   # no heads, no task
+    # a learner on its own must name the task its heads come from
+    alone = config.load(LearnerConfig, None, [head.removeprefix("learner."), "store=s.zarr", "policy=p"])
+    with pytest.raises(ValueError, match="aux grasp needs the task whose heads they are"):
+        Learner(alone)
+
+
 def test_a_float_in_exponent_form_without_a_dot_is_a_number():
     """YAML 1.1 reads `1e9` as a string; a float field takes it as the number it is."""
     from robot_rl.learn.learner import LearnerConfig

@@ -108,8 +108,6 @@ class LearnerConfig:
             raise ValueError("actor_pretrain_updates and critic_warmup_updates must be >= 0")
         if self.mode == "residual" and self.actor_pretrain_updates:
             raise ValueError("actor_pretrain_updates is for mode sac; a residual starts from its base policy")
-        if self.aux and not self.task:
-            raise ValueError(f"aux {', '.join(self.aux)} needs the task whose heads they are (task: NAME)")
         for name, aux in self.aux.items():
             aux.validate()
         if not self.sac.actor_images and not any(a.input for a in self.aux.values()):
@@ -130,6 +128,9 @@ class Learner:
         cfg.validate()
         if not cfg.store or not cfg.policy:
             raise ValueError("the learner needs a store and a policy name")
+        # checked here, not in validate: a session's learner section takes the session's task
+        if cfg.aux and not cfg.task:
+            raise ValueError(f"aux {', '.join(cfg.aux)} needs the task whose heads they are (task: NAME)")
         self.cfg, self.on_export = cfg, on_export
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
