@@ -39,7 +39,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     if args.duration is not None and args.duration <= 0:
         raise UsageError(f"--duration must be > 0, got {args.duration:g}")
     try:
-        runner = GraphRunner(graph, duration_s=args.duration)
+        runner = GraphRunner(graph, duration_s=args.duration, host=args.host)
     except ValueError as exc:  # from the environment, e.g. a non-integer ROS_DOMAIN_ID
         raise UsageError(str(exc)) from None
     return runner.run()
@@ -647,6 +647,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", type=pathlib.Path, help="graph YAML (e.g. launch/demo.yaml)")
     p.add_argument("--duration", type=float, default=None, metavar="S", help="stop the graph after S seconds")
     p.add_argument("--domain-id", type=int, default=None, help="ROS_DOMAIN_ID for this graph (0..101)")
+    p.add_argument("--host", default="", help="start only this host's nodes of a graph that spans machines "
+                   "(its `hosts:`), DDS on this host's address and the others' only (docs/TWO_HOSTS.md)")
     _add_overrides(p)
 
     p = sub.add_parser("launch-file", help=COMMANDS["launch-file"][0], description=COMMANDS["launch-file"][0])

@@ -15,6 +15,8 @@ This module is ROS-free: it only starts processes.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
+import ipaddress
 import os
 import selectors
 import signal
@@ -60,6 +62,7 @@ class NodeSpec:
     env: dict[str, str] = field(default_factory=dict)
     # null: no input; inherit: the runner's stdin (a keyboard teleop node reads the terminal)
     stdin: Literal["null", "inherit"] = "null"
+    host: str = ""   # the graph's host (GraphConfig.hosts) this node runs on; "" when it names none
 
     def validate(self) -> None:
         if not self.name or not self.name.replace("_", "a").isalnum() or self.name[0].isdigit():
@@ -93,6 +96,13 @@ def format_param(value: Any) -> str:
 
 
 @dataclass
+class HostSpec:
+    """A machine of a graph that spans several (docs/TWO_HOSTS.md)."""
+
+    address: str   # its IPv4 address on the network the hosts share: DDS uses that interface only
+
+
+@dataclass
 class GraphConfig:
     """A graph of nodes: what `robot-rl up` starts and launch/*.launch.py mirror."""
 
@@ -101,6 +111,10 @@ class GraphConfig:
     domain_id: int | None = None  # None: ROS_DOMAIN_ID from the environment, else 0
     dds: Literal["loopback", "system"] = "loopback"
     shutdown_timeout_s: float = 5.0
+    # Machines by name, when the graph spans several: each node names its `host`, and
+    # `robot-rl up CONFIG --host NAME` on each machine starts that host's nodes, DDS on its address
+    # and the others' only. Without --host the whole graph runs on this machine, as `dds` says.
+    hosts: dict[str, HostSpec] = field(default_factory=dict)
 
     def validate(self) -> None:
         if not self.nodes:
@@ -113,6 +127,28 @@ class GraphConfig:
             ros_env.validate_domain_id(self.domain_id)
         if self.shutdown_timeout_s <= 0:
             raise ValueError("shutdown_timeout_s must be > 0")
+        if self.hosts:
+            for name, host in self.hosts.items():
+                try:
+                    ipaddress.IPv4Address(host.address)
+                except ValueError:
+                    raise ValueError(f"host {name}: address {host.address!r} is not an IPv4 address") from None
+            if len({h.address for h in self.hosts.values()}) < len(self.hosts):
+                raise ValueError("two hosts share an address")
+            for node in self.nodes:
+                if node.host not in self.hosts:
+                    raise ValueError(f"node {node.name}: host {node.host!r} is not one of {', '.join(self.hosts)}")
+        elif any(n.host for n in self.nodes):
+            raise ValueError(f"node {next(n.name for n in self.nodes if n.host)} names a host, but the graph has no hosts")
+
+    def on_host(self, host: str) -> "GraphConfig":
+        """The part of the graph that runs on `host`."""
+        if host not in self.hosts:
+            raise ValueError(f"--host {host!r} is not one of the graph's hosts ({', '.join(self.hosts) or 'none'})")
+        nodes = [n for n in self.nodes if n.host == host]
+        if not nodes:
+            raise ValueError(f"host {host!r} runs none of the graph's nodes")
+        return dataclasses.replace(self, nodes=nodes)
 
 
 def _set_pdeathsig() -> None:
@@ -139,12 +175,20 @@ class GraphRunner:
     """Start, watch and stop a graph. `run()` blocks until the graph ends; returns the exit code."""
 
     def __init__(self, graph: GraphConfig, out: TextIO | None = None, duration_s: float | None = None,
-                 python: str = sys.executable, extra_env: dict[str, str] | None = None):
-        self.graph = graph
+                 python: str = sys.executable, extra_env: dict[str, str] | None = None, host: str = ""):
+        """`host`: run that host's part of a graph that spans machines (GraphConfig.hosts)."""
+        if host:
+            graph = graph.on_host(host)
+        self.graph, self.host = graph, host
         self.out = out or sys.stdout
         self.duration_s = duration_s
         self.python = python
-        self.env = ros_env.ros_environment(domain_id=graph.domain_id, dds=graph.dds)
+        if host:
+            me = graph.hosts[host].address
+            self.env = ros_env.ros_environment(domain_id=graph.domain_id, dds="hosts", address=me,
+                                               peers=[h.address for h in graph.hosts.values() if h.address != me])
+        else:
+            self.env = ros_env.ros_environment(domain_id=graph.domain_id, dds=graph.dds)
         self.env.update(extra_env or {})
         self.children = [_Child(spec) for spec in graph.nodes]
         self._selector = selectors.DefaultSelector()
@@ -263,8 +307,11 @@ class GraphRunner:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 previous[sig] = signal.signal(sig, on_signal)
+        where = (f"host {self.host} ({self.graph.hosts[self.host].address}), DDS to "
+                 f"{', '.join(h.address for n, h in self.graph.hosts.items() if n != self.host)}"
+                 if self.host else f"DDS {self.graph.dds}")
         self._say(f"graph {self.graph.name!r}: {len(self.children)} nodes, ROS_DOMAIN_ID="
-                  f"{self.env['ROS_DOMAIN_ID']}, DDS {self.graph.dds}")
+                  f"{self.env['ROS_DOMAIN_ID']}, {where}")
         deadline = time.monotonic() + self.duration_s if self.duration_s else None
         try:
             for child in self.children:

@@ -11,21 +11,27 @@ Why this exists (docs/ROS2.md has the long version):
   of its own on 0.0.0.0 and on every other address (measured with `ss -ulpn`; tests/test_ros_env.py).
 - Each graph runs on an explicit ROS_DOMAIN_ID, so parallel test runs don't cross-talk.
 
-`dds="system"` leaves discovery and transports to ROS/Fast DDS defaults, for a robot whose nodes
-span several machines; it is never the default.
+`dds="hosts"` spans machines on named addresses only (a robot PC and a learner workstation,
+docs/TWO_HOSTS.md): the same SHM transport for this machine's nodes, UDPv4 on loopback and this
+host's `address` only, and discovery by unicast to the `peers` (Fast DDS initial peers), so no
+other interface is used and no multicast is needed. `dds="system"` leaves discovery and
+transports to ROS/Fast DDS defaults (every interface); neither is ever the default.
 """
 from __future__ import annotations
 
 import glob
+import hashlib
+import ipaddress
 import os
 import random
 import shlex
 import sys
 import sysconfig
+import tempfile
 from importlib import resources
 from typing import Literal, Mapping
 
-DdsScope = Literal["loopback", "system"]
+DdsScope = Literal["loopback", "hosts", "system"]
 
 MARKER = "ROBOT_RL_ROS_ENV"  # set to the DDS scope once a process environment is prepared
 BOOTSTRAP_FLAG = "_ROS_WHEELS_BOOTSTRAP_COMPLETE"
@@ -37,6 +43,61 @@ MAX_DOMAIN_ID = 101  # the largest domain id whose ports stay out of Linux's eph
 def profile_path() -> str:
     """Path of the loopback Fast DDS XML profile shipped inside the package."""
     return str(resources.files("robot_rl") / "resources" / "fastdds_loopback.xml")
+
+
+def hosts_profile(address: str, peers: list[str]) -> str:
+    """A Fast DDS profile for dds "hosts" (module docstring), written once per content to a file
+    under the temp dir; returns its path."""
+    for a in [address, *peers]:
+        try:
+            ipaddress.IPv4Address(a)
+        except ValueError:
+            raise ValueError(f"dds hosts: {a!r} is not an IPv4 address") from None
+    if not peers:
+        raise ValueError("dds hosts: no peers (the other hosts' addresses)")
+    # this host's nodes share the loopback profile's SHM transport (its first descriptor)
+    loopback = (resources.files("robot_rl") / "resources" / "fastdds_loopback.xml").read_text()
+    shm = loopback[loopback.index("      <transport_descriptor>"):loopback.index("      <transport_descriptor>", loopback.index("</transport_descriptor>"))]
+    allow = "".join(f"          <address>{a}</address>\n" for a in ["127.0.0.1", address])
+    initial = "".join(f"            <locator><udpv4><address>{a}</address></udpv4></locator>\n"
+                      for a in dict.fromkeys(["127.0.0.1", address, *peers]))
+    text = f"""<?xml version="1.0" encoding="UTF-8"?>
+<!-- robot_rl dds "hosts": this host {address}, peers {", ".join(peers)} (written by robot_rl.ros_env) -->
+<dds xmlns="http://www.eprosima.com">
+  <profiles>
+    <transport_descriptors>
+{shm}      <transport_descriptor>
+        <transport_id>robot_rl_udp_hosts</transport_id>
+        <type>UDPv4</type>
+        <interfaceWhiteList>
+{allow}        </interfaceWhiteList>
+      </transport_descriptor>
+    </transport_descriptors>
+    <participant profile_name="robot_rl_hosts" is_default_profile="true">
+      <rtps>
+        <builtin>
+          <initialPeersList>
+{initial}          </initialPeersList>
+        </builtin>
+        <userTransports>
+          <transport_id>robot_rl_shm</transport_id>
+          <transport_id>robot_rl_udp_hosts</transport_id>
+        </userTransports>
+        <useBuiltinTransports>false</useBuiltinTransports>
+      </rtps>
+    </participant>
+  </profiles>
+</dds>
+"""
+    folder = os.path.join(tempfile.gettempdir(), "robot_rl")
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, f"fastdds_hosts_{hashlib.sha256(text.encode()).hexdigest()[:16]}.xml")
+    if not os.path.exists(path):
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    return path
 
 
 def wheel_library_dirs() -> list[str]:
@@ -99,8 +160,11 @@ def ros_environment(
     base: Mapping[str, str] | None = None,
     domain_id: int | None = None,
     dds: DdsScope = "loopback",
+    address: str = "",
+    peers: list[str] | None = None,
 ) -> dict[str, str]:
-    """A copy of `base` (default: os.environ) prepared for a ROS 2 process of ours."""
+    """A copy of `base` (default: os.environ) prepared for a ROS 2 process of ours. `address`,
+    `peers`: this host's address and the other hosts' (dds "hosts" only)."""
     env = dict(os.environ if base is None else base)
     libs = wheel_library_dirs()
     if libs:
@@ -114,14 +178,14 @@ def ros_environment(
             raise ValueError(f"ROS_DOMAIN_ID in the environment must be an integer in 0..{MAX_DOMAIN_ID}, got {raw!r}")
         domain_id = int(raw)
     env["ROS_DOMAIN_ID"] = str(validate_domain_id(domain_id))
-    if dds == "loopback":
+    if dds in ("loopback", "hosts"):
         env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "SUBNET"   # the profile decides (module docstring)
         env.pop("ROS_STATIC_PEERS", None)
         env.pop("ROS_LOCALHOST_ONLY", None)  # deprecated; conflicts with the range variable
-        env[PROFILE_VAR] = profile_path()
+        env[PROFILE_VAR] = profile_path() if dds == "loopback" else hosts_profile(address, list(peers or []))
         env.pop(DEPRECATED_PROFILE_VAR, None)
     elif dds != "system":
-        raise ValueError(f"dds scope must be 'loopback' or 'system', got {dds!r}")
+        raise ValueError(f"dds scope must be 'loopback', 'hosts' or 'system', got {dds!r}")
     env["PYTHONUNBUFFERED"] = "1"  # children's logs reach the graph runner line by line
     env["RCUTILS_LOGGING_BUFFERED_STREAM"] = "0"
     env[MARKER] = dds
@@ -130,7 +194,7 @@ def ros_environment(
 
 def is_prepared(env: Mapping[str, str] | None = None) -> bool:
     env = os.environ if env is None else env
-    return env.get(BOOTSTRAP_FLAG) == "1" and env.get(MARKER) in ("loopback", "system")
+    return env.get(BOOTSTRAP_FLAG) == "1" and env.get(MARKER) in ("loopback", "hosts", "system")
 
 
 def ensure_prepared(dds: DdsScope = "loopback") -> None:

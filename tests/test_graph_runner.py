@@ -161,6 +161,11 @@ def test_bad_node_parameter_fails_the_graph_with_a_clear_line(procs, tmp_path, p
     ({"name": "g", "nodes": [{"name": "a", "module": "m"}, {"name": "a", "module": "m"}]}, "duplicate node name 'a'"),
     ({"name": "g", "domain_id": 500, "nodes": [{"name": "a", "module": "m"}]}, "domain id must be an integer in 0..101"),
     (None, "no such config file"),
+    ({"name": "g", "hosts": {"robot": {"address": "10.0.0.1"}}, "nodes": [{"name": "a", "module": "m", "host": "pc"}]},
+     "node a: host 'pc' is not one of robot"),
+    ({"name": "g", "hosts": {"robot": {"address": "robot.local"}}, "nodes": [{"name": "a", "module": "m", "host": "robot"}]},
+     "host robot: address 'robot.local' is not an IPv4 address"),
+    ({"name": "g", "nodes": [{"name": "a", "module": "m", "host": "robot"}]}, "node a names a host, but the graph has no hosts"),
 ])
 def test_bad_config_is_one_line_and_exit_2(tmp_path, content, message):
     path = tmp_path / "graph.yaml"
@@ -187,12 +192,13 @@ def test_partial_output_line_never_blocks_the_runner(procs, tmp_path):
     runner = up(procs, write_graph(tmp_path, [progress, talker(), listener(tmp_path)]))
     assert wait_until(lambda: re.search(r"\[listener\s*\] .* [1-9]\d* msgs", log_of(runner)), 30), log_of(runner)
     runner.send_signal(signal.SIGINT)
-    assert wait_exit(runner, 8) == 0, log_of(runner)
+    assert wait_exit(runner, 30) == 0, log_of(runner)
     assert re.search(r"^\[progress\s*\] progress 10%", log_of(runner), re.M), log_of(runner)
 
 
 @pytest.mark.parametrize("args, env, message", [
     (["--domain-id", "500"], {}, "domain id must be an integer in 0..101, got 500"),
+    (["--host", "robot"], {}, "--host 'robot' is not one of the graph's hosts (none)"),
     ([], {"ROS_DOMAIN_ID": "abc"}, "ROS_DOMAIN_ID in the environment must be an integer in 0..101, got 'abc'"),
 ])
 def test_bad_domain_id_from_cli_or_environment_is_one_line(tmp_path, args, env, message):
