@@ -10,7 +10,9 @@ features, robot_rl.robot.features) and, for image policies, /camera/<name>/image
 /teleop/intervention (std_msgs/Bool) and /teleop/action (Float64MultiArray, an action) let a human
 take over. /control/estop (Bool, true) latches an e-stop: every command holds until the
 /control/reset_estop service (std_srvs/Trigger) is called. /policy/update (std_msgs/String
-"path [sha256]") swaps the policy.
+"path [sha256]") swaps the policy; /policy/model (std_msgs/UInt8MultiArray, a policy by value from a
+learner on another machine, robot_rl.policy.transfer) is checked and written into this node's
+registry first, then swapped the same way.
 With `reward_model` (a reward classifier from `robot-rl reward train`), a thread beside the loop
 classifies the newest camera frames at `reward_hz`, publishes P(success) on /reward/success
 (Float64) and, once it holds for `success_hold` frames, ends the episode as the operator's
@@ -45,7 +47,7 @@ from ros_nodes.polled import PolledInputs  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue  # noqa: E402
 from geometry_msgs.msg import PoseStamped  # noqa: E402
 from sensor_msgs.msg import Image, JointState  # noqa: E402
-from std_msgs.msg import Bool, Float64, Float64MultiArray, String  # noqa: E402
+from std_msgs.msg import Bool, Float64, Float64MultiArray, String, UInt8MultiArray  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
 from robot_rl.config import ConfigError  # noqa: E402
@@ -58,6 +60,7 @@ from robot_rl.control.watchdog import Watchdog  # noqa: E402
 from robot_rl.policy.registry import PolicyRegistry  # noqa: E402
 from robot_rl.policy.runtime import PolicyRuntime  # noqa: E402
 from robot_rl.policy.spec import PolicyError, RobotRef  # noqa: E402
+from robot_rl.policy.transfer import receive  # noqa: E402
 from robot_rl.robot import driver_joints, load as load_robot  # noqa: E402
 from robot_rl.robot.features import layout, widen  # noqa: E402
 from robot_rl.robot.kinematics import Kinematics, position_yaw  # noqa: E402
@@ -225,6 +228,7 @@ class ControlNode(RobotRLNode):
         self.in_estop = self.polled.subscribe(Bool, "/control/estop", qos("reliable", 10), cdr.boolean)
         # Rare events stay on the node's executor (the main thread).
         self.create_subscription(String, "/policy/update", self._on_update, qos("latched"))
+        self.create_subscription(UInt8MultiArray, "/policy/model", self._on_model, qos("latched"))
         self.create_service(Trigger, "/control/reset_estop", self._on_reset_estop)
         if self.mode != "joint":
             self.pub_pose = self.create_publisher(PoseStamped, "/command/ee_target", qos("reliable"))
@@ -293,6 +297,24 @@ class ControlNode(RobotRLNode):
         parts = msg.data.split()
         path, sha = (parts + [""])[:2] if parts else ("", "")
         threading.Thread(target=self._load_and_swap, args=(path, sha), daemon=True).start()
+
+    def _on_model(self, msg):
+        threading.Thread(target=self._receive_and_swap, args=(bytes(msg.data),), daemon=True).start()
+
+    def _receive_and_swap(self, payload: bytes) -> None:
+        """A policy by value: into this node's registry (checked: header, sha256, name, version),
+        then through every check of a swap by reference."""
+        try:
+            path, sha = receive(self.registry, payload, self.max_bytes)
+        except Exception as exc:  # noqa: BLE001 - any bad payload is reported, never raised into rclpy
+            why = f"policy by value refused: {exc}"
+            self.last_refusal = why
+            self.get_logger().error(f"{why}; keeping {getattr(self.core.policy, 'version', 'no policy')}")
+            self.swap_log.append({"path": "/policy/model", "ok": False, "why": str(exc),
+                                  "t_ns": [time.monotonic_ns()] * 2})
+            return
+        self.get_logger().info(f"received {path} ({len(payload):,} bytes) on /policy/model")
+        self._load_and_swap(str(path), sha)
 
     def _between_ticks(self, fn):
         """Run fn right after a tick ends, so the GIL it may hold (building an onnxruntime session,

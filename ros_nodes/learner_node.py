@@ -1,29 +1,35 @@
 """The learner node: runs robot_rl.learn's learner in this process and announces every exported
 policy on /policy/update (std_msgs/String "path sha256", latched), which the control node loads,
-checks and swaps in between two ticks. Glue only: the learner itself knows nothing of ROS.
+checks and swaps in between two ticks; or, with `send: value` (a control node on another machine,
+docs/TWO_HOSTS.md), sends the policy itself on /policy/model (std_msgs/UInt8MultiArray, latched:
+robot_rl.policy.transfer's metadata + ONNX bytes), which the control node writes into its own
+registry before the same checks. Glue only: the learner itself knows nothing of ROS.
 
 Parameters: `config`, a LearnerConfig YAML (`robot-rl learn` writes runs/<policy>/learner.yaml),
-and `resume` (continue from the run's checkpoint). The node exits when the learner finishes
+`send` (path or value) and `resume` (continue from the run's checkpoint). The node exits when the learner finishes
 (max_updates, idle_exit_s) or on SIGINT/SIGTERM, after a final export and checkpoint.
 """
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import Literal
 
 from ros_nodes.runtime import NodeConfig, RobotRLNode, main_entry, qos
 
-from std_msgs.msg import String  # noqa: E402
+from std_msgs.msg import String, UInt8MultiArray  # noqa: E402
 
 from robot_rl import config, log  # noqa: E402
 from robot_rl.learn.learner import Learner, LearnerConfig  # noqa: E402
 from robot_rl.policy.spec import PolicyError  # noqa: E402
+from robot_rl.policy.transfer import pack  # noqa: E402
 from robot_rl.store.schema import StoreError  # noqa: E402
 
 
 @dataclass
 class LearnerNodeConfig(NodeConfig):
     config: str = ""
+    send: Literal["path", "value"] = "path"   # value: the policy's bytes, for a control node on another host
     resume: bool = False
 
     def validate(self) -> None:
@@ -36,7 +42,10 @@ class LearnerNode(RobotRLNode):
         super().__init__("learner_node", LearnerNodeConfig)
         log.setup()   # the learner's progress line and events, on this process's stderr
         lcfg = config.load(LearnerConfig, self.config.config)
-        self.pub = self.create_publisher(String, "/policy/update", qos("latched"))
+        if self.config.send == "value":
+            self.pub_model = self.create_publisher(UInt8MultiArray, "/policy/model", qos("latched"))
+        else:
+            self.pub = self.create_publisher(String, "/policy/update", qos("latched"))
         try:
             self.learner = Learner(lcfg, on_export=self._announce, resume=self.config.resume)
         except (StoreError, PolicyError, OSError, ValueError) as exc:
@@ -50,7 +59,13 @@ class LearnerNode(RobotRLNode):
         self.create_timer(0.5, self._check_done)
 
     def _announce(self, path, sha256: str) -> None:
-        if self.context.ok():
+        if not self.context.ok():
+            return
+        if self.config.send == "value":
+            payload = pack(path)
+            self.pub_model.publish(UInt8MultiArray(data=payload))
+            self.get_logger().info(f"sent {path} ({len(payload):,} bytes) on /policy/model")
+        else:
             self.pub.publish(String(data=f"{path} {sha256}"))
             self.get_logger().info(f"announced {path} on /policy/update")
 

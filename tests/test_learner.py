@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REPO, read_json, wait_exit
+from conftest import REPO, read_json, wait_exit, wait_until
 from robot_rl import sim
 from robot_rl.learn.learner import Learner, LearnerConfig
 from robot_rl.policy.checkpoint import load_checkpoint
@@ -410,6 +410,41 @@ def test_learner_node_swaps_policies_into_the_running_control_node(session_store
     log = resumed.log_path.read_text()
     assert "resumed from" in log
     assert rep["max_gap_ms"] < 2 * 100           # no missed tick across the swaps
+
+
+def test_learner_node_sends_policies_by_value_to_a_control_node_with_its_own_registry(session_store, procs, tmp_path):
+    """`send: value` (docs/TWO_HOSTS.md): the control node's registry is not the learner's; the
+    learner's versions arrive in it byte for byte over ROS 2 and are swapped in."""
+    import shutil
+
+    import yaml
+
+    path, _ = session_store
+    res = run_cli("bc", "--store", path, "--policy", "base", "--steps", "50", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    learner_reg, robot_reg = tmp_path / "policies", tmp_path / "robot_policies"
+    shutil.copytree(learner_reg / "base", robot_reg / "base")      # the robot host has its base policy
+    cfg = learner_cfg(path, tmp_path, mode="residual", base=str(tmp_path / "runs/base/bc.safetensors"), cameras="",
+                      utd=1000.0, export_every_s=1.0, checkpoint_every_s=1.0, batch=64)
+    from robot_rl import config
+    (tmp_path / "learner.yaml").write_text(yaml.safe_dump(config.to_dict(cfg)))
+    procs.node("sim_robot", "sim", mode="realtime", control_hz=10.0, cameras="")
+    ctl = procs.node("control_node", "control", policy=str(robot_reg / "base" / "v0001.onnx"), registry=str(robot_reg),
+                     rate_hz=10.0, report_path=str(tmp_path / "ctl.json"))
+    learner = procs.node("learner_node", "learner", config=str(tmp_path / "learner.yaml"), send="value")
+    assert wait_until(lambda: len(PolicyRegistry(robot_reg).versions("pol")) >= 2, 120), learner.log_path.read_text()[-3000:]
+    time.sleep(1.5)
+    learner.send_signal(signal.SIGINT)
+    assert wait_exit(learner, 120) == 0, learner.log_path.read_text()[-3000:]
+    time.sleep(1.5)
+    ctl.send_signal(signal.SIGINT)
+    assert wait_exit(ctl, 30) == 0, ctl.log_path.read_text()[-3000:]
+    rep = read_json(tmp_path / "ctl.json")
+    assert rep["swaps"] and all(s["ok"] for s in rep["swaps"]), rep["swaps"]
+    assert all(s["path"].startswith(str(robot_reg)) for s in rep["swaps"])   # loaded from its own registry
+    for v in PolicyRegistry(robot_reg).versions("pol"):
+        assert (robot_reg / "pol" / f"{v}.onnx").read_bytes() == (learner_reg / "pol" / f"{v}.onnx").read_bytes()
+    assert rep["policy"] == rep["swaps"][-1]["version"]
 
 
 def test_grasp_labels_find_the_cube_in_demonstrations_and_corrections(session_store, tmp_path):

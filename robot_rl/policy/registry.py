@@ -71,6 +71,28 @@ class PolicyRegistry:
         _atomic_write(d / f"{version}.json", json.dumps(meta.to_json(), indent=1).encode())
         return d / f"{version}.onnx"
 
+    def put(self, onnx_bytes: bytes, meta: PolicyMetadata) -> pathlib.Path:
+        """Write a version made elsewhere (robot_rl.policy.transfer) under its own name and version,
+        ONNX first as publish does. Writing a version again with the same bytes is a no-op; with
+        other bytes it is refused (a version never changes)."""
+        check_name(meta.name)
+        if not _VERSION.match(meta.version):
+            raise PolicyError(f"policy {meta.name}: version {meta.version!r} is not vNNNN")
+        if not meta.sha256 or hashlib.sha256(onnx_bytes).hexdigest() != meta.sha256:
+            raise PolicyError(f"policy {meta.name}/{meta.version}: the model's sha256 is not its metadata's")
+        d = self.root / meta.name
+        path = d / f"{meta.version}.onnx"
+        if meta.version in self.versions(meta.name):
+            held = json.loads(path.with_suffix(".json").read_text()).get("sha256", "")
+            if held == meta.sha256:
+                return path
+            raise PolicyError(f"policy {meta.name}/{meta.version} is already in {self.root} with other bytes "
+                              f"({held[:12]}...); a version never changes")
+        d.mkdir(parents=True, exist_ok=True)
+        _atomic_write(path, onnx_bytes)
+        _atomic_write(path.with_suffix(".json"), json.dumps(meta.to_json(), indent=1).encode())
+        return path
+
     def resolve(self, ref: str) -> pathlib.Path:
         """'name' (latest), 'name/vNNNN', or a path to an .onnx file inside this registry's root.
 
