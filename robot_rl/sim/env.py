@@ -180,8 +180,8 @@ class RobotEnv(gym.Env):
             data.qpos[self.model.jnt_qposadr[jid]] = target
 
     def gripper_opening(self) -> float:
-        if not self.robot.gripper_ids.size:
-            return 0.0   # no gripper
+        if not self.description.has_gripper:
+            return 0.0
         return self.robot.gripper_opening(float(self.data.actuator_length[self.robot.gripper_ids].mean()))
 
     # --- gym API --------------------------------------------------------------------------------
