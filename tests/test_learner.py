@@ -494,7 +494,7 @@ def test_grasp_labels_find_the_cube_in_demonstrations_and_corrections(session_st
     grasp = learner.sample_aux_batches()["grasp"]["labels"]["grasp"]
     assert grasp.shape == (16, 4) and torch.isfinite(grasp).all()
     with pytest.raises(ValueError, match="needs the task"):
-        learner_cfg(path, tmp_path, aux={"grasp": AuxConfig()}).validate()
+        Learner(learner_cfg(path, tmp_path, aux={"grasp": AuxConfig()}))
     with pytest.raises(ValueError, match="has no auxiliary head 'reach'"):
         Learner(learner_cfg(path, tmp_path, task="pick_cube", aux={"reach": AuxConfig()}))
 
