@@ -76,7 +76,7 @@ def test_the_control_node_swaps_in_a_policy_sent_by_value_and_refuses_a_changed_
     procs.node("sim_robot", "sim", mode="realtime", control_hz=20.0, cameras="")
     ctl = procs.node("control_node", "control", policy=str(v1), registry=str(robot.root), rate_hz=20.0,
                      report_path=str(tmp_path / "ctl.json"))
-    sender = procs.start([sys.executable, str(REPO / "tests" / "policy_sender.py"), "1.5",
+    sender = procs.start([sys.executable, str(REPO / "tests" / "control_client.py"), "1.5", "--model",
                           str(tmp_path / "bad.bin"), str(tmp_path / "good.bin")], "sender")
     assert wait_exit(sender, 60) == 0, sender.log_path.read_text()[-2000:]
     time.sleep(1.0)
