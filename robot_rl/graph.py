@@ -5,8 +5,9 @@
 - Child output is prefixed with the node's name, line by line.
 - SIGINT/SIGTERM to the runner is forwarded to every child; children still alive after the
   shutdown timeout are killed. Children are in their own sessions (a terminal's Ctrl-C reaches
-  them once, through us) and get SIGTERM if the runner itself dies (PR_SET_PDEATHSIG), so no
-  orphan outlives the graph.
+  them once, through us) and get SIGTERM if the runner itself dies (PR_SET_PDEATHSIG); a node also
+  ends by itself once its parent is no longer the runner (ROBOT_RL_RUNNER_PID, ros_nodes.runtime),
+  so no orphan outlives the graph.
 - A node with `restart: on-failure|always` is restarted (up to max_restarts); a required node that
   ends for good ends the graph, and the runner exits 1 if it failed (0 if it exited cleanly).
 
@@ -210,6 +211,7 @@ class GraphRunner:
     def _start(self, child: _Child) -> None:
         env = dict(self.env)
         env.update(child.spec.env)
+        env["ROBOT_RL_RUNNER_PID"] = str(os.getpid())   # ros_nodes.runtime: a node ends when we are gone
         child.proc = subprocess.Popen(
             child.spec.command(self.python), env=env,
             stdin=None if child.spec.stdin == "inherit" else subprocess.DEVNULL,

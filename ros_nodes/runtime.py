@@ -13,6 +13,7 @@ clear line and exit code 2.
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 import typing
 from dataclasses import dataclass
@@ -135,14 +136,24 @@ class RobotRLNode(Node):
         """Override to flush reports or files at shutdown (runs after spinning ends)."""
 
 
-def spin_until_shutdown(executor, context) -> None:
-    """Spin until the context shuts down (SIGINT/SIGTERM or node.stop()).
+RUNNER_PID_VAR = "ROBOT_RL_RUNNER_PID"   # set by the graph runner (robot_rl.graph) for its children
+
+
+def spin_until_shutdown(executor, context, log=None) -> None:
+    """Spin until the context shuts down (SIGINT/SIGTERM or node.stop()), or until the graph runner
+    that started this process is gone: its death sends us SIGTERM (PR_SET_PDEATHSIG), but once in a
+    CI run a node went on spinning at full CPU after it, so the node also looks for itself.
 
     A spin_once loop rather than executor.spin(): in rclpy 9.1.2, EventsExecutor.spin() never runs
     timer callbacks (measured here: 0 ticks of a 10 Hz timer in 5 s), while spin_once() runs them.
     """
+    runner = int(os.environ.get(RUNNER_PID_VAR, "0") or 0)
     while context.ok():
         executor.spin_once(timeout_sec=0.1)
+        if runner and os.getppid() != runner:
+            if log is not None:
+                log.error(f"the graph runner (pid {runner}) is gone; stopping")
+            return
 
 
 def run_node(node_cls: Callable[[], RobotRLNode], argv: list[str] | None = None) -> int:
@@ -159,7 +170,7 @@ def run_node(node_cls: Callable[[], RobotRLNode], argv: list[str] | None = None)
         executor = make_executor(node.config.executor)
         executor.add_node(node)
         try:
-            spin_until_shutdown(executor, node.context)
+            spin_until_shutdown(executor, node.context, node.get_logger())
         except (KeyboardInterrupt, ExternalShutdownException):
             pass
         return node.exit_code

@@ -6,6 +6,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -129,6 +130,28 @@ def test_killed_runner_leaves_no_orphans(procs, tmp_path):
     # each child gets SIGTERM from the kernel (PR_SET_PDEATHSIG) and shuts down as on Ctrl-C; the
     # wait is wide so that a loaded machine is not taken for an orphan
     assert wait_until(lambda: not any(pid_alive(p) for p in kids), 45), [p for p in kids if pid_alive(p)]
+
+
+def test_a_node_ends_by_itself_once_its_runner_is_gone(procs, tmp_path):
+    """Without the kernel's SIGTERM on the parent's death (PR_SET_PDEATHSIG, not set here), a node
+    started by a runner (ROBOT_RL_RUNNER_PID) notices the runner is gone and ends."""
+    from robot_rl.graph import NodeSpec
+
+    node = NodeSpec(name="talker", module="synthetic_source", parameters=talker()["parameters"]).command()
+    parent = procs.start([sys.executable, "-c", (
+        "import os, subprocess, sys, time\n"
+        "env = dict(os.environ, ROBOT_RL_RUNNER_PID=str(os.getpid()))\n"
+        f"p = subprocess.Popen({node!r}, env=env, start_new_session=True, stdout=open({str(tmp_path / 'node.log')!r}, 'w'),"
+        " stderr=subprocess.STDOUT)\n"
+        "print(p.pid, flush=True)\n"
+        "time.sleep(600)\n")], "parent")
+    assert wait_until(lambda: "publishing joint_state" in (tmp_path / "node.log").read_text()
+                      if (tmp_path / "node.log").exists() else False, 30)
+    child = int(parent.log_path.read_text().split()[0])
+    parent.kill()
+    parent.wait()
+    assert wait_until(lambda: not pid_alive(child), 45), (tmp_path / "node.log").read_text()[-2000:]
+    assert f"the graph runner (pid {parent.pid}) is gone; stopping" in (tmp_path / "node.log").read_text()
 
 
 def test_duration_stops_the_graph(procs, tmp_path):
