@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
-from robot_rl import config
+from robot_rl import config, tasks
 from robot_rl.robot.description import BUILTIN
 from robot_rl.sim import SimConfig, make
 from robot_rl.sim.env import RobotEnv
@@ -139,7 +139,7 @@ def test_a_tasks_failure_predicate_ends_the_episode_as_a_failure_everywhere():
     loop.server.step()
     assert operator.command().events == ["failure"] and env.steps == 1   # at once, not at the step limit
     # a task without a failure predicate runs to its step limit
-    assert not make("open_drawer", cameras=[]).task.failure(None, None, None)
+    assert not tasks.get("open_drawer")().failure(None, None, None)
 
 
 def test_degraded_expert_is_weaker():

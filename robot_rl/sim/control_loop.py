@@ -83,8 +83,5 @@ class SimControlLoop:
             server.command_joints(target, grip)
 
     def advance(self):
-        env = self.env
         self.server.step()
-        success, failure = bool(self.server.success), bool(self.server.failure)
-        truncated = env.steps >= env.max_steps and not (success or failure)
-        return env.observe(), self.server.reward, success or failure, truncated, env.info(success, failure)
+        return self.env.step_result(self.server.reward, bool(self.server.success), bool(self.server.failure))

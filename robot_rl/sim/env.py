@@ -227,9 +227,14 @@ class RobotEnv(gym.Env):
         ee = self.ee_pose()[0]
         success = self.task.success(self.model, self.data, ee)
         failure = not success and self.task.failure(self.model, self.data, ee)
+        return self.step_result(self.task.reward(self.model, self.data, ee), success, failure)
+
+    def step_result(self, reward: float, success: bool, failure: bool):
+        """gymnasium's (obs, reward, terminated, truncated, info) for the step just taken: the
+        episode ends on success or on the task's failure predicate (terminated), else at its step
+        limit (truncated)."""
         truncated = self.steps >= self.max_steps and not (success or failure)
-        return (self.observe(), self.task.reward(self.model, self.data, ee), success or failure, truncated,
-                self.info(success, failure))
+        return self.observe(), reward, success or failure, truncated, self.info(success, failure)
 
     def observe(self) -> dict[str, np.ndarray]:
         pos, yaw = self.ee_pose()

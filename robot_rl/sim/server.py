@@ -87,8 +87,7 @@ class SimServer:
         pos, quat = env.tool_pose()
         return {"q": env.q, "qd": env.data.qvel[r.dof_adr].copy(), "effort": env.data.actuator_force[r.actuator_ids].copy(),
                 "ee_pos": pos, "ee_quat_wxyz": quat, "gripper": env.gripper_opening(),
-                "sim_time_ns": self.sim_time_ns(), "success": self.success,
-                "failure": self.failure}
+                "sim_time_ns": self.sim_time_ns(), "success": self.success}
 
     def images(self) -> dict[str, np.ndarray]:
         return {c: self.env.render_camera(c, tuple(self.cfg.sim.image_size)) for c in self.cameras}

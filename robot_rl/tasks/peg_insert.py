@@ -13,7 +13,9 @@ HOLE_HALF = 0.012         # 24 mm square hole: 2 mm total clearance, 1 mm a side
 HOLE_DEPTH = 0.04
 PEG_BELOW_TIP = 0.05      # the peg sticks out this far below the end-effector site (past the fingertips)
 LEAD_IN = 0.005           # a 45-degree lead-in this high around the mouth, as machined holes have
-FRICTION = 0.3            # peg and lead-in (a dry 1.0 would hold a peg on a 45-degree face)
+# peg and lead-in: sliding 0.3 (a dry 1.0 would hold a peg on a 45-degree face), MuJoCo's
+# torsional and rolling defaults
+FRICTION = [0.3, 0.005, 0.0001]
 
 
 class PegInsertExpert(Expert):
@@ -21,6 +23,11 @@ class PegInsertExpert(Expert):
     off the centre the lead-in takes the peg the rest of the way."""
     ALIGNED_M = 0.0025
     ALIGNED_RAD = 0.03
+
+    def _aligned(self, pos, yaw, hole) -> bool:
+        """The peg over the hole (within ALIGNED_M across) and square to it (within ALIGNED_RAD)."""
+        return bool(np.linalg.norm(pos[:2] - hole[:2]) < self.ALIGNED_M
+                    and abs(nearest_yaw(0.0, yaw) - yaw) < self.ALIGNED_RAD)
 
     def act(self, obs, info):
         pos, yaw = self.env.ee_pose()
@@ -30,8 +37,7 @@ class PegInsertExpert(Expert):
         inside = np.array([hole[0], hole[1], hole[2] - 0.03 + PEG_BELOW_TIP])
         if self.phase == 0:
             a = self._toward(pos, yaw, above, target_yaw, -1.0)
-            self._next(np.linalg.norm(pos[:2] - above[:2]) < self.ALIGNED_M and abs(pos[2] - above[2]) < 0.01
-                       and abs(target_yaw - yaw) < self.ALIGNED_RAD or self.phase_steps > 60)
+            self._next(self._aligned(pos, yaw, above) and abs(pos[2] - above[2]) < 0.01 or self.phase_steps > 60)
         else:
             target = np.array([above[0], above[1], inside[2]])
             a = self._toward(pos, yaw, target, target_yaw, -1.0, max_step=0.35)
@@ -40,8 +46,7 @@ class PegInsertExpert(Expert):
     def replan(self, info):
         pos, yaw = self.env.ee_pose()
         hole = info["state"]["hole_pos"] + self.bias
-        over = (np.linalg.norm(pos[:2] - hole[:2]) < self.ALIGNED_M and abs(nearest_yaw(0.0, yaw) - yaw) < self.ALIGNED_RAD
-                and pos[2] < hole[2] + 0.03 + PEG_BELOW_TIP)
+        over = self._aligned(pos, yaw, hole) and pos[2] < hole[2] + 0.03 + PEG_BELOW_TIP
         self.phase, self.phase_steps = (1 if over else 0), 0
 
 
@@ -102,22 +107,21 @@ class PegInsert(Task):
         # The lead-in: a square bar along each edge of the mouth, turned 45 degrees about its length
         # so that one face rises from the edge outward: a peg that lands on it within LEAD_IN of the
         # hole slides in (the delta controller takes the contact's push as the new pose).
-        side = LEAD_IN * np.sqrt(2)
+        side, length = LEAD_IN * np.sqrt(2), HOLE_HALF + 2 * LEAD_IN
         out = HOLE_HALF + LEAD_IN
         for i, (px, py, axis) in enumerate([(out, 0, "y"), (-out, 0, "y"), (0, out, "x"), (0, -out, "x")]):
             turn = [np.cos(np.pi / 8), 0, np.sin(np.pi / 8), 0] if axis == "y" else [np.cos(np.pi / 8), np.sin(np.pi / 8), 0, 0]
-            length = HOLE_HALF + 2 * LEAD_IN
             hole.add_geom(name=f"hole_lead_in{i}", type=mujoco.mjtGeom.mjGEOM_BOX,
                           size=[side / 2, length, side / 2] if axis == "y" else [length, side / 2, side / 2],
                           pos=[px, py, HOLE_DEPTH], quat=turn, rgba=[.2, .45, .75, 1], contype=1, conaffinity=1,
-                          friction=[FRICTION, 0.005, 0.0001])
+                          friction=FRICTION)
         # The peg is held rigidly along the site's z axis, its tip PEG_BELOW_TIP past the site.
         rot = np.zeros(9)
         mujoco.mju_quat2Mat(rot, np.asarray(site_quat, dtype=np.float64))
         center = np.asarray(site_pos) + rot.reshape(3, 3) @ np.array([0, 0, 0.04 - PEG_BELOW_TIP])
         spec.body(ee_body).add_geom(name="peg", type=mujoco.mjtGeom.mjGEOM_BOX, size=[PEG_HALF, PEG_HALF, 0.04],
                                     pos=center, quat=site_quat, rgba=[.9, .75, .2, 1], contype=1, conaffinity=1,
-                                    mass=0.05, friction=[FRICTION, 0.005, 0.0001])
+                                    mass=0.05, friction=FRICTION)
 
     def bind(self, model: mujoco.MjModel) -> None:
         self.body = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, "hole")
