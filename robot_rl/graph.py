@@ -186,8 +186,8 @@ class GraphRunner:
         self.python = python
         if host:
             me = graph.hosts[host].address
-            self.env = ros_env.ros_environment(domain_id=graph.domain_id, dds="hosts", address=me,
-                                               peers=[h.address for h in graph.hosts.values() if h.address != me])
+            self.peers = [h.address for h in graph.hosts.values() if h.address != me]
+            self.env = ros_env.ros_environment(domain_id=graph.domain_id, dds="hosts", address=me, peers=self.peers)
         else:
             self.env = ros_env.ros_environment(domain_id=graph.domain_id, dds=graph.dds)
         self.env.update(extra_env or {})
@@ -211,7 +211,7 @@ class GraphRunner:
     def _start(self, child: _Child) -> None:
         env = dict(self.env)
         env.update(child.spec.env)
-        env["ROBOT_RL_RUNNER_PID"] = str(os.getpid())   # ros_nodes.runtime: a node ends when we are gone
+        env[ros_env.RUNNER_PID_VAR] = str(os.getpid())   # ros_nodes.runtime: a node ends when we are gone
         child.proc = subprocess.Popen(
             child.spec.command(self.python), env=env,
             stdin=None if child.spec.stdin == "inherit" else subprocess.DEVNULL,
@@ -309,8 +309,7 @@ class GraphRunner:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 previous[sig] = signal.signal(sig, on_signal)
-        where = (f"host {self.host} ({self.graph.hosts[self.host].address}), DDS to "
-                 f"{', '.join(h.address for n, h in self.graph.hosts.items() if n != self.host)}"
+        where = (f"host {self.host} ({self.graph.hosts[self.host].address}), DDS to {', '.join(self.peers)}"
                  if self.host else f"DDS {self.graph.dds}")
         self._say(f"graph {self.graph.name!r}: {len(self.children)} nodes, ROS_DOMAIN_ID="
                   f"{self.env['ROS_DOMAIN_ID']}, {where}")

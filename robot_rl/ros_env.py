@@ -23,7 +23,9 @@ import glob
 import hashlib
 import ipaddress
 import os
+import pathlib
 import random
+import re
 import shlex
 import sys
 import sysconfig
@@ -34,6 +36,7 @@ from typing import Literal, Mapping
 DdsScope = Literal["loopback", "hosts", "system"]
 
 MARKER = "ROBOT_RL_ROS_ENV"  # set to the DDS scope once a process environment is prepared
+RUNNER_PID_VAR = "ROBOT_RL_RUNNER_PID"   # the graph runner's pid, in its children (ros_nodes.runtime)
 BOOTSTRAP_FLAG = "_ROS_WHEELS_BOOTSTRAP_COMPLETE"
 PROFILE_VAR = "FASTDDS_DEFAULT_PROFILES_FILE"
 DEPRECATED_PROFILE_VAR = "FASTRTPS_DEFAULT_PROFILES_FILE"  # Fast DDS 3 warns and may prefer it
@@ -55,9 +58,10 @@ def hosts_profile(address: str, peers: list[str]) -> str:
             raise ValueError(f"dds hosts: {a!r} is not an IPv4 address") from None
     if not peers:
         raise ValueError("dds hosts: no peers (the other hosts' addresses)")
-    # this host's nodes share the loopback profile's SHM transport (its first descriptor)
-    loopback = (resources.files("robot_rl") / "resources" / "fastdds_loopback.xml").read_text()
-    shm = loopback[loopback.index("      <transport_descriptor>"):loopback.index("      <transport_descriptor>", loopback.index("</transport_descriptor>"))]
+    # this host's nodes share the loopback profile's SHM transport (its descriptor, by its id)
+    loopback = pathlib.Path(profile_path()).read_text()
+    shm = re.search(r"^ *<transport_descriptor>\s*<transport_id>robot_rl_shm</transport_id>.*?</transport_descriptor>\n",
+                    loopback, re.M | re.S).group(0)
     allow = "".join(f"          <address>{a}</address>\n" for a in ["127.0.0.1", address])
     initial = "".join(f"            <locator><udpv4><address>{a}</address></udpv4></locator>\n"
                       for a in dict.fromkeys(["127.0.0.1", address, *peers]))

@@ -304,17 +304,20 @@ class ControlNode(RobotRLNode):
     def _receive_and_swap(self, payload: bytes) -> None:
         """A policy by value: into this node's registry (checked: header, sha256, name, version),
         then through every check of a swap by reference."""
+        t0_ns = time.monotonic_ns()
         try:
             path, sha = receive(self.registry, payload, self.max_bytes)
         except Exception as exc:  # noqa: BLE001 - any bad payload is reported, never raised into rclpy
-            why = f"policy by value refused: {exc}"
-            self.last_refusal = why
-            self.get_logger().error(f"{why}; keeping {getattr(self.core.policy, 'version', 'no policy')}")
-            self.swap_log.append({"path": "/policy/model", "ok": False, "why": str(exc),
-                                  "t_ns": [time.monotonic_ns()] * 2})
+            self._refuse("/policy/model", "/policy/model", str(exc), t0_ns)
             return
         self.get_logger().info(f"received {path} ({len(payload):,} bytes) on /policy/model")
         self._load_and_swap(str(path), sha)
+
+    def _refuse(self, ref: str, path: str, why: str, t0_ns: int) -> None:
+        """A policy update that will not run: said on the log and /diagnostics, kept in the swap log."""
+        self.last_refusal = f"{ref}: {why}"
+        self.get_logger().error(f"policy update refused, keeping {getattr(self.core.policy, 'version', 'teleop')}: {why}")
+        self.swap_log.append({"path": path, "ok": False, "why": why, "t_ns": [t0_ns, time.monotonic_ns()]})
 
     def _between_ticks(self, fn):
         """Run fn right after a tick ends, so the GIL it may hold (building an onnxruntime session,
@@ -340,9 +343,7 @@ class ControlNode(RobotRLNode):
             rt, why = self.core.try_load(resolved, sha, expected_obs=self.expected_obs, expected_action_dim=self.action_dim,
                                          run_between=self._between_ticks, max_bytes=self.max_bytes, robot=self.robot_ref)
         if rt is None:
-            self.last_refusal = f"{path}: {why}"
-            self.get_logger().error(f"policy update refused, keeping {self.core.policy.version}: {why}")
-            self.swap_log.append({"path": resolved, "ok": False, "why": why, "t_ns": [t0_ns, time.monotonic_ns()]})
+            self._refuse(path, resolved, why, t0_ns)
             return
         self.core.swap(rt)
         self.get_logger().info(f"swapped to {rt.version} (loaded in {(time.monotonic_ns() - t0_ns) / 1e9:.2f} s)")

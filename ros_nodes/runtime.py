@@ -136,9 +136,6 @@ class RobotRLNode(Node):
         """Override to flush reports or files at shutdown (runs after spinning ends)."""
 
 
-RUNNER_PID_VAR = "ROBOT_RL_RUNNER_PID"   # set by the graph runner (robot_rl.graph) for its children
-
-
 def spin_until_shutdown(executor, context, log=None) -> None:
     """Spin until the context shuts down (SIGINT/SIGTERM or node.stop()), or until the graph runner
     that started this process is gone: its death sends us SIGTERM (PR_SET_PDEATHSIG), but once in a
@@ -147,7 +144,7 @@ def spin_until_shutdown(executor, context, log=None) -> None:
     A spin_once loop rather than executor.spin(): in rclpy 9.1.2, EventsExecutor.spin() never runs
     timer callbacks (measured here: 0 ticks of a 10 Hz timer in 5 s), while spin_once() runs them.
     """
-    runner = int(os.environ.get(RUNNER_PID_VAR, "0") or 0)
+    runner = int(os.environ.get(ros_env.RUNNER_PID_VAR, "0") or 0)
     while context.ok():
         executor.spin_once(timeout_sec=0.1)
         if runner and os.getppid() != runner:
