@@ -138,8 +138,8 @@ class RobotRLNode(Node):
 
 def spin_until_shutdown(executor, context, log=None) -> None:
     """Spin until the context shuts down (SIGINT/SIGTERM or node.stop()), or until the graph runner
-    that started this process is gone: its death sends us SIGTERM (PR_SET_PDEATHSIG), but once in a
-    CI run a node went on spinning at full CPU after it, so the node also looks for itself.
+    that started this process is gone: its death sends us SIGTERM (PR_SET_PDEATHSIG), and the node
+    also looks for itself, so an orphan ends however that signal fares.
 
     A spin_once loop rather than executor.spin(): in rclpy 9.1.2, EventsExecutor.spin() never runs
     timer callbacks (measured here: 0 ticks of a 10 Hz timer in 5 s), while spin_once() runs them.
