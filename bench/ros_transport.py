@@ -8,6 +8,7 @@ construction, serialization, transport and deserialization. Drops = published - 
 
     .venv/bin/python bench/ros_transport.py            # all cases, 10 s each
     .venv/bin/python bench/ros_transport.py --seconds 5 --json out.json
+    .venv/bin/python bench/ros_transport.py --dds hosts    # a two-host graph's profile, on one host
 """
 from __future__ import annotations
 
@@ -34,9 +35,11 @@ CASES = {
 EXECUTORS = ("single", "events")
 
 
-def run_case(name: str, case: dict, executor: str, seconds: float, workdir: str) -> dict:
+def run_case(name: str, case: dict, executor: str, seconds: float, workdir: str, dds: str = "loopback") -> dict:
     count = int(case["rate_hz"] * seconds)
-    env = ros_env.ros_environment(domain_id=ros_env.random_domain_id())
+    # dds hosts: this host on loopback, a peer that is never there; both processes are this host's
+    hosts = dict(address="127.0.0.1", peers=["127.0.0.2"]) if dds == "hosts" else {}
+    env = ros_env.ros_environment(domain_id=ros_env.random_domain_id(), dds=dds, **hosts)
     env["ROS_LOG_DIR"] = os.path.join(workdir, "ros_log")
     src_report, mon_report = os.path.join(workdir, "source.json"), os.path.join(workdir, "monitor.json")
     for path in (src_report, mon_report):
@@ -74,10 +77,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=10.0, help="stream length per case (default 10)")
     parser.add_argument("--json", help="also write the results here")
+    parser.add_argument("--dds", default="loopback", choices=("loopback", "hosts"),
+                        help="hosts: the profile of a two-host graph (docs/TWO_HOSTS.md), for its local traffic")
     parser.add_argument("--executors", nargs="+", default=list(EXECUTORS), choices=EXECUTORS)
     args = parser.parse_args()
 
-    print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+          f"dds {args.dds}")
     print(f"{'case':<36} {'executor':<8} {'sent':>6} {'recv':>6} {'drops':>5} {'Hz':>6} "
           f"{'p50 us':>8} {'p99 us':>8} {'max us':>8}")
     results = []
@@ -85,7 +91,7 @@ def main() -> int:
         for executor in args.executors:
             for name, case in CASES.items():
                 t0 = time.monotonic()
-                r = run_case(name, case, executor, args.seconds, workdir)
+                r = run_case(name, case, executor, args.seconds, workdir, args.dds)
                 results.append(r)
                 print(f"{name:<36} {executor:<8} {r['published']:>6} {r['received']:>6} {r['drops']:>5} "
                       f"{r['rate_hz']:>6.1f} {r['latency_p50_us']:>8.0f} {r['latency_p99_us']:>8.0f} "

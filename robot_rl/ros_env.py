@@ -40,7 +40,12 @@ RUNNER_PID_VAR = "ROBOT_RL_RUNNER_PID"   # the graph runner's pid, in its childr
 BOOTSTRAP_FLAG = "_ROS_WHEELS_BOOTSTRAP_COMPLETE"
 PROFILE_VAR = "FASTDDS_DEFAULT_PROFILES_FILE"
 DEPRECATED_PROFILE_VAR = "FASTRTPS_DEFAULT_PROFILES_FILE"  # Fast DDS 3 warns and may prefer it
-MAX_DOMAIN_ID = 101  # the largest domain id whose ports stay out of Linux's ephemeral range
+MAX_DOMAIN_ID = 101
+# dds "hosts": topics whose large messages cross to another host go out in datagrams of one Ethernet
+# frame (module docstring)
+CROSS_HOST_TOPICS = ("/store/episode", "/policy/model")
+CROSS_HOST_DATAGRAM_BYTES = 1400
+CROSS_HOST_HEARTBEAT_NS = 100_000_000   # and lost fragments are asked for again within 0.1 s (Fast DDS: 3 s)  # the largest domain id whose ports stay out of Linux's ephemeral range
 
 
 def profile_path() -> str:
@@ -65,6 +70,13 @@ def hosts_profile(address: str, peers: list[str]) -> str:
     allow = "".join(f"          <address>{a}</address>\n" for a in ["127.0.0.1", address])
     initial = "".join(f"            <locator><udpv4><address>{a}</address></udpv4></locator>\n"
                       for a in dict.fromkeys(["127.0.0.1", address, *peers]))
+    writers = "".join(f"""    <data_writer profile_name="{topic}">
+      <propertiesPolicy><properties><property>
+        <name>fastdds.max_message_size</name><value>{CROSS_HOST_DATAGRAM_BYTES}</value>
+      </property></properties></propertiesPolicy>
+      <times><heartbeat_period><sec>0</sec><nanosec>{CROSS_HOST_HEARTBEAT_NS}</nanosec></heartbeat_period></times>
+    </data_writer>
+""" for topic in CROSS_HOST_TOPICS)
     text = f"""<?xml version="1.0" encoding="UTF-8"?>
 <!-- robot_rl dds "hosts": this host {address}, peers {", ".join(peers)} (written by robot_rl.ros_env) -->
 <dds xmlns="http://www.eprosima.com">
@@ -90,7 +102,7 @@ def hosts_profile(address: str, peers: list[str]) -> str:
         <useBuiltinTransports>false</useBuiltinTransports>
       </rtps>
     </participant>
-  </profiles>
+{writers}  </profiles>
 </dds>
 """
     folder = os.path.join(tempfile.gettempdir(), "robot_rl")

@@ -6,12 +6,16 @@ robot_rl.policy.transfer's metadata + ONNX bytes), which the control node writes
 registry before the same checks. Glue only: the learner itself knows nothing of ROS.
 
 Parameters: `config`, a LearnerConfig YAML (`robot-rl learn` writes runs/<policy>/learner.yaml),
-`send` (path or value) and `resume` (continue from the run's checkpoint). The node exits when the learner finishes
+`send` (path or value), `resume` (continue from the run's checkpoint) and `store_wait_s` (on a
+learner host, wait this long for the replica store to appear: ros_nodes/episode_replica.py makes it
+when the robot host first answers). The node exits when the learner finishes
 (max_updates, idle_exit_s) or on SIGINT/SIGTERM, after a final export and checkpoint.
 """
 from __future__ import annotations
 
+import os
 import threading
+import time
 from dataclasses import dataclass
 from typing import Literal
 
@@ -31,10 +35,13 @@ class LearnerNodeConfig(NodeConfig):
     config: str = ""
     send: Literal["path", "value"] = "path"   # value: the policy's bytes, for a control node on another host
     resume: bool = False
+    store_wait_s: float = 0.0       # wait this long for the store to exist (0: it must exist at start)
 
     def validate(self) -> None:
         if not self.config:
             raise ValueError("config (a LearnerConfig YAML) is required")
+        if not self.store_wait_s >= 0:
+            raise ValueError("store_wait_s must be >= 0")
 
 
 class LearnerNode(RobotRLNode):
@@ -42,6 +49,7 @@ class LearnerNode(RobotRLNode):
         super().__init__("learner_node", LearnerNodeConfig)
         log.setup()   # the learner's progress line and events, on this process's stderr
         lcfg = config.load(LearnerConfig, self.config.config)
+        self._wait_for_store(lcfg.store)
         if self.config.send == "value":
             self.pub_model = self.create_publisher(UInt8MultiArray, "/policy/model", qos("latched"))
         else:
@@ -57,6 +65,13 @@ class LearnerNode(RobotRLNode):
         self.thread = threading.Thread(target=self._run, daemon=True, name="learner")
         self.thread.start()
         self.create_timer(0.5, self._check_done)
+
+    def _wait_for_store(self, store: str) -> None:
+        deadline = time.monotonic() + self.config.store_wait_s
+        if not os.path.exists(os.path.join(store, "zarr.json")) and self.config.store_wait_s > 0:
+            self.get_logger().info(f"waiting up to {self.config.store_wait_s:g} s for the store {store}")
+        while not os.path.exists(os.path.join(store, "zarr.json")) and time.monotonic() < deadline:
+            time.sleep(0.2)
 
     def _announce(self, path, sha256: str) -> None:
         if not self.context.ok():

@@ -6,71 +6,27 @@ restored one resumes it."""
 from __future__ import annotations
 
 import os
-import random
 import re
 import signal
-import subprocess
 import time
 
 import pytest
 import yaml
 
 from conftest import ROBOT_RL, wait_exit, wait_until
+from netns import NamespacesRefused, TwoHosts
 
 pytestmark = pytest.mark.ros
-
-
-def _ip(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["ip", *args], capture_output=True, text=True)
-
-
-class TwoHosts:
-    """Namespaces `a` and `b`, addresses `addr[a]`, `addr[b]` on one /24, and `run(host, cmd)`:
-    the command as if on that machine."""
-
-    def __init__(self, tmp_path):
-        tag = f"{os.getpid() % 10000}{random.randrange(100)}"
-        self.ns = {"a": f"rra{tag}", "b": f"rrb{tag}"}
-        self.dev = {"a": f"rva{tag}", "b": f"rvb{tag}"}
-        net = f"10.{random.randrange(100, 250)}.{random.randrange(256)}"
-        self.addr = {"a": f"{net}.1", "b": f"{net}.2"}
-        self.tmp = tmp_path
-        made = _ip("netns", "add", self.ns["a"])
-        if made.returncode != 0:
-            pytest.skip(f"this kernel or user may not make network namespaces: {made.stderr.strip()}")
-        for cmd in (["netns", "add", self.ns["b"]],
-                    ["link", "add", self.dev["a"], "type", "veth", "peer", "name", self.dev["b"]]):
-            r = _ip(*cmd)
-            assert r.returncode == 0, r.stderr
-        for h in "ab":
-            for cmd in (["link", "set", self.dev[h], "netns", self.ns[h]],
-                        ["-n", self.ns[h], "addr", "add", f"{self.addr[h]}/24", "dev", self.dev[h]],
-                        ["-n", self.ns[h], "link", "set", self.dev[h], "up"],
-                        ["-n", self.ns[h], "link", "set", "lo", "up"]):
-                r = _ip(*cmd)
-                assert r.returncode == 0, r.stderr
-            (tmp_path / f"machine-id-{h}").write_text(f"{random.getrandbits(128):032x}\n")
-
-    def command(self, host: str, cmd: list[str]) -> list[str]:
-        inner = (f"mount -t tmpfs tmpfs /dev/shm && mount --bind {self.tmp}/machine-id-{host} /etc/machine-id"
-                 f" && exec {' '.join(cmd)}")
-        return ["ip", "netns", "exec", self.ns[host], "unshare", "--mount", "--propagation", "private",
-                "bash", "-c", inner]
-
-    def link(self, up: bool) -> None:
-        r = _ip("-n", self.ns["a"], "link", "set", self.dev["a"], "up" if up else "down")
-        assert r.returncode == 0, r.stderr
-
-    def remove(self) -> None:
-        for h in "ab":
-            _ip("netns", "del", self.ns[h])   # takes its end of the veth pair with it
 
 
 @pytest.fixture
 def hosts(tmp_path):
     if not os.path.exists("/etc/machine-id"):
         pytest.skip("no /etc/machine-id to give each namespace its own")
-    h = TwoHosts(tmp_path)
+    try:
+        h = TwoHosts(tmp_path)
+    except NamespacesRefused as exc:
+        pytest.skip(str(exc))
     yield h
     h.remove()
 
@@ -124,3 +80,103 @@ def test_two_hosts_talk_on_their_addresses_only_and_survive_a_cut_link(procs, tm
     for proc in (robot, learner):
         proc.send_signal(signal.SIGINT)
     assert wait_exit(robot, 30) == 0 and wait_exit(learner, 30) == 0
+
+
+def _durable_steps(store) -> int:
+    """Steps on the robot host's disk, the episode being recorded included."""
+    from robot_rl.store import layout
+    attrs = layout.read_root_attrs(store)
+    rec = attrs.get("recording")
+    return int(rec["durable"]["steps"]) if rec and rec.get("durable") else int(attrs["commit"]["steps"])
+
+
+def test_a_session_across_a_lossy_slow_link_replicates_every_episode_and_swaps_policies(procs, tmp_path, hosts):
+    """Issue #35 end to end: the robot graph (simulator, control, recorder, the simulated human
+    correcting a BC base, the episode server) on one host, the learner with its replica on the
+    other, over a link that drops 5% of frames each way and carries 100 Mbit/s. Every episode the
+    learner host holds equals the robot host's by digest; a policy trained there is swapped in on the
+    robot host; a 10 s cut leaves the robot acting and recording, and the replica catches up after."""
+    import dataclasses
+    import shutil
+    import subprocess
+    import sys
+
+    from conftest import read_json
+    from robot_rl import config, sim
+    from robot_rl.learn.learner import LearnerConfig
+    from robot_rl.policy.registry import PolicyRegistry
+    from robot_rl.record.graph import RecordingGraph, recording_nodes
+    from robot_rl.sim.experts import make_expert
+    from robot_rl.sim.rollout import rollout, sim_store_spec
+    from robot_rl.store import EpisodeStore, StoreWriter
+    from robot_rl.store.replica import episode_digest
+
+    # a BC base from three expert demonstrations, in both hosts' registries
+    demos = tmp_path / "demos.zarr"
+    env = sim.make("pick_cube", image_size=[64, 64])
+    with StoreWriter(demos, sim_store_spec(env)) as w:
+        for seed in range(3):
+            rollout(env, w, seed, operator=make_expert(env, seed=seed))
+    env.close()
+    bc = subprocess.run([sys.executable, "-m", "robot_rl.cli", "bc", "--store", str(demos), "--policy", "base",
+                         "--steps", "50"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert bc.returncode == 0, bc.stderr[-2000:]
+    learner_reg, robot_reg = tmp_path / "policies", tmp_path / "robot_policies"
+    shutil.copytree(learner_reg / "base", robot_reg / "base")
+
+    robot_store, replica = tmp_path / "robot.zarr", tmp_path / "replica.zarr"
+    rec = RecordingGraph(store=str(robot_store), episodes=100, teleop="corrector", cameras="front",
+                         image_size=64, policy=str(robot_reg / "base" / "v0001.onnx"), registry=str(robot_reg),
+                         max_episode_s=8.0, reset_wait_s=0.5)
+    nodes = []
+    for spec in recording_nodes(rec):
+        if spec.name == "control":
+            spec.parameters["report_path"] = str(tmp_path / "control.json")
+        nodes.append({**dataclasses.asdict(spec), "host": "robot"})
+    nodes.append({"name": "server", "module": "episode_server", "host": "robot",
+                  "parameters": {"store": str(robot_store)}})
+    lcfg = LearnerConfig(store=str(replica), policy="pol", mode="residual", base=str(tmp_path / "runs/base/bc.safetensors"),
+                         cameras="", registry=str(learner_reg), run_dir=str(tmp_path / "run"), batch=32, utd=1000.0,
+                         export_every_s=2.0, checkpoint_every_s=1e6, plot_every_s=1e6, seed=1)
+    (tmp_path / "learner.yaml").write_text(yaml.safe_dump(config.to_dict(lcfg)))
+    nodes += [{"name": "replica", "module": "episode_replica", "host": "learner",
+               "parameters": {"store": str(replica), "report_path": str(tmp_path / "replica.json"), "retry_s": 3.0}},
+              {"name": "learner", "module": "learner_node", "host": "learner",
+               "parameters": {"config": str(tmp_path / "learner.yaml"), "send": "value", "store_wait_s": 300.0}}]
+    graph_path = tmp_path / "session.yaml"
+    graph_path.write_text(yaml.safe_dump({"name": "two_host_session", "nodes": nodes, "hosts": {
+        "robot": {"address": hosts.addr["a"]}, "learner": {"address": hosts.addr["b"]}}}))
+
+    hosts.impair(loss_pct=5, rate_mbit=100)
+    learner = procs.start(hosts.command("b", [*ROBOT_RL, "up", str(graph_path), "--host", "learner"]), "learner_host")
+    robot = procs.start(hosts.command("a", [*ROBOT_RL, "up", str(graph_path), "--host", "robot"]), "robot_host")
+    logs = lambda: (robot.log_path.read_text(errors="replace")[-3000:]  # noqa: E731
+                    + learner.log_path.read_text(errors="replace")[-3000:])
+    replicated = lambda: (read_json(tmp_path / "replica.json")["episodes"]  # noqa: E731
+                          if (tmp_path / "replica.json").exists() else 0)
+    assert wait_until(lambda: replicated() >= 2, 240), logs()
+    assert wait_until(lambda: "pol" in PolicyRegistry(robot_reg).names() and PolicyRegistry(robot_reg).versions("pol")
+                      and "swapped" in robot.log_path.read_text(errors="replace"), 180), logs()
+
+    # the link cut for 10 s: the robot keeps acting and recording; nothing reaches the replica
+    hosts.link(False)
+    time.sleep(1.0)
+    steps_at_cut, replica_at_cut = _durable_steps(robot_store), replicated()
+    time.sleep(10.0)
+    assert _durable_steps(robot_store) >= steps_at_cut + 30, "the robot stopped recording while the link was down"
+    assert replicated() == replica_at_cut
+    hosts.link(True)
+    committed = len(EpisodeStore.open(robot_store))
+    assert committed > replica_at_cut, "no episode was committed during the cut"
+    assert wait_until(lambda: replicated() >= committed, 180), logs()
+
+    for proc in (robot, learner):
+        proc.send_signal(signal.SIGINT)
+    assert wait_exit(robot, 60) == 0 and wait_exit(learner, 120) == 0, logs()
+    source, copy = EpisodeStore.open(robot_store), EpisodeStore.open(replica)
+    assert committed <= len(copy) <= len(source)
+    for i in range(len(copy)):
+        assert episode_digest(copy, i) == episode_digest(source, i), f"episode {i} differs"
+    assert hosts.dropped() > 0                          # the loss rules did drop frames
+    swaps = read_json(tmp_path / "control.json")["swaps"]
+    assert any(s["ok"] and s["path"].startswith(str(robot_reg / "pol")) for s in swaps), swaps

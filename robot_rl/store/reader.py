@@ -24,6 +24,7 @@ from robot_rl.store.fastread import ShardedSampleReader
 from robot_rl.store.schema import STATUS_CODES, STATUS_NAMES, SUCCESS_UNKNOWN, SUCCESS_YES, StoreError, StoreSpec
 
 CLOCKS = ("sensor", "receive")
+READ_TRIES = 4   # reads of rows whose shard a writer replaced meanwhile (EpisodeStore._rows)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,10 +100,22 @@ class EpisodeStore:
 
     def _rows(self, arr: Any, a: int, b: int) -> np.ndarray:
         """Rows [a, b) of one array, after checking their chunks are on disk (a store that writes
-        every chunk: zarr would read an absent one as its fill value)."""
+        every chunk: zarr would read an absent one as its fill value).
+
+        zarr reads a shard in two steps (its index, then the chunks' bytes); a writer appending to
+        the same shard meanwhile replaces the file (atomically), so the chunk bytes may come from
+        the newer file and fail their checksum. The committed rows are the same in both files, so
+        such a read is made again; one that fails READ_TRIES times is damage and raised."""
         if self.layout.complete_chunks:
             chunks.require(arr, self.path, a, b)
-        return arr[a:b]
+        for attempt in range(READ_TRIES):
+            try:
+                return arr[a:b]
+            except (ValueError, RuntimeError):   # zarr's crc32c mismatch, or a codec given torn bytes
+                if attempt == READ_TRIES - 1:
+                    raise
+                time.sleep(0.005 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     def _read_episode_rows(self, a: int, b: int) -> list[Episode]:
         cols = {}
@@ -216,7 +229,6 @@ class EpisodeStore:
         stamps = self.stamps(ep, name, clock)
         a, _ = ep.streams[name]
         local = np.searchsorted(stamps, t, side="right") - 1
-        data = self._stream(name)["data"]
         spec = self.spec.stream(name)
         if interpolate:
             if spec.is_image:

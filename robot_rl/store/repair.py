@@ -4,6 +4,7 @@ After a kill -9 the store may hold, beyond the committed extents, rows written f
 that was being recorded (some durable, some not) and zarr's `*.partial` temporary files. Recovery
 keeps the durable part of that episode as an `aborted` episode (or drops it cleanly when nothing of
 it is durable), then truncates every array to the committed extents. It never touches committed rows.
+A replica (store.replica) drops the interrupted episode instead: its source still has it whole.
 The writer runs it on every open; `robot-rl data repair` runs it by hand.
 """
 from __future__ import annotations
@@ -26,7 +27,7 @@ class RecoveryReport:
     recovered_episode: Optional[int] = None        # index of the episode kept as aborted
     recovered_steps: int = 0
     recovered_samples: dict[str, int] = dataclasses.field(default_factory=dict)
-    dropped_recording: bool = False                # an in-progress episode with nothing durable
+    dropped_recording: bool = False                # an in-progress episode with nothing durable, or a replica's
     truncated: dict[str, tuple[int, int]] = dataclasses.field(default_factory=dict)  # label: (rows, kept)
     partial_files: int = 0
 
@@ -42,7 +43,7 @@ class RecoveryReport:
             out.append(f"kept the interrupted episode as aborted episode {self.recovered_episode}: "
                        f"{self.recovered_steps} steps; samples: {samples}")
         if self.dropped_recording:
-            out.append("dropped an interrupted episode with nothing durable")
+            out.append("dropped an interrupted episode (nothing of it durable, or the store is a replica)")
         for label, (rows, kept) in self.truncated.items():
             out.append(f"truncated {label}: {rows} -> {kept} rows (uncommitted tail)")
         if self.partial_files:
@@ -50,8 +51,9 @@ class RecoveryReport:
         return out or ["nothing to repair"]
 
 
-def recover(path: pathlib.Path) -> RecoveryReport:
-    """Bring the store at `path` back to its commit record. Caller holds the writer lock."""
+def recover(path: pathlib.Path, keep_interrupted: bool = True) -> RecoveryReport:
+    """Bring the store at `path` back to its commit record. Caller holds the writer lock.
+    keep_interrupted=False: drop the interrupted episode's rows (a replica's), keep nothing of it."""
     report = RecoveryReport()
     lay = L.StoreLayout(path, read_only=False)
     attrs = lay.root.attrs.asdict()
@@ -64,7 +66,7 @@ def recover(path: pathlib.Path) -> RecoveryReport:
                 for n in lay.streams}
         end_steps = min([int(durable["steps"])] + [a.shape[0] for a in lay.steps.values()])
         grew = end_steps > commit["steps"] or any(ends[n] > commit["streams"][n] for n in ends)
-        if grew:
+        if grew and keep_interrupted:
             e = int(commit["episodes"])
             last = [int(lay.streams[n]["receive_ns"][ends[n] - 1]) for n in ends if ends[n] > commit["streams"][n]]
             ranges = {n: (int(commit["streams"][n]), ends[n]) for n in lay.spec.stream_names}

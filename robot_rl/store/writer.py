@@ -49,6 +49,7 @@ class WriterConfig:
     max_block_s: float = 2.0       # how long append() may block on a full queue before raising
     flush_interval_s: float = 1.0  # partial shards are written and made durable at least this often
     fsync: bool = True             # fsync before every durable record (off only for throwaway data)
+    keep_interrupted: bool = True  # on open, keep a crashed episode as aborted (False: a replica drops it)
 
     def validate(self) -> None:
         if self.max_queue_mb <= 0 or self.max_block_s < 0 or self.flush_interval_s <= 0:
@@ -152,7 +153,7 @@ class StoreWriter:
         self._lock = WriterLock(self.path)
         self._lock.acquire()
         try:
-            self.recovery = recover(self.path)
+            self.recovery = recover(self.path, keep_interrupted=self.config.keep_interrupted)
             self._layout = L.StoreLayout(self.path, read_only=False)
         except BaseException:
             self._lock.release()
@@ -191,12 +192,14 @@ class StoreWriter:
     def committed_episodes(self) -> int:
         return self._episodes
 
-    def begin_episode(self, task: str = "", notes: str = "") -> int:
-        """Start recording an episode; returns the index it will have when committed."""
+    def begin_episode(self, task: str = "", notes: str = "", start_ns: Optional[int] = None) -> int:
+        """Start recording an episode; returns the index it will have when committed. `start_ns`
+        (default now) is given by a replica copying another store's episode (store.replica)."""
         self._check()
         if self._episode is not None:
             raise StoreError("an episode is already being recorded; end_episode() it first")
-        self._episode = {"task": str(task), "notes": str(notes), "start_ns": time.time_ns(),
+        start_ns = _stamp(time.time_ns() if start_ns is None else start_ns, "start_ns")
+        self._episode = {"task": str(task), "notes": str(notes), "start_ns": start_ns,
                          "streams": dict(self._next), "steps": self._next_step}
         self._last_stamp.clear()
         self._last_step_t = -1
@@ -289,15 +292,17 @@ class StoreWriter:
         return step
 
     def end_episode(self, status: str = "complete", success: Optional[bool] = None, notes: Optional[str] = None,
-                    wait: bool = True) -> "CommitResult | concurrent.futures.Future[CommitResult]":
-        """Commit the episode: returns once it is durable and visible to readers (or a Future)."""
+                    wait: bool = True, end_ns: Optional[int] = None) -> "CommitResult | concurrent.futures.Future[CommitResult]":
+        """Commit the episode: returns once it is durable and visible to readers (or a Future).
+        `end_ns` (default now): as begin_episode's start_ns."""
         self._check()
         if self._episode is None:
             raise StoreError("no episode is being recorded")
         if status not in STATUS_CODES:
             raise ValueError(f"status must be one of {', '.join(STATUS_CODES)}, got {status!r}")
         ep = self._episode
-        ep.update({"status": STATUS_CODES[status], "end_ns": time.time_ns(),
+        end_ns = _stamp(time.time_ns() if end_ns is None else end_ns, "end_ns")
+        ep.update({"status": STATUS_CODES[status], "end_ns": end_ns,
                    "success": SUCCESS_UNKNOWN if success is None else (SUCCESS_YES if success else SUCCESS_NO),
                    "end_streams": dict(self._next), "end_steps": self._next_step, "called": time.monotonic()})
         if notes is not None:
