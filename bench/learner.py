@@ -1,6 +1,7 @@
-"""Learner benchmark (issue #7), on this machine's CPU cores:
+"""Learner benchmark (issue #7; CUDA: issue #35), on this machine's CPU cores and GPU:
 
-1. SAC gradient updates per second at batch 256, state only (the simulator's 17-value proprio, 5
+1. SAC gradient updates per second, on each of --devices (cpu, cuda: the same batch and networks),
+   at batch 256, state only (the simulator's 17-value proprio, 5
    actions), critic ensembles of 2 and 10; and from two 128x128 cameras + proprio (the encoder
    shared by actor and critic, images pooled to 64x64, DrQ shifts). One update = critic (+
    encoder), actor and temperature steps and the target update.
@@ -11,6 +12,7 @@
    swaps between two ticks; DDS delivery of the 100-byte /policy/update adds ~1 ms).
 
     python bench/learner.py [--seconds 10] [--threads 2] [--episodes 5]
+    python bench/learner.py --devices cpu,cuda --episodes 0      # a GPU machine: updates/s on both
 """
 from __future__ import annotations
 
@@ -24,47 +26,55 @@ import time
 import numpy as np
 import torch
 
+from robot_rl.learn import device as devices
 from robot_rl.learn.encoder import EncoderConfig, ObsEncoder
 from robot_rl.learn.sac import SAC, SACConfig
 
 
-def steps_per_s(step, seconds: float) -> float:
-    for _ in range(3):  # warm-up
+def steps_per_s(step, seconds: float, device: torch.device = torch.device("cpu")) -> float:
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    for _ in range(5):  # warm-up (on CUDA: kernels chosen, memory pooled)
         step()
+    sync()
     n, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds:
         step()
         n += 1
+    sync()
     return n / (time.perf_counter() - t0)
 
 
 def updates_per_s(sac: SAC, batch: dict, seconds: float) -> float:
-    return steps_per_s(lambda: sac.update(batch), seconds)
+    return steps_per_s(lambda: sac.update(batch), seconds, sac.device)
 
 
-def bench_updates(args) -> None:
+def bench_updates(args, device: torch.device) -> None:
     b = args.batch
+    on = f"{devices.describe(device)}"
+    print(f"--- {on}")
+    torch.manual_seed(0)
     base = {"action": torch.rand(b, 5) * 2 - 1, "ret": torch.randn(b), "discount": torch.full((b,), 0.97)}
     for ensemble in (2, 10):
-        sac = SAC(ObsEncoder(17), 5, SACConfig(ensemble=ensemble, target_subset=2))
+        sac = SAC(ObsEncoder(17), 5, SACConfig(ensemble=ensemble, target_subset=2), device=device)
         batch = {**base, "obs": {"proprio": torch.randn(b, 17)}, "next_obs": {"proprio": torch.randn(b, 17)}}
-        rate = updates_per_s(sac, batch, args.seconds)
-        print(f"state-only, batch {b}, hidden 256x256, ensemble {ensemble} (target min of 2), {args.threads} threads: "
+        rate = updates_per_s(sac, devices.to_device(batch, device), args.seconds)
+        print(f"state-only, batch {b}, hidden 256x256, ensemble {ensemble} (target min of 2), {device.type}: "
               f"{rate:.0f} updates/s ({1e3 / rate:.1f} ms per update)")
     enc_cfg = EncoderConfig()
-    sac = SAC(ObsEncoder(17, ["front", "wrist"], (128, 128), enc_cfg), 5, SACConfig(ensemble=2))
+    sac = SAC(ObsEncoder(17, ["front", "wrist"], (128, 128), enc_cfg), 5, SACConfig(ensemble=2), device=device)
 
     def images():  # what the learner's sampler holds: frames pooled to 64x64, uint8
         return torch.randint(0, 256, (b, 64, 64, 3), dtype=torch.uint8)
     batch = {**base, "obs": {"proprio": torch.randn(b, 17), "front": images(), "wrist": images()},
              "next_obs": {"proprio": torch.randn(b, 17), "front": images(), "wrist": images()}}
+    batch = devices.to_device(batch, device)
     rate = updates_per_s(sac, batch, args.seconds)
     print(f"two 128x128 cameras (pooled to 64x64, {enc_cfg.channels}-channel encoder) + proprio, batch {b}, ensemble 2, "
-          f"{args.threads} threads: {rate:.1f} updates/s ({1e3 / rate:.0f} ms per update)")
+          f"{device.type}: {rate:.1f} updates/s ({1e3 / rate:.1f} ms per update)")
     # learner.actor_pretrain_updates: one BC step of actor + encoder (no critic), on the same batch
-    rate = steps_per_s(lambda: sac.pretrain_actor(batch), args.seconds)
-    print(f"actor pretraining on the same cameras + proprio, batch {b}, {args.threads} threads: {rate:.1f} BC steps/s "
-          f"({1e3 / rate:.0f} ms per step)")
+    rate = steps_per_s(lambda: sac.pretrain_actor(batch), args.seconds, device)
+    print(f"actor pretraining on the same cameras + proprio, batch {b}, {device.type}: {rate:.1f} BC steps/s "
+          f"({1e3 / rate:.1f} ms per step)")
 
 
 def bench_latency(args) -> None:
@@ -132,10 +142,13 @@ def main() -> None:
     ap.add_argument("--export-every-s", type=float, default=2.0)
     ap.add_argument("--latency-batch", type=int, default=64)
     ap.add_argument("--skip-updates", action="store_true")
+    ap.add_argument("--devices", default="cpu", help="comma list of learner devices for the updates/s part "
+                    "(cpu, cuda, cuda:N)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     if not args.skip_updates:
-        bench_updates(args)
+        for spec in args.devices.split(","):
+            bench_updates(args, devices.resolve(spec))
     if args.episodes:
         bench_latency(args)
 

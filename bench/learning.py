@@ -35,6 +35,7 @@ from typing import Optional
 import numpy as np
 import torch
 
+from robot_rl.learn.device import to_device
 from robot_rl.sim.control_loop import SimControlLoop
 from robot_rl.sim.outcomes import failure_summary, tracker_for
 
@@ -76,8 +77,9 @@ def grasp_head_error_cm(env, learner, seeds) -> Optional[float]:
     errors = []
     for s in seeds:
         obs, info = env.reset(seed=int(s))
-        t = {o.name: torch.from_numpy(np.ascontiguousarray(obs[o.name]))[None] for o in learner.obs}
-        grasp = env.ee_pose()[0] + head.si(learner.agent.predict("grasp", t))[0, :3].numpy()
+        t = to_device({o.name: torch.from_numpy(np.ascontiguousarray(obs[o.name]))[None] for o in learner.obs},
+                      learner.device)
+        grasp = env.ee_pose()[0] + head.si(learner.agent.predict("grasp", t))[0, :3].cpu().numpy()
         errors.append(float(np.linalg.norm(grasp[:2] - info["state"][key][:2])))
     return 100 * float(np.median(errors))
 

@@ -91,6 +91,12 @@ def run_checks() -> int:
         except Exception as exc:  # report every broken import, keep checking
             report(False, f"import {name}", f"{exc.__class__.__name__}: {exc}")
 
+    try:   # where `learner.device: auto` trains: a CPU build of torch, or the GPU it sees
+        from robot_rl.learn import device as devices
+        report(True, "learner device (auto)", devices.describe(devices.resolve("auto")))
+    except Exception as exc:  # noqa: BLE001 - a broken CUDA install is reported, not raised
+        report(False, "learner device (auto)", f"{exc.__class__.__name__}: {exc}")
+
     env = ros_env.ros_environment(domain_id=ros_env.random_domain_id())
     ok, detail = _child(_ROS_PROBE, env)
     report(ok and detail == "received", "ROS 2 pub/sub over loopback DDS", detail)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install robot_rl on a fresh Debian/Ubuntu machine with Python >= 3.11:
 #   1. the Debian libraries the stack loads at run time (libusb for pyrealsense2; EGL/OSMesa for
-#      headless MuJoCo rendering), only those not installed yet;
+#      headless MuJoCo rendering; iproute2 and nftables for the two-host tests' lossy, slow link),
+#      only those not installed yet;
 #   2. a virtual environment in .venv (override with ROBOT_RL_VENV);
 #   3. robot_rl with its test extras, editable, into it;
 #   4. `robot-rl doctor` to check the result.
@@ -11,7 +12,7 @@ cd "$(dirname "$0")/.."
 
 VENV=${ROBOT_RL_VENV:-.venv}
 PYTHON=${PYTHON:-python3}
-APT_PACKAGES=(libusb-1.0-0 libegl1 libegl-mesa0 libgl1-mesa-dri libosmesa6 libopengl0 libgl1)
+APT_PACKAGES=(libusb-1.0-0 libegl1 libegl-mesa0 libgl1-mesa-dri libosmesa6 libopengl0 libgl1 iproute2 nftables)
 
 step() { echo "==> $*"; }
 fail() { echo "install.sh: error: $*" >&2; exit 1; }

@@ -148,6 +148,49 @@ def test_resume_continues_exactly(session_store, tmp_path):
     assert meta.parent == "pol/v0001" and meta.metrics["updates"] == 12
 
 
+def test_the_learner_device_is_checked_at_start(session_store, tmp_path):
+    path, _ = session_store
+    with pytest.raises(ValueError, match="device must be auto, cpu, cuda or cuda:N"):
+        learner_cfg(path, tmp_path, device="gpu0").validate()
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="sees no CUDA GPU"):
+            Learner(learner_cfg(path, tmp_path, device="cuda"))
+        assert not (tmp_path / "run").exists()   # refused before anything was written
+    learner = Learner(learner_cfg(path, tmp_path, device="auto", max_updates=2))
+    assert learner.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here: this runs where a GPU machine is lent")
+@pytest.mark.parametrize("mode", ["sac", "residual"])
+def test_the_learner_on_cuda_trains_checkpoints_resumes_and_exports_with_parity_on_the_cpu(session_store, tmp_path, mode):
+    from robot_rl.learn.bc import BCConfig, train_bc
+    from robot_rl.policy.checkpoint import save_checkpoint
+
+    path, _ = session_store
+    kw = dict(device="cuda", max_updates=20, cameras="auto")
+    if mode == "residual":
+        base, pcfg, _ = train_bc(EpisodeStore.open(path), BCConfig(kind="cnn", steps=5, batch=8))
+        save_checkpoint(base, pcfg, tmp_path / "base.safetensors")
+        kw.update(mode="residual", base=str(tmp_path / "base.safetensors"))
+    learner = Learner(learner_cfg(path, tmp_path, **kw))
+    learner.run()
+    assert learner.updates == 20
+    for name, module in learner.agent.modules().items():
+        assert all(p.device.type == "cuda" for p in module.parameters()), name
+    assert learner.agent.log_alpha.device.type == "cuda"
+    onnx_path = PolicyRegistry(tmp_path / "policies").resolve("pol")
+    _, meta = load(onnx_path)
+    assert meta.metrics["parity"] < 1e-4 and meta.metrics["updates"] == 20
+    resumed = Learner(learner_cfg(path, tmp_path, **{**kw, "max_updates": 25}), resume=True)
+    assert resumed.resumed_from == 20
+    for name, module in learner.agent.modules().items():
+        other = resumed.agent.modules()[name].state_dict()
+        for k, v in module.state_dict().items():
+            assert torch.equal(v, other[k]), f"{name}.{k} differs after loading the checkpoint"
+    resumed.run()
+    assert resumed.updates == 25
+
+
 def test_export_runs_in_onnxruntime_and_a_fresh_residual_is_the_base(session_store, tmp_path):
     from robot_rl.learn.bc import BCConfig, train_bc
     from robot_rl.policy.checkpoint import save_checkpoint

@@ -2,7 +2,9 @@
 optimizer's tensors and the torch RNG state as tensors; optimizer hyper-parameters, counters and
 the sampler's RNG state as JSON in the file's metadata. Written to a temporary file, fsynced and
 renamed, so a kill during a save leaves the previous checkpoint whole. Loading it into a freshly
-built agent continues training exactly (the resume test compares weights bit for bit)."""
+built agent continues training exactly on the CPU (the resume test compares weights bit for bit);
+tensors are saved from any device and loaded onto the agent's (on CUDA the GPU's random state is
+not saved, so a resumed run there is not bit-identical)."""
 from __future__ import annotations
 
 import json
@@ -25,14 +27,14 @@ def save_learner_state(path: str | pathlib.Path, agent: SAC, extra: dict[str, An
     tensors: dict[str, torch.Tensor] = {}
     for name, module in agent.modules().items():
         for k, v in module.state_dict().items():
-            tensors[f"model.{name}.{k}"] = v.detach().clone().contiguous()
-    tensors["model.log_alpha"] = agent.log_alpha.detach().clone().reshape(1)
+            tensors[f"model.{name}.{k}"] = v.detach().cpu().clone().contiguous()
+    tensors["model.log_alpha"] = agent.log_alpha.detach().cpu().clone().reshape(1)
     groups = {}
     for name, opt in agent.optimizers().items():
         sd = opt.state_dict()
         for idx, state in sd["state"].items():
             for k, v in state.items():
-                tensors[f"opt.{name}.{idx}.{k}"] = torch.as_tensor(v).clone().contiguous()
+                tensors[f"opt.{name}.{idx}.{k}"] = torch.as_tensor(v).detach().cpu().clone().contiguous()
         groups[name] = sd["param_groups"]
     tensors["rng.torch"] = torch.get_rng_state()
     meta = {"updates": agent.updates, "optimizer_groups": groups, **extra}

@@ -14,11 +14,17 @@ Batches are RLPD's: `demo_fraction` from steps where a person acted (demonstrati
 interventions) and the rest from episodes a policy ran (interventions included): an intervention
 is learned from in both halves, with the human's action as the action.
 
+`device` (robot_rl.learn.device) places the networks, the temperature, the optimizers and every
+batch on the CPU or a CUDA GPU; batches are drawn from the store on the CPU, and on CUDA the next
+one is drawn on a thread while the GPU runs the current update. Exports run on the CPU.
+
 `task` names the task plug-in (robot_rl.tasks) whose labelers the sampler runs on every episode and
 whose auxiliary heads `aux` turns on (robot_rl.learn.aux); the learner itself knows no task.
 """
 from __future__ import annotations
 
+import concurrent.futures
+import copy
 import dataclasses
 import json
 import pathlib
@@ -29,6 +35,7 @@ from typing import Any, Callable, Literal, Optional
 import numpy as np
 import torch
 
+from robot_rl.learn import device as devices
 from robot_rl.learn.aux import AuxConfig
 from robot_rl.learn.checkpoint import load_learner_state, save_learner_state
 from robot_rl.learn.data import BatchConverter, action_spec, camera_name, image_streams, obs_specs, proprio_stats, robot_ref
@@ -79,6 +86,7 @@ class LearnerConfig:
     max_updates: int = 0                     # stop after this many updates (0: no limit)
     idle_exit_s: float = 0.0                 # stop after this long with no new data and nothing owed (0: never)
     threads: int = 0                         # torch threads; 0: torch's own (OMP_NUM_THREADS, else the cores)
+    device: str = "auto"                     # auto (CUDA when torch sees a GPU) | cpu | cuda | cuda:N
     seed: int = 0
     memory_budget_mb: float = 4096.0
     task: str = ""                           # the task plug-in whose labelers and aux heads run ("": none)
@@ -110,6 +118,7 @@ class LearnerConfig:
             raise ValueError("actor_pretrain_updates is for mode sac; a residual starts from its base policy")
         for name, aux in self.aux.items():
             aux.validate()
+        devices.check(self.device)
         if not self.sac.actor_images and not any(a.input for a in self.aux.values()):
             raise ValueError("sac.actor_images: false leaves the actor proprio and the aux heads' predictions: "
                              "it needs a head with input: true")
@@ -134,6 +143,8 @@ class Learner:
         self.cfg, self.on_export = cfg, on_export
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
+        self.device = devices.resolve(cfg.device)
+        log.info("learner device: %s", devices.describe(self.device))
         self.store = EpisodeStore.open(cfg.store)   # before anything is written: a bad store changes nothing
         self.run_dir = cfg.run_path
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -142,7 +153,7 @@ class Learner:
         self.base, self.base_cfg = None, None
         if cfg.mode == "residual":
             self.base, self.base_cfg = load_checkpoint(cfg.base)
-            self.base.requires_grad_(False)
+            self.base.requires_grad_(False).to(self.device)
             want = {o.name: list(o.shape) for o in self.base_cfg.obs}
             have = {o.name: list(o.shape) for o in self.obs}
             if any(have.get(k) != v for k, v in want.items()):
@@ -170,6 +181,11 @@ class Learner:
                                          intervention_penalty=cfg.intervention_penalty,
                                          frame_transform=pool, labelers=labelers)
         self.convert = BatchConverter(self.streams, self.action)
+        self._mid = torch.from_numpy(self.convert.mid).to(self.device)
+        self._half = torch.from_numpy(self.convert.half).to(self.device)
+        # on CUDA the next batch is assembled on a thread while the GPU runs the current update
+        self._prefetch: Optional[concurrent.futures.ThreadPoolExecutor] = None
+        self._pending: Optional[concurrent.futures.Future] = None
         self.governor = UTDGovernor(cfg.utd, cfg.warmup_transitions)
         self.governor.add_data(len(self.sampler))
         self.agent: Optional[SAC] = None
@@ -192,6 +208,7 @@ class Learner:
     # --- data -----------------------------------------------------------------------------------
     def refresh(self) -> int:
         """Load newly committed episodes; returns the transitions added."""
+        self._settle()   # never while a prefetched batch is being drawn
         added = self.sampler.refresh()
         if added:
             self.governor.add_data(added)
@@ -230,13 +247,19 @@ class Learner:
 
         def make_head(name, columns):
             return task.aux_head(name, columns, proprio_dim, cfg.sac.hidden[0], cfg.aux[name].options)
-        return SAC(encoder, self.action.dim, sac_cfg, seed=cfg.seed, aux=cfg.aux, make_head=make_head)
+        return SAC(encoder, self.action.dim, sac_cfg, seed=cfg.seed, aux=cfg.aux, make_head=make_head,
+                   device=self.device)
 
     def _base_action(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The base policy's action, normalized as BatchConverter normalizes actions."""
         assert self.base is not None and self.base_cfg is not None
         with torch.no_grad():
             a = self.base(*[obs[o.name] for o in self.base_cfg.obs])
-        return torch.from_numpy(self.convert.normalize(a.numpy()))
+        return torch.clamp((a.float() - self._mid) / self._half, -1.0, 1.0)
+
+    def _batch(self, rows: np.ndarray) -> dict[str, Any]:
+        """The sampler's rows as torch tensors on the learner's device."""
+        return devices.to_device(self.convert(self.sampler.batch(rows)), self.device)
 
     def sample_batch(self) -> dict[str, Any]:
         """RLPD: demo_fraction of the batch from human steps, the rest from policy episodes (all
@@ -250,7 +273,7 @@ class Learner:
             rows = s.draw(b, "online")
         else:
             rows = s.draw(b, "human" if human else "all")
-        batch = self.convert(s.batch(rows))
+        batch = self._batch(rows)
         if self.base is not None:
             batch["base_action"] = self._base_action(batch["obs"])
             batch["next_base_action"] = self._base_action(batch["next_obs"])
@@ -263,7 +286,7 @@ class Learner:
         for name, aux in self.cfg.aux.items():
             label = self.agent.heads[name].label if self.agent else name
             if aux.batch and s.count(label):
-                out[name] = self.convert(s.batch(s.draw(aux.batch, label)))
+                out[name] = self._batch(s.draw(aux.batch, label))
         return out
 
     def pretrain_actor(self) -> None:
@@ -287,7 +310,7 @@ class Learner:
         for i in range(todo):
             if self._stop.is_set():   # a stop request is honoured mid-pretraining; the rest is done on the next update
                 break
-            losses.append(self.agent.pretrain_actor(self.convert(s.batch(s.draw(self.cfg.batch, "human")))))
+            losses.append(self.agent.pretrain_actor(self._batch(s.draw(self.cfg.batch, "human"))))
             if (i + 1) % 100 == 0 or i + 1 == todo:
                 aux = ", ".join(f"{k} {v:.3g}" for k, v in self.agent.pretrain_metrics.items() if np.isfinite(v))
                 log.info("actor pretraining %d/%d: BC loss %.4f (last 100)%s, %.0f s", i + 1, todo,
@@ -298,11 +321,30 @@ class Learner:
     def update(self) -> dict[str, float]:
         self.pretrain_actor()   # builds the agent on the first call; a no-op once pretraining is done
         actor = self.agent.updates >= self.cfg.critic_warmup_updates
-        metrics = self.agent.update(self.sample_batch(), update_actor=actor, aux_batches=self.sample_aux_batches())
+        batch, aux_batches = self._next_batches()
+        metrics = self.agent.update(batch, update_actor=actor, aux_batches=aux_batches)
         self.governor.did_update()
         for k, v in metrics.items():
             self._acc.setdefault(k, []).append(v)
         return metrics
+
+    def _batches(self) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+        return self.sample_batch(), self.sample_aux_batches()
+
+    def _next_batches(self) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+        """This update's batches; on CUDA the next update's are drawn meanwhile on a thread."""
+        if self.device.type != "cuda":
+            return self._batches()
+        if self._prefetch is None:
+            self._prefetch = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="learner-batches")
+        current = self._pending or self._prefetch.submit(self._batches)
+        self._pending = self._prefetch.submit(self._batches)
+        return current.result()
+
+    def _settle(self) -> None:
+        """Wait for a batch being drawn on the prefetch thread (it is kept for the next update)."""
+        if self._pending is not None:
+            self._pending.exception()
 
     @property
     def updates(self) -> int:
@@ -318,12 +360,12 @@ class Learner:
         mid, half = torch.from_numpy(self.convert.mid), torch.from_numpy(self.convert.half)
 
         def act(obs: dict) -> np.ndarray:
-            t = {n: torch.from_numpy(np.ascontiguousarray(obs[n]))[None] for n in names}
+            t = devices.to_device({n: torch.from_numpy(np.ascontiguousarray(obs[n]))[None] for n in names}, self.device)
             base = None
             if self.base is not None:
-                base = self._base_action(t)
+                base = self._base_action(t).cpu()
                 act.last_base = (mid + half * base)[0].numpy().astype(np.float64)
-            a = agent.act(t, base, deterministic=deterministic)
+            a = agent.act(t, None if base is None else base.to(self.device), deterministic=deterministic).cpu()
             return (mid + half * a)[0].numpy().astype(np.float64)
         act.last_base = None
         return act
@@ -336,7 +378,7 @@ class Learner:
         if self.agent is None or len(both) == 0:
             return None
         rows = both[self.sampler.rng.integers(0, len(both), size=min(n, len(both)))] if len(both) > n else both
-        b = self.convert(self.sampler.batch(rows))
+        b = self._batch(rows)
         with torch.no_grad():
             f = self.agent.encoder(b["obs"])
             base = self._base_action(b["obs"]) if self.base is not None else None
@@ -367,6 +409,8 @@ class Learner:
         cfg = self.cfg
         started = time.monotonic()
         model = self.deployed()
+        if self.device.type != "cpu":   # exported and checked for parity on the CPU, as a robot runs it
+            model = copy.deepcopy(model).cpu()
         base_ref = str(cfg.base) if self.base is not None else ""
         meta = PolicyMetadata(name=cfg.policy, obs=self.obs, action=self.action,
                               control_hz=self.store.spec.robot.control_rate_hz if self.store.spec.robot else 10.0,
@@ -396,6 +440,7 @@ class Learner:
     def checkpoint(self) -> Optional[pathlib.Path]:
         if self.agent is None:
             return None
+        self._settle()   # the sampler's RNG state as of the batches drawn
         extra = {"updates": self.agent.updates, "pretrain_updates": self.agent.pretrain_updates,
                  "governor_updates": self.governor.updates,
                  "sampler_rng": self.sampler.rng.bit_generator.state, "exported": self.exported,
@@ -481,6 +526,9 @@ class Learner:
         self.checkpoint()
         self.write_metrics()
         self.plot()
+        if self._prefetch is not None:
+            self._prefetch.shutdown(wait=True)
+            self._prefetch, self._pending = None, None
 
     def summary(self) -> dict[str, Any]:
         return {"updates": self.updates, "transitions": len(self.sampler), "utd_measured": self.governor.measured,

@@ -86,9 +86,11 @@ class SACConfig:
 
 class SAC:
     def __init__(self, encoder: ObsEncoder, action_dim: int, config: Optional[SACConfig] = None, seed: int = 0,
-                 aux: Optional[Mapping[str, AuxConfig]] = None, make_head: Optional[HeadFactory] = None) -> None:
+                 aux: Optional[Mapping[str, AuxConfig]] = None, make_head: Optional[HeadFactory] = None,
+                 device: torch.device | str = "cpu") -> None:
         """aux: the auxiliary heads to run, by name, and make_head(name, feature columns) the task's
-        factory that builds them (robot_rl.tasks.base.Task.aux_head)."""
+        factory that builds them (robot_rl.tasks.base.Task.aux_head). device: where every network,
+        the temperature and the optimizers' state live (batches must be there too)."""
         self.cfg = c = config or SACConfig()
         c.validate()
         torch.manual_seed(seed)
@@ -123,8 +125,12 @@ class SAC:
                                  "columns") from None
             self.actor = ColumnsActor(proprio + encoder.input_columns(), action_dim, c.hidden)
         self.critic = CriticEnsemble(encoder.out_dim, action_dim, c.ensemble, c.hidden)
+        self.device = torch.device(device)
+        for m in (self.encoder, self.actor, self.critic, *self.apart.values()):
+            m.to(self.device)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
-        self.log_alpha = torch.tensor(float(torch.log(torch.tensor(c.init_temperature))), requires_grad=True)
+        self.log_alpha = torch.tensor(float(torch.log(torch.tensor(c.init_temperature))), device=self.device,
+                                      requires_grad=True)
         self.target_entropy = -float(action_dim) if c.target_entropy is None else c.target_entropy
         self.opt_actor = torch.optim.Adam(self.actor.parameters(), lr=c.lr)
         self.opt_critic = torch.optim.Adam([*self.critic.parameters(), *self.encoder.parameters(),
@@ -134,7 +140,7 @@ class SAC:
         self.pretrain_updates = 0
         self.pretrain_metrics: dict[str, float] = {}   # the aux heads' last pretraining metrics, for the log
         self._opt_pretrain: Optional[torch.optim.Optimizer] = None
-        self.ones = torch.ones(action_dim)
+        self.ones = torch.ones(action_dim, device=self.device)
 
     @property
     def alpha(self) -> torch.Tensor:
