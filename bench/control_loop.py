@@ -149,6 +149,7 @@ def report(row: dict, out: pathlib.Path | None) -> None:
     line = json.dumps(row)
     print(line, flush=True)
     if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
         with open(out, "a") as f:
             f.write(line + "\n")
 
