@@ -183,6 +183,11 @@ def test_policy_cli_export_check_list_and_run(tmp_path):
     live = run("run", "--policy", "policies/demo", "--duration", "8", timeout=120)
     assert live.returncode == 0, live.stdout[-2000:] + live.stderr[-2000:]
     assert "demo/v0001:" in live.stdout and "running" in live.stdout  # live loop statistics
+    # --real: the control node alone, on a robot's topics; no driver here, so it holds and never runs
+    real = run("run", "--policy", "policies/demo", "--real", "--duration", "6", timeout=120)
+    assert real.returncode == 0, real.stdout[-2000:] + real.stderr[-2000:]
+    assert "[control" in real.stdout and "[sim" not in real.stdout
+    assert "overruns, holding," in real.stdout and "overruns, running," not in real.stdout
 
 
 def test_hold_on_a_broken_state_keeps_the_last_safe_command():

@@ -107,6 +107,37 @@ def run_handeye(out: pathlib.Path, setup: str, camera: str, images: list[np.ndar
     return summary
 
 
+def capture_sim_views(setup: str, views: int, seed: int, board: BoardSpec,
+                      progress: Progress = print) -> tuple[list, list, str, np.ndarray, np.ndarray]:
+    """Views of the board from the simulated calibration scene: (images, robot poses, camera name,
+    the camera's true K, the true hand-eye transform), the truths to check a calibration against."""
+    from robot_rl.calibration.simscene import VIEWPOINTS, CalibrationSim, capture
+    vp = VIEWPOINTS[setup]
+    sim = CalibrationSim(vp["mount"], board)
+    try:
+        progress(f"capturing {views} views with the {vp['camera']} camera ({setup}, board on the {vp['mount']})")
+        images, poses = capture(sim, setup, views, seed=seed)
+        camera = vp["camera"]
+        truth = sim.T_gripper_camera(camera) if setup == "eye_in_hand" else sim.T_base_camera(camera)
+        return images, poses, camera, sim.K(camera), truth
+    finally:
+        sim.close()
+
+
+def run_handeye_from_views(out: pathlib.Path, setup: str, camera: str, images: list[np.ndarray],
+                           poses: list[np.ndarray], board: BoardSpec, truth=None,
+                           progress: Progress = print) -> dict:
+    """Hand-eye calibration with the camera's intrinsics from `out`, calibrated first from the same
+    views when there are none yet."""
+    from robot_rl.calibration.intrinsics import load_camera_info_yaml
+    intr = out / f"{camera}.yaml"
+    if not intr.exists():
+        progress(f"no {intr}; calibrating intrinsics from the same views first")
+        run_intrinsics(out, camera, images, board, progress=progress)
+    info = load_camera_info_yaml(intr)
+    return run_handeye(out, setup, camera, images, poses, info["K"], info["D"], board, truth=truth)
+
+
 def run_latency(out: pathlib.Path, stream: str, rec: dict) -> dict:
     a = joint_speed(rec["q_stamps_ns"], rec["q"])
     b = motion_energy(rec["frame_stamps_ns"], rec["frames"])

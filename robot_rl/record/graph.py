@@ -3,6 +3,9 @@ device, or in the simulator the scripted expert / the simulated human correcting
 control node and the recorder, as GraphRunner nodes. `robot-rl record` and the HIL stage of
 `robot-rl session` both start this graph; the session adds the learner node beside it.
 
+The run graph (`robot-rl run`): a registry policy driving the robot through the control node, on
+the simulator or on a real robot whose driver is already running; nothing recorded.
+
 ROS-free: it only describes processes.
 """
 from __future__ import annotations
@@ -101,4 +104,30 @@ def recording_nodes(g: RecordingGraph) -> list[NodeSpec]:
         nodes.append(NodeSpec(name="live_view", module="live_view_node", required=False,
                               parameters={"cameras": g.cameras, "port": g.live_view_port,
                                           "allowed_origins": g.live_view_origins}))
+    return nodes
+
+
+@dataclasses.dataclass
+class RunGraph:
+    policy: str                          # a checked registry .onnx path
+    robot: str = DEFAULT_ROBOT
+    registry: str = "policies"
+    sim: bool = True                     # False: a real robot, its driver already running
+    task: str = "pick_cube"              # the simulator's task
+    seed: int = 0
+    rate_hz: float = 10.0
+    cameras: str = ""                    # the simulator's cameras (the policy's image inputs)
+    image_size: tuple[int, int] = (128, 128)   # (height, width)
+
+
+def run_nodes(g: RunGraph) -> list[NodeSpec]:
+    robot, rate = canonical(g.robot), float(g.rate_hz)
+    nodes = []
+    if g.sim:
+        nodes.append(NodeSpec(name="sim", module="sim_robot", parameters={
+            "task": g.task, "robot": robot, "seed": g.seed, "mode": "realtime", "control_hz": rate,
+            "physics_hz": float(rate * max(1, round(500 / rate))), "cameras": g.cameras,
+            "image_width": int(g.image_size[1]), "image_height": int(g.image_size[0])}))
+    nodes.append(NodeSpec(name="control", module="control_node", parameters={
+        "policy": g.policy, "robot": robot, "rate_hz": rate, "registry": g.registry}))
     return nodes

@@ -27,7 +27,6 @@ import dataclasses
 import time
 from typing import Any, Optional
 
-import numpy as np
 
 from robot_rl.control.step_row import StepRow
 from robot_rl.log import get_logger
