@@ -6,7 +6,7 @@ seeds, and the report is written. Then the session is continued: nothing done is
 episodes are recorded and the learner resumes from its checkpoint.
 
 The short version runs in CI (`-m hil` selects the whole HIL suite: these plus the fault tests in
-the other files); ROBOT_RL_HIL_LONG=1 also runs the default session (about 20 minutes here)."""
+the other files); ROBOT_RL_HIL_LONG=1 also runs the default session (about 8 minutes here, as the README says)."""
 from __future__ import annotations
 
 import json

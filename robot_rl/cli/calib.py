@@ -19,7 +19,7 @@ def cmd_calib(args: argparse.Namespace) -> int:
     try:
         if args.calib_command == "latency":
             if not args.sim:
-                raise UsageError("latency needs --sim for now (live capture comes with the recorder, #6)")
+                raise UsageError("latency needs --sim: live capture from a robot is not built yet (docs/CALIBRATION.md)")
             from robot_rl.calibration.simscene import record_motion
             log.info("recording %.0f s of arm motion, camera delay %.0f ms injected", args.seconds, args.inject_delay_ms)
             rec = record_motion(args.seconds, args.inject_delay_ms / 1e3, seed=args.seed)
@@ -40,7 +40,7 @@ def _calib_views(args: argparse.Namespace, board, log) -> dict:
                                                                     progress=log.info)
     else:
         if args.calib_command == "handeye":
-            raise UsageError("handeye needs --sim for now (robot poses come with the recorder, #6)")
+            raise UsageError("handeye needs --sim: robot poses from a live robot are not built yet (docs/CALIBRATION.md)")
         if args.images:
             images = wf.load_images(args.images)
         elif args.store:

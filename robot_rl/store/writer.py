@@ -254,7 +254,8 @@ class StoreWriter:
                     sample_index: Optional[dict[str, int]] = None, t_ns: Optional[int] = None,
                     hold: bool = False) -> int:
         """Queue one control step. Missing base/human actions are stored as NaN; the executed
-        action defaults to `action`. `sample_index` names the exact samples the policy used;
+        action defaults to `action`. `sample_index` names the samples the policy used (the recorder's
+        estimate for cameras: docs/DATA_FORMAT.md);
         `hold`: the control node's safety layer held the robot on this step (stale input, NaN,
         e-stop) instead of sending the policy's or the human's action."""
         self._check()
