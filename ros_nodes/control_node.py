@@ -27,6 +27,10 @@ last 0.2 ms): rclpy timers jitter by milliseconds at 500 Hz (docs/ROS2.md). It t
 itself at each tick, raw, from subscriptions no executor spins (ros_nodes.polled): executor
 callbacks would hold the GIL the loop needs. The main thread's executor serves only rare events
 (policy updates, the e-stop reset, parameters, the 1 Hz diagnostics).
+
+Over 400 lines on purpose: the real-time loop, the inputs it takes itself and the swap protocol
+between two ticks depend on each other's threading and are kept together; the control step
+itself (safety, watchdog, policy call) is robot_rl.control's.
 """
 from __future__ import annotations
 

@@ -20,6 +20,9 @@ one is drawn on a thread while the GPU runs the current update. Exports run on t
 
 `task` names the task plug-in (robot_rl.tasks) whose labelers the sampler runs on every episode and
 whose auxiliary heads `aux` turns on (robot_rl.learn.aux); the learner itself knows no task.
+
+Over 400 lines on purpose: the learner loop (data, updates, export, checkpoint, metrics) in one
+readable file, as CleanRL keeps an algorithm in one; the agent and its losses are in sac.py.
 """
 from __future__ import annotations
 

@@ -16,6 +16,9 @@ Durability protocol (docs/DATA_FORMAT.md): data is written first, then fsynced, 
 row, then the root `commit` record is replaced atomically. While recording, the writer also
 records how far the in-progress episode is durable (`recording.durable`), so after a kill -9 the
 next open (or `robot-rl data repair`) keeps that part as an `aborted` episode and truncates the rest.
+
+Over 400 lines on purpose: the caller's side and the writer thread share one durability protocol
+(docs/DATA_FORMAT.md), which is easier to check read in one place than split.
 """
 from __future__ import annotations
 
