@@ -93,6 +93,7 @@ FLAG_FIELDS = [
     ("keypoints", "encoder.keypoints", None), ("downsample", "encoder.downsample", None),
     ("augment_pad", "sac.augment_pad", None), ("target_entropy", "sac.target_entropy", None),
     ("init_temperature", "sac.init_temperature", None),
+    ("threads", "threads", lambda v: v or 0),   # the one source of the thread count: the learner config
 ]
 
 
@@ -299,7 +300,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--image-size", type=int, default=128)
     ap.add_argument("--eval-every", type=int, default=1000)
     ap.add_argument("--eval-episodes", type=int, default=20)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch threads for the whole run (learner.threads; default: the config's, else torch's own)")
     ap.add_argument("--out", type=pathlib.Path, default=pathlib.Path("bench/results"))
     ap.add_argument("--keep-stores", type=pathlib.Path, default=None,
                     help="copy each seed's store here (seed<N>.zarr) before the work folder is removed; "
@@ -330,7 +332,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args(sys.argv[1:])
-    torch.set_num_threads(args.threads)
+    if args.threads:   # the BC base and rollouts too, not only the learner (which sets its config's)
+        torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     work = pathlib.Path(tempfile.mkdtemp(prefix="bench_learning_"))
     results = []

@@ -23,6 +23,14 @@ def setup(level: str | int | None = None) -> None:
         _configured = True
 
 
+def ensure() -> None:
+    """For long work started from a library call (a notebook, a script): set up our stderr handler
+    unless robot_rl's logger or the root logger already has one, so progress shows as on the CLI;
+    an application that configured logging keeps its own."""
+    if not logging.getLogger("robot_rl").handlers and not logging.getLogger().handlers:
+        setup()
+
+
 def get_logger(name: str) -> logging.Logger:
     if not name.startswith("robot_rl"):
         name = f"robot_rl.{name}"

@@ -191,6 +191,19 @@ def test_the_learner_on_cuda_trains_checkpoints_resumes_and_exports_with_parity_
     assert resumed.updates == 25
 
 
+def test_the_learner_logs_its_progress_when_used_as_a_library(session_store, tmp_path):
+    """A script that never configures logging still sees the learner's start line and progress."""
+    path, _ = session_store
+    code = (f"from robot_rl.learn.learner import Learner, LearnerConfig\n"
+            f"l = Learner(LearnerConfig(store={str(path)!r}, policy='lib', registry={str(tmp_path / 'p')!r}, "
+            f"run_dir={str(tmp_path / 'run')!r}, batch=16, utd=10.0, max_updates=3, cameras=''))\n"
+            f"l.run()\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "learner device: cpu" in res.stderr and "learning lib (sac)" in res.stderr, res.stderr[-2000:]
+    assert "updates 3" in res.stderr or "exported" in res.stderr, res.stderr[-2000:]
+
+
 def test_export_runs_in_onnxruntime_and_a_fresh_residual_is_the_base(session_store, tmp_path):
     from robot_rl.learn.bc import BCConfig, train_bc
     from robot_rl.policy.checkpoint import save_checkpoint

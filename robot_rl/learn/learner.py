@@ -47,7 +47,7 @@ from robot_rl.learn.encoder import EncoderConfig, ObsEncoder
 from robot_rl.learn.sac import SAC, SACConfig
 from robot_rl.learn.utd import UTDGovernor
 from robot_rl import tasks
-from robot_rl.log import get_logger
+from robot_rl.log import ensure as ensure_logging, get_logger
 from robot_rl.policy.checkpoint import load_checkpoint
 from robot_rl.policy.export import export
 from robot_rl.policy.models import pool_frames
@@ -138,6 +138,7 @@ class Learner:
     def __init__(self, cfg: LearnerConfig, on_export: Optional[Callable[[pathlib.Path, str], None]] = None,
                  resume: bool = False) -> None:
         cfg.validate()
+        ensure_logging()   # progress and events show in library use as on the CLI
         if not cfg.store or not cfg.policy:
             raise ValueError("the learner needs a store and a policy name")
         # checked here, not in validate: a session's learner section takes the session's task
