@@ -6,16 +6,15 @@ before the control node's usual checks load it. No pickle: a fixed header, JSON,
     payload = pack(path)                        # on the learner host, from its registry
     path = receive(PolicyRegistry(root), payload)   # on the robot host; PolicyError if anything is off
 
-Layout: MAGIC, the metadata JSON's length (4 bytes, big-endian), the metadata JSON (UTF-8), the
-ONNX bytes (the rest).
+Layout (robot_rl.framing): MAGIC, the metadata JSON's length (4 bytes, big-endian), the metadata
+JSON (UTF-8), the ONNX bytes (the rest).
 """
 from __future__ import annotations
 
 import hashlib
-import json
 import pathlib
-import struct
 
+from robot_rl.framing import frame, unframe
 from robot_rl.policy.registry import MAX_MODEL_BYTES, PolicyRegistry, load
 from robot_rl.policy.spec import PolicyError, PolicyMetadata
 
@@ -28,25 +27,18 @@ def pack(path: str | pathlib.Path) -> bytes:
     data, meta = load(path)
     if not meta.sha256:
         raise PolicyError(f"{path}: its metadata has no sha256; only registry versions are sent")
-    header = json.dumps(meta.to_json()).encode()
-    return MAGIC + struct.pack(">I", len(header)) + header + data
+    return frame(MAGIC, meta.to_json(), data)
 
 
 def unpack(payload: bytes, max_bytes: int = MAX_MODEL_BYTES) -> tuple[bytes, PolicyMetadata]:
     """The ONNX bytes and metadata of a payload, its sha256 checked; PolicyError otherwise."""
-    if not payload.startswith(MAGIC):
-        raise PolicyError("not a robot_rl policy payload (bad header)")
-    at = len(MAGIC)
-    if len(payload) < at + 4:
-        raise PolicyError("policy payload truncated in its header")
-    (n,) = struct.unpack(">I", payload[at:at + 4])
-    if n > MAX_META_BYTES or len(payload) < at + 4 + n:
-        raise PolicyError(f"policy payload: metadata of {n} bytes does not fit in {len(payload)}")
+    header, data = unframe(payload, MAGIC, MAX_META_BYTES, "policy", PolicyError)
     try:
-        meta = PolicyMetadata.from_json(json.loads(payload[at + 4:at + 4 + n].decode()))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise PolicyError("policy payload: its metadata is not JSON") from None
-    data = payload[at + 4 + n:]
+        meta = PolicyMetadata.from_json(header)
+    except PolicyError:
+        raise
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PolicyError(f"policy payload: its metadata is not valid ({exc})") from None
     if len(data) > max_bytes:
         raise PolicyError(f"policy payload: {len(data):,} bytes is over the limit for a model ({max_bytes:,})")
     if not meta.sha256 or hashlib.sha256(data).hexdigest() != meta.sha256:

@@ -29,12 +29,12 @@ import dataclasses
 import hashlib
 import json
 import pathlib
-import struct
 from typing import Any, Optional
 
 import numpy as np
 from numcodecs import Zstd
 
+from robot_rl.framing import frame, unframe
 from robot_rl.store.reader import EpisodeStore
 from robot_rl.store.schema import (LOSSY_CODECS, STATUS_NAMES, StoreError, StoreSpec, spec_from_attrs,
                                    spec_to_attrs)
@@ -123,32 +123,22 @@ def pack(ep: EpisodeData, source: str) -> bytes:
     header = {"source": source, "index": ep.index, "digest": ep.digest(), "row": ep.row,
               "arrays": [[name, a.dtype.str, list(a.shape)] for name, a in arrays]}
     raw = b"".join(np.ascontiguousarray(a).tobytes() for _, a in arrays)
-    head = json.dumps(header).encode()
-    return MAGIC + struct.pack(">I", len(head)) + head + _ZSTD.encode(raw)
+    return frame(MAGIC, header, _ZSTD.encode(raw))
 
 
 def unpack(payload: bytes) -> tuple[dict[str, Any], EpisodeData]:
     """(header, episode) of a payload whose content matches its digest; ReplicaError otherwise."""
-    payload = bytes(payload)
-    if not payload.startswith(MAGIC):
-        raise ReplicaError("not a robot_rl episode payload (bad header)")
-    at = len(MAGIC)
-    if len(payload) < at + 4:
-        raise ReplicaError("episode payload truncated in its header")
-    (n,) = struct.unpack(">I", payload[at:at + 4])
-    if n > MAX_HEADER_BYTES or len(payload) < at + 4 + n:
-        raise ReplicaError(f"episode payload: a header of {n} bytes does not fit in {len(payload)}")
+    header, body = unframe(bytes(payload), MAGIC, MAX_HEADER_BYTES, "episode", ReplicaError)
     try:
-        header = json.loads(payload[at + 4:at + 4 + n].decode())
         specs = [(str(name), np.dtype(dt), tuple(int(d) for d in shape)) for name, dt, shape in header["arrays"]]
         index, row, digest = int(header["index"]), dict(header["row"]), str(header["digest"])
-    except (UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError) as exc:
         raise ReplicaError(f"episode payload: its header is not valid ({exc})") from None
     want = sum(dt.itemsize * int(np.prod(shape)) for _, dt, shape in specs)
     if want > MAX_EPISODE_BYTES:
         raise ReplicaError(f"episode payload: {want:,} bytes is over the limit for an episode")
     try:
-        raw = _ZSTD.decode(payload[at + 4 + n:])
+        raw = _ZSTD.decode(body)
     except Exception as exc:  # noqa: BLE001 - zstd says "corrupted" in several ways
         raise ReplicaError(f"episode {index} payload: its data does not decompress ({exc})") from None
     if len(raw) != want:
