@@ -157,3 +157,36 @@ def test_the_replica_node_follows_the_server_node_and_catches_up_after_a_restart
     assert [episode_digest(copy, i) for i in range(len(SEEDS))] == digests
     assert [a["digest"] for a in read_json(report)["applied"]] == digests[2:]   # this run's applies
     assert "replica" in rep.log_path.read_text() and "2 episodes here" in rep.log_path.read_text()
+
+
+def test_the_fetcher_asks_one_at_a_time_and_backs_off_on_silence():
+    from robot_rl.store.replica import Fetcher
+    f = Fetcher(retry_s=2.0, max_retry_s=5.0)
+    assert f.due(have=3, source_has=3, now=0.0) is None           # nothing to fetch
+    assert f.due(3, 5, 0.0) == 3                                    # the next episode, once
+    assert f.due(3, 5, 1.0) is None                                 # still waiting for the answer
+    assert f.due(3, 5, 2.1) == 3 and f.retries == 1                 # no answer in 2 s: again
+    assert f.due(3, 5, 5.0) is None                                 # now waits 4 s
+    assert f.due(3, 5, 6.2) == 3 and f.retries == 2
+    assert f.due(3, 5, 10.0) is None and f.due(3, 5, 11.3) == 3     # capped at 5 s
+    assert f.due(4, 5, 11.4) == 4                                   # answered: the next one at once
+    f.failed()                                                      # a damaged answer: ask again now
+    assert f.due(4, 5, 11.5) == 4
+    with pytest.raises(ValueError):
+        Fetcher(retry_s=0)
+
+
+@pytest.mark.ros
+def test_a_replica_node_refuses_another_store_than_the_one_it_copies(procs, tmp_path):
+    from conftest import wait_exit, wait_until
+
+    first, second = make_source(tmp_path / "a.zarr", seeds=(3,)), make_source(tmp_path / "b.zarr", seeds=(4,))
+    rep_path = tmp_path / "replica.zarr"
+    replica = Replica(rep_path, first.announcement())
+    replica.apply(first.packet(0))
+    replica.close()
+    procs.node("episode_server", "server", store=str(second.path), announce_period_s=0.3)
+    rep = procs.node("episode_replica", "replica", store=str(rep_path))
+    assert wait_exit(rep, 60) == 1
+    assert "not of" in rep.log_path.read_text() and "choose another path" in rep.log_path.read_text()
+    assert [episode_digest(EpisodeStore.open(rep_path), 0)] == [episode_digest(first.store, 0)]   # untouched
