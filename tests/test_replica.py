@@ -178,7 +178,7 @@ def test_the_fetcher_asks_one_at_a_time_and_backs_off_on_silence():
 
 @pytest.mark.ros
 def test_a_replica_node_refuses_another_store_than_the_one_it_copies(procs, tmp_path):
-    from conftest import wait_exit, wait_until
+    from conftest import wait_exit
 
     first, second = make_source(tmp_path / "a.zarr", seeds=(3,)), make_source(tmp_path / "b.zarr", seeds=(4,))
     rep_path = tmp_path / "replica.zarr"
