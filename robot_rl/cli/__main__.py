@@ -3,4 +3,5 @@ import sys
 
 from robot_rl.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":   # not when a tool imports every module (tests/test_ros_env.py)
+    sys.exit(main())
