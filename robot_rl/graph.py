@@ -151,6 +151,20 @@ class GraphConfig:
             raise ValueError(f"host {host!r} runs none of the graph's nodes")
         return dataclasses.replace(self, nodes=nodes)
 
+    def peers(self, host: str) -> list[str]:
+        """The other hosts' addresses, as seen from `host`."""
+        me = self.hosts[host].address
+        return [h.address for h in self.hosts.values() if h.address != me]
+
+    def environment(self, host: str = "") -> dict[str, str]:
+        """The process environment of this graph's nodes: on `host` of a graph that spans machines,
+        DDS on that host's address and its peers' (ros_env dds "hosts"); else the graph's `dds`.
+        `robot-rl up` starts nodes in it; `robot-rl env --graph G --host H` prints it for a shell."""
+        if host:
+            return ros_env.ros_environment(domain_id=self.domain_id, dds="hosts", address=self.hosts[host].address,
+                                           peers=self.peers(host))
+        return ros_env.ros_environment(domain_id=self.domain_id, dds=self.dds)
+
 
 def _set_pdeathsig() -> None:
     """In the child, before exec: get SIGTERM when the parent (the runner) dies."""
@@ -184,12 +198,8 @@ class GraphRunner:
         self.out = out or sys.stdout
         self.duration_s = duration_s
         self.python = python
-        if host:
-            me = graph.hosts[host].address
-            self.peers = [h.address for h in graph.hosts.values() if h.address != me]
-            self.env = ros_env.ros_environment(domain_id=graph.domain_id, dds="hosts", address=me, peers=self.peers)
-        else:
-            self.env = ros_env.ros_environment(domain_id=graph.domain_id, dds=graph.dds)
+        self.peers = graph.peers(host) if host else []
+        self.env = graph.environment(host)
         self.env.update(extra_env or {})
         self.children = [_Child(spec) for spec in graph.nodes]
         self._selector = selectors.DefaultSelector()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import pathlib
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -141,3 +142,21 @@ def test_a_running_graph_opens_udp_on_loopback_only(procs, tmp_path):
     foreign = {name: [a for a in addrs if not (a.startswith("127.") or a.startswith("239.255."))]
                for name, addrs in sockets.items()}
     assert not any(foreign.values()), f"UDP sockets off loopback: {foreign} (all: {sockets})"
+
+
+def test_env_for_a_host_of_a_graph_that_spans_machines(tmp_path):
+    """`robot-rl env --graph G --host H` prints the environment `robot-rl up G --host H` gives its
+    nodes: the hosts profile naming this host's address and its peer's."""
+    graph = tmp_path / "lab.yaml"
+    graph.write_text("name: lab\nhosts:\n  robot: {address: 10.9.0.1}\n  learner: {address: 10.9.0.2}\n"
+                     "nodes:\n  - {name: talker, module: synthetic_source, host: robot}\n"
+                     "  - {name: listener, module: topic_monitor, host: learner}\n")
+    cli = [sys.executable, "-m", "robot_rl.cli", "env", "--graph", str(graph)]
+    out = subprocess.run(cli + ["--host", "learner"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    exports = dict(line[len("export "):].split("=", 1) for line in out.stdout.splitlines() if line.startswith("export "))
+    assert exports[ros_env.MARKER] == "hosts"
+    profile = pathlib.Path(exports[ros_env.PROFILE_VAR].strip("'\"")).read_text()
+    assert "<address>10.9.0.2</address>" in profile and "10.9.0.1" in profile   # own address, and the peer
+    bad = subprocess.run(cli + ["--host", "nope"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "not one of the graph's hosts" in bad.stderr and bad.stderr.count("\n") == 1

@@ -40,9 +40,18 @@ def cmd_launch_file(args: argparse.Namespace) -> int:
 
 def cmd_env(args: argparse.Namespace) -> int:
     from robot_rl import ros_env
+    from robot_rl.graph import GraphConfig
 
+    if bool(args.graph) != bool(args.host):
+        raise UsageError("--graph and --host go together: a host of a graph that spans machines")
     try:
-        env = ros_env.ros_environment(domain_id=args.domain_id, dds=args.dds)
+        if args.host:
+            domain = [f"domain_id={args.domain_id}"] if args.domain_id is not None else []
+            graph = config.load(GraphConfig, args.graph, domain)
+            graph.on_host(args.host)
+            env = graph.environment(args.host)
+        else:
+            env = ros_env.ros_environment(domain_id=args.domain_id, dds=args.dds)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     print(ros_env.shell_exports(env))
@@ -109,6 +118,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--domain-id", type=int, default=None, help="ROS_DOMAIN_ID (default: from the environment, else 0)")
     p.add_argument("--dds", choices=["loopback", "system"], default="loopback",
                    help="loopback (default): DDS stays on this machine; system: ROS defaults")
+    p.add_argument("--graph", type=pathlib.Path, help="with --host: a graph that spans machines (its `hosts:`)")
+    p.add_argument("--host", default="", help="with --graph: this machine's host in it; DDS as `robot-rl up "
+                   "GRAPH --host HOST` sets it up (docs/TWO_HOSTS.md)")
 
     sub.add_parser("doctor", help=COMMANDS["doctor"][0], description=COMMANDS["doctor"][0])
 
