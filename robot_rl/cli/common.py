@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import typing
+from typing import Any
 
 from robot_rl.robot import DEFAULT_ROBOT, builtin_names
 from robot_rl.tasks import BUILTIN as BUILTIN_TASKS
@@ -11,8 +14,6 @@ TASK_HELP = (f"a simulator task: {', '.join(BUILTIN_TASKS)} (default {next(iter(
              "plug-in's name or a dotted path module:Class (docs/TASKS.md)")
 ROBOT_HELP = (f"a builtin robot ({', '.join(builtin_names())}; default {DEFAULT_ROBOT}) or the path of a robot "
               "description YAML (docs/ROBOTS.md)")
-
-
 
 
 class UsageError(Exception):
@@ -38,3 +39,26 @@ def sim_domain(sim: bool = True):
     two simulator graphs on one machine (a session and a preflight) must not talk to each other."""
     from robot_rl import ros_env
     return ros_env.sim_graph_domain() if sim else None
+
+
+def add_fields(parser: argparse.ArgumentParser, cls: type, helps: dict[str, str],
+               choices: dict[str, list[str]] | None = None) -> None:
+    """One --flag per named field of the config dataclass `cls`, with the field's type and default
+    (the one place the default is written): `helps` maps each field to its help text, to which
+    "(default X)" is added unless it names its default itself. Booleans are not taken here (a store_true flag says more on its own)."""
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for name, text in helps.items():
+        f = fields[name]
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        kind = hints[name]
+        parser.add_argument(f"--{name.replace('_', '-')}", type=kind if kind in (int, float, str) else str,
+                            default=default, choices=(choices or {}).get(name),
+                            help=text if "default" in text else f"{text} (default {default if default != '' else 'none'})")
+
+
+def fields_of(args: argparse.Namespace, cls: type, **given: Any) -> Any:
+    """An instance of `cls` from the parsed flags add_fields declared, and `given` on top."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    values = {k: v for k, v in vars(args).items() if k in names}
+    return cls(**{**values, **given})

@@ -5,26 +5,22 @@ import argparse
 import pathlib
 
 from robot_rl import config
-from robot_rl.cli.common import ROBOT_HELP, TASK_HELP, UsageError, add_overrides, check_task, sim_domain
-from robot_rl.robot import DEFAULT_ROBOT
+from robot_rl.cli.common import (ROBOT_HELP, TASK_HELP, UsageError, add_fields, add_overrides, check_task, fields_of,
+                                 sim_domain)
+from robot_rl.record.graph import RecordingGraph
 
 
 def cmd_record(args: argparse.Namespace) -> int:
     import time
 
     from robot_rl.graph import GraphConfig, GraphRunner
-    from robot_rl.record.graph import RecordingGraph, recording_nodes
+    from robot_rl.record.graph import recording_nodes
     if args.sim:
         check_task(args.task)
     store = args.store or pathlib.Path("data") / f"{args.task}_demos.zarr"
-    spec = RecordingGraph(
-        store=str(store), task=args.task, robot=args.robot, episodes=args.episodes, seed=args.seed,
-        rate_hz=float(args.rate_hz), cameras=args.cameras, image_size=args.image_size, codec=args.codec,
-        max_episode_s=float(args.max_episode_s), sim=args.sim, teleop=args.teleop or ("expert" if args.sim else "keyboard"),
-        reset_wait_s=float(args.reset_wait_s), calibration=str(args.calibration), reward_model=args.reward_model,
-        registry=str(args.registry), live_view_port=args.live_view_port if args.live_view else 0,
-        live_view_origins=args.live_view_origins,
-        mcap=f"{store}.{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.mcap" if args.mcap else "")
+    spec = fields_of(args, RecordingGraph, store=str(store), teleop=args.teleop or ("expert" if args.sim else "keyboard"),
+                     live_view_port=args.live_view_port if args.live_view else 0,
+                     mcap=f"{store}.{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.mcap" if args.mcap else "")
     try:
         nodes = recording_nodes(spec)
     except ValueError as exc:
@@ -87,35 +83,33 @@ def add_parsers(sub) -> None:
                        ". In the simulator the scripted expert can be the operator: robot-rl record --sim --episodes 20")
     p.add_argument("--sim", action="store_true", help="the built-in simulator is the robot (otherwise the robot's "
                    "driver and cameras must already be running on the robot's topics)")
-    p.add_argument("--task", default="pick_cube", help="task name (with --sim: " + TASK_HELP + ")")
-    p.add_argument("--episodes", type=int, default=10, help="episodes to record (default 10)")
     p.add_argument("--store", type=pathlib.Path, help="episode store (default data/<task>_demos.zarr; appended to)")
     p.add_argument("--teleop", choices=["expert", "keyboard", "gamepad", "spacemouse"],
                    help="who drives: expert (simulator only; the default there) or a device (default keyboard)")
-    p.add_argument("--robot", default=DEFAULT_ROBOT, help=ROBOT_HELP)
-    p.add_argument("--seed", type=int, default=0, help="first episode's seed (the next ones count up)")
-    p.add_argument("--rate-hz", type=float, default=10.0, help="control and recording rate (default 10)")
-    p.add_argument("--cameras", default="front,wrist", help="comma-separated camera names (default front,wrist)")
-    p.add_argument("--image-size", type=int, default=128, help="square image size in pixels (default 128)")
-    p.add_argument("--codec", default="zstd", choices=["zstd", "lz4", "none", "jpeg"],
-                   help="image codec (default zstd, lossless)")
-    p.add_argument("--max-episode-s", type=float, default=60.0, help="an episode ends here at the latest (default 60)")
-    p.add_argument("--calibration", type=pathlib.Path, default=pathlib.Path("calibration"),
-                   help="calibration folder: per-camera latencies from its latency.yaml (default calibration)")
     p.add_argument("--live-view", action="store_true", help="serve cameras, proprio and actions to Foxglove")
-    p.add_argument("--live-view-port", type=int, default=8765)
     p.add_argument("--mcap", action="store_true",
                    help="also write the raw topics to an MCAP file beside the store (STORE.<UTC time>.mcap; Foxglove, rosbag2)")
-    p.add_argument("--live-view-origins", default="",
-                   help="browser origins the live view admits, comma-separated ('*': any; default: the Foxglove "
-                        "app and pages on this machine; other sites get 403)")
-    p.add_argument("--reset-wait-s", type=float, default=5.0,
-                   help="without a simulator: seconds between episodes to reset the scene (default 5)")
-    p.add_argument("--reward-model", default="", metavar="REF",
-                   help="a reward classifier (robot-rl reward train) that ends each episode as a success once the "
-                   "cameras show one, as the operator's success key does (registry name, or an .onnx inside --registry; default off)")
-    p.add_argument("--registry", type=pathlib.Path, default=pathlib.Path("policies"),
-                   help="policy registry --reward-model names are looked up in (default policies)")
+    # every other flag is a RecordingGraph field, with its default from there
+    add_fields(p, RecordingGraph, {
+        "task": "task name (with --sim: " + TASK_HELP + ")",
+        "episodes": "episodes to record",
+        "robot": ROBOT_HELP,
+        "seed": "first episode's seed (the next ones count up)",
+        "rate_hz": "control and recording rate",
+        "cameras": "comma-separated camera names",
+        "image_size": "square image size in pixels",
+        "codec": "image codec (zstd, lz4 and none are lossless)",
+        "max_episode_s": "an episode ends here at the latest",
+        "calibration": "calibration folder: per-camera latencies from its latency.yaml",
+        "live_view_port": "the live view's port",
+        "live_view_origins": "browser origins the live view admits, comma-separated ('*': any; none: the Foxglove "
+                             "app and pages on this machine; other sites get 403)",
+        "reset_wait_s": "without a simulator: seconds between episodes to reset the scene",
+        "reward_model": "a reward classifier (robot-rl reward train) that ends each episode as a success once the "
+                        "cameras show one, as the operator's success key does (registry name, or an .onnx inside "
+                        "--registry; none: off)",
+        "registry": "policy registry --reward-model names are looked up in",
+    }, choices={"codec": ["zstd", "lz4", "none", "jpeg"]})
 
     p = sub.add_parser("session", help=COMMANDS["session"][0], description=COMMANDS["session"][0] +
                        ". Stages: demos, bc, hil, select (the best of the learner's last exports and the base on validation seeds becomes "

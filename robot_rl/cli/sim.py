@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 import pathlib
 
-from robot_rl.cli.common import ROBOT_HELP, TASK_HELP, UsageError, check_task, sim_domain
+from robot_rl.cli.common import ROBOT_HELP, TASK_HELP, UsageError, add_fields, check_task, sim_domain
+from robot_rl.record.graph import RunGraph
 from robot_rl.robot import DEFAULT_ROBOT, canonical as canonical_robot, load as load_robot
 
 
@@ -23,7 +24,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from robot_rl.graph import GraphConfig, GraphRunner
     from robot_rl.policy.registry import PolicyRegistry, load
     from robot_rl.policy.spec import PolicyError, RobotRef
-    from robot_rl.record.graph import RunGraph, run_nodes
+    from robot_rl.record.graph import run_nodes
 
     policy = args.policy
     registry = pathlib.Path(args.registry)
@@ -66,13 +67,9 @@ def add_parsers(sub) -> None:
 
     p = sub.add_parser("run", help=COMMANDS["run"][0], description=COMMANDS["run"][0])
     p.add_argument("--policy", required=True, help="policies/NAME, NAME, NAME/vNNNN or an .onnx path inside --registry")
-    p.add_argument("--registry", default="policies")
-    p.add_argument("--task", default="pick_cube", help=TASK_HELP)
-    p.add_argument("--robot", default=DEFAULT_ROBOT, help=ROBOT_HELP)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--rate-hz", type=float, default=10.0, help="control rate (default 10)")
+    add_fields(p, RunGraph, {"registry": "policy registry", "task": "the simulator's task: " + TASK_HELP,
+                             "robot": ROBOT_HELP, "seed": "the simulator's first seed", "rate_hz": "control rate"})
     p.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds")
     p.add_argument("--real", action="store_true", help="a real robot: start only the control node, on the "
                    "robot's topics (its driver and cameras already running: docs/REAL_ROBOT.md); --task and "
                    "--seed are the simulator's")
-
