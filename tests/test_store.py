@@ -16,7 +16,7 @@ import pytest
 import zarr
 
 from robot_rl import config
-from robot_rl.store import (EpisodeStore, StepSpec, StoreError, StoreSpec, StoreWriter, StreamSpec,
+from robot_rl.store import (EpisodeStore, StoreError, StoreSpec, StoreWriter, StreamSpec,
                             TransitionSampler, WriterBackpressure, WriterConfig)
 from robot_rl.store.repair import RECOVERED_NOTE, repair
 from robot_rl.store.verify import verify
