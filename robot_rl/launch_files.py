@@ -18,23 +18,34 @@ HEADER = '''\
 '''
 
 
-def generate(graph: GraphConfig, source: str) -> str:
-    target = str(pathlib.PurePath(source).with_suffix(".launch.py"))
-    lines = [HEADER.format(source=source, target=target),
+def generate(graph: GraphConfig, source: str, host: str = "") -> str:
+    """The launch file of a graph, or with `host` of that host's part of a graph that spans
+    machines (its nodes, DDS on its address and its peers', as `robot-rl up --host` runs them)."""
+    if host:
+        part = graph.on_host(host)   # a host the graph does not name: ValueError
+        peers, address, graph = graph.peers(host), graph.hosts[host].address, part
+    source_cmd = f"{source} --host {host}" if host else source
+    target = str(pathlib.PurePath(source).with_suffix(f".{host}.launch.py" if host else ".launch.py"))
+    scope = "hosts" if host else graph.dds
+    lines = [HEADER.format(source=source_cmd, target=target),
              "import sys", "",
              "from launch import LaunchDescription",
              "from launch.actions import EmitEvent, ExecuteProcess, RegisterEventHandler",
              "from launch.event_handlers import OnProcessExit",
              "from launch.events import Shutdown",
-             "from robot_rl.ros_env import profile_path", "", "",
+             "from robot_rl.ros_env import hosts_profile" if host else "from robot_rl.ros_env import profile_path", "", "",
              "def generate_launch_description():",
              "    env = {",
-             "        'ROS_AUTOMATIC_DISCOVERY_RANGE': 'SUBNET',  # the profile keeps DDS on loopback"
-             if graph.dds == "loopback" else "        # dds: system (discovery left to ROS defaults)",
+             {"loopback": "        'ROS_AUTOMATIC_DISCOVERY_RANGE': 'SUBNET',  # the profile keeps DDS on loopback",
+              "hosts": "        'ROS_AUTOMATIC_DISCOVERY_RANGE': 'SUBNET',  # the profile names the addresses",
+              "system": "        # dds: system (discovery left to ROS defaults)"}[scope],
              ]
-    if graph.dds == "loopback":
+    if scope == "loopback":
         lines.append("        # robot_rl's loopback Fast DDS profile (SHM 32 MB + UDPv4 on 127.0.0.1)")
         lines.append("        'FASTDDS_DEFAULT_PROFILES_FILE': profile_path(),")
+    elif scope == "hosts":
+        lines.append(f"        # host {host}: SHM for this host's nodes, UDPv4 on 127.0.0.1 and {address}, peers by unicast")
+        lines.append(f"        'FASTDDS_DEFAULT_PROFILES_FILE': hosts_profile({address!r}, {peers!r}),")
     if graph.domain_id is not None:
         lines.append(f"        'ROS_DOMAIN_ID': '{graph.domain_id}',")
     lines += ["    }", "    actions = []"]

@@ -42,6 +42,21 @@ def test_generated_launch_file_carries_every_node_and_parameter():
     assert "respawn=True" in text and "target_action=cam" in text and "target_action=mon" not in text
 
 
+def test_a_host_of_a_graph_that_spans_machines_gets_its_nodes_and_its_dds():
+    graph = config.from_dict(GraphConfig, {
+        "name": "lab", "hosts": {"robot": {"address": "10.9.0.1"}, "learner": {"address": "10.9.0.2"}},
+        "nodes": [{"name": "cam", "module": "synthetic_source", "host": "robot"},
+                  {"name": "learn", "module": "learner_node", "host": "learner"}]})
+    text = generate(graph, "launch/lab.yaml", host="learner")
+    tree = ast.parse(text)
+    strings = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+    assert "ros_nodes.learner_node" in strings and "ros_nodes.synthetic_source" not in strings
+    assert "hosts_profile('10.9.0.2', ['10.9.0.1'])" in text and "profile_path()" not in text
+    assert "launch/lab.learner.launch.py" in text
+    with pytest.raises(ValueError, match="not one of the graph's hosts"):
+        generate(graph, "launch/lab.yaml", host="nope")
+
+
 @pytest.mark.parametrize("yaml_path", GRAPHS, ids=lambda p: p.name)
 def test_every_node_accepts_its_parameters(yaml_path):
     """A graph for a real robot cannot be tried here: at least each node's config dataclass must

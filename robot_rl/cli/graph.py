@@ -30,7 +30,10 @@ def cmd_launch_file(args: argparse.Namespace) -> int:
     from robot_rl.launch_files import generate
 
     graph = config.load(GraphConfig, args.config, args.overrides)
-    text = generate(graph, str(args.config))
+    try:
+        text = generate(graph, str(args.config), host=args.host)
+    except ValueError as exc:   # a host the graph does not name
+        raise UsageError(str(exc)) from None
     if args.output:
         pathlib.Path(args.output).write_text(text)
     else:
@@ -111,6 +114,7 @@ def add_parsers(sub) -> None:
     p = sub.add_parser("launch-file", help=COMMANDS["launch-file"][0], description=COMMANDS["launch-file"][0])
     p.add_argument("config", type=pathlib.Path, help="graph YAML")
     p.add_argument("-o", "--output", type=pathlib.Path, help="write here instead of stdout")
+    p.add_argument("--host", default="", help="the launch file of this host's part of a graph that spans machines")
     add_overrides(p)
 
     p = sub.add_parser("env", help=COMMANDS["env"][0], description=COMMANDS["env"][0] +
