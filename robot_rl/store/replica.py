@@ -138,7 +138,9 @@ def unpack(payload: bytes) -> tuple[dict[str, Any], EpisodeData]:
     if want > MAX_EPISODE_BYTES:
         raise ReplicaError(f"episode payload: {want:,} bytes is over the limit for an episode")
     try:
-        raw = _ZSTD.decode(body)
+        # into a buffer of the declared size: a damaged frame cannot make it allocate more; one that
+        # holds less leaves bytes the digest check below refuses
+        raw = _ZSTD.decode(body, out=np.zeros(want, np.uint8)) if want else b""
     except Exception as exc:  # noqa: BLE001 - zstd says "corrupted" in several ways
         raise ReplicaError(f"episode {index} payload: its data does not decompress ({exc})") from None
     if len(raw) != want:
