@@ -43,7 +43,9 @@ DEPRECATED_PROFILE_VAR = "FASTRTPS_DEFAULT_PROFILES_FILE"  # Fast DDS 3 warns an
 MAX_DOMAIN_ID = 101
 # dds "hosts": topics whose large messages cross to another host go out in datagrams of one Ethernet
 # frame (module docstring)
-CROSS_HOST_TOPICS = ("/store/episode", "/policy/model")
+EPISODE_TOPIC = "/store/episode"          # ros_nodes.episode_server -> episode_replica
+POLICY_MODEL_TOPIC = "/policy/model"      # ros_nodes.learner_node (send: value) -> control_node
+CROSS_HOST_TOPICS = (EPISODE_TOPIC, POLICY_MODEL_TOPIC)
 CROSS_HOST_DATAGRAM_BYTES = 1400
 CROSS_HOST_HEARTBEAT_NS = 100_000_000   # and lost fragments are asked for again within 0.1 s (Fast DDS: 3 s)  # the largest domain id whose ports stay out of Linux's ephemeral range
 

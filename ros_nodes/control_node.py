@@ -65,6 +65,7 @@ from robot_rl.policy.registry import PolicyRegistry  # noqa: E402
 from robot_rl.policy.runtime import PolicyRuntime  # noqa: E402
 from robot_rl.policy.spec import PolicyError, RobotRef  # noqa: E402
 from robot_rl.policy.transfer import receive  # noqa: E402
+from robot_rl.ros_env import POLICY_MODEL_TOPIC  # noqa: E402
 from robot_rl.robot import driver_joints, load as load_robot  # noqa: E402
 from robot_rl.robot.features import layout, widen  # noqa: E402
 from robot_rl.robot.kinematics import Kinematics, position_yaw  # noqa: E402
@@ -232,7 +233,7 @@ class ControlNode(RobotRLNode):
         self.in_estop = self.polled.subscribe(Bool, "/control/estop", qos("reliable", 10), cdr.boolean)
         # Rare events stay on the node's executor (the main thread).
         self.create_subscription(String, "/policy/update", self._on_update, qos("latched"))
-        self.create_subscription(UInt8MultiArray, "/policy/model", self._on_model, qos("latched"))
+        self.create_subscription(UInt8MultiArray, POLICY_MODEL_TOPIC, self._on_model, qos("latched"))
         self.create_service(Trigger, "/control/reset_estop", self._on_reset_estop)
         if self.mode != "joint":
             self.pub_pose = self.create_publisher(PoseStamped, "/command/ee_target", qos("reliable"))
@@ -312,7 +313,7 @@ class ControlNode(RobotRLNode):
         try:
             path, sha = receive(self.registry, payload, self.max_bytes)
         except Exception as exc:  # noqa: BLE001 - any bad payload is reported, never raised into rclpy
-            self._refuse("/policy/model", "/policy/model", str(exc), t0_ns)
+            self._refuse(POLICY_MODEL_TOPIC, POLICY_MODEL_TOPIC, str(exc), t0_ns)
             return
         self.get_logger().info(f"received {path} ({len(payload):,} bytes) on /policy/model")
         self._load_and_swap(str(path), sha)

@@ -19,6 +19,7 @@ from ros_nodes.runtime import NodeConfig, RobotRLNode, main_entry, qos
 
 from std_msgs.msg import String, UInt8MultiArray  # noqa: E402
 
+from robot_rl.ros_env import EPISODE_TOPIC  # noqa: E402
 from robot_rl.store.replica import Fetcher, NotNext, Replica, ReplicaError  # noqa: E402
 from robot_rl.store.schema import StoreError  # noqa: E402
 
@@ -48,7 +49,7 @@ class EpisodeReplica(RobotRLNode):
         self.damaged = 0
         self.pub_request = self.create_publisher(String, "/store/request", qos("reliable"))
         self.create_subscription(String, "/store/announce", self._on_announce, qos("latched"))
-        self.create_subscription(UInt8MultiArray, "/store/episode", self._on_episode, qos("reliable", depth=2))
+        self.create_subscription(UInt8MultiArray, EPISODE_TOPIC, self._on_episode, qos("reliable", depth=2))
         self.create_timer(0.2, self._ask)
 
     def _on_announce(self, msg: String) -> None:

@@ -17,6 +17,7 @@ from ros_nodes.runtime import NodeConfig, RobotRLNode, main_entry, qos
 
 from std_msgs.msg import String, UInt8MultiArray  # noqa: E402
 
+from robot_rl.ros_env import EPISODE_TOPIC  # noqa: E402
 from robot_rl.store.replica import EpisodeSource  # noqa: E402
 
 
@@ -38,7 +39,7 @@ class EpisodeServer(RobotRLNode):
         super().__init__("episode_server", EpisodeServerConfig)
         self.source = EpisodeSource(self.config.store)
         self.pub_announce = self.create_publisher(String, "/store/announce", qos("latched"))
-        self.pub_episode = self.create_publisher(UInt8MultiArray, "/store/episode", qos("reliable", depth=2))
+        self.pub_episode = self.create_publisher(UInt8MultiArray, EPISODE_TOPIC, qos("reliable", depth=2))
         self.create_subscription(String, "/store/request", self._on_request, qos("reliable"))
         self.create_timer(self.config.poll_s, self._announce)
         self.sent = 0

@@ -27,6 +27,7 @@ from robot_rl import config, log  # noqa: E402
 from robot_rl.learn.learner import Learner, LearnerConfig  # noqa: E402
 from robot_rl.policy.spec import PolicyError  # noqa: E402
 from robot_rl.policy.transfer import pack  # noqa: E402
+from robot_rl.ros_env import POLICY_MODEL_TOPIC  # noqa: E402
 from robot_rl.store.schema import StoreError  # noqa: E402
 
 
@@ -51,7 +52,7 @@ class LearnerNode(RobotRLNode):
         lcfg = config.load(LearnerConfig, self.config.config)
         self._wait_for_store(lcfg.store)
         if self.config.send == "value":
-            self.pub_model = self.create_publisher(UInt8MultiArray, "/policy/model", qos("latched"))
+            self.pub_model = self.create_publisher(UInt8MultiArray, POLICY_MODEL_TOPIC, qos("latched"))
         else:
             self.pub = self.create_publisher(String, "/policy/update", qos("latched"))
         try:
