@@ -71,6 +71,16 @@ class RecordingGraph:
             raise ValueError(f"corrector_judge must be plan or progress, got {self.corrector_judge!r}")
 
 
+def sim_node(task: str, robot: str, seed: int, mode: str, rate_hz: float, cameras: str,
+             image_size: tuple[int, int], **extra) -> NodeSpec:
+    """The simulated robot (ros_nodes.sim_robot) at `rate_hz`, physics at the multiple of it
+    nearest 500 Hz; image_size is (height, width); `extra`: more of its parameters."""
+    return NodeSpec(name="sim", module="sim_robot", parameters={
+        "task": task, "robot": robot, "seed": seed, "mode": mode, "control_hz": float(rate_hz),
+        "physics_hz": float(rate_hz * max(1, round(500 / rate_hz))), "cameras": cameras,
+        "image_width": int(image_size[1]), "image_height": int(image_size[0]), **extra})
+
+
 def recording_nodes(g: RecordingGraph) -> list[NodeSpec]:
     g.validate()
     rate = float(g.rate_hz)
@@ -78,11 +88,9 @@ def recording_nodes(g: RecordingGraph) -> list[NodeSpec]:
     nodes = []
     if g.sim:
         # lockstep: the simulator advances one period per command, so an episode replays exactly
-        nodes.append(NodeSpec(name="sim", module="sim_robot", parameters={
-            "task": g.task, "robot": robot, "seed": g.seed, "mode": "lockstep", "control_hz": rate,
-            "physics_hz": float(rate * max(1, round(500 / rate))), "cameras": g.cameras,
-            "image_width": g.image_size, "image_height": g.image_size,
-            "operator": g.teleop if g.teleop in SIM_OPERATORS else "none", "corrector_judge": g.corrector_judge}))
+        nodes.append(sim_node(g.task, robot, g.seed, "lockstep", rate, g.cameras, (g.image_size, g.image_size),
+                              operator=g.teleop if g.teleop in SIM_OPERATORS else "none",
+                              corrector_judge=g.corrector_judge))
     if g.teleop in DEVICES:
         mode = "ee_rpy" if load(g.robot).command.mode == "ee_rpy" else "ee"
         nodes.append(NodeSpec(name="teleop", module="teleop_node", parameters={"device": g.teleop, "rate_hz": 50.0,
@@ -124,10 +132,7 @@ def run_nodes(g: RunGraph) -> list[NodeSpec]:
     robot, rate = canonical(g.robot), float(g.rate_hz)
     nodes = []
     if g.sim:
-        nodes.append(NodeSpec(name="sim", module="sim_robot", parameters={
-            "task": g.task, "robot": robot, "seed": g.seed, "mode": "realtime", "control_hz": rate,
-            "physics_hz": float(rate * max(1, round(500 / rate))), "cameras": g.cameras,
-            "image_width": int(g.image_size[1]), "image_height": int(g.image_size[0])}))
+        nodes.append(sim_node(g.task, robot, g.seed, "realtime", rate, g.cameras, g.image_size))
     nodes.append(NodeSpec(name="control", module="control_node", parameters={
         "policy": g.policy, "robot": robot, "rate_hz": rate, "registry": g.registry}))
     return nodes
