@@ -367,9 +367,9 @@ class Learner:
             t = devices.to_device({n: torch.from_numpy(np.ascontiguousarray(obs[n]))[None] for n in names}, self.device)
             base = None
             if self.base is not None:
-                base = self._base_action(t).cpu()
-                act.last_base = (mid + half * base)[0].numpy().astype(np.float64)
-            a = agent.act(t, None if base is None else base.to(self.device), deterministic=deterministic).cpu()
+                base = self._base_action(t)
+                act.last_base = (mid + half * base.cpu())[0].numpy().astype(np.float64)
+            a = agent.act(t, base, deterministic=deterministic).cpu()
             return (mid + half * a)[0].numpy().astype(np.float64)
         act.last_base = None
         return act
