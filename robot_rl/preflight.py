@@ -90,8 +90,8 @@ def robot_limits(robot: str) -> tuple[list[str], np.ndarray, np.ndarray, np.ndar
     """(joint names, joint lower, joint upper, workspace low, workspace high) of a description."""
     from robot_rl.robot.kinematics import Kinematics
     d = load_robot(robot)
-    r = Kinematics(d).robot   # limits as the control node enforces them (the model's, or the description's)
-    return d.joints, r.lower, r.upper, np.asarray(d.workspace.low), np.asarray(d.workspace.high)
+    lower, upper = Kinematics(d).joint_limits()   # as the control node enforces them
+    return d.joints, lower, upper, np.asarray(d.workspace.low), np.asarray(d.workspace.high)
 
 
 def evaluate(cfg: PreflightConfig, seen: dict[str, TopicObservation], ee_pose: Optional[np.ndarray] = None,

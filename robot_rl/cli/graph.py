@@ -83,10 +83,11 @@ def cmd_robots(args: argparse.Namespace) -> int:
         kin = Kinematics(d)   # builds its model: the check that the description fits it
     except (ValueError, FileNotFoundError) as exc:
         raise UsageError(str(exc)) from None
-    pos, _ = kin.ik.forward(kin.home_q)
     print(f"robot {d.name} ({d.source}), description sha256 {d.digest()[:16]}")
-    print(f"  joints: {', '.join(f'{j} [{lo:.2f}, {hi:.2f}]' for j, lo, hi in zip(d.joints, kin.robot.lower, kin.robot.upper))}")
-    print(f"  tool {d.tool.site} at home: {' '.join(f'{v:.3f}' for v in pos)} m; workspace {d.workspace.low} .. {d.workspace.high}")
+    print(f"  joints: {', '.join(f'{j} [{lo:.2f}, {hi:.2f}]' for j, lo, hi in zip(d.joints, *kin.joint_limits()))}")
+    home = (f"at home: {' '.join(f'{v:.3f}' for v in kin.ik.forward(kin.home_q)[0])} m" if kin.robot is not None
+            else f"in the model of its simulator's process ({d.model.mjcf})")
+    print(f"  tool {d.tool.site} {home}; workspace {d.workspace.low} .. {d.workspace.high}")
     print(f"  proprio ({len(proprio_names(d))}): {', '.join(proprio_names(d))}")
     for mode in ("ee", "joint"):
         print(f"  action, {mode} mode{' (default)' if mode == d.command.mode else ''}: {', '.join(action_names(d, mode))}")

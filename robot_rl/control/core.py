@@ -83,8 +83,8 @@ def robot_control(d: RobotDescription, rate_hz: float = 0.0, mode: str = "", max
                 DeltaCommand(step, d.has_gripper))
     if joint_lower is None or joint_upper is None:
         from robot_rl.robot.kinematics import Kinematics
-        robot = Kinematics(d).robot
-        joint_lower, joint_upper = robot.lower.tolist(), robot.upper.tolist()
+        lower, upper = Kinematics(d).joint_limits()
+        joint_lower, joint_upper = lower.tolist(), upper.tolist()
     speed = max_joint_speed or cmd.max_joint_speed
     step = [speed * period] * d.n
     return (SafetyConfig(mode="joint", low=list(joint_lower), high=list(joint_upper), max_step=step,

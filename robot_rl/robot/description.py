@@ -67,8 +67,15 @@ class ModelSpec:
     # Where the robot's base stands, [x, y, z] m in the world (the table top is z = 0; the
     # workspace lies around x = 0.4): the model's own origin when empty. A long arm stands back.
     base_pos: list[float] = dataclasses.field(default_factory=list)
+    # The model lives in another process only (an adapted Gymnasium env simulates it in its own
+    # environment: robot_rl.sim.gym_env): nothing here builds it, `mjcf` only says where it is. Such a
+    # robot takes end-effector commands, its home tool orientation is the world's (the tool's yaw is
+    # measured about the vertical), and its joint limits are the description's joint_limits.
+    external: bool = False
 
     def validate(self) -> None:
+        if self.external:
+            return
         if bool(self.mjcf) == bool(self.includes or self.body_includes):
             raise ValueError("give either mjcf or includes/body_includes")
         if self.base_pos and len(self.base_pos) != 3:
@@ -160,6 +167,8 @@ class RobotDescription:
         for j, lim in self.joint_limits.items():
             if j not in self.joints or len(lim) != 2 or lim[0] >= lim[1]:
                 raise ValueError(f"joint_limits.{j}: a joint of the robot and [lo, hi] with lo < hi")
+        if self.model.external and self.command.mode == "joint":
+            raise ValueError("model.external: a robot whose model is elsewhere takes end-effector commands (ee, ee_rpy)")
 
     @property
     def n(self) -> int:

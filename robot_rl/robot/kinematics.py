@@ -138,11 +138,27 @@ class Kinematics:
     yaw is measured from it (the ee state [x, y, z, yaw] of the ee command mode)."""
 
     def __init__(self, d: RobotDescription) -> None:
+        self.description = d
+        self.home_q = np.asarray(d.home, dtype=np.float64)
+        self.model: mujoco.MjModel | None = None
+        self.robot: RobotModel | None = None
+        if d.model.external:   # no model here: the home tool orientation is the world's (ModelSpec.external)
+            self.home_quat = np.array([1.0, 0.0, 0.0, 0.0])
+            return
         self.model = build_spec(d).compile()
         self.robot = RobotModel(self.model, d)
         self.ik = DifferentialIK(self.model, self.robot)
-        self.home_q = np.asarray(d.home, dtype=np.float64)
         _, self.home_quat = self.ik.forward(self.home_q)
+
+    def joint_limits(self) -> tuple[np.ndarray, np.ndarray]:
+        """(lower, upper) rad: the model's, narrowed by the description's joint_limits; without a
+        model here (ModelSpec.external), the description's alone (unlimited where it gives none)."""
+        if self.robot is not None:
+            return self.robot.lower, self.robot.upper
+        lim = self.description.joint_limits
+        lower = np.array([lim.get(j, [-np.inf, np.inf])[0] for j in self.description.joints], np.float64)
+        upper = np.array([lim.get(j, [-np.inf, np.inf])[1] for j in self.description.joints], np.float64)
+        return lower, upper
 
     def ee_state(self, pos: np.ndarray, quat_wxyz: np.ndarray, mode: str = "ee") -> np.ndarray:
         return ee_state(self.home_quat, pos, quat_wxyz, mode)
