@@ -111,6 +111,11 @@ class ControlNodeConfig(NodeConfig):
     max_yaw_rate: float = 0.0         # rad/s
     max_joint_speed: float = 0.0      # rad/s for an action of 1 (joint mode)
     proprio_max_age_s: float = 0.2
+    # A simulator in lockstep moves only on a command: after each command, wait up to this long for
+    # its answer (every input received again) before the next tick, so each command is computed from
+    # the state the last one led to, however slowly the simulator steps (skipped ticks are counted,
+    # not held or recorded). 0: never wait (a robot moves on its own clock).
+    lockstep_wait_s: float = 0.0
     teleop_max_age_s: float = 0.5     # teleop-only mode: hold when the operator's stream stops
     camera_max_age_s: float = 0.3
     resume_after_s: float = 0.2
@@ -147,6 +152,8 @@ class ControlNodeConfig(NodeConfig):
             raise ValueError("reward_hz must be in (0, 100] and success_hold >= 1")
         if self.max_model_mb <= 0:
             raise ValueError(f"max_model_mb must be > 0, got {self.max_model_mb:g}")
+        if self.lockstep_wait_s < 0:
+            raise ValueError(f"lockstep_wait_s must be >= 0 (0: never wait), got {self.lockstep_wait_s:g}")
         if min(self.max_ee_speed, self.max_yaw_rate, self.max_joint_speed) < 0:
             raise ValueError("max_ee_speed, max_yaw_rate and max_joint_speed must be >= 0 (0: the description's)")
 
@@ -196,9 +203,9 @@ class ControlNode(RobotRLNode):
         inputs = {"proprio": c.proprio_max_age_s, **{cam: c.camera_max_age_s for cam in policy_cameras}}
         if self.teleop_only:
             inputs["teleop"] = c.teleop_max_age_s
-        limits = self.kinematics.robot
+        lower, upper = self.kinematics.joint_limits()
         safety, to_command = robot_control(self.robot, c.rate_hz, self.mode, c.max_ee_speed, c.max_yaw_rate,
-                                           c.max_joint_speed, limits.lower.tolist(), limits.upper.tolist())
+                                           c.max_joint_speed, lower.tolist(), upper.tolist())
         self.action_dim = safety.action_dim
         if rt is not None and rt.meta.action.dim != self.action_dim:
             raise ConfigError(f"policy {rt.version} outputs {rt.meta.action.dim} actions; command_mode "
@@ -262,6 +269,14 @@ class ControlNode(RobotRLNode):
         self.prof = {k: SampleRecorder(1 << 16) for k in ("take", "core", "step")}
         self.overruns = 0
         self.ticks = 0
+        self.lockstep_wait_ns = int(c.lockstep_wait_s * 1e9)
+        self.sent_ns = 0      # when the last command went out
+        self.commanded_stamp_ns = -1   # the stamp of the state it was computed from
+        self.state_received_ns = 0     # when a state with a new stamp arrived
+        self.image_stamp_ns: dict[str, int] = {}
+        self.teleop_received_ns = 0
+        self.watched_cameras = [k for k in self.core.watchdog.last_ns if k not in ("proprio", "teleop")]
+        self.waited = 0       # ticks skipped waiting for a lockstep simulator's answer
         # With a report: every completed tick's (start, gap since the previous tick, compute, obs age)
         # in ns (-1: none; no command sent), so a benchmark can take its figures over the window it drove.
         self.timeline = np.full((1 << 18, 4), -1, np.int64) if c.report_path else None
@@ -398,6 +413,8 @@ class ControlNode(RobotRLNode):
             if order.update(js["names"]) and order.index is None:
                 self.get_logger().error(f"/joint_states lacks joints of {self.config.robot}: {js['names']}")
             if order.index is not None and js["position"].size:
+                if js["stamp_ns"] != self.state_stamp_ns:
+                    self.state_received_ns = received
                 self.state_stamp_ns = js["stamp_ns"]
                 self.q[:] = js["position"][order.index]
                 self.proprio[lay.q] = self.q
@@ -418,7 +435,7 @@ class ControlNode(RobotRLNode):
         for cam, sub in self.in_images.items():
             got = sub.take_latest()
             if got is not None:
-                (img, _), received = got
+                (img, self.image_stamp_ns[cam]), received = got
                 self.images[cam] = img
                 if cam in self.core.watchdog.last_ns:
                     self.core.watchdog.update(cam, received)
@@ -433,6 +450,7 @@ class ControlNode(RobotRLNode):
             if self.teleop_only:
                 self.human_active = True   # the operator always drives; the watchdog holds when they stop
                 self.core.watchdog.update("teleop", got[1])
+                self.teleop_received_ns = got[1]
         got = self.in_estop.take_latest()
         if got is not None and got[0]:
             if not self.core.safety.estopped:
@@ -496,12 +514,27 @@ class ControlNode(RobotRLNode):
                 self.overruns += 1
                 next_t = time.monotonic_ns()  # don't burst to catch up
 
+    def _answered(self) -> bool:
+        """A lockstep simulator has answered the last command: a state stamped after the one the
+        command was computed from (a re-published or in-flight older state is not an answer), the
+        policy's images of that state, and in teleop-only mode the operator's command after it."""
+        s = self.state_stamp_ns
+        if s <= self.commanded_stamp_ns:
+            return False
+        if any(self.image_stamp_ns.get(cam, -1) < s for cam in self.watched_cameras):
+            return False
+        return not self.teleop_only or self.teleop_received_ns >= self.state_received_ns
+
     def _tick(self, now: int) -> None:
         self._take_inputs()
         self.prof["take"].add(time.monotonic_ns() - now)
         self.ticks += 1
         if not (self.have["joints"] and self.have["ee"]):
             return  # nothing heard from the robot yet: send nothing
+        wait_ns = self.lockstep_wait_ns
+        if wait_ns and self.sent_ns and now - self.sent_ns < wait_ns and not self._answered():
+            self.waited += 1
+            return  # the simulator is still stepping on the last command
         obs = {"proprio": self.proprio, **self.images} if self.images else {"proprio": self.proprio}
         human = self.human_action if self.human_active else None
         t1 = time.monotonic_ns()
@@ -535,7 +568,8 @@ class ControlNode(RobotRLNode):
             self.pub_grip.publish(self.msg_grip)
             self.msg_joints.data = target
             self.pub_joints.publish(self.msg_joints)
-        sent = time.monotonic_ns()
+        sent = self.sent_ns = time.monotonic_ns()
+        self.commanded_stamp_ns = self.state_stamp_ns
         self.latency.add(sent - self.last_obs_ns)
         self.compute.add(sent - now)
         self._sent = (sent - now, sent - self.last_obs_ns)
@@ -568,6 +602,7 @@ class ControlNode(RobotRLNode):
         self._faults_seen = self.core.faults
         status = DiagnosticStatus(name="control_node", hardware_id=self.config.robot, level=level, message=state)
         values = {"policy": policy_version(self.core.policy), "ticks": self.ticks, "overruns": self.overruns,
+                  "waited": self.waited,
                   "period_error_p50_us": round(per["p50_us"], 1), "period_error_p99_us": round(per["p99_us"], 1),
                   "compute_p99_us": round(comp["p99_us"], 1), "obs_age_p99_us": round(lat["p99_us"], 1),
                   "stale_events": watchdog.stale_events, "clamps": json.dumps(dict(safety.counts)),
@@ -580,13 +615,14 @@ class ControlNode(RobotRLNode):
         self.pub_diag.publish(msg)
         self.get_logger().info(f"{values['policy']}: {self.ticks} ticks, period error p99 {per['p99_us']:.0f} us, "
                                f"compute p99 {comp['p99_us']:.0f} us, obs age p99 {lat['p99_us']:.0f} us, "
-                               f"{self.overruns} overruns, {state}, clamps {values['clamps']}")
+                               f"{self.overruns} overruns, {state}, clamps {values['clamps']}"
+                               + (f", {self.waited} ticks waited for the simulator" if self.lockstep_wait_ns else ""))
 
     def close(self) -> None:
         self._stop.set()
         self.thread.join(timeout=2)
         if self.config.report_path:
-            report = {"ticks": self.ticks, "overruns": self.overruns, "max_gap_ms": self.max_gap_ns / 1e6,
+            report = {"ticks": self.ticks, "overruns": self.overruns, "waited": self.waited, "max_gap_ms": self.max_gap_ns / 1e6,
                       "late_ticks": self.late_ticks,
                       "period_error": summarize_ns(self.period_err.values()), "latency": summarize_ns(self.latency.values()),
                       "compute": summarize_ns(self.compute.values()),
