@@ -57,7 +57,7 @@ setup(
     "off-policy residual / human-in-the-loop RL, ONNX control, MuJoCo simulator",
     python_requires=">=3.11",
     packages=find_packages(include=["robot_rl", "robot_rl.*", "ros_nodes", "ros_nodes.*"]),
-    package_data={"robot_rl": ["resources/*", "robot/builtin/*"]},
+    package_data={"robot_rl": ["resources/*", "robot/builtin/*", "envs/*/*.yaml"]},
     install_requires=CORE + ROS,
     extras_require={"test": ["pytest>=8", "pytest-timeout>=2.3",
                              "websockets>=12"]},  # a Foxglove WebSocket client for the live view test

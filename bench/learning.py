@@ -16,6 +16,7 @@ exercised by tests/test_learner.py.
     python bench/learning.py residual --seeds 0 1 2 --env-steps 10000
     python bench/learning.py rlpd --seeds 0 1 2 --env-steps 20000
     python bench/learning.py rlpd --config launch/learner/rlpd_pick_cube.yaml --eval-every 5000   # what met (a)
+    python bench/learning.py rlpd --config launch/learner/rlpd_pick_cube.yaml --env robot_rl/envs/gym_hil/pick_cube.yaml
 
 Prints a line per evaluation and a summary; writes JSON and a PNG plot (success vs environment
 steps and wall-clock minutes, intervention rate) to --out, and per seed the learner's own metrics.jsonl
@@ -62,7 +63,7 @@ def evaluate(env, policy, seeds, outcomes: Optional[list] = None) -> float:
 
 
 # where each task's grasp happens, in its privileged state (for scoring the grasp head only)
-GRASPED = {"pick_cube": "cube_pos", "open_drawer": "handle_pos"}
+GRASPED = {"pick_cube": "cube_pos", "open_drawer": "handle_pos", "gym_hil_pick_cube": "cube_pos"}
 
 
 def grasp_head_error_cm(env, learner, seeds) -> Optional[float]:
@@ -71,7 +72,7 @@ def grasp_head_error_cm(env, learner, seeds) -> Optional[float]:
     frame: whether the encoder locates it on layouts it never trained on (its training error says
     only that it fits the demonstrations). None without that head or for another task."""
     head = learner.agent.heads.get("grasp")
-    key = GRASPED.get(env.cfg.task)
+    key = GRASPED.get(env.task.name)
     if head is None or key is None:
         return None
     errors = []
@@ -136,8 +137,13 @@ def run_seed(args, seed: int, work: pathlib.Path) -> dict:
     from robot_rl.store.writer import StoreWriter
 
     torch.manual_seed(seed)
-    env = sim.make(args.task, image_size=[args.image_size, args.image_size], control_hz=10.0)
-    eval_env = sim.make(args.task, image_size=[args.image_size, args.image_size], control_hz=10.0)
+    if args.env:   # an adapted Gymnasium env (robot_rl.sim.gym_env), its task the mapping's
+        from robot_rl.sim.gym_env import GymRobotEnv
+        env, eval_env = GymRobotEnv(args.env), GymRobotEnv(args.env)
+        args.task = env.cfg.task
+    else:
+        env = sim.make(args.task, image_size=[args.image_size, args.image_size], control_hz=10.0)
+        eval_env = sim.make(args.task, image_size=[args.image_size, args.image_size], control_hz=10.0)
     eval_seeds = 100_000 + 1000 * seed + np.arange(args.eval_episodes)
     store = work / f"seed{seed}.zarr"
     t0 = time.monotonic()
@@ -271,6 +277,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                     help="a LearnerConfig YAML (robot-rl learn --config), e.g. launch/learner/rlpd_pick_cube.yaml: "
                          "its settings, with the learner flags given here on top")
     ap.add_argument("--task", default="pick_cube")
+    ap.add_argument("--env", default="",
+                    help="an adapted Gymnasium env's mapping instead of the builtin simulator "
+                         "(e.g. robot_rl/envs/gym_hil/pick_cube.yaml; docs/ENVS.md); its task is the mapping's")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--env-steps", type=int, default=None, help="default 10000 (residual) / 20000 (rlpd)")
     ap.add_argument("--demos", type=int, default=None, help="default 10 (rlpd) / 5 (residual: a weak base, 10%% here)")

@@ -31,7 +31,7 @@ import json
 import threading
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -54,9 +54,15 @@ from robot_rl.stats import SampleRecorder, summarize_ns  # noqa: E402
 from robot_rl.sim.operator import SimOperator  # noqa: E402
 from robot_rl.sim.server import SimServer, SimServerConfig  # noqa: E402
 
+if TYPE_CHECKING:
+    from robot_rl.sim.gym_server import GymServer
+
 
 @dataclass
 class SimRobotConfig(NodeConfig):
+    # an adapted Gymnasium env's mapping (robot_rl.sim.gym_env; docs/ENVS.md): the robot, task,
+    # cameras and image size are the mapping's, and task/robot/physics_hz/image_* here are not used
+    env: str = ""
     task: str = "pick_cube"
     robot: str = DEFAULT_ROBOT   # a builtin robot (robot-rl robots) or a description YAML's path
     seed: int = 0
@@ -92,12 +98,18 @@ class SimRobotConfig(NodeConfig):
         return SimServerConfig(sim=sim, seed=self.seed, max_joint_speed=self.max_joint_speed,
                                max_ee_speed=self.max_ee_speed)
 
+    def make_server(self) -> "SimServer | GymServer":
+        if self.env:
+            from robot_rl.sim.gym_env import GymRobotEnv
+            return GymRobotEnv(self.env).server(self.seed, self.max_ee_speed)
+        return SimServer(self.server_config())
+
 
 class SimRobot(RobotRLNode):
     def __init__(self):
         super().__init__("sim_robot", SimRobotConfig)
         c = self.config
-        self.server = SimServer(c.server_config())
+        self.server = c.make_server()
         self.lock = threading.Lock()
         self.steps = 0
         self.rtf = 0.0
@@ -144,7 +156,7 @@ class SimRobot(RobotRLNode):
         if c.mode == "realtime":
             self.thread = threading.Thread(target=self._realtime_loop, daemon=True)
             self.thread.start()
-        self.get_logger().info(f"{c.task} on {c.robot}, seed {c.seed}, {c.mode} at {c.control_hz:g} Hz, "
+        self.get_logger().info(f"{self.server.env.cfg.task} on {self.server.env.cfg.robot}{' (' + c.env + ')' if c.env else ''}, seed {c.seed}, {c.mode} at {c.control_hz:g} Hz, "
                                f"cameras {list(self.pub_images) or 'none'}")
 
     # --- commands -------------------------------------------------------------------------------
@@ -252,7 +264,7 @@ class SimRobot(RobotRLNode):
             self.pub_teleop.publish(convert.array_to_multiarray(cmd.action, ["action"]))
             self.pub_intervention.publish(Bool(data=cmd.intervening))
         if images:
-            h, w = self.server.cfg.sim.image_size
+            h, w = self.server.env.cfg.image_size
             for cam, image in self.server.images().items():
                 pub_image, pub_info = self.pub_images[cam]
                 pub_image.publish(convert.image_to_msg(image, "rgb8", t, cam))

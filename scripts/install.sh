@@ -5,7 +5,9 @@
 #      only those not installed yet;
 #   2. a virtual environment in .venv (override with ROBOT_RL_VENV);
 #   3. robot_rl with its test extras, editable, into it;
-#   4. `robot-rl doctor` to check the result.
+#   4. the simulators from other projects that need an environment of their own
+#      (scripts/install_envs.sh: gym-hil in .venv-gym-hil);
+#   5. `robot-rl doctor` to check the result.
 # Idempotent: a second run installs nothing new. Any failing step stops with a clear message.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,6 +52,9 @@ fi
 
 step "installing robot_rl and its dependencies (torch CPU, ROS 2 wheels, MuJoCo, ...; first run takes a few minutes)"
 "$VENV/bin/python" -m pip install --progress-bar off -q -e ".[test]" || fail "pip install -e .[test] failed (see above)"
+
+step "simulators with environments of their own (scripts/install_envs.sh)"
+PYTHON="$PYTHON" bash scripts/install_envs.sh || fail "scripts/install_envs.sh failed (see above)"
 
 step "checking the installation (robot-rl doctor)"
 "$VENV/bin/robot-rl" doctor || fail "robot-rl doctor found problems (see above)"

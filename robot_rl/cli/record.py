@@ -18,6 +18,8 @@ def cmd_record(args: argparse.Namespace) -> int:
     if args.sim:
         check_task(args.task)
     store = args.store or pathlib.Path("data") / f"{args.task}_demos.zarr"
+    if args.env and not args.sim:
+        raise UsageError("--env is a simulator: give --sim too")
     spec = fields_of(args, RecordingGraph, store=str(store), teleop=args.teleop or ("expert" if args.sim else "keyboard"),
                      live_view_port=args.live_view_port if args.live_view else 0,
                      mcap=f"{store}.{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.mcap" if args.mcap else "")
@@ -42,14 +44,20 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 
 def cmd_session(args: argparse.Namespace) -> int:
-    from robot_rl.session import STAGES, Session, SessionConfig
+    from robot_rl.session import STAGES, Session
+    from robot_rl.session.config import load_config
 
     overrides = list(args.overrides)
-    for key in ("out", "task", "robot", "demos", "hil_episodes", "eval_episodes", "seed"):
+    for key in ("out", "task", "robot", "env", "demos", "hil_episodes", "eval_episodes", "seed"):
         value = getattr(args, key)
         if value is not None:
             overrides.append(f"{key}={value}")
-    cfg = config.load(SessionConfig, args.config, overrides)
+    try:
+        cfg = load_config(args.config, overrides)
+    except config.ConfigError:
+        raise
+    except ValueError as exc:   # the env's mapping (robot_rl.sim.gym_mapping)
+        raise UsageError(str(exc)) from None
     if cfg.sim:
         check_task(cfg.task)
     stages = STAGES if args.stage == "all" else (args.stage,)
@@ -109,6 +117,8 @@ def add_parsers(sub) -> None:
                         "cameras show one, as the operator's success key does (registry name, or an .onnx inside "
                         "--registry; none: off)",
         "registry": "policy registry --reward-model names are looked up in",
+        "env": "with --sim: an adapted Gymnasium env's mapping as the simulator (docs/ENVS.md; e.g. "
+               "robot_rl/envs/gym_hil/pick_cube.yaml); its task, robot, cameras, image size and rate are used",
     }, choices={"codec": ["zstd", "lz4", "none", "jpeg"]})
 
     p = sub.add_parser("session", help=COMMANDS["session"][0], description=COMMANDS["session"][0] +
@@ -119,6 +129,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--out", help="session folder: store, registry, learner run, report (default runs/session)")
     p.add_argument("--task", help=TASK_HELP)
     p.add_argument("--robot", help=ROBOT_HELP)
+    p.add_argument("--env", help="an adapted Gymnasium env's mapping as the simulator (docs/ENVS.md); its task, "
+                   "robot, cameras, image size and rate replace the session's")
     p.add_argument("--demos", type=int, help="demonstrations to collect (default 5)")
     p.add_argument("--hil-episodes", type=int, help="episodes of the policy with a human correcting (default 60)")
     p.add_argument("--eval-episodes", type=int, help="held-out simulator seeds per policy evaluated (default 20)")

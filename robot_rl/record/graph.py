@@ -17,6 +17,7 @@ from robot_rl.robot import DEFAULT_ROBOT, canonical, load
 from robot_rl.sim.corrector import CorrectorConfig
 
 SIM_OPERATORS = ("expert", "corrector")
+LOCKSTEP_WAIT_S = 2.0   # the longest a control tick waits for an adapted env's answer to a command
 DEVICES = ("keyboard", "gamepad", "spacemouse")
 
 
@@ -47,8 +48,13 @@ class RecordingGraph:
     # the raw topics into an MCAP file beside the store, <store>.<UTC time>.mcap ("" = none)
     mcap: str = ""
     corrector_judge: str = CorrectorConfig.judge   # teleop corrector: progress | plan (robot_rl.sim.corrector)
+    # an adapted Gymnasium env's mapping as the simulator (docs/ENVS.md): its task, robot, cameras,
+    # image size and rate replace those above
+    env: str = ""
 
     def validate(self) -> None:
+        if self.env and not self.sim:
+            raise ValueError("env is a simulator: it needs sim")
         load(self.robot)
         if self.teleop not in SIM_OPERATORS + DEVICES:
             raise ValueError(f"teleop must be one of {', '.join(SIM_OPERATORS + DEVICES)}, got {self.teleop!r}")
@@ -81,7 +87,16 @@ def sim_node(task: str, robot: str, seed: int, mode: str, rate_hz: float, camera
         "image_width": int(image_size[1]), "image_height": int(image_size[0]), **extra})
 
 
+def with_env(g):
+    """A graph or session config with an adapted env's task, robot, cameras, image size and rate (if it names one)."""
+    if not getattr(g, "env", ""):
+        return g
+    from robot_rl.sim.gym_mapping import graph_fields
+    return dataclasses.replace(g, **graph_fields(g.env))
+
+
 def recording_nodes(g: RecordingGraph) -> list[NodeSpec]:
+    g = with_env(g)
     g.validate()
     rate = float(g.rate_hz)
     robot = canonical(g.robot)   # nodes run in their own processes, maybe from another folder
@@ -90,14 +105,17 @@ def recording_nodes(g: RecordingGraph) -> list[NodeSpec]:
         # lockstep: the simulator advances one period per command, so an episode replays exactly
         nodes.append(sim_node(g.task, robot, g.seed, "lockstep", rate, g.cameras, (g.image_size, g.image_size),
                               operator=g.teleop if g.teleop in SIM_OPERATORS else "none",
-                              corrector_judge=g.corrector_judge))
+                              corrector_judge=g.corrector_judge, **({"env": g.env} if g.env else {})))
     if g.teleop in DEVICES:
         mode = "ee_rpy" if load(g.robot).command.mode == "ee_rpy" else "ee"
         nodes.append(NodeSpec(name="teleop", module="teleop_node", parameters={"device": g.teleop, "rate_hz": 50.0,
                                                                              "mode": mode},
                               stdin="inherit" if g.teleop == "keyboard" else "null"))
     nodes.append(NodeSpec(name="control", module="control_node", parameters={
-        "policy": g.policy, "registry": g.registry, "robot": robot, "rate_hz": rate, "reward_model": g.reward_model}))
+        "policy": g.policy, "registry": g.registry, "robot": robot, "rate_hz": rate, "reward_model": g.reward_model,
+        # an adapted env may step slower than the control rate (gym-hil: ~0.1 s a step with two
+        # cameras on a CPU renderer): each command waits for its answer (ControlNodeConfig.lockstep_wait_s)
+        **({"lockstep_wait_s": LOCKSTEP_WAIT_S} if g.env else {})}))
     nodes.append(NodeSpec(name="recorder", module="recorder_node", parameters={
         "store": g.store, "task": g.task, "notes": g.notes or f"demonstration, teleop {g.teleop}",
         "episodes": g.episodes, "robot": robot, "control_rate_hz": rate, "cameras": g.cameras,

@@ -39,6 +39,9 @@ class SessionConfig:
     task: str = "pick_cube"
     robot: str = DEFAULT_ROBOT   # a builtin robot (robot-rl robots) or a description YAML's path
     sim: bool = True                        # false: a robot's driver and cameras already run on its topics
+    # an adapted Gymnasium env's mapping as the simulator (docs/ENVS.md): its task, robot, cameras,
+    # image size and rate replace task, robot, cameras, image_size and rate_hz
+    env: str = ""
     teleop: str = "expert"                  # who gives demos and corrections; sim: the scripted expert
     demos: int = 5
     hil_episodes: int = 60
@@ -127,4 +130,5 @@ class SessionConfig:
 
 def load_config(path: Optional[str | pathlib.Path], overrides: list[str]) -> SessionConfig:
     from robot_rl import config
-    return config.load(SessionConfig, path, overrides)
+    from robot_rl.record.graph import with_env
+    return with_env(config.load(SessionConfig, path, overrides))

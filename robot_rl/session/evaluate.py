@@ -26,10 +26,11 @@ def _strip(frames: list[np.ndarray], path: pathlib.Path, n: int = 8) -> None:
 def evaluate_policy(path: "pathlib.Path | Callable[[dict], np.ndarray]", task: str, seeds: list[int],
                     robot: str = DEFAULT_ROBOT, cameras: str = "front,wrist", image_size: int = 128,
                     rate_hz: float = 10.0, strips_dir: Optional[pathlib.Path] = None,
-                    strips: int = 3) -> dict[str, Any]:
+                    strips: int = 3, gym_env: str = "") -> dict[str, Any]:
     """Episodes end as the task says (its step limit, as the simulated operator ends them on ROS).
     `path`: a registry .onnx, or any callable obs -> action (with a `version` attribute or not).
-    `robot`: a builtin robot's name or a description YAML's path."""
+    `robot`: a builtin robot's name or a description YAML's path. `gym_env`: an adapted Gymnasium env's
+    mapping to evaluate on instead of the builtin simulator (task, robot, cameras and size are its)."""
     import collections
 
     from robot_rl import sim
@@ -40,7 +41,11 @@ def evaluate_policy(path: "pathlib.Path | Callable[[dict], np.ndarray]", task: s
     policy = PolicyRuntime.from_file(path) if isinstance(path, (str, pathlib.Path)) else path
     version = getattr(policy, "version", "callable")
     cams = [c for c in cameras.split(",") if c]
-    env = sim.make(task, robot=robot, cameras=cams, image_size=[image_size, image_size], control_hz=rate_hz)
+    if gym_env:
+        from robot_rl.sim.gym_env import GymRobotEnv
+        env: Any = GymRobotEnv(gym_env)
+    else:
+        env = sim.make(task, robot=robot, cameras=cams, image_size=[image_size, image_size], control_hz=rate_hz)
     loop = SimControlLoop(env, policy)
     clamps: collections.Counter[str] = collections.Counter()
     if strips_dir is not None:

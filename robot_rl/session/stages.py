@@ -110,7 +110,7 @@ class Session:
         c = self.cfg
         return RecordingGraph(store=str(c.store), task=c.task, robot=c.robot, rate_hz=c.rate_hz, cameras=c.cameras,
                               image_size=c.image_size, max_episode_s=c.max_episode_s, sim=c.sim,
-                              registry=str(c.registry), **kw)
+                              registry=str(c.registry), env=c.env, **kw)
 
     # --- 2. behavior cloning -----------------------------------------------------------------------
     def stage_bc(self, redo: bool = False) -> int:
@@ -234,7 +234,7 @@ class Session:
             if ref not in done:
                 log.info("select: %s on %d validation seeds (%d..%d), no corrections", ref, len(seeds), seeds[0],
                          seeds[-1])
-                r = evaluate_policy(reg.resolve(ref), c.task, seeds, c.robot, c.cameras, c.image_size, c.rate_hz)
+                r = evaluate_policy(reg.resolve(ref), c.task, seeds, c.robot, c.cameras, c.image_size, c.rate_hz, gym_env=c.env)
                 done[ref] = {"ref": ref, "seeds": seeds, "success": r["success"], "success_rate": r["success_rate"],
                              "seconds": r["seconds"]}
                 # an interrupted selection resumes with the candidates it has run
@@ -302,7 +302,8 @@ class Session:
                 continue
             log.info("eval: %s policy %s on %d held-out seeds, no corrections", role, ref, len(seeds))
             results[role] = evaluate_policy(reg.resolve(ref), c.task, seeds, c.robot, c.cameras, c.image_size,
-                                            c.rate_hz, strips_dir=c.root / "strips" / role if role != "last" else None)
+                                            c.rate_hz, strips_dir=c.root / "strips" / role if role != "last" else None,
+                                            gym_env=c.env)
             # relative to the folder, so a copied or moved session's report shows its own strips
             results[role]["strips"] = [str(pathlib.Path(s).relative_to(c.root)) for s in results[role]["strips"]]
             log.info("eval: %s %s: success %.0f%% (%d/%d)", role, ref, 100 * results[role]["success_rate"],

@@ -18,20 +18,20 @@ from robot_rl.control.watchdog import Watchdog
 from robot_rl.robot.features import layout, widen
 from robot_rl.robot.kinematics import ee_state, tool_quat
 from robot_rl.sim.env import RobotEnv
-from robot_rl.sim.server import SimServer, SimServerConfig
+from robot_rl.sim.gym_env import GymRobotEnv
 
 
 class SimControlLoop:
-    def __init__(self, env: RobotEnv, policy: Any = None, mode: str = "") -> None:
+    def __init__(self, env: "RobotEnv | GymRobotEnv", policy: Any = None, mode: str = "") -> None:
         """`policy`: obs -> action (None: only a human's actions drive). `mode`: the command mode
         (ee or joint; "": the robot description's)."""
         self.env, self.policy = env, policy
         d = env.description
         self.mode = mode or d.command.mode
-        self.safety_cfg, self.to_command = robot_control(
-            d, env.cfg.control_hz, self.mode, joint_lower=env.robot.lower.tolist(), joint_upper=env.robot.upper.tolist())
+        limits = {"joint_lower": env.robot.lower.tolist(), "joint_upper": env.robot.upper.tolist()} if self.mode == "joint" else {}
+        self.safety_cfg, self.to_command = robot_control(d, env.cfg.control_hz, self.mode, **limits)
         self.layout = layout(d)
-        self.server = SimServer(SimServerConfig(), env=env)   # the sim robot node's checks and limits
+        self.server = env.server()   # the sim robot node's checks and limits
         self.period_ns = int(round(1e9 / env.cfg.control_hz))
         self.t_ns = 0
         self.core: Optional[ControlCore] = None

@@ -79,7 +79,7 @@ class SimulatedHuman:
         expert_action = self.expert.act(obs, info)
         pos, _ = self.env.ee_pose()
         if by_progress:   # distance left = minus the task's progress, whatever route the policy takes
-            distance = -self.env.task.progress(self.env.model, self.env.data, pos, self.env.gripper_opening())
+            distance = -self.env.progress()
         else:
             distance = float(np.linalg.norm(self.expert.goal - pos)) if self.expert.goal is not None else 0.0
         moving_on = np.isfinite(self.last_distance) and distance < self.last_distance - self.cfg.progress_eps

@@ -248,7 +248,20 @@ class RobotEnv(gym.Env):
     def info(self, success: bool, failure: bool = False) -> dict[str, Any]:
         """`failure`: the task's failure predicate ended the episode (it is terminated, not a success)."""
         return {"success": bool(success), "failure": bool(failure), "is_intervention": False,
-                "state": self.task.state(self.model, self.data), "sim_time": float(self.data.time)}
+                "state": self.privileged_state(), "sim_time": float(self.data.time)}
+
+    def privileged_state(self) -> dict[str, np.ndarray]:
+        """The task's privileged state now (for experts and the simulated human, never the policy)."""
+        return self.task.state(self.model, self.data)
+
+    def progress(self) -> float:
+        """The task's progress measure now (the simulated human's progress judge)."""
+        return self.task.progress(self.model, self.data, self.ee_pose()[0], self.gripper_opening())
+
+    def server(self):
+        """The sim robot's command interface on this env (SimServer: what the control loop drives)."""
+        from robot_rl.sim.server import SimServer, SimServerConfig
+        return SimServer(SimServerConfig(), env=self)
 
     def render_camera(self, camera: str, size: Optional[tuple[int, int]] = None) -> np.ndarray:
         h, w = size or tuple(self.cfg.image_size)

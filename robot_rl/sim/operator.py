@@ -65,7 +65,7 @@ class SimOperator:
             return TeleopCommand(action=np.array([0.0, 0.0, 0.0, 0.0, grip]), intervening=False, events=[],
                                  t_ns=time.monotonic_ns())
         env = self.server.env
-        info = {"state": env.task.state(env.model, env.data), "success": self.server.success}
+        info = {"state": env.privileged_state(), "success": self.server.success}
         events: list[str] = []
         if self.human is None:
             action, intervening = np.asarray(self.expert.act({}, info), dtype=np.float64), True

@@ -128,22 +128,12 @@ class SimServer:
 
     def command_ee(self, pos: Any, quat_wxyz: Any, gripper: Optional[float] = None) -> tuple[bool, str]:
         """An end-effector pose target (world frame), turned into joint targets by IK."""
-        try:
-            pos = np.asarray(pos, dtype=np.float64).reshape(3)
-            quat = np.asarray(quat_wxyz, dtype=np.float64).reshape(4)
-        except (TypeError, ValueError):
-            return self.reject("malformed")
-        if not (np.all(np.isfinite(pos)) and np.all(np.isfinite(quat))) or (gripper is not None and not math.isfinite(gripper)):
-            return self.reject("not_finite")
-        norm = np.linalg.norm(quat)
-        if not 0.9 < norm < 1.1:
-            return self.reject("bad_quaternion")
-        if np.any(pos < self.env.workspace_low) or np.any(pos > self.env.workspace_high):
-            return self.reject("workspace")
         current = self.env.data.site_xpos[self.env.robot.ee_site]
-        if np.linalg.norm(pos - current) > self.cfg.max_ee_speed * self.period:
-            return self.reject("too_fast")
-        q, err = self.env.ik.solve(self.env.q, pos, quat / norm)
+        why, pos, quat = check_ee_target(pos, quat_wxyz, gripper, self.env.workspace_low, self.env.workspace_high,
+                                         current, self.cfg.max_ee_speed * self.period)
+        if why:
+            return self.reject(why)
+        q, err = self.env.ik.solve(self.env.q, pos, quat)
         if err > 0.01:
             return self.reject("unreachable")
         return self.command_joints(q, gripper)  # limits and joint speed are checked there
@@ -165,3 +155,25 @@ class SimServer:
         self.failure = self.failure or (not self.success and env.task.failure(env.model, env.data, ee))
         self.reward = env.task.reward(env.model, env.data, ee)   # the step's, on /reward
         return self.state()
+
+
+def check_ee_target(pos: Any, quat_wxyz: Any, gripper: Optional[float], low: np.ndarray, high: np.ndarray,
+                    current: np.ndarray, max_step: float) -> tuple[str, np.ndarray, np.ndarray]:
+    """Why an end-effector target must be rejected ("" if it may go), with its position and unit
+    quaternion: malformed, not finite (the gripper command too), not a unit quaternion, outside the
+    workspace box, or further than max_step (m) from where the tool is."""
+    try:
+        p = np.asarray(pos, dtype=np.float64).reshape(3)
+        q = np.asarray(quat_wxyz, dtype=np.float64).reshape(4)
+    except (TypeError, ValueError):
+        return "malformed", np.zeros(3), np.array([1.0, 0, 0, 0])
+    if not (np.all(np.isfinite(p)) and np.all(np.isfinite(q))) or (gripper is not None and not math.isfinite(gripper)):
+        return "not_finite", p, q
+    norm = np.linalg.norm(q)
+    if not 0.9 < norm < 1.1:
+        return "bad_quaternion", p, q
+    if np.any(p < low) or np.any(p > high):
+        return "workspace", p, q
+    if np.linalg.norm(p - current) > max_step:
+        return "too_fast", p, q
+    return "", p, q / norm
