@@ -22,7 +22,8 @@ SIZE = 48            # the top camera's image size
 
 
 class GantryLift(gym.Env):
-    def __init__(self) -> None:
+    def __init__(self, step_delay_s: float = 0.0) -> None:
+        self.step_delay_s = step_delay_s   # > 0: a simulator slower than real time (tests of the lockstep wait)
         self.action_space = gym.spaces.Box(np.array([-1, -1, -1, 0], np.float32), np.array([1, 1, 1, 2], np.float32))
         self.observation_space = gym.spaces.Dict({
             "robot": gym.spaces.Dict({"slides": gym.spaces.Box(-1, 1, (6,), np.float32),
@@ -46,6 +47,9 @@ class GantryLift(gym.Env):
                           "gap": np.array([self.gap], np.float32)}, "pixels": {"top": img}}
 
     def step(self, action):
+        if self.step_delay_s:
+            import time
+            time.sleep(self.step_delay_s)
         a = np.clip(np.asarray(action, np.float64), self.action_space.low, self.action_space.high)
         new = np.clip(self.pos + a[:3] * STEP_M, self.lo, self.hi)
         self.vel, self.pos = (new - self.pos) * 10.0, new
