@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import pathlib
+import shutil
 import sys
 from typing import Any, Optional
 
@@ -72,10 +73,13 @@ class GymRobotEnv:
         ws = d.workspace
         self.workspace_low, self.workspace_high = np.array(ws.low), np.array(ws.high)
         self.home_quat = np.array([1.0, 0.0, 0.0, 0.0])
-        make = {"id": m.id, "imports": m.imports, "pythonpath": [m.resolve(p) for p in m.pythonpath], "kwargs": m.kwargs, "state": m.state, "shadows": m.shadows,
-                "seed_global": m.seed_global_numpy}
-        self.backend = WorkerEnv(m.python if "/" not in m.python else m.resolve(m.python), make) if m.python \
-            else LocalEnv(make)
+        make = {"id": m.id, "imports": m.imports, "pythonpath": [m.resolve(p) for p in m.pythonpath],
+                "kwargs": m.kwargs, "state": m.state, "shadows": m.shadows, "seed_global": m.seed_global_numpy}
+        if m.python:   # a path (relative to the mapping) or a name on PATH
+            python = m.resolve(m.python) if "/" in m.python else shutil.which(m.python) or m.python
+            self.backend: WorkerEnv | LocalEnv = WorkerEnv(python, make)
+        else:
+            self.backend = LocalEnv(make)
         try:
             self._check_spaces(self.backend.description)
             self.max_steps = m.max_steps or int(self.backend.description["max_episode_steps"]) or 100
