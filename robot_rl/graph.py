@@ -321,6 +321,10 @@ class GraphRunner:
                 previous[sig] = signal.signal(sig, on_signal)
         where = (f"host {self.host} ({self.graph.hosts[self.host].address}), DDS to {', '.join(self.peers)}"
                  if self.host else f"DDS {self.graph.dds}")
+        stale, freed = ros_env.clean_stale_shm()
+        if stale:
+            self._say(f"removed {stale} shared-memory segments ({freed / 2**20:.0f} MB) that killed ROS processes "
+                      "left in /dev/shm")
         self._say(f"graph {self.graph.name!r}: {len(self.children)} nodes, ROS_DOMAIN_ID="
                   f"{self.env['ROS_DOMAIN_ID']}, {where}")
         deadline = time.monotonic() + self.duration_s if self.duration_s else None

@@ -63,6 +63,8 @@ class Procs:
                 except ProcessLookupError:
                     pass
                 proc.wait()
+        # killed nodes leave their shared-memory segments (RAM) behind: free them, as graphs do
+        ros_env.clean_stale_shm()
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -160,3 +161,36 @@ def test_env_for_a_host_of_a_graph_that_spans_machines(tmp_path):
     assert "<address>10.9.0.2</address>" in profile and "10.9.0.1" in profile   # own address, and the peer
     bad = subprocess.run(cli + ["--host", "nope"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "not one of the graph's hosts" in bad.stderr and bad.stderr.count("\n") == 1
+
+
+def _segments() -> set[str]:
+    return {n for n in os.listdir(ros_env.SHM_DIR) if re.match(r"^fastdds_[0-9a-z]{16}_el$", n)}
+
+
+def test_the_shared_memory_of_a_killed_node_is_freed_and_a_live_nodes_kept(procs):
+    """A node killed with SIGKILL leaves its Fast DDS segment in /dev/shm (RAM); clean_stale_shm,
+    which every graph runs first, removes it and leaves the segment of a node still running."""
+    import signal
+    import time
+
+    before = _segments()
+    alive = procs.node("synthetic_source", "alive", kind="joint_state", topic="/a", rate_hz=10.0)
+    doomed = procs.node("synthetic_source", "doomed", kind="joint_state", topic="/b", rate_hz=10.0)
+    owned: dict[str, set[str]] = {}
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(owned) < 2:   # which segment is whose: its maps
+        for name, p in (("alive", alive), ("doomed", doomed)):
+            maps = pathlib.Path(f"/proc/{p.pid}/maps").read_text()
+            mine = {s for s in _segments() - before if f"/dev/shm/{s[:-3]}" in maps}
+            if mine:
+                owned[name] = mine
+        time.sleep(0.2)
+    assert set(owned) == {"alive", "doomed"}, owned
+    os.killpg(doomed.pid, signal.SIGKILL)
+    doomed.wait()
+    assert owned["doomed"] <= _segments()            # killed: its segment stays behind
+    removed, freed = ros_env.clean_stale_shm()
+    assert removed >= 1 and freed >= 32 * 2**20      # our profile's 32 MB segment at least
+    left = _segments()
+    assert not owned["doomed"] & left and owned["alive"] <= left
+    assert alive.poll() is None
