@@ -17,7 +17,7 @@ def cmd_record(args: argparse.Namespace) -> int:
     from robot_rl.record.graph import recording_nodes
     if args.sim:
         check_task(args.task)
-    store = args.store or pathlib.Path("data") / f"{args.task}_demos.zarr"
+    store = args.store or pathlib.Path("data") / f"{pathlib.Path(args.env).stem if args.env else args.task}_demos.zarr"
     if args.env and not args.sim:
         raise UsageError("--env is a simulator: give --sim too")
     spec = fields_of(args, RecordingGraph, store=str(store), teleop=args.teleop or ("expert" if args.sim else "keyboard"),
@@ -91,7 +91,8 @@ def add_parsers(sub) -> None:
                        ". In the simulator the scripted expert can be the operator: robot-rl record --sim --episodes 20")
     p.add_argument("--sim", action="store_true", help="the built-in simulator is the robot (otherwise the robot's "
                    "driver and cameras must already be running on the robot's topics)")
-    p.add_argument("--store", type=pathlib.Path, help="episode store (default data/<task>_demos.zarr; appended to)")
+    p.add_argument("--store", type=pathlib.Path, help="episode store (default data/<task, or the --env mapping's name>_demos.zarr; "
+                   "appended to)")
     p.add_argument("--teleop", choices=["expert", "keyboard", "gamepad", "spacemouse"],
                    help="who drives: expert (simulator only; the default there) or a device (default keyboard)")
     p.add_argument("--live-view", action="store_true", help="serve cameras, proprio and actions to Foxglove")
