@@ -1,9 +1,11 @@
 """Shared fixtures: real processes in a per-run ROS domain, on loopback DDS only."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pathlib
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,6 +21,19 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 from robot_rl import ros_env  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
+
+
+@contextlib.contextmanager
+def user_module(source: pathlib.Path, name: str, folder: pathlib.Path, monkeypatch):
+    """`source` copied into a folder of its own as module `name`, importable (not part of robot_rl),
+    as a user's code outside the package; the folder is yielded and the module forgotten after."""
+    folder.mkdir()
+    shutil.copy(source, folder / f"{name}.py")
+    monkeypatch.syspath_prepend(str(folder))
+    try:
+        yield folder
+    finally:
+        sys.modules.pop(name, None)
 
 
 @pytest.fixture(scope="session")

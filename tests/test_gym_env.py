@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import os
 import pathlib
-import shutil
 import sys
 
 import numpy as np
 import pytest
 
-from conftest import REPO, wait_exit
+from conftest import REPO, user_module, wait_exit
 from robot_rl.sim.control_loop import SimControlLoop
 from robot_rl.sim.corrector import SimulatedHuman
 from robot_rl.sim.experts import make_expert
@@ -30,15 +29,11 @@ GYM_HIL_PYTHON = REPO / ".venv-gym-hil" / "bin" / "python"
 @pytest.fixture
 def outside(tmp_path, monkeypatch):
     """The outside env's folder: its module, its robot description and its mapping, as a user writes them."""
-    folder = tmp_path / "user_env"
-    folder.mkdir()
-    shutil.copy(OUTSIDE, folder / "outside_env.py")
-    monkeypatch.syspath_prepend(str(folder))
-    import outside_env
-    (folder / "gantry.yaml").write_text(outside_env.ROBOT)
-    (folder / "mapping.yaml").write_text(outside_env.MAPPING)
-    yield folder
-    sys.modules.pop("outside_env", None)
+    with user_module(OUTSIDE, "outside_env", tmp_path / "user_env", monkeypatch) as folder:
+        import outside_env
+        (folder / "gantry.yaml").write_text(outside_env.ROBOT)
+        (folder / "mapping.yaml").write_text(outside_env.MAPPING)
+        yield folder
 
 
 def _mapping(folder: pathlib.Path, *overrides: str) -> pathlib.Path:

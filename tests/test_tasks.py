@@ -3,13 +3,12 @@ by its dotted path, in process and through the ROS graph, and one-line errors fo
 from __future__ import annotations
 
 import pathlib
-import shutil
 import sys
 
 import numpy as np
 import pytest
 
-from conftest import REPO, wait_exit
+from conftest import REPO, user_module, wait_exit
 from robot_rl import tasks
 
 ROBOT_RL = str(pathlib.Path(sys.executable).parent / "robot-rl")
@@ -19,12 +18,8 @@ OUTSIDE = REPO / "tests" / "data" / "outside_task.py"   # the smallest complete 
 @pytest.fixture
 def outside_task(tmp_path, monkeypatch):
     """The task module in a folder of its own, importable as `my_tasks` (not part of robot_rl)."""
-    folder = tmp_path / "user_code"
-    folder.mkdir()
-    shutil.copy(OUTSIDE, folder / "my_tasks.py")
-    monkeypatch.syspath_prepend(str(folder))
-    yield folder
-    sys.modules.pop("my_tasks", None)
+    with user_module(OUTSIDE, "my_tasks", tmp_path / "user_code", monkeypatch) as folder:
+        yield folder
 
 
 def test_builtin_tasks_by_name_and_bad_references_are_one_line_errors():
