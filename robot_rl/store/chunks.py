@@ -52,23 +52,25 @@ def missing(array: Any, root: pathlib.Path, a: int, b: int) -> list[tuple[int, i
         span = (max(a, u * unit), min(b, (u + 1) * unit) - 1)   # the asked-for rows this file holds
         where = f"{array.path}/{key} (rows {u * unit}..{(u + 1) * unit - 1})"
         try:
-            size = os.stat(base / key).st_size
+            # size and index from one open file: a writer replaces a shard by renaming a new one
+            # over it, and a size taken by path before the open could be the other file's
+            with open(base / key, "rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                if shard is None:
+                    if size == 0:
+                        problems.append((*span, f"{where}: file is empty"))
+                    continue
+                rows_per_shard, rows_per_chunk = shard
+                n = rows_per_shard // rows_per_chunk
+                tail = n * 16 + 4
+                if size < tail:
+                    problems.append((*span, f"{where}: file cut short ({size} bytes, its index alone is {tail})"))
+                    continue
+                f.seek(size - tail)
+                raw = f.read(tail)
         except FileNotFoundError:
             problems.append((*span, f"{where}: file missing"))
             continue
-        if shard is None:
-            if size == 0:
-                problems.append((*span, f"{where}: file is empty"))
-            continue
-        rows_per_shard, rows_per_chunk = shard
-        n = rows_per_shard // rows_per_chunk
-        tail = n * 16 + 4
-        if size < tail:
-            problems.append((*span, f"{where}: file cut short ({size} bytes, its index alone is {tail})"))
-            continue
-        with open(base / key, "rb") as f:
-            f.seek(size - tail)
-            raw = f.read(tail)
         if google_crc32c.value(raw[:-4]) != int.from_bytes(raw[-4:], "little"):
             problems.append((*span, f"{where}: shard index fails its checksum (cut short or overwritten)"))
             continue

@@ -106,14 +106,16 @@ class EpisodeStore:
         the same shard meanwhile replaces the file (atomically), so the chunk bytes may come from
         the newer file and fail their checksum. The committed rows are the same in both files, so
         such a read is made again; one that fails READ_TRIES times is damage and raised."""
-        if self.layout.complete_chunks:
-            chunks.require(arr, self.path, a, b)
-        for attempt in range(1, READ_TRIES):
+        for attempt in range(1, READ_TRIES + 1):
             try:
+                if self.layout.complete_chunks:   # the same race: a shard replaced while its index is read
+                    chunks.require(arr, self.path, a, b)
                 return arr[a:b]
-            except (ValueError, RuntimeError):   # zarr's crc32c mismatch, or a codec given torn bytes
+            except (ValueError, RuntimeError, chunks.MissingChunkError):   # a crc32c mismatch, torn bytes, a torn index
+                if attempt == READ_TRIES:
+                    raise   # the last try's error is the store's damage
                 time.sleep(0.005 * attempt)
-        return arr[a:b]   # the last try: its error is the store's damage
+        raise AssertionError("unreachable")
 
     def _read_episode_rows(self, a: int, b: int) -> list[Episode]:
         cols = {}
