@@ -178,10 +178,22 @@ def test_the_shared_memory_of_a_killed_node_is_freed_and_a_live_nodes_kept(procs
     doomed = procs.node("synthetic_source", "doomed", kind="joint_state", topic="/b", rate_hz=10.0)
     owned: dict[str, set[str]] = {}
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and len(owned) < 2:   # which segment is whose: its maps
+    while time.monotonic() < deadline and len(owned) < 2:
+        # whose segment is whose: the process holding the flock on its _el file (peers map each
+        # other's segments too, so the maps do not tell)
+        locks: dict[int, set[int]] = {}
+        for line in pathlib.Path("/proc/locks").read_text().splitlines():
+            f = line.split()
+            if len(f) > 5 and f[1] == "FLOCK":
+                locks.setdefault(int(f[4]), set()).add(int(f[5].split(":")[-1]))
         for name, p in (("alive", alive), ("doomed", doomed)):
-            maps = pathlib.Path(f"/proc/{p.pid}/maps").read_text()
-            mine = {s for s in _segments() - before if f"/dev/shm/{s[:-3]}" in maps}
+            mine = set()
+            for seg in _segments() - before:
+                try:
+                    if os.stat(ros_env.SHM_DIR / seg).st_ino in locks.get(p.pid, set()):
+                        mine.add(seg)
+                except FileNotFoundError:
+                    pass
             if mine:
                 owned[name] = mine
         time.sleep(0.2)
