@@ -112,7 +112,7 @@ class ControlNodeConfig(NodeConfig):
     max_joint_speed: float = 0.0      # rad/s for an action of 1 (joint mode)
     proprio_max_age_s: float = 0.2
     # A simulator in lockstep moves only on a command: after each command, wait up to this long for
-    # its answer (every input received again) before the next tick, so each command is computed from
+    # its answer (a newer state, its images, the operator's command) before the next tick, so each command is computed from
     # the state the last one led to, however slowly the simulator steps (skipped ticks are counted,
     # not held or recorded). 0: never wait (a robot moves on its own clock).
     lockstep_wait_s: float = 0.0
@@ -275,7 +275,7 @@ class ControlNode(RobotRLNode):
         self.state_received_ns = 0     # when a state with a new stamp arrived
         self.image_stamp_ns: dict[str, int] = {}
         self.teleop_received_ns = 0
-        self.watched_cameras = [k for k in self.core.watchdog.last_ns if k not in ("proprio", "teleop")]
+        self.watched_cameras = policy_cameras   # those whose age holds the loop
         self.waited = 0       # ticks skipped waiting for a lockstep simulator's answer
         # With a report: every completed tick's (start, gap since the previous tick, compute, obs age)
         # in ns (-1: none; no command sent), so a benchmark can take its figures over the window it drove.

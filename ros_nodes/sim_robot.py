@@ -101,7 +101,7 @@ class SimRobotConfig(NodeConfig):
     def make_server(self) -> "SimServer | GymServer":
         if self.env:
             from robot_rl.sim.gym_env import GymRobotEnv
-            return GymRobotEnv(self.env).server(self.seed, self.max_ee_speed)
+            return GymRobotEnv(self.env).server(self.seed, max_ee_speed=self.max_ee_speed)
         return SimServer(self.server_config())
 
 

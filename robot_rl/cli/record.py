@@ -52,12 +52,7 @@ def cmd_session(args: argparse.Namespace) -> int:
         value = getattr(args, key)
         if value is not None:
             overrides.append(f"{key}={value}")
-    try:
-        cfg = load_config(args.config, overrides)
-    except config.ConfigError:
-        raise
-    except ValueError as exc:   # the env's mapping (robot_rl.sim.gym_mapping)
-        raise UsageError(str(exc)) from None
+    cfg = load_config(args.config, overrides)
     if cfg.sim:
         check_task(cfg.task)
     stages = STAGES if args.stage == "all" else (args.stage,)

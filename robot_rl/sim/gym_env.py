@@ -145,9 +145,11 @@ class GymRobotEnv:
         """A full step (an action of 1) and the gripper's extremes must lie within the env's bounds."""
         a = self.map.action
         full = np.full(3, self.cfg.max_pos_step * a.position_scale)
-        self._bounded("action.position_scale", a.position, full, f"a full step ({self.cfg.max_pos_step * 100:.1f} cm)")
+        self._bounded("action.position_scale", a.position, full, f"a full step ({self.cfg.max_pos_step * 100:.1f} cm)",
+                      both_ways=True)
         if a.yaw >= 0:
-            self._bounded("action.yaw_scale", [a.yaw], np.array([self.cfg.max_yaw_step * a.yaw_scale]), "a full turn step")
+            self._bounded("action.yaw_scale", [a.yaw], np.array([self.cfg.max_yaw_step * a.yaw_scale]), "a full turn step",
+                          both_ways=True)
         if a.gripper >= 0:
             if a.gripper_mode == "absolute":
                 for key in ("gripper_open", "gripper_closed"):
@@ -155,11 +157,12 @@ class GymRobotEnv:
             else:
                 g = self.map.observation.gripper
                 self._bounded("action.delta_scale", [a.gripper], np.array([(g.closed - g.open) * a.delta_scale]),
-                              "a full close")
+                              "a full close", both_ways=True)
 
-    def _bounded(self, key: str, index: list[int], value: np.ndarray, what: str) -> None:
+    def _bounded(self, key: str, index: list[int], value: np.ndarray, what: str, both_ways: bool = False) -> None:
+        """`value` (and -value if both_ways: a motion, a turn or a change either way) within the bounds."""
         low, high = self.action_low[index], self.action_high[index]
-        for v in (value, -value) if key in ("action.position_scale", "action.yaw_scale", "action.delta_scale") else (value,):
+        for v in (value, -value) if both_ways else (value,):
             if np.any(v < low - 1e-9) or np.any(v > high + 1e-9):
                 raise ConventionError(f"{key}: {what} is {np.round(v, 4).tolist()} in the env's units, outside its action "
                                       f"bounds [{low.min():g}, {high.max():g}]: the env would clip it")
@@ -172,8 +175,12 @@ class GymRobotEnv:
         if not self.description.has_gripper:
             return 0.0
         g = self.map.observation.gripper
-        value = float(np.asarray(self._raw[g.key]).reshape(-1)[g.index])
-        return float(np.clip((value - g.closed) / (g.open - g.closed), 0.0, 1.0))
+        return float(np.clip((self._gripper_reading() - g.closed) / (g.open - g.closed), 0.0, 1.0))
+
+    def _gripper_reading(self) -> float:
+        """The gripper's value as the env reports it (observation.gripper, in the env's units)."""
+        g = self.map.observation.gripper
+        return float(np.asarray(self._raw[g.key]).reshape(-1)[g.index])
 
     def ee_pose(self) -> tuple[np.ndarray, float]:
         yaw = float(self._part(self.map.observation.tool_yaw)[0]) if self.map.observation.tool_yaw.key else 0.0
@@ -224,7 +231,7 @@ class GymRobotEnv:
             if abs(opening - self.task.start_gripper) > 0.5:
                 g = self.map.observation.gripper
                 raise ConventionError(
-                    f"observation.gripper: it reads {np.asarray(self._raw[g.key]).reshape(-1)[g.index]:g} at reset, "
+                    f"observation.gripper: it reads {self._gripper_reading():g} at reset, "
                     f"{'closed' if opening < 0.5 else 'open'} by the mapping (open {g.open:g}, closed {g.closed:g}), "
                     f"but task {self.task.name} starts {'open' if self.task.start_gripper > 0.5 else 'closed'}")
         return self.observe(), self.info(False)
@@ -250,8 +257,7 @@ class GymRobotEnv:
                 out[a.gripper] = a.gripper_open + closedness * (a.gripper_closed - a.gripper_open)
             else:
                 g = self.map.observation.gripper
-                now = float(np.asarray(self._raw[g.key]).reshape(-1)[g.index])
-                out[a.gripper] = (g.open + closedness * (g.closed - g.open) - now) * a.delta_scale
+                out[a.gripper] = (g.open + closedness * (g.closed - g.open) - self._gripper_reading()) * a.delta_scale
         # within the bounds by the checks at start, but for a target that moved further than a step
         return np.clip(out, self.action_low, self.action_high)
 
@@ -284,11 +290,11 @@ class GymRobotEnv:
         truncated = self.steps >= self.max_steps and not (success or failure)
         return self.observe(), reward, success or failure, truncated, self.info(success, failure)
 
-    def server(self, seed: int = 0, max_ee_speed: float = 0.6):
+    def server(self, seed: int = 0, **limits):
         """The sim robot's command interface on this env (the control loop and the sim robot node
-        drive it)."""
+        drive it); `limits`: GymServer's (max_ee_speed)."""
         from robot_rl.sim.gym_server import GymServer
-        return GymServer(self, seed, max_ee_speed)
+        return GymServer(self, seed, **limits)
 
     def close(self) -> None:
         self.backend.close()

@@ -8,7 +8,7 @@ from typing import Any, Optional
 import numpy as np
 
 from robot_rl.sim.gym_env import GymRobotEnv
-from robot_rl.sim.server import check_ee_target
+from robot_rl.sim.server import SimServerConfig, check_ee_target, pinhole
 
 
 class GymServer:
@@ -17,7 +17,7 @@ class GymServer:
     workspace, no faster than max_ee_speed), each step the env's action that moves the tool to the
     target; a bad command is rejected, counted, and the robot holds where it is."""
 
-    def __init__(self, env: GymRobotEnv, seed: int = 0, max_ee_speed: float = 0.6) -> None:
+    def __init__(self, env: GymRobotEnv, seed: int = 0, max_ee_speed: float = SimServerConfig.max_ee_speed) -> None:
         self.env, self.seed0, self.max_ee_speed = env, seed, max_ee_speed
         self.period = 1.0 / env.map.control_hz
         self.accepted = 0
@@ -45,7 +45,6 @@ class GymServer:
         self.episode += 1
         self.success = self.failure = False
         self.reward = 0.0
-        self.truncated = False
         self.grip: Optional[float] = None
         self._hold()
 
@@ -61,9 +60,7 @@ class GymServer:
 
     def camera_intrinsics(self, camera: str) -> np.ndarray:
         """A pinhole camera of the mapping's vertical field of view (observation.fovy)."""
-        h, w = self.env.cfg.image_size
-        f = (h / 2) / math.tan(math.radians(self.env.map.observation.fovy.get(camera, 45.0)) / 2)
-        return np.array([[f, 0, w / 2], [0, f, h / 2], [0, 0, 1]])
+        return pinhole(*self.env.cfg.image_size, self.env.map.observation.fovy.get(camera, 45.0))
 
     def _hold(self) -> None:
         self.target, self.target_yaw = self.env.ee_pose()
@@ -96,7 +93,7 @@ class GymServer:
         return True, "ok"
 
     def step(self) -> None:
-        reward, success, terminated, truncated = self.env.advance(self.env.env_action(self.target, self.target_yaw, self.grip))
+        reward, success, terminated, _ = self.env.advance(self.env.env_action(self.target, self.target_yaw, self.grip))
         self.success = self.success or success
         self.failure = self.failure or (terminated and not success)
-        self.reward, self.truncated = reward, truncated
+        self.reward = reward

@@ -93,10 +93,7 @@ class SimServer:
         return {c: self.env.render_camera(c, tuple(self.cfg.sim.image_size)) for c in self.cameras}
 
     def camera_intrinsics(self, camera: str) -> np.ndarray:
-        h, w = self.cfg.sim.image_size
-        cam = self.env.camera_ids[camera]
-        f = (h / 2) / math.tan(math.radians(self.env.model.cam_fovy[cam]) / 2)
-        return np.array([[f, 0, w / 2], [0, f, h / 2], [0, 0, 1]])
+        return pinhole(*self.cfg.sim.image_size, float(self.env.model.cam_fovy[self.env.camera_ids[camera]]))
 
     # --- commands -----------------------------------------------------------------------------
     def reject(self, reason: str) -> tuple[bool, str]:
@@ -177,3 +174,9 @@ def check_ee_target(pos: Any, quat_wxyz: Any, gripper: Optional[float], low: np.
     if np.linalg.norm(p - current) > max_step:
         return "too_fast", p, q
     return "", p, q / norm
+
+
+def pinhole(h: int, w: int, fovy_deg: float) -> np.ndarray:
+    """The intrinsics of a pinhole camera of this image size and vertical field of view."""
+    f = (h / 2) / math.tan(math.radians(fovy_deg) / 2)
+    return np.array([[f, 0, w / 2], [0, f, h / 2], [0, 0, 1]])
