@@ -242,8 +242,7 @@ def clean_stale_shm(folder: pathlib.Path = SHM_DIR) -> tuple[int, int]:
     a crash). A live owner holds an exclusive lock on the segment's `_el` file, so a segment whose
     lock can be taken has none: what Fast DDS's own `fastdds shm clean` removes (it needs psutil,
     which the ROS wheels do not bring). The segments live in RAM (tmpfs): left alone, every killed
-    graph keeps its participants' 32 MB each (seen here: 21 GB after a day of sessions and tests,
-    until the kernel killed a test run for memory)."""
+    graph keeps its participants' 32 MB each until the machine runs out of memory."""
     import fcntl
     removed = freed = 0
     try:

@@ -113,8 +113,8 @@ def recording_nodes(g: RecordingGraph) -> list[NodeSpec]:
                               stdin="inherit" if g.teleop == "keyboard" else "null"))
     nodes.append(NodeSpec(name="control", module="control_node", parameters={
         "policy": g.policy, "registry": g.registry, "robot": robot, "rate_hz": rate, "reward_model": g.reward_model,
-        # an adapted env may step slower than the control rate (gym-hil: ~0.1 s a step with two
-        # cameras on a CPU renderer): each command waits for its answer (ControlNodeConfig.lockstep_wait_s)
+        # an adapted env may step slower than the control rate (docs/ENVS.md): each command
+        # waits for its answer (ControlNodeConfig.lockstep_wait_s)
         **({"lockstep_wait_s": LOCKSTEP_WAIT_S} if g.env else {})}))
     nodes.append(NodeSpec(name="recorder", module="recorder_node", parameters={
         "store": g.store, "task": g.task, "notes": g.notes or f"demonstration, teleop {g.teleop}",

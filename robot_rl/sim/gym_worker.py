@@ -97,7 +97,7 @@ class Runner:
         self.env = gym.make(id, **kwargs)
         self.unwrapped = self.env.unwrapped
         self.state_spec, self.seed_global = dict(state), seed_global
-        if not shadows:   # shadow maps cost ~5x the rest of a frame on a CPU renderer (docs/ENVS.md)
+        if not shadows:   # a CPU renderer spends most of a frame on shadow maps (docs/ENVS.md)
             model = self._mujoco("model")
             model.light_castshadow[:] = 0
 
