@@ -61,6 +61,9 @@ class RecorderNodeConfig(NodeConfig, RecordSpecConfig):
     reset_service: str = ""            # std_srvs/Trigger to call between episodes ("" = none)
     reset_wait_s: float = 5.0          # with no reset service: time for the operator to reset the scene
     settle_s: float = 0.0              # after a reset, before the next episode starts
+    # a reset with no reply by then is called again: DDS can lose a service's reply (its writer not
+    # yet matched to the client's reader), and the recorder would wait for it forever
+    reset_reply_s: float = 30.0
     # start an episode only while the control node is driving (its newest step record, at most
     # 0.5 s old, is not a hold): an episode never opens on a robot that cannot be moved
     wait_for_control: bool = True
@@ -84,6 +87,8 @@ class RecorderNodeConfig(NodeConfig, RecordSpecConfig):
             raise ValueError("store is required (a path; created if missing, appended to if it exists)")
         if self.episodes < 0 or self.max_episode_s <= 0 or self.align_wait_s < 0 or self.reset_wait_s < 0:
             raise ValueError("episodes >= 0, max_episode_s > 0, align_wait_s and reset_wait_s >= 0")
+        if self.reset_reply_s <= 0:
+            raise ValueError("reset_reply_s must be > 0")
 
 
 class RecorderNode(RobotRLNode):
@@ -195,6 +200,9 @@ class RecorderNode(RobotRLNode):
                     else:
                         self.get_logger().info(f"next episode in {c.reset_wait_s:g} s: reset the scene")
                         phase, until = "start", t + c.reset_wait_s
+                elif phase == "resetting" and not future.done() and t - self._reset_called > c.reset_reply_s:
+                    self.get_logger().warning(f"{c.reset_service}: no reply in {c.reset_reply_s:g} s; calling it again")
+                    future = self._reset()
                 elif phase == "resetting" and future.done():
                     reply = future.result() if isinstance(future, Future) else None
                     rec.notes = f"{c.notes}; reset: {reply.message}" if reply is not None else c.notes
@@ -273,6 +281,7 @@ class RecorderNode(RobotRLNode):
                                f"{commit.steps} steps, samples {commit.samples}")
 
     def _reset(self, timeout_s: float = 5.0):
+        self._reset_called = time.monotonic()
         if not self.reset_client.wait_for_service(timeout_sec=timeout_s):
             self.get_logger().error(f"{self.config.reset_service} is not available; starting the next episode anyway")
             return _Done()

@@ -2,6 +2,7 @@
 each in its own process, into a real store on disk."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import pathlib
 import re
@@ -159,3 +160,28 @@ def test_record_with_mcap_writes_the_raw_topics_beside_the_store(procs, tmp_path
     frames = len(topics["/camera/front/image_raw"])
     assert frames >= 0.9 * ep.num_steps and topics["/camera/front/image_raw"][0].encoding == "rgb8"
     assert len(topics["/joint_states"]) >= ep.num_steps and "/episode/event" in topics
+
+
+@pytest.mark.hil
+def test_a_lost_reset_reply_is_asked_for_again(procs, tmp_path):
+    """DDS can lose a service's reply; the recorder calls the reset again after reset_reply_s instead
+    of waiting for it forever, and records its episodes."""
+    import yaml
+
+    from robot_rl.record.graph import RecordingGraph, recording_nodes
+
+    store_path = tmp_path / "lossy.zarr"
+    nodes = [dataclasses.asdict(n) for n in recording_nodes(RecordingGraph(
+        store=str(store_path), episodes=2, sim=True, teleop="expert", max_episode_s=30.0))]
+    recorder = next(n for n in nodes if n["name"] == "recorder")
+    recorder["parameters"].update(reset_service="/sim/reset_lossy", reset_reply_s=2.0)
+    nodes.append({"name": "lossy_reset", "module": "outside_nodes.lossy_reset", "required": False,
+                  "env": {"PYTHONPATH": str(pathlib.Path(__file__).parent / "data")}})
+    graph = tmp_path / "graph.yaml"
+    graph.write_text(yaml.safe_dump({"name": "lossy", "nodes": nodes}))
+    proc = procs.start([ROBOT_RL, "up", str(graph)], "up")
+    assert wait_exit(proc, 240) == 0, proc.log_path.read_text()[-3000:]
+    log = proc.log_path.read_text(errors="replace")
+    assert "losing the reply to reset call 1" in log and "/sim/reset_lossy: no reply in 2 s; calling it again" in log
+    eps = EpisodeStore(store_path).episodes()
+    assert [e.status for e in eps] == ["complete", "complete"] and all("reset: episode" in e.notes for e in eps)
