@@ -97,6 +97,31 @@ def wait_exit(proc: subprocess.Popen, timeout: float) -> int:
         pytest.fail(f"process {proc.args[:4]} still running after {timeout} s; log tail:\n{log}")
 
 
+def run_logged(cmd: list[str], folder: pathlib.Path, timeout: float, **kwargs) -> subprocess.CompletedProcess:
+    """subprocess.run with its output in files under `folder`: under pytest's own timeout, a command
+    that hangs is stopped (SIGINT to its process group, then SIGKILL) and the test fails with what
+    it printed, rather than pytest killing the test with nothing of the command's output."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out_path, err_path = folder / "stdout.log", folder / "stderr.log"
+    with open(out_path, "w") as out, open(err_path, "w") as err:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, start_new_session=True,
+                                text=True, **kwargs)
+        try:
+            code = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            for sig, wait in ((signal.SIGINT, 15), (signal.SIGKILL, None)):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, sig)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=wait)
+                    break
+            pytest.fail(f"{cmd[:4]} still running after {timeout} s; stdout tail:\n"
+                        f"{out_path.read_text(errors='replace')[-3000:]}\nstderr tail:\n"
+                        f"{err_path.read_text(errors='replace')[-3000:]}")
+    return subprocess.CompletedProcess(cmd, code, out_path.read_text(errors="replace"),
+                                       err_path.read_text(errors="replace"))
+
+
 def read_json(path: pathlib.Path) -> dict:
     return json.loads(path.read_text())
 

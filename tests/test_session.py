@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 
 import numpy as np
 import pytest
 
+from conftest import run_logged
 from robot_rl.policy.registry import PolicyRegistry
 from robot_rl.session import DEMO_NOTES, HIL_NOTES
 from robot_rl.store import EpisodeStore
@@ -29,9 +29,11 @@ SHORT = ["--demos", "2", "--hil-episodes", "3", "--eval-episodes", "2", "--set",
          "--set", "catchup=true", "--set", "select_episodes=2"]   # the optional catch-up path runs here too
 
 
-def session(tmp_path, env, *args, timeout=600):
-    return subprocess.run([sys.executable, "-m", "robot_rl.cli", "session", "--out", str(tmp_path / "s"), *args],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout)
+def session(tmp_path, env, *args, timeout=240):
+    """One `robot-rl session` (a test may run several: each gets a log folder of its own)."""
+    logs = tmp_path / f"run{len(list(tmp_path.glob('run*')))}"
+    return run_logged([sys.executable, "-m", "robot_rl.cli", "session", "--out", str(tmp_path / "s"), *args],
+                      logs, timeout, cwd=tmp_path, env=env)
 
 
 def test_session_short_runs_every_stage_and_continues(tmp_path, ros_child_env):
@@ -144,7 +146,7 @@ def test_session_refuses_bad_input_in_one_line(tmp_path, ros_child_env):
 @pytest.mark.skipif(not os.environ.get("ROBOT_RL_HIL_LONG"), reason="the long HIL suite: ROBOT_RL_HIL_LONG=1")
 @pytest.mark.timeout(3600)   # the whole default session: about 7 minutes here, over the suite's 300 s default
 def test_session_default_beats_its_base(tmp_path, ros_child_env):
-    res = session(tmp_path, ros_child_env, timeout=3600)
+    res = session(tmp_path, ros_child_env, timeout=3500)
     assert res.returncode == 0, (res.stdout + res.stderr)[-4000:]
     ev = json.loads((tmp_path / "s" / "eval.json").read_text())
     assert ev["final"]["success_rate"] > ev["base"]["success_rate"], ev

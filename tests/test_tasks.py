@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import REPO, user_module, wait_exit
+from conftest import REPO, run_logged, user_module, wait_exit
 from robot_rl import tasks
 
 ROBOT_RL = str(pathlib.Path(sys.executable).parent / "robot-rl")
@@ -179,16 +179,15 @@ def test_a_short_session_runs_a_task_written_outside_the_package(tmp_path, ros_c
     its expert, the BC base, HIL episodes judged by its progress measure, selection, held-out
     evaluation, the report), with nothing in robot_rl naming it."""
     import json
-    import subprocess
 
     from robot_rl.store import EpisodeStore
 
     env = {**ros_child_env, "PYTHONPATH": f"{outside_task}:{ros_child_env.get('PYTHONPATH', '')}"}
-    res = subprocess.run([sys.executable, "-m", "robot_rl.cli", "session", "--out", str(tmp_path / "s"),
-                          "--task", "my_tasks:Reach", "--demos", "2", "--hil-episodes", "2", "--eval-episodes", "2",
-                          "--set", "bc.steps=60", "--set", "learner.export_every_s=3", "--set", "learner.batch=32",
-                          "--set", "image_size=64", "--set", "select_episodes=2"],
-                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    res = run_logged([sys.executable, "-m", "robot_rl.cli", "session", "--out", str(tmp_path / "s"),
+                      "--task", "my_tasks:Reach", "--demos", "2", "--hil-episodes", "2", "--eval-episodes", "2",
+                      "--set", "bc.steps=60", "--set", "learner.export_every_s=3", "--set", "learner.batch=32",
+                      "--set", "image_size=64", "--set", "select_episodes=2"],
+                     tmp_path / "logs", 240, cwd=tmp_path, env=env)
     assert res.returncode == 0, (res.stdout + res.stderr)[-4000:]
     store = EpisodeStore.open(tmp_path / "s" / "store.zarr")
     eps = store.episodes(status="complete")
