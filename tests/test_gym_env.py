@@ -207,3 +207,16 @@ def test_gym_hil_pick_cube_in_its_own_environment_is_seeded_and_its_expert_recor
 def test_the_worker_refuses_a_missing_interpreter(outside):
     with pytest.raises(ValueError, match="interpreter .*nope/bin/python does not exist"):
         GymRobotEnv(_mapping(outside, f"python={os.sep}nope/bin/python"))
+
+
+def test_the_worker_ends_quietly_when_its_client_is_gone_mid_step(outside, capfd):
+    """A client killed while the env steps (a graph's kill -9): the worker's reply finds no reader;
+    it exits at once, with no traceback and no renderer teardown noise."""
+    from robot_rl.sim.gym_worker import send
+    env = GymRobotEnv(_mapping(outside, f"python={sys.executable}", "kwargs.step_delay_s=0.5"))
+    env.reset(seed=0)
+    proc = env.backend.proc
+    send(proc.stdin, {"op": "step"}, {"action": np.zeros(len(env.backend.description["action_low"]), np.float32)})
+    proc.stdout.close()         # the client is gone before the reply
+    assert proc.wait(timeout=30) == 0
+    assert "Traceback" not in capfd.readouterr().err

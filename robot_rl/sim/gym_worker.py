@@ -178,6 +178,8 @@ def serve(inp: BinaryIO, out: BinaryIO) -> None:
                 return
             else:
                 send(out, {"error": f"unknown op {op!r}"})
+        except BrokenPipeError:   # the client went away mid-reply (killed): nobody to answer
+            return
         except Exception as exc:  # noqa: BLE001 - the env's error goes back to the caller, in one line
             send(out, {"error": f"{type(exc).__name__}: {exc}"})
 
