@@ -140,6 +140,11 @@ class RobotEnv(gym.Env):
     def q(self) -> np.ndarray:
         return self.data.qpos[self.robot.qpos_adr].copy()
 
+    @property
+    def sim_time(self) -> float:
+        """Seconds of simulated time since the episode's reset."""
+        return float(self.data.time)
+
     def ee_pose(self) -> tuple[np.ndarray, float]:
         """End-effector position and yaw relative to the home orientation."""
         pos, quat = self.tool_pose()
@@ -248,7 +253,7 @@ class RobotEnv(gym.Env):
     def info(self, success: bool, failure: bool = False) -> dict[str, Any]:
         """`failure`: the task's failure predicate ended the episode (it is terminated, not a success)."""
         return {"success": bool(success), "failure": bool(failure), "is_intervention": False,
-                "state": self.privileged_state(), "sim_time": float(self.data.time)}
+                "state": self.privileged_state(), "sim_time": self.sim_time}
 
     def privileged_state(self) -> dict[str, np.ndarray]:
         """The task's privileged state now (for experts and the simulated human, never the policy)."""

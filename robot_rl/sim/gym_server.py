@@ -1,52 +1,30 @@
 """The sim robot's command interface on an adapted Gymnasium env (robot_rl.sim.gym_env)."""
 from __future__ import annotations
 
-import collections
 import math
 from typing import Any, Optional
 
 import numpy as np
 
 from robot_rl.sim.gym_env import GymRobotEnv
-from robot_rl.sim.server import SimServerConfig, check_ee_target, pinhole
+from robot_rl.sim.server import CommandServer, SimServerConfig, check_ee_target, pinhole
 
 
-class GymServer:
+class GymServer(CommandServer):
     """The sim robot's command interface (robot_rl.sim.server.SimServer's) on an adapted env:
     end-effector targets checked as SimServer checks them (finite, a unit quaternion, inside the
     workspace, no faster than max_ee_speed), each step the env's action that moves the tool to the
     target; a bad command is rejected, counted, and the robot holds where it is."""
 
     def __init__(self, env: GymRobotEnv, seed: int = 0, max_ee_speed: float = SimServerConfig.max_ee_speed) -> None:
-        self.env, self.seed0, self.max_ee_speed = env, seed, max_ee_speed
+        self.env, self.max_ee_speed = env, max_ee_speed
         self.period = 1.0 / env.map.control_hz
-        self.accepted = 0
-        self.rejected: collections.Counter[str] = collections.Counter()
-        self.episode = 0
         self.cameras = list(env.cfg.cameras)
-        # sim time runs on across episodes, as SimServer's
-        self.time_offset_ns = 0
-        self.reset_stamp_ns = 0
-        self.reset(seed)
-
-    @property
-    def joint_names(self) -> list[str]:
-        return list(self.env.description.joints)
-
-    def sim_time_ns(self) -> int:
-        return self.time_offset_ns + int(round(self.env.sim_time * 1e9))
+        self.start(seed)
 
     def reset(self, seed: Optional[int] = None) -> None:
-        self.seed = self.seed0 + self.episode if seed is None else seed
-        if self.episode:
-            self.time_offset_ns = self.sim_time_ns() + int(round(self.period * 1e9))
-        self.obs, self.info = self.env.reset(seed=self.seed)
-        self.reset_stamp_ns = self.sim_time_ns()
-        self.episode += 1
-        self.success = self.failure = False
-        self.reward = 0.0
-        self.grip: Optional[float] = None
-        self._hold()
+        self.grip: Optional[float] = None   # the env's gripper is left as the reset made it
+        super().reset(seed)
 
     def state(self) -> dict[str, Any]:
         """What a robot driver publishes (SimServer.state's keys); the env reports no joint efforts."""
@@ -64,11 +42,6 @@ class GymServer:
 
     def _hold(self) -> None:
         self.target, self.target_yaw = self.env.ee_pose()
-
-    def reject(self, reason: str) -> tuple[bool, str]:
-        self.rejected[reason] += 1
-        self._hold()
-        return False, reason
 
     def command_joints(self, q: Any, gripper: Optional[float] = None) -> tuple[bool, str]:
         return self.reject("unsupported")   # an adapted env takes tool motions only

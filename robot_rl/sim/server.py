@@ -33,7 +33,61 @@ class SimServerConfig:
             raise ValueError("max_joint_speed and max_ee_speed must be > 0")
 
 
-class SimServer:
+class CommandServer:
+    """What every simulated robot behind the command interface keeps: its episodes and their seeds
+    (the first seed, then one more each reset), sim time running on across resets (a robot's clock
+    does not restart: stamps stay increasing, and anything stamped before `reset_stamp_ns` belongs
+    to an earlier scene), the outcome of the episode so far, and the accepted and rejected commands
+    (a rejected one makes the robot hold where it is). A server sets `env` (with `reset(seed=)`,
+    `sim_time` and `description`) and `period`, then calls `start(seed)`; it says how it holds."""
+
+    env: Any
+    period: float
+
+    def start(self, seed: int) -> None:
+        self.seed0 = seed
+        self.accepted = 0
+        self.rejected: collections.Counter[str] = collections.Counter()
+        self.episode = 0
+        self.time_offset_ns = 0
+        self.reset_stamp_ns = 0
+        self.reset(seed)
+
+    @property
+    def joint_names(self) -> list[str]:
+        return list(self.env.description.joints)
+
+    def sim_time_ns(self) -> int:
+        return self.time_offset_ns + int(round(self.env.sim_time * 1e9))
+
+    def reset(self, seed: Optional[int] = None) -> None:
+        self.seed = self.seed0 + self.episode if seed is None else seed
+        if self.episode:
+            self.time_offset_ns = self.sim_time_ns() + int(round(self.period * 1e9))
+        self.obs, self.info = self.env.reset(seed=self.seed)
+        self.reset_stamp_ns = self.sim_time_ns()
+        self.episode += 1
+        self.success = False
+        self.failure = False   # the task's failure predicate held (the episode cannot succeed any more)
+        self.reward = 0.0
+        self._hold()
+
+    def _hold(self) -> None:
+        """Targets = where the robot is now (fail to a hold)."""
+        raise NotImplementedError
+
+    def reject(self, reason: str) -> tuple[bool, str]:
+        """Count a refused command and hold."""
+        self.rejected[reason] += 1
+        self._hold()
+        return False, reason
+
+
+class SimServer(CommandServer):
+    """The builtin MuJoCo simulator (robot_rl.sim.env.RobotEnv) behind the command interface: joint
+    targets checked against the limits and max_joint_speed, end-effector targets checked and solved
+    by IK into joint targets."""
+
     def __init__(self, config: Optional[SimServerConfig] = None, env: Optional[RobotEnv] = None) -> None:
         """`env`: serve this env (in-process control: its observations keep their cameras) instead
         of one built from config.sim."""
@@ -48,39 +102,10 @@ class SimServer:
             self.cameras = list(self.cfg.sim.cameras)
             self.env = RobotEnv(dataclasses.replace(self.cfg.sim, cameras=[]))
         self.period = 1.0 / self.cfg.sim.control_hz
-        self.accepted = 0
-        self.rejected: collections.Counter[str] = collections.Counter()
-        self.episode = 0
-        # Sim time runs on across episodes (a robot's clock does not restart): stamps stay
-        # increasing, and anything stamped before `reset_stamp_ns` belongs to an earlier scene.
-        self.time_offset_ns = 0
-        self.reset_stamp_ns = 0
-        self.reset(self.cfg.seed)
-
-    # --- state --------------------------------------------------------------------------------
-    @property
-    def joint_names(self) -> list[str]:
-        return list(self.env.description.joints)
-
-    def reset(self, seed: Optional[int] = None) -> None:
-        seed = self.cfg.seed + self.episode if seed is None else seed
-        if self.episode:
-            self.time_offset_ns = self.sim_time_ns() + int(round(self.period * 1e9))
-        self.obs, self.info = self.env.reset(seed=seed)
-        self.reset_stamp_ns = self.sim_time_ns()
-        self.seed = seed
-        self.episode += 1
-        self.success = False
-        self.failure = False   # the task's failure predicate held (the episode cannot succeed any more)
-        self.reward = 0.0
-        self._hold()
+        self.start(self.cfg.seed)
 
     def _hold(self) -> None:
-        """Targets = where the robot is now (fail to a hold)."""
         self.env.data.ctrl[self.env.robot.actuator_ids] = self.env.q
-
-    def sim_time_ns(self) -> int:
-        return self.time_offset_ns + int(round(self.env.data.time * 1e9))
 
     def state(self) -> dict[str, Any]:
         env, r = self.env, self.env.robot
@@ -96,12 +121,6 @@ class SimServer:
         return pinhole(*self.cfg.sim.image_size, float(self.env.model.cam_fovy[self.env.camera_ids[camera]]))
 
     # --- commands -----------------------------------------------------------------------------
-    def reject(self, reason: str) -> tuple[bool, str]:
-        """Count a refused command and hold."""
-        self.rejected[reason] += 1
-        self._hold()
-        return False, reason
-
     def command_joints(self, q: Any, gripper: Optional[float] = None) -> tuple[bool, str]:
         """Joint position targets (rad), optionally with a gripper command in [-1 closed, 1 open]."""
         r = self.env.robot
