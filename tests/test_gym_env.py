@@ -204,6 +204,18 @@ def test_gym_hil_pick_cube_in_its_own_environment_is_seeded_and_its_expert_recor
         env.close()
 
 
+def test_the_interpreter_may_be_named_by_an_environment_variable(outside, monkeypatch):
+    """`python: $VAR/...`: a virtual environment kept outside the checkout (a non-editable install)."""
+    from robot_rl.sim.gym_worker import WorkerEnv
+    monkeypatch.setenv("OUTSIDE_ENV_BIN", os.path.dirname(sys.executable))
+    env = GymRobotEnv(_mapping(outside, "python=$OUTSIDE_ENV_BIN/" + os.path.basename(sys.executable)))
+    try:
+        assert isinstance(env.backend, WorkerEnv) and env.backend.proc.args[0] == sys.executable
+        assert env.reset(seed=0)[0]["proprio"].shape == (11,)
+    finally:
+        env.close()
+
+
 def test_the_worker_refuses_a_missing_interpreter(outside):
     with pytest.raises(ValueError, match="interpreter .*nope/bin/python does not exist"):
         GymRobotEnv(_mapping(outside, f"python={os.sep}nope/bin/python"))

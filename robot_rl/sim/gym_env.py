@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import pathlib
 import shutil
 import sys
@@ -75,8 +76,9 @@ class GymRobotEnv:
         self.home_quat = np.array([1.0, 0.0, 0.0, 0.0])
         make = {"id": m.id, "imports": m.imports, "pythonpath": [m.resolve(p) for p in m.pythonpath],
                 "kwargs": m.kwargs, "state": m.state, "shadows": m.shadows, "seed_global": m.seed_global_numpy}
-        if m.python:   # a path (relative to the mapping) or a name on PATH
-            python = m.resolve(m.python) if "/" in m.python else shutil.which(m.python) or m.python
+        if m.python:   # a path (relative to the mapping; ~ and $VARS expanded) or a name on PATH
+            given = os.path.expandvars(os.path.expanduser(m.python))
+            python = m.resolve(given) if "/" in given else shutil.which(given) or given
             self.backend: WorkerEnv | LocalEnv = WorkerEnv(python, make)
         else:
             self.backend = LocalEnv(make)
