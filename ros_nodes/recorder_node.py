@@ -7,10 +7,12 @@ Inputs: /camera/<name>/image_raw for each configured camera, /joint_states, /ee_
 joints [q, qd], ee_pose [xyz, quat xyzw], gripper, teleop; steps with obs and actions as the
 control node ran them, each naming the samples captured before its tick.
 
-Episodes: the first starts when the node is up; an operator event or max_episode_s ends one; the
-node commits it (in the background), calls reset_service (the simulator's /sim/reset; an episode
-starts at the `t_ns=` its reply names, if any) or waits
-reset_wait_s for the operator to reset the scene, and starts the next, until `episodes` are done
+Episodes: each starts while every stream delivers and the control node drives (with a reset
+service, the first waits for the graph's start-up to be over: robot_rl.record.control_watch); an
+operator event or max_episode_s ends one; the node commits it (in the background), calls
+reset_service (the simulator's /sim/reset; an episode starts at the `t_ns=` its reply names, if
+any; a lost reply is asked for again) or waits reset_wait_s for the operator to reset the scene,
+and starts the next, until `episodes` are done
 (then it exits 0). It announces each episode on /episode/event ("start <episode>", "end <episode>
 <status>"); the reset service's reply goes into the episode's notes (the simulator's seed). A store
 that exists is appended to. Stopping the node mid-episode commits the
@@ -43,6 +45,7 @@ from rclpy.task import Future  # noqa: E402
 
 from robot_rl.config import ConfigError  # noqa: E402
 from robot_rl.control.step_row import StepRow  # noqa: E402
+from robot_rl.record.control_watch import ControlWatch  # noqa: E402
 from robot_rl.record.recorder import EpisodeRecorder, status_line  # noqa: E402
 from robot_rl.record.spec import RecordSpecConfig, record_store_spec  # noqa: E402
 from robot_rl.robot import driver_joints  # noqa: E402
@@ -67,6 +70,9 @@ class RecorderNodeConfig(NodeConfig, RecordSpecConfig):
     # start an episode only while the control node is driving (its newest step record, at most
     # 0.5 s old, is not a hold): an episode never opens on a robot that cannot be moved
     wait_for_control: bool = True
+    # the first reset waits for the control node to drive a second with no hold (start-up over), at
+    # most this long: after it, driving is enough (robot_rl.record.control_watch)
+    warmup_max_s: float = 20.0
     # start an episode only while every stream delivers (a sample in the last second): no episode
     # begins before a camera is up
     wait_for_streams: bool = True
@@ -87,8 +93,8 @@ class RecorderNodeConfig(NodeConfig, RecordSpecConfig):
             raise ValueError("store is required (a path; created if missing, appended to if it exists)")
         if self.episodes < 0 or self.max_episode_s <= 0 or self.align_wait_s < 0 or self.reset_wait_s < 0:
             raise ValueError("episodes >= 0, max_episode_s > 0, align_wait_s and reset_wait_s >= 0")
-        if self.reset_reply_s <= 0:
-            raise ValueError("reset_reply_s must be > 0")
+        if self.reset_reply_s <= 0 or self.warmup_max_s < 0:
+            raise ValueError("reset_reply_s must be > 0 and warmup_max_s >= 0")
 
 
 class RecorderNode(RobotRLNode):
@@ -135,8 +141,7 @@ class RecorderNode(RobotRLNode):
         self.pub_episode = self.create_publisher(String, "/episode/event", qos("reliable", 10))
         self.bad_steps = 0
         self._silent_logged: list[str] = []
-        self.control_ready_at = 0.0      # monotonic time of the newest step record that was not a hold
-        self.control_steady_since = float("inf")   # since when every step record was not a hold
+        self.control = ControlWatch(time.monotonic())
         self.results = []
         self._stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True, name="recorder")
@@ -177,11 +182,13 @@ class RecorderNode(RobotRLNode):
                     self._ended(ended)
                 t = time.monotonic()
                 ready = self._streams_ready(now)
-                if phase == "warmup" and ready and (not c.wait_for_control or t - self.control_steady_since >= 1.0):
-                    # the graph has run steadily for a second (start-up transients are over): reset
+                if phase == "warmup" and ready and (not c.wait_for_control or self.control.settled(t, c.warmup_max_s)):
+                    if c.wait_for_control and not self.control.steady(t):
+                        self.get_logger().warning(f"the control node held {self.control.holds} times in "
+                                                  f"{c.warmup_max_s:g} s of warm-up: resetting while it drives")
+                    # the graph's start-up transients are over: reset
                     future, phase = self._reset(timeout_s=60.0), "resetting"
-                elif phase == "start" and t >= until and ready and (not c.wait_for_control or
-                                                                    t - self.control_ready_at < 0.5):
+                elif phase == "start" and t >= until and ready and (not c.wait_for_control or self.control.driving(t)):
                     episode = rec.begin(start_ns, min_sensor_ns=min_stamp)
                     self.pub_episode.publish(String(data=f"start {episode}"))
                     phase = "recording"
@@ -210,13 +217,29 @@ class RecorderNode(RobotRLNode):
                     phase, until = "start", t + c.settle_s
                 if t - last_status >= c.status_period_s:
                     st = rec.status(now)
-                    self.get_logger().info(status_line(st, prev_mb, t - last_status))
+                    self.get_logger().info(status_line(st, prev_mb, t - last_status,
+                                                       self._waiting(phase, t, ready, until)))
                     prev_mb, last_status = st["written_mb"], t
             except Exception as exc:  # noqa: BLE001 - the recorder must keep going; the writer guards the data
                 if not self.context.ok():
                     return
                 self.get_logger().error(f"recorder loop: {exc!r}")
             time.sleep(0.005)
+
+    def _waiting(self, phase: str, t: float, ready: bool, until: float) -> str:
+        """Between episodes: what the recorder waits for, for the status line."""
+        c = self.config
+        if phase == "resetting":
+            return f"waiting for {c.reset_service}'s reply"
+        if phase == "committing":
+            return "committing"
+        if phase == "start" and t < until:
+            return f"next episode in {until - t:.0f} s"
+        if not ready:
+            return f"waiting for streams: {', '.join(self._silent_logged)}"
+        if c.wait_for_control and (phase == "warmup" or not self.control.driving(t)):
+            return f"{'warm-up: ' if phase == 'warmup' else ''}waiting for {self.control.waiting(t)}"
+        return "between episodes"
 
     def _streams_ready(self, now_ns: int) -> bool:
         if not self.config.wait_for_streams:
@@ -242,13 +265,7 @@ class RecorderNode(RobotRLNode):
         for row, _ in self.in_step.take_all():
             try:
                 step = StepRow.from_row(row, rec.obs_dim, rec.action_dim)
-                now = time.monotonic()
-                if step.hold:
-                    self.control_steady_since = float("inf")
-                else:
-                    if self.control_steady_since == float("inf") or now - self.control_ready_at > 0.5:
-                        self.control_steady_since = now   # driving again after a hold or a silence
-                    self.control_ready_at = now
+                self.control.step(step.hold, time.monotonic())
                 rec.add_step(step)
             except ValueError as exc:
                 self.bad_steps += 1

@@ -247,3 +247,28 @@ def test_sim_operator_as_corrector_takes_over_a_policy_that_does_nothing():
         server.command_ee(target[:3], yawed(server.env.home_quat, target[3]))
         server.step()
     assert events[0] == "intervention_on" and "success" in events and intervened > 10
+
+
+def test_the_control_watch_waits_for_a_steady_second_but_not_forever():
+    """The recorder's first reset waits for a second of driving with no hold; a control node that
+    holds now and then (a loaded machine) delays it until max_wait_s, then driving is enough."""
+    from robot_rl.record.control_watch import ControlWatch
+    w = ControlWatch(started=0.0)
+    assert not w.driving(0.0) and not w.settled(0.0, 20.0) and "drive (it holds or is silent)" in w.waiting(0.0)
+    t = 0.0
+    for k in range(200):                  # 20 s at 10 Hz, a hold every 8th step
+        t = 0.1 * k
+        w.step(hold=k % 8 == 7, now=t)
+        assert not w.steady(t) and not w.settled(t, 20.0)   # never a steady second, and not yet 20 s
+        assert w.driving(t) == (k % 8 != 7)                  # the newest record a hold: not driving
+    w.step(hold=False, now=20.05)
+    assert w.settled(20.05, 20.0) and not w.steady(20.05) and "(25 holds so far)" in w.waiting(20.05)
+    w.step(hold=True, now=20.1)
+    assert not w.driving(20.1) and not w.settled(20.1, 20.0)
+    # steady: ten steps at 10 Hz with no hold, and no gap longer than DRIVING_S
+    w = ControlWatch(started=0.0)
+    for k in range(11):
+        w.step(hold=False, now=0.1 * k)
+    assert w.steady(1.0) and w.settled(1.0, 20.0)
+    w.step(hold=False, now=1.7)           # after a 0.7 s silence: steady again from here
+    assert not w.steady(1.7) and w.driving(1.7) and not w.driving(2.3)

@@ -283,11 +283,13 @@ class EpisodeRecorder:
                 "dropped_steps": self.dropped_steps, "streams": streams}
 
 
-def status_line(st: dict[str, Any], prev_mb: float = 0.0, dt_s: float = 1.0) -> str:
-    """One line for the terminal: per-stream fps and drops, queue, write rate, episodes."""
+def status_line(st: dict[str, Any], prev_mb: float = 0.0, dt_s: float = 1.0,
+                between: str = "between episodes") -> str:
+    """One line for the terminal: per-stream fps and drops, queue, write rate, episodes; `between`:
+    what the recorder does while no episode is open (what it waits for)."""
     parts = [f"{n} {v['fps']}fps" + (f" drop {v['drops']}" if v["drops"] else "") +
              (f" rej {v['rejected']}" if v["rejected"] else "") for n, v in st["streams"].items()]
-    ep = f"ep {st['episode']} {st['episode_s']:.0f}s {st['steps']} steps" if st["recording"] else "between episodes"
+    ep = f"ep {st['episode']} {st['episode_s']:.0f}s {st['steps']} steps" if st["recording"] else between
     rate = (st["written_mb"] - prev_mb) / max(dt_s, 1e-9)
     return (f"{ep} | {' | '.join(parts)} | queue {st['queue_mb']:.1f} MB | write {rate:.1f} MB/s | "
             f"{st['episodes_done']} done")
