@@ -36,10 +36,11 @@ def user_module(source: pathlib.Path, name: str, folder: pathlib.Path, monkeypat
         sys.modules.pop(name, None)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def ros_domain() -> int:
-    """One ROS_DOMAIN_ID per test run, so parallel runs on one machine don't cross-talk."""
-    return ros_env.random_domain_id()
+    """A ROS_DOMAIN_ID of the test's own, one no participant on this machine uses when it starts:
+    nothing of another test (a node still shutting down) or of a parallel run can reach its nodes."""
+    return ros_env.private_domain_id()
 
 
 @pytest.fixture
