@@ -73,6 +73,10 @@ class RecorderNodeConfig(NodeConfig, RecordSpecConfig):
     # the first reset waits for the control node to drive a second with no hold (start-up over), at
     # most this long: after it, driving is enough (robot_rl.record.control_watch)
     warmup_max_s: float = 20.0
+    # no episode started this long after the recorder began waiting for one (start-up, the last
+    # commit): it exits 1 naming what it waited for. 0: wait as long as it takes (a person setting
+    # up a robot); a graph with the simulator inside sets it, where a wait that long is a fault
+    start_timeout_s: float = 0.0
     # start an episode only while every stream delivers (a sample in the last second): no episode
     # begins before a camera is up
     wait_for_streams: bool = True
@@ -93,8 +97,8 @@ class RecorderNodeConfig(NodeConfig, RecordSpecConfig):
             raise ValueError("store is required (a path; created if missing, appended to if it exists)")
         if self.episodes < 0 or self.max_episode_s <= 0 or self.align_wait_s < 0 or self.reset_wait_s < 0:
             raise ValueError("episodes >= 0, max_episode_s > 0, align_wait_s and reset_wait_s >= 0")
-        if self.reset_reply_s <= 0 or self.warmup_max_s < 0:
-            raise ValueError("reset_reply_s must be > 0 and warmup_max_s >= 0")
+        if self.reset_reply_s <= 0 or self.warmup_max_s < 0 or self.start_timeout_s < 0:
+            raise ValueError("reset_reply_s must be > 0, warmup_max_s and start_timeout_s >= 0")
 
 
 class RecorderNode(RobotRLNode):
@@ -171,7 +175,7 @@ class RecorderNode(RobotRLNode):
         phase, until, future, start_ns, min_stamp = "start", time.monotonic(), None, None, 0
         if self.reset_client is not None:  # the first episode starts from a fresh scene too
             phase = "warmup"
-        last_status = time.monotonic()
+        last_status = waiting_since = time.monotonic()
         prev_mb = 0.0
         while not self._stop.is_set():
             try:
@@ -192,11 +196,18 @@ class RecorderNode(RobotRLNode):
                     episode = rec.begin(start_ns, min_sensor_ns=min_stamp)
                     self.pub_episode.publish(String(data=f"start {episode}"))
                     phase = "recording"
+                elif (c.start_timeout_s and phase in ("warmup", "resetting", "start")
+                      and t - waiting_since > c.start_timeout_s):
+                    self.get_logger().error(f"no episode started in {c.start_timeout_s:g} s: "
+                                            f"{self._waiting(phase, t, ready, until)}; stopping")
+                    self._stop.set()
+                    self.stop(1)
+                    return
                 elif phase == "recording" and not rec.recording:
                     phase = "committing"
                 elif phase == "committing" and rec.done[-1].commit.done():
                     self._committed(rec.done[-1])
-                    start_ns, min_stamp = None, 0
+                    start_ns, min_stamp, waiting_since = None, 0, t
                     if c.episodes and len(rec.done) >= c.episodes:
                         self.get_logger().info(f"{len(rec.done)} episodes recorded into {c.store}")
                         self._stop.set()

@@ -185,3 +185,14 @@ def test_a_lost_reset_reply_is_asked_for_again(procs, tmp_path):
     assert "losing the reply to reset call 1" in log and "/sim/reset_lossy: no reply in 2 s; calling it again" in log
     eps = EpisodeStore(store_path).episodes()
     assert [e.status for e in eps] == ["complete", "complete"] and all("reset: episode" in e.notes for e in eps)
+
+
+def test_a_recorder_that_cannot_start_an_episode_fails_naming_what_it_waited_for(procs, tmp_path):
+    """start_timeout_s (set by graphs with the simulator inside): a robot whose streams never come
+    makes the recorder exit 1 with what it waited for, not wait forever; the store is left valid."""
+    store_path = tmp_path / "nothing.zarr"
+    proc = procs.node("recorder_node", "recorder", store=str(store_path), episodes=1, start_timeout_s=3.0)
+    assert wait_exit(proc, 120) == 1
+    log = proc.log_path.read_text(errors="replace")
+    assert re.search(r"no episode started in 3 s: waiting for streams: front_rgb, wrist_rgb, joints", log), log
+    assert verify(store_path).ok and len(EpisodeStore(store_path).episodes()) == 0

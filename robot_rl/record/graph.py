@@ -18,6 +18,7 @@ from robot_rl.sim.corrector import CorrectorConfig
 
 SIM_OPERATORS = ("expert", "corrector")
 LOCKSTEP_WAIT_S = 2.0   # the longest a control tick waits for an adapted env's answer to a command
+SIM_START_TIMEOUT_S = 120.0   # the recorder's start_timeout_s with the simulator in the graph
 DEVICES = ("keyboard", "gamepad", "spacemouse")
 
 
@@ -122,6 +123,8 @@ def recording_nodes(g: RecordingGraph) -> list[NodeSpec]:
         "image_width": g.image_size, "image_height": g.image_size, "camera_rate_hz": rate, "proprio_rate_hz": rate,
         "teleop_rate_hz": rate, "camera_codec": g.codec, "max_episode_s": float(g.max_episode_s),
         "reset_service": "/sim/reset" if g.sim else "", "reset_wait_s": float(g.reset_wait_s),
+        # a simulated robot that has not started an episode in this long is broken: fail, don't wait
+        **({"start_timeout_s": SIM_START_TIMEOUT_S} if g.sim else {}),
         "camera_qos": "reliable" if g.sim else "sensor", "calibration_dir": g.calibration}))
     if g.mcap:
         nodes.append(NodeSpec(name="mcap", module="mcap_node", required=False,
