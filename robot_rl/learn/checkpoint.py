@@ -17,7 +17,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from robot_rl.learn.sac import SAC
-from robot_rl.store.durable import fsync_dir
+from robot_rl.durable_file import fsync_dir
 
 META_KEY = "robot_rl.learner"
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import pathlib
 import re
 import time
 from typing import Optional
 
+from robot_rl.durable_file import write_durably
 from robot_rl.policy.spec import PolicyError, PolicyMetadata
 
 _VERSION = re.compile(r"^v(\d{4,})$")
@@ -21,20 +21,6 @@ _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 # The largest model load() reads: a policy for a robot arm is kilobytes to tens of megabytes; a
 # gigabyte file is a mistake or an attack, and reading it would take the loader's memory with it.
 MAX_MODEL_BYTES = 512 * 1024 * 1024
-
-
-def _atomic_write(path: pathlib.Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def check_name(name: str) -> str:
@@ -67,8 +53,8 @@ class PolicyRegistry:
         meta.version, meta.parent, meta.created_ns = version, parent, time.time_ns()
         meta.sha256 = hashlib.sha256(onnx_bytes).hexdigest()
         meta.metrics = dict(metrics or {})
-        _atomic_write(d / f"{version}.onnx", onnx_bytes)
-        _atomic_write(d / f"{version}.json", json.dumps(meta.to_json(), indent=1).encode())
+        write_durably(d / f"{version}.onnx", onnx_bytes)
+        write_durably(d / f"{version}.json", json.dumps(meta.to_json(), indent=1).encode())
         return d / f"{version}.onnx"
 
     def put(self, onnx_bytes: bytes, meta: PolicyMetadata) -> pathlib.Path:
@@ -89,8 +75,8 @@ class PolicyRegistry:
             raise PolicyError(f"policy {meta.name}/{meta.version} is already in {self.root} with other bytes "
                               f"({held[:12]}...); a version never changes")
         d.mkdir(parents=True, exist_ok=True)
-        _atomic_write(path, onnx_bytes)
-        _atomic_write(path.with_suffix(".json"), json.dumps(meta.to_json(), indent=1).encode())
+        write_durably(path, onnx_bytes)
+        write_durably(path.with_suffix(".json"), json.dumps(meta.to_json(), indent=1).encode())
         return path
 
     def resolve(self, ref: str) -> pathlib.Path:

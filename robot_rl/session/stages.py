@@ -10,6 +10,7 @@ import pathlib
 import time
 from typing import Any, Optional
 
+from robot_rl.durable_file import write_durably
 from robot_rl.learn.learner import LearnerConfig
 from robot_rl.log import get_logger
 from robot_rl.robot import canonical
@@ -19,9 +20,8 @@ log = get_logger("robot_rl.session")
 
 
 def _write_json(path: pathlib.Path, data: Any) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    tmp.replace(path)
+    """Whole or not at all, also after a power cut: a stage resumes from what these files say."""
+    write_durably(path, json.dumps(data, indent=1).encode())
 
 
 def episodes_with(store_path: pathlib.Path, notes: str) -> list:

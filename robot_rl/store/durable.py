@@ -14,6 +14,7 @@ import threading
 
 from zarr.storage import LocalStore
 
+from robot_rl.durable_file import fsync_dir
 from robot_rl.proclock import LockHeld, ProcessLock
 from robot_rl.store.schema import StoreError
 
@@ -62,14 +63,6 @@ class DurableLocalStore(LocalStore):
         for d in dirs:
             fsync_dir(d)
         return len(keys)
-
-
-def fsync_dir(path: pathlib.Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class WriterLock(ProcessLock):

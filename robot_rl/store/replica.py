@@ -34,6 +34,7 @@ from typing import Any, Optional
 import numpy as np
 from numcodecs import Zstd
 
+from robot_rl.durable_file import write_durably
 from robot_rl.framing import frame, unframe
 from robot_rl.store.reader import EpisodeStore
 from robot_rl.store.schema import (LOSSY_CODECS, STATUS_NAMES, StoreError, StoreSpec, spec_from_attrs,
@@ -214,10 +215,8 @@ class Replica:
                                    "host started a new store?); choose another path")
         spec = replica_spec(spec_from_attrs(announcement["spec"]))
         self.writer = StoreWriter(self.path, spec, WRITER)
-        if not marker.exists():
-            tmp = marker.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"source": self.source, "spec": spec_to_attrs(spec)}))
-            tmp.replace(marker)
+        if not marker.exists():   # durable before the first episode is: a replica always says what it copies
+            write_durably(marker, json.dumps({"source": self.source, "spec": spec_to_attrs(spec)}).encode())
         self._reader: Optional[EpisodeStore] = None
 
     @property
