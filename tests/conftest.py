@@ -109,13 +109,15 @@ def run_logged(cmd: list[str], folder: pathlib.Path, timeout: float, **kwargs) -
                                 text=True, **kwargs)
         try:
             code = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
+        except BaseException as exc:   # our timeout, or pytest's, or Ctrl-C: the command goes too
             for sig, wait in ((signal.SIGINT, 15), (signal.SIGKILL, None)):
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, sig)
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.wait(timeout=wait)
                     break
+            if not isinstance(exc, subprocess.TimeoutExpired):
+                raise
             pytest.fail(f"{cmd[:4]} still running after {timeout} s; stdout tail:\n"
                         f"{out_path.read_text(errors='replace')[-3000:]}\nstderr tail:\n"
                         f"{err_path.read_text(errors='replace')[-3000:]}")
