@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Literal
 
 from ros_nodes.runtime import NodeConfig, RobotRLNode, main_entry, qos
 
@@ -35,6 +36,10 @@ TOPICS = {
 class McapNodeConfig(NodeConfig):
     path: str = "recording.mcap"
     cameras: str = "front,wrist"       # /camera/<name>/image_raw and camera_info
+    # images as the recorder takes them: reliable, every frame of a reliable publisher (the
+    # simulator's; best effort lost frames on a loaded machine); sensor (best effort) matches any
+    # camera driver. camera_info is best effort either way
+    camera_qos: Literal["reliable", "sensor"] = "sensor"
 
     def validate(self) -> None:
         if not self.path.endswith(".mcap"):
@@ -53,7 +58,8 @@ class McapNode(RobotRLNode):
         self.subs = []
         for topic, datatype in topics.items():
             channel = self.log.channel(topic, datatype)
-            profile = qos("sensor", 10) if topic.startswith("/camera/") else qos("reliable", 100)
+            profile = (qos(c.camera_qos, 10) if topic.endswith("/image_raw") else
+                       qos("sensor", 10) if topic.startswith("/camera/") else qos("reliable", 100))
             self.subs.append(self.create_subscription(message_class(datatype), topic,
                                                       lambda data, t=topic, ch=channel: self.log.write(ch, t, data,
                                                                                                        time.time_ns()),

@@ -128,7 +128,8 @@ def recording_nodes(g: RecordingGraph) -> list[NodeSpec]:
         "camera_qos": "reliable" if g.sim else "sensor", "calibration_dir": g.calibration}))
     if g.mcap:
         nodes.append(NodeSpec(name="mcap", module="mcap_node", required=False,
-                              parameters={"path": g.mcap, "cameras": g.cameras}))
+                              parameters={"path": g.mcap, "cameras": g.cameras,
+                                          "camera_qos": "reliable" if g.sim else "sensor"}))
     if g.live_view_port:
         nodes.append(NodeSpec(name="live_view", module="live_view_node", required=False,
                               parameters={"cameras": g.cameras, "port": g.live_view_port,
