@@ -112,9 +112,9 @@ class ControlNodeConfig(NodeConfig):
     max_joint_speed: float = 0.0      # rad/s for an action of 1 (joint mode)
     proprio_max_age_s: float = 0.2
     # A simulator in lockstep moves only on a command: after each command, wait up to this long for
-    # its answer (a newer state, its images, the operator's command) before the next tick, so each command is computed from
-    # the state the last one led to, however slowly the simulator steps (skipped ticks are counted,
-    # not held or recorded). 0: never wait (a robot moves on its own clock).
+    # its answer (a newer state, its images, the operator's command) before the next tick, so each
+    # command is computed from the state the last one led to, however slowly the simulator steps
+    # (skipped ticks are counted, not held or recorded). 0: never wait (a robot moves on its own clock).
     lockstep_wait_s: float = 0.0
     teleop_max_age_s: float = 0.5     # teleop-only mode: hold when the operator's stream stops
     camera_max_age_s: float = 0.3

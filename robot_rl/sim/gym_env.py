@@ -150,8 +150,8 @@ class GymRobotEnv:
         self._bounded("action.position_scale", a.position, full, f"a full step ({self.cfg.max_pos_step * 100:.1f} cm)",
                       both_ways=True)
         if a.yaw >= 0:
-            self._bounded("action.yaw_scale", [a.yaw], np.array([self.cfg.max_yaw_step * a.yaw_scale]), "a full turn step",
-                          both_ways=True)
+            self._bounded("action.yaw_scale", [a.yaw], np.array([self.cfg.max_yaw_step * a.yaw_scale]),
+                          "a full turn step", both_ways=True)
         if a.gripper >= 0:
             if a.gripper_mode == "absolute":
                 for key in ("gripper_open", "gripper_closed"):

@@ -106,16 +106,17 @@ class EpisodeStore:
         the same shard meanwhile replaces the file (atomically), so the chunk bytes may come from
         the newer file and fail their checksum. The committed rows are the same in both files, so
         such a read is made again; one that fails READ_TRIES times is damage and raised."""
-        for attempt in range(1, READ_TRIES + 1):
+        for attempt in range(1, READ_TRIES):
             try:
-                if self.layout.complete_chunks:   # the same race: a shard replaced while its index is read
-                    chunks.require(arr, self.path, a, b)
-                return arr[a:b]
+                return self._checked_read(arr, a, b)
             except (ValueError, RuntimeError, chunks.MissingChunkError):   # a crc32c mismatch, torn bytes, a torn index
-                if attempt == READ_TRIES:
-                    raise   # the last try's error is the store's damage
                 time.sleep(0.005 * attempt)
-        raise AssertionError("unreachable")
+        return self._checked_read(arr, a, b)   # the last try: its error is the store's damage
+
+    def _checked_read(self, arr: Any, a: int, b: int) -> np.ndarray:
+        if self.layout.complete_chunks:   # the same race: a shard replaced while its index is read
+            chunks.require(arr, self.path, a, b)
+        return arr[a:b]
 
     def _read_episode_rows(self, a: int, b: int) -> list[Episode]:
         cols = {}
