@@ -21,7 +21,8 @@ import numpy as np
 
 def run_seed(args, seed: int, work: pathlib.Path) -> list[dict]:
     from robot_rl import sim
-    from robot_rl.learn.bc import BCConfig, train_bc
+    from robot_rl.learn.bc import train_bc
+    from robot_rl.learn.config import BCConfig
     from robot_rl.policy.export import export
     from robot_rl.policy.registry import PolicyRegistry
     from robot_rl.session.evaluate import evaluate_policy

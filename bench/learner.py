@@ -27,8 +27,10 @@ import numpy as np
 import torch
 
 from robot_rl.learn import device as devices
-from robot_rl.learn.encoder import EncoderConfig, ObsEncoder
-from robot_rl.learn.sac import SAC, SACConfig
+from robot_rl.learn.encoder import ObsEncoder
+from robot_rl.learn.config import EncoderConfig
+from robot_rl.learn.sac import SAC
+from robot_rl.learn.config import SACConfig
 
 
 def steps_per_s(step, seconds: float, device: torch.device = torch.device("cpu")) -> float:
@@ -79,7 +81,8 @@ def bench_updates(args, device: torch.device) -> None:
 
 def bench_latency(args) -> None:
     from robot_rl import sim
-    from robot_rl.learn.learner import Learner, LearnerConfig
+    from robot_rl.learn.learner import Learner
+    from robot_rl.learn.config import LearnerConfig
     from robot_rl.policy.runtime import PolicyRuntime
     from robot_rl.sim.corrector import SimulatedHuman
     from robot_rl.sim.experts import make_expert

@@ -103,7 +103,7 @@ def learner_config(args, seed: int, store: pathlib.Path, work: pathlib.Path):
     launch/learner/rlpd_pick_cube.yaml) with the flags given on the command line on top, or from the
     flags alone (their defaults included). The bench owns the store, registry, run dir and seed."""
     from robot_rl import config
-    from robot_rl.learn.learner import LearnerConfig
+    from robot_rl.learn.config import LearnerConfig
 
     cfg = config.load(LearnerConfig, args.config) if args.config else LearnerConfig(nstep=3, gamma=0.97)
     cfg.store, cfg.policy, cfg.registry = str(store), f"bench_{args.mode}_{seed}", str(work / "policies")
@@ -127,7 +127,8 @@ def learner_config(args, seed: int, store: pathlib.Path, work: pathlib.Path):
 
 def run_seed(args, seed: int, work: pathlib.Path) -> dict:
     from robot_rl import config, sim
-    from robot_rl.learn.bc import BCConfig, train_bc
+    from robot_rl.learn.bc import train_bc
+    from robot_rl.learn.config import BCConfig
     from robot_rl.learn.learner import Learner
     from robot_rl.policy.checkpoint import save_checkpoint
     from robot_rl.sim.corrector import SimulatedHuman
@@ -322,7 +323,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args.explicit = {a.dest for a in ap._actions if any(o in given for o in a.option_strings)}
     if args.config:   # a bad file fails here, before demonstrations are rolled out
         from robot_rl import config
-        from robot_rl.learn.learner import LearnerConfig
+        from robot_rl.learn.config import LearnerConfig
         if not args.config.is_file():
             ap.error(f"--config {args.config}: no such file")
         try:

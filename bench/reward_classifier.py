@@ -19,7 +19,8 @@ def measure(size: int, calls: int, work: pathlib.Path) -> dict:
     import torch
 
     from robot_rl.control.success import SuccessDetector
-    from robot_rl.learn.reward import RewardConfig, SuccessClassifier
+    from robot_rl.learn.reward import SuccessClassifier
+    from robot_rl.learn.config import RewardConfig
     from robot_rl.policy import ActionSpec, ObsSpec, PolicyMetadata
     from robot_rl.policy.export import export
     from robot_rl.policy.registry import PolicyRegistry

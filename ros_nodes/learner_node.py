@@ -24,7 +24,8 @@ from ros_nodes.runtime import NodeConfig, RobotRLNode, main_entry, qos
 from std_msgs.msg import String, UInt8MultiArray  # noqa: E402
 
 from robot_rl import config, log  # noqa: E402
-from robot_rl.learn.learner import Learner, LearnerConfig  # noqa: E402
+from robot_rl.learn.learner import Learner  # noqa: E402
+from robot_rl.learn.config import LearnerConfig  # noqa: E402
 from robot_rl.policy.spec import PolicyError  # noqa: E402
 from robot_rl.policy.transfer import pack  # noqa: E402
 from robot_rl.ros_env import POLICY_MODEL_TOPIC  # noqa: E402

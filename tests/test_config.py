@@ -152,7 +152,8 @@ def test_the_session_learner_defaults_survive_an_override_two_levels_down():
 
 
 def test_a_session_learner_with_aux_heads_takes_the_sessions_task(tmp_path):
-    from robot_rl.learn.learner import Learner, LearnerConfig
+    from robot_rl.learn.learner import Learner
+    from robot_rl.learn.config import LearnerConfig
     from robot_rl.session import SessionConfig
 
     head = "learner.aux.grasp={weight: 1.0, cameras: [wrist], batch: 64, input: true}"
@@ -167,7 +168,7 @@ def test_a_session_learner_with_aux_heads_takes_the_sessions_task(tmp_path):
 
 def test_a_float_in_exponent_form_without_a_dot_is_a_number():
     """YAML 1.1 reads `1e9` as a string; a float field takes it as the number it is."""
-    from robot_rl.learn.learner import LearnerConfig
+    from robot_rl.learn.config import LearnerConfig
     c = config.load(LearnerConfig, None, ["export_every_s=1e9", "refresh_s=2.5E-1"])
     assert c.export_every_s == 1e9 and c.refresh_s == 0.25
     with pytest.raises(config.ConfigError, match="expected a number"):

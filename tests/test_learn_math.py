@@ -114,7 +114,8 @@ def test_squashed_gaussian_log_prob_matches_torch_distributions():
 def test_sac_learns_a_contextual_bandit():
     """One-step episodes: reward -|a - obs[0]|. The deterministic action must track obs[0]."""
     from robot_rl.learn.encoder import ObsEncoder
-    from robot_rl.learn.sac import SAC, SACConfig
+    from robot_rl.learn.sac import SAC
+    from robot_rl.learn.config import SACConfig
 
     sac = SAC(ObsEncoder(2), 1, SACConfig(hidden=[64, 64], lr=1e-3, init_temperature=0.01), seed=0)
     rng = np.random.default_rng(0)
@@ -169,7 +170,7 @@ def _bandit_with_human(sac_cfg, human_sign: float, updates: int = 1500):
 
 
 def test_bc_term_imitates_human_steps_and_the_q_filter_drops_bad_corrections():
-    from robot_rl.learn.sac import SACConfig
+    from robot_rl.learn.config import SACConfig
 
     base = dict(hidden=[64, 64], lr=1e-3, init_temperature=0.01)
     # good corrections: the actor tracks them, and the filter keeps most of them late in training
@@ -190,8 +191,10 @@ def test_bc_encoder_lets_only_the_imitation_term_into_the_encoder():
     """sac.bc_encoder: one update on the same batch from the same weights and random state, with and
     without it. The encoder differs (imitation gradient), the critic and the actor do not (the
     term adds nothing to the critic's gradient, and the actor still learns on detached features)."""
-    from robot_rl.learn.encoder import EncoderConfig, ObsEncoder
-    from robot_rl.learn.sac import SAC, SACConfig
+    from robot_rl.learn.encoder import ObsEncoder
+    from robot_rl.learn.config import EncoderConfig
+    from robot_rl.learn.sac import SAC
+    from robot_rl.learn.config import SACConfig
 
     rng = np.random.default_rng(0)
     obs = {"proprio": torch.from_numpy(rng.normal(size=(32, 3)).astype(np.float32)),
@@ -219,7 +222,8 @@ def test_actor_pretraining_imitates_the_batch_and_leaves_the_rl_parts_alone():
     first dim, a = 0.5 on the second) through encoder and actor; critic, target, temperature and the
     RL optimizers are exactly as built; a residual refuses it."""
     from robot_rl.learn.encoder import ObsEncoder
-    from robot_rl.learn.sac import SAC, SACConfig
+    from robot_rl.learn.sac import SAC
+    from robot_rl.learn.config import SACConfig
 
     torch.manual_seed(0)
     sac = SAC(ObsEncoder(2), 2, SACConfig(hidden=[64, 64], lr=1e-3), seed=0)
@@ -251,8 +255,9 @@ def test_actor_pretraining_imitates_the_batch_and_leaves_the_rl_parts_alone():
 def _grasp_sac(enc, action_dim=2, sac_cfg=None, options=None, **aux):
     """SAC with pick_cube's grasp head (a task's aux head, robot_rl.tasks.grasp_head) as the learner
     builds it: by name, through the task's factory."""
-    from robot_rl.learn.aux import AuxConfig
-    from robot_rl.learn.sac import SAC, SACConfig
+    from robot_rl.learn.config import AuxConfig
+    from robot_rl.learn.sac import SAC
+    from robot_rl.learn.config import SACConfig
     from robot_rl.tasks.pick_cube import PickCube
 
     task = PickCube()
@@ -269,7 +274,8 @@ def test_grasp_head_learns_where_the_grasp_was_from_the_rows_that_know_it(frame)
     updates, from the rows where it is finite (NaN rows, episodes that never grasped, neither count
     nor poison the loss); predict() answers in the world's axes; the head is checkpointed with the
     agent and needs a camera; unknown options and heads are refused."""
-    from robot_rl.learn.encoder import EncoderConfig, ObsEncoder
+    from robot_rl.learn.encoder import ObsEncoder
+    from robot_rl.learn.config import EncoderConfig
     from robot_rl.tasks.grasp_head import turn_xy
     from robot_rl.tasks.pick_cube import PickCube
 
@@ -325,8 +331,9 @@ def test_aux_head_learns_from_its_own_batch_through_its_cameras_only():
     trains it on that batch (here the RL batch knows no grasp at all, and the head still learns
     where the square is), with an image pass over the head's cameras only (its batch carries no
     other camera); the encoder's other columns are zero in such a pass."""
-    from robot_rl.learn.aux import AuxConfig
-    from robot_rl.learn.encoder import EncoderConfig, ObsEncoder
+    from robot_rl.learn.config import AuxConfig
+    from robot_rl.learn.encoder import ObsEncoder
+    from robot_rl.learn.config import EncoderConfig
 
     torch.manual_seed(0)
     enc = ObsEncoder(7, ["cam", "other"], (16, 16), EncoderConfig(channels=8, feature_dim=16, downsample=1))
@@ -373,8 +380,10 @@ def test_actor_without_images_reads_proprio_and_the_aux_estimate_only():
     """sac.actor_images false: the actor's action depends on proprio and the input aux head's
     estimate (the features' last four columns), not on the image features; the critic still reads
     them; actor_proprio narrows the proprio it reads. Needs a head with input; not with a residual."""
-    from robot_rl.learn.encoder import EncoderConfig, ObsEncoder
-    from robot_rl.learn.sac import SAC, SACConfig
+    from robot_rl.learn.encoder import ObsEncoder
+    from robot_rl.learn.config import EncoderConfig
+    from robot_rl.learn.sac import SAC
+    from robot_rl.learn.config import SACConfig
 
     enc = ObsEncoder(7, ["cam"], (16, 16), EncoderConfig(channels=8, feature_dim=16, downsample=1))
     sac = _grasp_sac(enc, 3, SACConfig(hidden=[32], actor_images=False), input=True)

@@ -18,7 +18,8 @@ import torch
 
 from conftest import REPO, read_json, wait_exit, wait_until
 from robot_rl import sim
-from robot_rl.learn.learner import Learner, LearnerConfig
+from robot_rl.learn.learner import Learner
+from robot_rl.learn.config import LearnerConfig
 from robot_rl.policy.checkpoint import load_checkpoint
 from robot_rl.policy.registry import PolicyRegistry, load
 from robot_rl.policy.runtime import PolicyRuntime
@@ -163,7 +164,8 @@ def test_the_learner_device_is_checked_at_start(session_store, tmp_path):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here: this runs where a GPU machine is lent")
 @pytest.mark.parametrize("mode", ["sac", "residual"])
 def test_the_learner_on_cuda_trains_checkpoints_resumes_and_exports_with_parity_on_the_cpu(session_store, tmp_path, mode):
-    from robot_rl.learn.bc import BCConfig, train_bc
+    from robot_rl.learn.bc import train_bc
+    from robot_rl.learn.config import BCConfig
     from robot_rl.policy.checkpoint import save_checkpoint
 
     path, _ = session_store
@@ -205,7 +207,8 @@ def test_the_learner_logs_its_progress_when_used_as_a_library(session_store, tmp
 
 
 def test_export_runs_in_onnxruntime_and_a_fresh_residual_is_the_base(session_store, tmp_path):
-    from robot_rl.learn.bc import BCConfig, train_bc
+    from robot_rl.learn.bc import train_bc
+    from robot_rl.learn.config import BCConfig
     from robot_rl.policy.checkpoint import save_checkpoint
 
     path, _ = session_store
@@ -273,7 +276,8 @@ def test_chunked_bc_exports_both_outputs_and_the_runtime_ensembles_them(session_
     from robot_rl.control.safety import SafetyLayer
     from conftest import ARM6_COMMAND, ARM6_SAFETY
     from robot_rl.control.watchdog import Watchdog
-    from robot_rl.learn.bc import BCConfig, train_bc
+    from robot_rl.learn.bc import train_bc
+    from robot_rl.learn.config import BCConfig
     from robot_rl.policy.export import export
 
     path, _ = session_store
@@ -508,7 +512,7 @@ def test_grasp_labels_find_the_cube_in_demonstrations_and_corrections(session_st
     expert's demonstrations and in the episodes the simulated human corrected, from every step that
     has one; a learner with task pick_cube carries it in its batches, and an aux head's own batches
     (aux.grasp.batch) only labelled rows; a learner without the task carries no labels."""
-    from robot_rl.learn.aux import AuxConfig
+    from robot_rl.learn.config import AuxConfig
     from robot_rl.tasks.pick_cube import PickCube
 
     path, results = session_store
@@ -569,7 +573,7 @@ def _export_matches_torch(learner, path, tmp_path):
 def test_keypoint_encoder_trains_and_exports_with_parity(session_store, tmp_path):
     """encoder.keypoints: the learner trains a spatial-softmax image encoder and its export passes the
     parity check (the run exports at its end) and runs in onnxruntime on recorded frames."""
-    from robot_rl.learn.encoder import EncoderConfig
+    from robot_rl.learn.config import EncoderConfig
 
     path, _ = session_store
     learner = Learner(learner_cfg(path, tmp_path, encoder=EncoderConfig(keypoints=True), max_updates=3))
@@ -586,7 +590,7 @@ def test_aux_input_policy_trains_resumes_and_exports_with_parity(session_store, 
     launch/learner/rlpd_pick_cube.yaml's learning settings as they stand (an actor that reads two
     proprio columns and that prediction, not images; the head's own batch; the BC term on the encoder)."""
     from robot_rl import config
-    from robot_rl.learn.aux import AuxConfig
+    from robot_rl.learn.config import AuxConfig
 
     path, _ = session_store
     if actor == "recipe":

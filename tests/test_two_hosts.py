@@ -103,7 +103,7 @@ def test_a_session_across_a_lossy_slow_link_replicates_every_episode_and_swaps_p
 
     from conftest import read_json
     from robot_rl import config, sim
-    from robot_rl.learn.learner import LearnerConfig
+    from robot_rl.learn.config import LearnerConfig
     from robot_rl.policy.registry import PolicyRegistry
     from robot_rl.record.graph import RecordingGraph, recording_nodes
     from robot_rl.sim.experts import make_expert

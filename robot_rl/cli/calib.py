@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import pathlib
 
-from robot_rl.cli.common import UsageError
+from robot_rl.cli.common import UsageError, param_default
 
 
 def cmd_calib(args: argparse.Namespace) -> int:
@@ -22,7 +22,10 @@ def cmd_calib(args: argparse.Namespace) -> int:
                 raise UsageError("latency needs --sim: live capture from a robot is not built yet (docs/CALIBRATION.md)")
             from robot_rl.calibration.simscene import record_motion
             log.info("recording %.0f s of arm motion, camera delay %.0f ms injected", args.seconds, args.inject_delay_ms)
-            rec = record_motion(args.seconds, args.inject_delay_ms / 1e3, seed=args.seed)
+            try:
+                rec = record_motion(args.seconds, args.inject_delay_ms / 1e3, seed=args.seed, camera=args.stream)
+            except KeyError:
+                raise UsageError(f"--stream {args.stream}: the simulator has no such camera") from None
             res = wf.run_latency(args.out, args.stream, rec)
         else:
             res = _calib_views(args, board, log)
@@ -62,6 +65,11 @@ COMMANDS = {
 
 
 def add_parsers(sub) -> None:
+    from robot_rl.calibration.simscene import capture, record_motion
+    from robot_rl.calibration.workflow import load_store_images
+
+    seconds, delay_ms = param_default(record_motion, "duration_s"), 1e3 * param_default(record_motion, "camera_delay_s")
+    every = param_default(load_store_images, "every")
     p = sub.add_parser("calib", help=COMMANDS["calib"][0], description=COMMANDS["calib"][0])
     csub = p.add_subparsers(dest="calib_command", metavar="SUBCOMMAND", title="subcommands", required=True)
     for name, what in (("intrinsics", "focal length, principal point, distortion -> calibration/<camera>.yaml"),
@@ -70,11 +78,14 @@ def add_parsers(sub) -> None:
         c = csub.add_parser(name, help=what, description=what)
         c.add_argument("--sim", action="store_true", help="capture in the simulator (board in the scene)")
         c.add_argument("--out", type=pathlib.Path, default=pathlib.Path("calibration"), help="output folder")
-        c.add_argument("--seed", type=int, default=0)
+        c.add_argument("--seed", type=int, default=param_default(record_motion if name == "latency" else capture, "seed"),
+                       help="seed of the simulated views or motion (default %(default)s)")
         if name == "latency":
-            c.add_argument("--inject-delay-ms", type=float, default=100.0, help="simulated camera delay (default 100)")
-            c.add_argument("--seconds", type=float, default=8.0, help="seconds of motion to record (default 8)")
-            c.add_argument("--stream", default="front", help="camera stream name to write the result under")
+            c.add_argument("--inject-delay-ms", type=float, default=delay_ms,
+                           help="simulated camera delay (default %(default)g)")
+            c.add_argument("--seconds", type=float, default=seconds, help="seconds of motion to record (default %(default)g)")
+            c.add_argument("--stream", default=param_default(record_motion, "camera"),
+                           help="the simulator camera to record; the result is written under its name (default %(default)s)")
             continue
         c.add_argument("--setup", choices=["eye_in_hand", "eye_to_hand"], default="eye_in_hand",
                        help="eye_in_hand: wrist camera, board on the table; eye_to_hand: front camera, board on the hand")
@@ -83,6 +94,6 @@ def add_parsers(sub) -> None:
             c.add_argument("--images", type=pathlib.Path, help="a folder of .png/.jpg views of the board")
             c.add_argument("--store", type=pathlib.Path, help="an episode store to take views from")
             c.add_argument("--stream", help="the store's rgb stream")
-            c.add_argument("--every", type=int, default=10, help="take every Nth frame of the stream (default 10)")
+            c.add_argument("--every", type=int, default=every, help="take every Nth frame of the stream (default %(default)s)")
             c.add_argument("--camera", help="camera name for the output file (default: the stream name)")
 

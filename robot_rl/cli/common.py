@@ -3,15 +3,18 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
 import typing
 from typing import Any
 
 from robot_rl.robot import DEFAULT_ROBOT, builtin_names
-from robot_rl.tasks import BUILTIN as BUILTIN_TASKS
+from robot_rl.policy.registry import DEFAULT_ROOT as DEFAULT_REGISTRY
+from robot_rl.tasks import BUILTIN as BUILTIN_TASKS, DEFAULT_TASK
 
 EXIT_USAGE = 2
-TASK_HELP = (f"a simulator task: {', '.join(BUILTIN_TASKS)} (default {next(iter(BUILTIN_TASKS))}), an installed "
+TASK_HELP = (f"a simulator task: {', '.join(BUILTIN_TASKS)} (default {DEFAULT_TASK}), an installed "
              "plug-in's name or a dotted path module:Class (docs/TASKS.md)")
+REGISTRY_HELP = f"the policy registry's folder (default {DEFAULT_REGISTRY})"
 ROBOT_HELP = (f"a builtin robot ({', '.join(builtin_names())}; default {DEFAULT_ROBOT}) or the path of a robot "
               "description YAML (docs/ROBOTS.md)")
 
@@ -55,6 +58,16 @@ def add_fields(parser: argparse.ArgumentParser, cls: type, helps: dict[str, str]
         parser.add_argument(f"--{name.replace('_', '-')}", type=kind if kind in (int, float, str) else str,
                             default=default, choices=(choices or {}).get(name),
                             help=text if "default" in text else f"{text} (default {default if default != '' else 'none'})")
+
+
+def param_default(fn: Any, name: str) -> Any:
+    """The default of `fn`'s parameter `name`: where a command's flag only passes a value on to a
+    core function, the function's signature is the one place its default is written, and the flag's
+    default and help read it there."""
+    default = inspect.signature(fn).parameters[name].default
+    if default is inspect.Parameter.empty:
+        raise TypeError(f"{fn.__qualname__}: {name} has no default")
+    return default
 
 
 def fields_of(args: argparse.Namespace, cls: type, **given: Any) -> Any:

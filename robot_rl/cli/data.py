@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import pathlib
 
-from robot_rl.cli.common import UsageError
+from robot_rl.cli.common import UsageError, param_default
 from robot_rl.log import progress
 
 
@@ -145,12 +145,21 @@ COMMANDS = {
 
 
 def add_parsers(sub) -> None:
+    from robot_rl.store.importers import import_replay_buffer
+    from robot_rl.store.info import info_text
+    from robot_rl.store.lerobot import export_lerobot, import_lerobot
+    from robot_rl.store.media import export_video
+    from robot_rl.store.schema import LOSSLESS_CODECS, LOSSY_CODECS
+
+    image_codecs = [*LOSSLESS_CODECS, *LOSSY_CODECS]
+
     p = sub.add_parser("data", help=COMMANDS["data"][0], description=COMMANDS["data"][0])
     dsub = p.add_subparsers(dest="data_command", metavar="SUBCOMMAND", title="subcommands", required=True)
     store_arg = dict(type=pathlib.Path, help="the store (a directory, e.g. data/session.zarr)")
     d = dsub.add_parser("info", help=DATA_COMMANDS["info"][0], description=DATA_COMMANDS["info"][0])
     d.add_argument("store", **store_arg)
-    d.add_argument("--limit", type=int, default=50, help="show the last N episodes (default 50)")
+    d.add_argument("--limit", type=int, default=param_default(info_text, "limit"),
+                   help="show the last N episodes (default %(default)s)")
     d.add_argument("--all", action="store_true", help="show every episode")
     d = dsub.add_parser("verify", help=DATA_COMMANDS["verify"][0], description=DATA_COMMANDS["verify"][0])
     d.add_argument("store", **store_arg)
@@ -166,24 +175,29 @@ def add_parsers(sub) -> None:
                        help=f"output file (default episode_N.{'mp4' if name == 'export-video' else 'png'})")
         if name == "export-video":
             d.add_argument("--camera", action="append", help="camera stream to include (repeatable; default all)")
-            d.add_argument("--height", type=int, default=480, help="tile height in pixels (default 480)")
+            d.add_argument("--height", type=int, default=param_default(export_video, "height"),
+                           help="tile height in pixels (default %(default)s)")
     d = dsub.add_parser("import-dp", help=DATA_COMMANDS["import-dp"][0], description=DATA_COMMANDS["import-dp"][0])
     d.add_argument("source", type=pathlib.Path, help="ReplayBuffer zarr (directory)")
     d.add_argument("store", type=pathlib.Path, help="new store to create")
-    d.add_argument("--fps", type=float, default=10.0, help="sample rate when the source has no data/timestamp (default 10)")
-    d.add_argument("--task", default="", help="task name for the imported episodes")
-    d.add_argument("--action-key", default="action", help="data/<key> holding actions (default action)")
-    d.add_argument("--image-codec", choices=["zstd", "lz4", "none", "jpeg"], default="zstd",
-                   help="codec for image streams (default zstd, lossless)")
-    d.add_argument("--jpeg-quality", type=int, default=90, help="JPEG quality 1..100 (default 90)")
+    dp = {k: param_default(import_replay_buffer, k) for k in ("fps", "task", "action_key", "image_codec", "jpeg_quality")}
+    d.add_argument("--fps", type=float, default=dp["fps"],
+                   help="sample rate when the source has no data/timestamp (default %(default)g)")
+    d.add_argument("--task", default=dp["task"], help="task name for the imported episodes")
+    d.add_argument("--action-key", default=dp["action_key"], help="data/<key> holding actions (default %(default)s)")
+    d.add_argument("--image-codec", choices=image_codecs, default=dp["image_codec"],
+                   help="codec for image streams (default %(default)s; all but jpeg are lossless)")
+    d.add_argument("--jpeg-quality", type=int, default=dp["jpeg_quality"], help="JPEG quality 1..100 (default %(default)s)")
     d = dsub.add_parser("export-lerobot", help=DATA_COMMANDS["export-lerobot"][0],
                         description=DATA_COMMANDS["export-lerobot"][0])
     d.add_argument("store", **store_arg)
     d.add_argument("out", type=pathlib.Path, help="the dataset directory to create")
     d.add_argument("--episodes", type=int, nargs="+", help="episode indices (default: every committed episode)")
     d.add_argument("--fps", type=int, help="frames per second (default: the store's control rate)")
-    d.add_argument("--codec", choices=["h264", "av1"], default="h264", help="video codec (default h264)")
-    d.add_argument("--crf", type=int, default=18, help="video quality, lower is better (default 18)")
+    d.add_argument("--codec", choices=["h264", "av1"], default=param_default(export_lerobot, "codec"),
+                   help="video codec (default %(default)s)")
+    d.add_argument("--crf", type=int, default=param_default(export_lerobot, "crf"),
+                   help="video quality, lower is better (default %(default)s)")
     d = dsub.add_parser("export-mcap", help=DATA_COMMANDS["export-mcap"][0], description=DATA_COMMANDS["export-mcap"][0])
     d.add_argument("store", **store_arg)
     d.add_argument("--episode", type=int, required=True, help="episode index (see `data info`)")
@@ -194,5 +208,5 @@ def add_parsers(sub) -> None:
                         description=DATA_COMMANDS["import-lerobot"][0])
     d.add_argument("source", type=pathlib.Path, help="LeRobot v3.0 dataset (directory)")
     d.add_argument("store", type=pathlib.Path, help="new store to create")
-    d.add_argument("--image-codec", choices=["zstd", "lz4", "none", "jpeg"], default="zstd",
-                   help="codec for the camera streams (default zstd, lossless)")
+    d.add_argument("--image-codec", choices=image_codecs, default=param_default(import_lerobot, "image_codec"),
+                   help="codec for the camera streams (default %(default)s; all but jpeg are lossless)")

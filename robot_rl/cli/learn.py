@@ -5,11 +5,12 @@ import argparse
 import pathlib
 
 from robot_rl import config
-from robot_rl.cli.common import UsageError, add_overrides
+from robot_rl.cli.common import DEFAULT_REGISTRY, REGISTRY_HELP, UsageError, add_overrides
 
 
 def cmd_bc(args: argparse.Namespace) -> int:
-    from robot_rl.learn.bc import BCConfig, train_and_publish
+    from robot_rl.learn.bc import train_and_publish
+    from robot_rl.learn.config import BCConfig
     from robot_rl.policy.spec import PolicyError
     from robot_rl.store.schema import StoreError
 
@@ -30,7 +31,8 @@ def cmd_bc(args: argparse.Namespace) -> int:
 
 
 def cmd_learn(args: argparse.Namespace) -> int:
-    from robot_rl.learn.learner import Learner, LearnerConfig
+    from robot_rl.learn.learner import Learner
+    from robot_rl.learn.config import LearnerConfig
     from robot_rl.policy.spec import PolicyError
     from robot_rl.store.schema import StoreError
 
@@ -77,7 +79,8 @@ def cmd_learn(args: argparse.Namespace) -> int:
 
 
 def cmd_reward(args: argparse.Namespace) -> int:
-    from robot_rl.learn.reward import RewardConfig, train_and_publish
+    from robot_rl.learn.reward import train_and_publish
+    from robot_rl.learn.config import RewardConfig
     from robot_rl.policy.spec import PolicyError
     from robot_rl.store.schema import StoreError
 
@@ -114,14 +117,16 @@ COMMANDS = {
 
 
 def add_parsers(sub) -> None:
+    from robot_rl.learn.config import BCConfig, LearnerConfig, RewardConfig   # (no torch: defaults for the help)
+
     p = sub.add_parser("bc", help=COMMANDS["bc"][0], description=COMMANDS["bc"][0])
     p.add_argument("--store", type=pathlib.Path, required=True, help="episode store with demonstrations")
     p.add_argument("--policy", required=True, help="registry name to export under")
-    p.add_argument("--kind", choices=["mlp", "cnn"], help="mlp (proprio) or cnn (cameras + proprio); default mlp")
-    p.add_argument("--steps", type=int, help="gradient steps (default 2000)")
+    p.add_argument("--kind", choices=["mlp", "cnn"], help=f"mlp (proprio) or cnn (cameras + proprio); default {BCConfig.kind}")
+    p.add_argument("--steps", type=int, help=f"gradient steps (default {BCConfig.steps})")
     p.add_argument("--checkpoint", type=pathlib.Path, help="where to write the torch checkpoint "
                    "(default runs/<policy>/bc.safetensors; the learner's --base for residual RL)")
-    p.add_argument("--registry", type=pathlib.Path, default=pathlib.Path("policies"))
+    p.add_argument("--registry", type=pathlib.Path, default=pathlib.Path(DEFAULT_REGISTRY), help=REGISTRY_HELP)
     p.add_argument("--config", type=pathlib.Path, help="BCConfig YAML")
     add_overrides(p)
 
@@ -133,11 +138,11 @@ def add_parsers(sub) -> None:
     p.add_argument("--mode", choices=["sac", "residual"])
     p.add_argument("--base", help="residual mode: the base policy's checkpoint (from robot-rl bc)")
     p.add_argument("--cameras", help='rgb streams to learn from: "auto" (all, the default) or "" (state only)')
-    p.add_argument("--utd", type=float, help="gradient updates per arriving transition (default 1)")
+    p.add_argument("--utd", type=float, help=f"gradient updates per arriving transition (default {LearnerConfig.utd:g})")
     p.add_argument("--max-updates", type=int, help="stop after this many updates")
     p.add_argument("--idle-exit-s", type=float, help="stop after this long without new data and nothing owed")
-    p.add_argument("--export-every-s", type=float, help="export and announce the policy this often (default 10)")
-    p.add_argument("--registry", help="policy registry (default policies)")
+    p.add_argument("--export-every-s", type=float, help=f"export and announce the policy this often (default {LearnerConfig.export_every_s:g})")
+    p.add_argument("--registry", help=REGISTRY_HELP)
     p.add_argument("--run-dir", help="checkpoint, metrics and plots (default runs/<policy>)")
     p.add_argument("--resume", action="store_true", help="continue from the run's checkpoint")
     p.add_argument("--no-publish", dest="publish", action="store_false",
@@ -154,8 +159,8 @@ def add_parsers(sub) -> None:
                         "(parity-checked) and plot P(success) along held-out episodes (runs/<name>/reward.png).")
     c.add_argument("store", type=pathlib.Path, help="episode store with episodes labelled success or failure")
     c.add_argument("--name", default="reward", help="registry name (default reward)")
-    c.add_argument("--steps", type=int, help="gradient steps (default 1500)")
-    c.add_argument("--registry", type=pathlib.Path, default=pathlib.Path("policies"))
+    c.add_argument("--steps", type=int, help=f"gradient steps (default {RewardConfig.steps})")
+    c.add_argument("--registry", type=pathlib.Path, default=pathlib.Path(DEFAULT_REGISTRY), help=REGISTRY_HELP)
     c.add_argument("--run-dir", type=pathlib.Path, help="where reward.png goes (default runs/<name>)")
     c.add_argument("--config", type=pathlib.Path, help="RewardConfig YAML")
     add_overrides(c)

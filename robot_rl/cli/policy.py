@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import pathlib
 
-from robot_rl.cli.common import ROBOT_HELP, UsageError
+from robot_rl.cli.common import DEFAULT_REGISTRY, REGISTRY_HELP, ROBOT_HELP, UsageError
 from robot_rl.robot import DEFAULT_ROBOT
 
 
@@ -111,11 +111,11 @@ def add_parsers(sub) -> None:
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--name", required=True, help="policy name in the registry")
     c.add_argument("--parent", default="", help="the policy this one was trained from (name/version)")
-    c.add_argument("--registry", type=pathlib.Path, default=pathlib.Path("policies"))
+    c.add_argument("--registry", type=pathlib.Path, default=pathlib.Path(DEFAULT_REGISTRY), help=REGISTRY_HELP)
     c = psub.add_parser("check", help="load, verify sha256 and run a registry policy; parity against a checkpoint")
     c.add_argument("policy", help="name, name/vNNNN or a path to an .onnx inside --registry")
     c.add_argument("--checkpoint", type=pathlib.Path, help="compare outputs with this checkpoint (parity <= 1e-5)")
-    c.add_argument("--registry", type=pathlib.Path, default=pathlib.Path("policies"))
+    c.add_argument("--registry", type=pathlib.Path, default=pathlib.Path(DEFAULT_REGISTRY), help=REGISTRY_HELP)
     c = psub.add_parser("list", help="every policy version with its creation time, sha256, parent and metrics")
-    c.add_argument("--registry", type=pathlib.Path, default=pathlib.Path("policies"))
+    c.add_argument("--registry", type=pathlib.Path, default=pathlib.Path(DEFAULT_REGISTRY), help=REGISTRY_HELP)
 

@@ -5,9 +5,10 @@ import argparse
 import pathlib
 
 from robot_rl import config
-from robot_rl.cli.common import (ROBOT_HELP, TASK_HELP, UsageError, add_fields, add_overrides, check_task, fields_of,
-                                 sim_domain)
+from robot_rl.cli.common import (DEFAULT_TASK, ROBOT_HELP, TASK_HELP, UsageError, add_fields, add_overrides, check_task,
+                                 fields_of, sim_domain)
 from robot_rl.record.graph import RecordingGraph
+from robot_rl.store.schema import LOSSLESS_CODECS, LOSSY_CODECS
 
 
 def cmd_record(args: argparse.Namespace) -> int:
@@ -115,22 +116,24 @@ def add_parsers(sub) -> None:
         "registry": "policy registry --reward-model names are looked up in",
         "env": "with --sim: an adapted Gymnasium env's mapping as the simulator (docs/ENVS.md; e.g. "
                "robot_rl/envs/gym_hil/pick_cube.yaml); its task, robot, cameras, image size and rate are used",
-    }, choices={"codec": ["zstd", "lz4", "none", "jpeg"]})
+    }, choices={"codec": [*LOSSLESS_CODECS, *LOSSY_CODECS]})
+
+    from robot_rl.session.config import SessionConfig as S   # (no torch: its defaults for the help)
 
     p = sub.add_parser("session", help=COMMANDS["session"][0], description=COMMANDS["session"][0] +
                        ". Stages: demos, bc, hil, select (the best of the learner's last exports and the base on validation seeds becomes "
                        "the final policy), eval, report; `all` (default) skips the stages already done, so "
                        "rerunning continues an interrupted session; naming one stage reruns it.")
     p.add_argument("--stage", choices=["all", "demos", "bc", "hil", "select", "eval", "report"], default="all")
-    p.add_argument("--out", help="session folder: store, registry, learner run, report (default runs/session)")
+    p.add_argument("--out", help=f"session folder: store, registry, learner run, report (default {S.out})")
     p.add_argument("--task", help=TASK_HELP)
     p.add_argument("--robot", help=ROBOT_HELP)
     p.add_argument("--env", help="an adapted Gymnasium env's mapping as the simulator (docs/ENVS.md); its task, "
                    "robot, cameras, image size and rate replace the session's")
-    p.add_argument("--demos", type=int, help="demonstrations to collect (default 5)")
-    p.add_argument("--hil-episodes", type=int, help="episodes of the policy with a human correcting (default 60)")
-    p.add_argument("--eval-episodes", type=int, help="held-out simulator seeds per policy evaluated (default 20)")
-    p.add_argument("--seed", type=int, help="first demonstration seed (default 0)")
+    p.add_argument("--demos", type=int, help=f"demonstrations to collect (default {S.demos})")
+    p.add_argument("--hil-episodes", type=int, help=f"episodes of the policy with a human correcting (default {S.hil_episodes})")
+    p.add_argument("--eval-episodes", type=int, help=f"held-out simulator seeds per policy evaluated (default {S.eval_episodes})")
+    p.add_argument("--seed", type=int, help=f"first demonstration seed (default {S.seed})")
     p.add_argument("--config", type=pathlib.Path, help="SessionConfig YAML (bc: and learner: sections included)")
     add_overrides(p)
 
@@ -139,7 +142,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--config", type=pathlib.Path, help="PreflightConfig YAML: topics with types and rates, "
                    "tolerances, workspace box, joint limits (default: the simulator's interface at 10 Hz)")
     p.add_argument("--sim", action="store_true", help="start the simulated robot (realtime, 10 Hz) and check it")
-    p.add_argument("--task", default="pick_cube", help="with --sim: the task scene; " + TASK_HELP)
+    p.add_argument("--task", default=DEFAULT_TASK, help="with --sim: the task scene; " + TASK_HELP)
     p.add_argument("--dds", choices=["loopback", "system"], help="DDS settings (default: loopback with --sim, "
                    "system otherwise, to meet the robot's driver)")
     p.add_argument("--out", type=pathlib.Path, default=pathlib.Path("runs/preflight"),

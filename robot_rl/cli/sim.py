@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 import pathlib
 
-from robot_rl.cli.common import ROBOT_HELP, TASK_HELP, UsageError, add_fields, check_task, sim_domain
+from robot_rl.cli.common import (DEFAULT_TASK, ROBOT_HELP, TASK_HELP, UsageError, add_fields, check_task, param_default,
+                                 sim_domain)
 from robot_rl.record.graph import RunGraph
 from robot_rl.robot import DEFAULT_ROBOT, canonical as canonical_robot, load as load_robot
 
@@ -55,12 +56,15 @@ COMMANDS = {
 
 
 def add_parsers(sub) -> None:
+    from robot_rl.sim.showcase import run_showcase
+
     p = sub.add_parser("sim", help=COMMANDS["sim"][0], description=COMMANDS["sim"][0])
-    p.add_argument("--task", default="pick_cube", help=TASK_HELP)
+    p.add_argument("--task", default=DEFAULT_TASK, help=TASK_HELP)
     p.add_argument("--robot", default=DEFAULT_ROBOT, help=ROBOT_HELP)
-    p.add_argument("--seed", type=int, default=0, help="episode seed: fixes object and start poses (default 0)")
+    p.add_argument("--seed", type=int, default=param_default(run_showcase, "seed"),
+                   help="episode seed: fixes object and start poses (default %(default)s)")
     p.add_argument("--expert", action="store_true", help="drive with the scripted expert (same as --policy expert)")
-    p.add_argument("--policy", choices=["expert", "weak", "idle"], default="expert",
+    p.add_argument("--policy", choices=["expert", "weak", "idle"], default=param_default(run_showcase, "policy"),
                    help="expert, weak (a degraded expert) or idle (does nothing)")
     p.add_argument("--human", action="store_true", help="a simulated human corrects the policy")
     p.add_argument("--out", type=pathlib.Path, default=pathlib.Path("runs/sim"), help="output folder (default runs/sim)")

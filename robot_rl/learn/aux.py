@@ -17,26 +17,10 @@ the head part of the exported policy.
 """
 from __future__ import annotations
 
-import dataclasses
-from typing import Any, Callable, Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import torch
 from torch import nn
-
-
-@dataclasses.dataclass
-class AuxConfig:
-    weight: float = 1.0              # the head's loss is added to the critic's times this
-    cameras: list[str] = dataclasses.field(default_factory=list)   # it reads these cameras' features ([]: all)
-    batch: int = 0                   # > 0: it learns from its own batch of this many labelled steps
-    input: bool = False              # actor and critic read its prediction (it is exported with the policy)
-    options: dict[str, Any] = dataclasses.field(default_factory=dict)   # the task's own options for the head
-
-    def validate(self) -> None:
-        if self.weight <= 0:
-            raise ValueError("an aux head's weight must be > 0 (leave the head out to turn it off)")
-        if self.batch < 0:
-            raise ValueError("an aux head's batch must be >= 0 (0: it learns from the RL batch's labelled rows)")
 
 
 class AuxHead(nn.Module):

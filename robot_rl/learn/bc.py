@@ -7,14 +7,14 @@ through the registry and runs in the control node like any policy.
 """
 from __future__ import annotations
 
-import dataclasses
 import time
-from typing import Callable, Literal, Optional
+from typing import Callable, Optional
 
 import numpy as np
 import torch
 
 from robot_rl.learn.augment import random_shift
+from robot_rl.learn.config import BCConfig
 from robot_rl.learn.data import action_spec, camera_name, image_streams, obs_specs, proprio_stats, robot_ref
 from robot_rl.log import get_logger
 from robot_rl.policy.checkpoint import PolicyConfig
@@ -24,31 +24,6 @@ from robot_rl.store.sampler import TransitionSampler
 from robot_rl.store.schema import StoreError
 
 log = get_logger(__name__)
-
-
-@dataclasses.dataclass
-class BCConfig:
-    kind: Literal["mlp", "cnn"] = "mlp"
-    cameras: str = "auto"          # cnn: rgb streams to use ("auto": all)
-    hidden: list[int] = dataclasses.field(default_factory=lambda: [256, 256])
-    steps: int = 2000
-    batch: int = 128
-    lr: float = 1e-3
-    augment_pad: int = 4          # DrQ shift in pixels of the (pooled) frames the encoder sees
-    downsample: int = 2            # cnn: images average-pooled by this before the convolutions
-    control_hz: float = 10.0
-    # action chunking (ACT): predict the next `chunk` actions; the runtime executes their temporal
-    # ensemble with weights exp(-chunk_decay * i). 1 = one action per step, as before.
-    chunk: int = 1
-    chunk_decay: float = 0.01
-    seed: int = 0
-    threads: int = 0                         # torch threads; 0: torch's own (OMP_NUM_THREADS, else the cores)
-
-    def validate(self) -> None:
-        if self.steps < 1 or self.batch < 1 or self.lr <= 0:
-            raise ValueError("steps and batch must be >= 1 and lr > 0")
-        if self.chunk < 1 or self.chunk_decay < 0:
-            raise ValueError("chunk must be >= 1 and chunk_decay >= 0")
 
 
 def loss_summary(losses: list[float]) -> dict[str, float]:

@@ -7,26 +7,14 @@ and DrQ do), so the actor's loss cannot bend the representation toward its own Q
 """
 from __future__ import annotations
 
-import dataclasses
 from typing import Optional, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
+from robot_rl.learn.config import EncoderConfig
 from robot_rl.policy.models import ImageEncoder, normalize_proprio
-
-
-@dataclasses.dataclass
-class EncoderConfig:
-    channels: int = 16          # per conv layer (32 costs ~3.7x the time on two CPU cores)
-    feature_dim: int = 64       # per camera
-    downsample: int = 2         # average-pool factor applied to images first (1: none)
-    keypoints: bool = False     # spatial-softmax keypoints instead of the flattened map (ImageEncoder)
-
-    def validate(self) -> None:
-        if self.channels < 1 or self.feature_dim < 1 or self.downsample < 1:
-            raise ValueError("encoder channels, feature_dim and downsample must be >= 1")
 
 
 class ObsEncoder(nn.Module):

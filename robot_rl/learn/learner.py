@@ -33,105 +33,31 @@ import json
 import pathlib
 import threading
 import time
-from typing import Any, Callable, Literal, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 import torch
 
 from robot_rl.learn import device as devices
-from robot_rl.learn.aux import AuxConfig
 from robot_rl.learn.checkpoint import load_learner_state, save_learner_state
+from robot_rl.learn.config import LearnerConfig
 from robot_rl.learn.data import BatchConverter, action_spec, camera_name, image_streams, obs_specs, proprio_stats, robot_ref
 from robot_rl.learn.deploy import DeployedPolicy
-from robot_rl.learn.encoder import EncoderConfig, ObsEncoder
-from robot_rl.learn.sac import SAC, SACConfig
+from robot_rl.learn.encoder import ObsEncoder
+from robot_rl.learn.sac import SAC
 from robot_rl.learn.utd import UTDGovernor
 from robot_rl import tasks
 from robot_rl.log import ensure as ensure_logging, get_logger
 from robot_rl.policy.checkpoint import load_checkpoint
 from robot_rl.policy.export import export
 from robot_rl.policy.models import pool_frames
-from robot_rl.policy.registry import PolicyRegistry, check_name
+from robot_rl.policy.registry import PolicyRegistry
 from robot_rl.policy.spec import PolicyError, PolicyMetadata, ResidualSpec
 from robot_rl.store.reader import EpisodeStore
 from robot_rl.store.sampler import TransitionSampler
 from robot_rl.store.schema import StoreError
 
 log = get_logger(__name__)
-
-
-@dataclasses.dataclass
-class LearnerConfig:
-    store: str = ""
-    policy: str = ""                         # registry name the learner publishes under
-    registry: str = "policies"
-    run_dir: str = ""                        # checkpoint, metrics.jsonl, plots; "" = runs/<policy>
-    mode: Literal["sac", "residual"] = "sac"
-    base: str = ""                           # residual: the base policy's checkpoint (robot-rl bc --checkpoint)
-    residual_scale: float = 0.2
-    cameras: str = "auto"                    # rgb streams to learn from; "" = state only
-    batch: int = 256
-    utd: float = 1.0                         # gradient updates per arriving transition
-    demo_fraction: float = 0.5               # RLPD: share of each batch from human steps
-    nstep: int = 3
-    gamma: float = 0.97
-    reward: Literal["success", "stored", "classifier"] = "success"
-    reward_model: str = ""                   # classifier: registry ref ("name", "name/v0003") or an .onnx inside registry
-    reward_threshold: float = 0.0            # classifier: P(success) that counts; 0 = the model's own
-    intervention_penalty: float = 0.0        # RLIF: reward -= this on the policy step a person took over after
-    warmup_transitions: int = 0              # no updates before this many transitions
-    critic_warmup_updates: int = 0           # critic-only updates first (after any actor pretraining)
-    actor_pretrain_updates: int = 0          # mode sac: BC steps of actor + encoder on human steps before RL
-    export_every_s: float = 10.0
-    checkpoint_every_s: float = 30.0
-    plot_every_s: float = 30.0
-    refresh_s: float = 0.25
-    max_updates: int = 0                     # stop after this many updates (0: no limit)
-    idle_exit_s: float = 0.0                 # stop after this long with no new data and nothing owed (0: never)
-    threads: int = 0                         # torch threads; 0: torch's own (OMP_NUM_THREADS, else the cores)
-    device: str = "auto"                     # auto (CUDA when torch sees a GPU) | cpu | cuda | cuda:N
-    seed: int = 0
-    memory_budget_mb: float = 4096.0
-    task: str = ""                           # the task plug-in whose labelers and aux heads run ("": none)
-    aux: dict[str, AuxConfig] = dataclasses.field(default_factory=dict)   # the task's aux heads to train, by name
-    sac: SACConfig = dataclasses.field(default_factory=SACConfig)
-    encoder: EncoderConfig = dataclasses.field(default_factory=EncoderConfig)
-
-    def validate(self) -> None:
-        if self.policy:
-            try:
-                check_name(self.policy)
-            except PolicyError as exc:
-                raise ValueError(str(exc)) from None
-        if self.mode == "residual" and not self.base:
-            raise ValueError("residual mode needs base (a policy checkpoint, e.g. from robot-rl bc)")
-        if not 0 <= self.demo_fraction <= 1 or self.batch < 2 or self.utd <= 0:
-            raise ValueError("demo_fraction in [0, 1], batch >= 2, utd > 0")
-        if min(self.export_every_s, self.checkpoint_every_s, self.plot_every_s, self.refresh_s) <= 0:
-            raise ValueError("export_every_s, checkpoint_every_s, plot_every_s and refresh_s must be > 0")
-        if self.reward == "classifier" and not self.reward_model:
-            raise ValueError("reward classifier needs reward_model (a registry name from robot-rl reward train)")
-        if not 0 <= self.reward_threshold < 1:
-            raise ValueError("reward_threshold must be in [0, 1)")
-        if self.mode == "residual" and not 0 < self.residual_scale <= 1:
-            raise ValueError("residual_scale must be in (0, 1]")
-        if self.actor_pretrain_updates < 0 or self.critic_warmup_updates < 0:
-            raise ValueError("actor_pretrain_updates and critic_warmup_updates must be >= 0")
-        if self.mode == "residual" and self.actor_pretrain_updates:
-            raise ValueError("actor_pretrain_updates is for mode sac; a residual starts from its base policy")
-        for name, aux in self.aux.items():
-            aux.validate()
-        devices.check(self.device)
-        if not self.sac.actor_images and not any(a.input for a in self.aux.values()):
-            raise ValueError("sac.actor_images: false leaves the actor proprio and the aux heads' predictions: "
-                             "it needs a head with input: true")
-        if not self.sac.actor_images and self.mode == "residual":
-            raise ValueError("sac.actor_images: false is for a policy learned from scratch, not a residual")
-        self.sac.validate()
-
-    @property
-    def run_path(self) -> pathlib.Path:
-        return pathlib.Path(self.run_dir or f"runs/{self.policy}")
 
 
 class Learner:

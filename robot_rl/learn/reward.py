@@ -29,6 +29,7 @@ from torch import nn
 
 from robot_rl.learn.augment import random_shift
 from robot_rl.learn.bc import loss_summary
+from robot_rl.learn.config import RewardConfig
 from robot_rl.learn.data import camera_name, image_streams
 from robot_rl.log import get_logger
 from robot_rl.policy.models import ImageEncoder, pool_frames
@@ -37,31 +38,6 @@ from robot_rl.store.reader import Episode, EpisodeStore
 from robot_rl.store.schema import StoreError
 
 log = get_logger(__name__)
-
-
-@dataclasses.dataclass
-class RewardConfig:
-    cameras: str = "auto"          # rgb streams the classifier sees ("auto": all)
-    success_tail: int = 3          # last steps of a successful episode whose frames are successes
-    guard: int = 8                 # steps before those left out of training (ambiguous)
-    steps: int = 1500
-    batch: int = 128               # half successes, half failures
-    lr: float = 1e-3
-    augment_pad: int = 4           # DrQ shift in pixels of the pooled frames
-    downsample: int = 2
-    channels: int = 16
-    feature_dim: int = 64
-    hidden: int = 128
-    val_fraction: float = 0.2      # share of the labelled episodes held out for the metrics
-    threshold: float = 0.5         # P(success) at or above this counts as a success
-    seed: int = 0
-    threads: int = 0                         # torch threads; 0: torch's own (OMP_NUM_THREADS, else the cores)
-
-    def validate(self) -> None:
-        if self.success_tail < 1 or self.guard < 0 or self.steps < 1 or self.batch < 2 or self.lr <= 0:
-            raise ValueError("success_tail >= 1, guard >= 0, steps >= 1, batch >= 2 and lr > 0")
-        if not 0 <= self.val_fraction < 1 or not 0 < self.threshold < 1:
-            raise ValueError("val_fraction in [0, 1) and threshold in (0, 1)")
 
 
 class SuccessClassifier(nn.Module):

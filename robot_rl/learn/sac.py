@@ -40,48 +40,16 @@ the object is must move toward it. The critic reads everything.
 from __future__ import annotations
 
 import copy
-import dataclasses
 from typing import Mapping, Optional
 
 import torch
 
 from robot_rl.learn.augment import random_shift
-from robot_rl.learn.aux import AuxConfig, AuxHead, AuxInputEncoder, HeadFactory
+from robot_rl.learn.aux import AuxHead, AuxInputEncoder, HeadFactory
+from robot_rl.learn.config import AuxConfig, SACConfig
 from robot_rl.learn.encoder import ObsEncoder
 from robot_rl.learn.nets import ColumnsActor, CriticEnsemble, SquashedGaussianActor
 from robot_rl.learn.residual import combine
-
-
-@dataclasses.dataclass
-class SACConfig:
-    hidden: list[int] = dataclasses.field(default_factory=lambda: [256, 256])
-    ensemble: int = 2
-    target_subset: int = 2
-    lr: float = 3e-4
-    tau: float = 0.005
-    init_temperature: float = 0.1
-    target_entropy: Optional[float] = None   # default: -action_dim
-    augment_pad: int = 4                     # DrQ shift in pixels (0: off)
-    residual_scale: float = 0.0              # > 0: residual actor on a frozen base, scaled by this
-    bc_weight: float = 0.0                   # > 0: actor also imitates human steps (see the module doc)
-    bc_q_filter: bool = True                 # ... only where Q(s, human action) >= Q(s, policy action)
-    bc_encoder: bool = False                 # ... and that term also trains the encoder (with the critic)
-    actor_images: bool = True                # False: the actor reads proprio + the aux heads' predictions only
-    actor_proprio: list[int] = dataclasses.field(default_factory=list)   # ... only these proprio columns ([]: all)
-
-    def validate(self) -> None:
-        if not 2 <= self.target_subset <= self.ensemble:
-            raise ValueError("target_subset must be in [2, ensemble]")
-        if self.lr <= 0 or not 0 < self.tau <= 1 or self.init_temperature <= 0:
-            raise ValueError("lr > 0, tau in (0, 1], init_temperature > 0")
-        if not 0 <= self.residual_scale <= 1 or self.augment_pad < 0:
-            raise ValueError("residual_scale must be in [0, 1] and augment_pad >= 0")
-        if self.bc_weight < 0:
-            raise ValueError("bc_weight must be >= 0")
-        if self.actor_proprio and self.actor_images:
-            raise ValueError("actor_proprio picks the proprio columns of an actor without images (actor_images: false)")
-        if not self.actor_images and self.residual_scale > 0:
-            raise ValueError("actor_images: false is for a policy learned from scratch, not a residual")
 
 
 class SAC:

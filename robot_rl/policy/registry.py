@@ -21,6 +21,7 @@ _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 # The largest model load() reads: a policy for a robot arm is kilobytes to tens of megabytes; a
 # gigabyte file is a mistake or an attack, and reading it would take the loader's memory with it.
 MAX_MODEL_BYTES = 512 * 1024 * 1024
+DEFAULT_ROOT = "policies"   # the registry's folder where none is named
 
 
 def check_name(name: str) -> str:
@@ -32,7 +33,7 @@ def check_name(name: str) -> str:
 
 
 class PolicyRegistry:
-    def __init__(self, root: str | pathlib.Path = "policies") -> None:
+    def __init__(self, root: str | pathlib.Path = DEFAULT_ROOT) -> None:
         self.root = pathlib.Path(root)
 
     def versions(self, name: str) -> list[str]:

@@ -13,8 +13,10 @@ from __future__ import annotations
 import dataclasses
 
 from robot_rl.graph import NodeSpec
+from robot_rl.policy.registry import DEFAULT_ROOT
 from robot_rl.robot import DEFAULT_ROBOT, canonical, load
 from robot_rl.sim.corrector import CorrectorConfig
+from robot_rl.tasks import DEFAULT_TASK
 
 SIM_OPERATORS = ("expert", "corrector")
 LOCKSTEP_WAIT_S = 2.0   # the longest a control tick waits for an adapted env's answer to a command
@@ -25,7 +27,7 @@ DEVICES = ("keyboard", "gamepad", "spacemouse")
 @dataclasses.dataclass
 class RecordingGraph:
     store: str
-    task: str = "pick_cube"
+    task: str = DEFAULT_TASK
     robot: str = DEFAULT_ROBOT   # a builtin robot (robot-rl robots) or a description YAML's path
     episodes: int = 10
     seed: int = 0                        # the simulator's first episode seed (the next ones count up)
@@ -39,7 +41,7 @@ class RecordingGraph:
     # (sim); keyboard|gamepad|spacemouse: a person at a teleop device
     teleop: str = "expert"
     policy: str = ""                     # ONNX the control node starts with ("" = teleop only)
-    registry: str = "policies"
+    registry: str = DEFAULT_ROOT
     reward_model: str = ""               # a reward classifier the control node ends episodes on ("" = off)
     notes: str = ""
     reset_wait_s: float = 5.0
@@ -141,9 +143,9 @@ def recording_nodes(g: RecordingGraph) -> list[NodeSpec]:
 class RunGraph:
     policy: str                          # a checked registry .onnx path
     robot: str = DEFAULT_ROBOT
-    registry: str = "policies"
+    registry: str = DEFAULT_ROOT
     sim: bool = True                     # False: a real robot, its driver already running
-    task: str = "pick_cube"              # the simulator's task
+    task: str = DEFAULT_TASK              # the simulator's task
     seed: int = 0
     rate_hz: float = 10.0
     cameras: str = ""                    # the simulator's cameras (the policy's image inputs)

@@ -6,11 +6,12 @@ import dataclasses
 import pathlib
 from typing import Literal, Optional
 
-from robot_rl.learn.bc import BCConfig
-from robot_rl.learn.learner import LearnerConfig
-from robot_rl.learn.sac import SACConfig
+from robot_rl.learn.config import BCConfig
+from robot_rl.learn.config import LearnerConfig
+from robot_rl.learn.config import SACConfig
 from robot_rl.robot import DEFAULT_ROBOT
 from robot_rl.sim.corrector import CorrectorConfig
+from robot_rl.tasks import DEFAULT_TASK
 
 STAGES = ("demos", "bc", "hil", "select", "eval", "report")
 DEMO_NOTES = "session demonstration"
@@ -36,7 +37,7 @@ def _default_learner() -> LearnerConfig:
 class SessionConfig:
     out: str = "runs/session"
     name: str = "session"                   # registry names: <name>_base (BC) and <name> (the learner's)
-    task: str = "pick_cube"
+    task: str = DEFAULT_TASK
     robot: str = DEFAULT_ROBOT   # a builtin robot (robot-rl robots) or a description YAML's path
     sim: bool = True                        # false: a robot's driver and cameras already run on its topics
     # an adapted Gymnasium env's mapping as the simulator (docs/ENVS.md): its task, robot, cameras,

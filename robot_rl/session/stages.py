@@ -11,7 +11,7 @@ import time
 from typing import Any, Optional
 
 from robot_rl.durable_file import write_durably
-from robot_rl.learn.learner import LearnerConfig
+from robot_rl.learn.config import LearnerConfig
 from robot_rl.log import get_logger
 from robot_rl.robot import canonical
 from robot_rl.session.config import DEMO_NOTES, HIL_NOTES, STAGES, SessionConfig

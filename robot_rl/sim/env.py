@@ -36,7 +36,7 @@ from robot_rl.tasks import Task
 
 @dataclasses.dataclass
 class SimConfig:
-    task: str = "pick_cube"                  # a task by name or dotted path (robot_rl.tasks)
+    task: str = tasks_mod.DEFAULT_TASK       # a task by name or dotted path (robot_rl.tasks)
     robot: str = robot_mod.DEFAULT_ROBOT     # a builtin robot's name or a description YAML's path
     control_hz: float = 10.0
     physics_hz: float = 500.0

@@ -17,6 +17,7 @@ from robot_rl.tasks.base import Task
 
 BUILTIN = {"pick_cube": "robot_rl.tasks.pick_cube:PickCube", "peg_insert": "robot_rl.tasks.peg_insert:PegInsert",
            "open_drawer": "robot_rl.tasks.open_drawer:OpenDrawer"}
+DEFAULT_TASK = "pick_cube"   # the simulator's task where none is named
 GROUP = "robot_rl.tasks"
 
 
