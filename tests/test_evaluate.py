@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import arm6_control
+from robot_rl.robot import load as load_robot
 from robot_rl.session.evaluate import evaluate_policy
 
 
@@ -24,17 +25,19 @@ class Flipper:
 
 def test_evaluation_clamps_as_the_control_node_does():
     policy = Flipper()
-    res = evaluate_policy(policy, "pick_cube", [7], cameras="front", image_size=32)
+    # at 50 Hz arm6's gripper command may move 20 / 50 = 0.4 a tick (its description's max_rate)
+    res = evaluate_policy(policy, "pick_cube", [7], cameras="front", image_size=32, rate_hz=50.0)
     steps = res["steps"][0]
     assert res["version"] == "test/flipper" and res["success"] == [False] and steps == policy.k
     # +1 first (the reference), then -1 is held to 1 - 0.4 = 0.6, from where +1 is within reach: every
     # second command is clamped
     assert res["clamps"]["gripper"] == steps // 2
-    # the same limits as the control node's at 10 Hz: 3 cm and 0.15 rad per tick, 0.4 gripper units
+    # the same limits as the control node's at 10 Hz: 3 cm and 0.15 rad per tick, the gripper's rate
+    # from the robot's description
     cfg, to_command = arm6_control(10.0)
     np.testing.assert_allclose(cfg.max_step, [0.03, 0.03, 0.03, 0.15])
     np.testing.assert_allclose(to_command.scale, [0.03, 0.03, 0.03, 0.15])
-    assert cfg.gripper_max_rate * 0.1 == 0.4
+    assert cfg.gripper_max_rate == load_robot("arm6").gripper.max_rate == 20.0
 
 
 def test_selection_picks_the_best_export_and_the_newest_on_a_tie():

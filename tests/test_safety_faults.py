@@ -92,6 +92,20 @@ def test_hold_and_estop_command_where_the_robot_is_even_outside_the_box():
     assert fresh.filter([0.4, 0, 0.2, 0, 1.0], [np.nan] * 4) == (None, "estop")
 
 
+def test_the_gripper_rate_comes_from_the_robot_description_and_must_be_positive(tmp_path):
+    from robot_rl.control.core import robot_control
+    from robot_rl.robot import load
+    d = load("arm6")
+    d.gripper.max_rate = 2.0
+    cfg, _ = robot_control(d, 10.0)
+    s = SafetyLayer(cfg, 0.1)
+    s.gripper_at_rest = 1.0
+    assert s.filter([0.4, 0, 0.2, 0, -1.0], [0.4, 0, 0.2, 0])[0][4] == pytest.approx(0.8)
+    d.gripper.max_rate = 0.0
+    with pytest.raises(ValueError, match="gripper_max_rate"):
+        SafetyLayer(robot_control(d, 10.0)[0], 0.1)
+
+
 def test_the_first_gripper_command_is_rate_limited_after_start_and_after_an_estop_reset():
     s = SafetyLayer(ARM6_SAFETY(), 0.1)
     s.gripper_at_rest = 1.0   # measured open

@@ -79,7 +79,8 @@ def robot_control(d: RobotDescription, rate_hz: float = 0.0, mode: str = "", max
             ([ws.tilt[1]] * 2 if mode == "ee_rpy" else []) + [ws.yaw[1]]
         step = [ee * period] * 3 + [rot * period] * len(rot_low)
         return (SafetyConfig(mode="ee", low=[*ws.low, *rot_low], high=[*ws.high, *rot_high], max_step=step,
-                             max_velocity=[2 * ee] * 3 + [2 * rot] * len(rot_low), gripper=d.has_gripper),
+                             max_velocity=[2 * ee] * 3 + [2 * rot] * len(rot_low), gripper=d.has_gripper,
+                             gripper_max_rate=d.gripper.max_rate),
                 DeltaCommand(step, d.has_gripper))
     if joint_lower is None or joint_upper is None:
         from robot_rl.robot.kinematics import Kinematics
@@ -88,7 +89,8 @@ def robot_control(d: RobotDescription, rate_hz: float = 0.0, mode: str = "", max
     speed = max_joint_speed or cmd.max_joint_speed
     step = [speed * period] * d.n
     return (SafetyConfig(mode="joint", low=list(joint_lower), high=list(joint_upper), max_step=step,
-                         max_velocity=[2 * speed] * d.n, gripper=d.has_gripper), DeltaCommand(step, d.has_gripper))
+                         max_velocity=[2 * speed] * d.n, gripper=d.has_gripper, gripper_max_rate=d.gripper.max_rate),
+            DeltaCommand(step, d.has_gripper))
 
 
 class ControlCore:

@@ -28,7 +28,7 @@ class SafetyConfig:
     max_step: list[float]       # per control period
     max_velocity: list[float]   # per second, against the measured state
     mode: Literal["ee", "joint"] = "ee"
-    gripper_max_rate: float = 4.0   # command units (-1..1) per second
+    gripper_max_rate: float = 4.0   # command units (-1..1) per second; a robot's description sets its own
     gripper: bool = True            # the command ends with a gripper value (false: a robot without a gripper)
 
     @property
@@ -42,6 +42,8 @@ class SafetyConfig:
             raise ValueError("low, high, max_step and max_velocity need one value per axis")
         if any(lo > hi for lo, hi in zip(self.low, self.high)) or min(self.max_step + self.max_velocity) <= 0:
             raise ValueError("need low <= high and positive max_step / max_velocity")
+        if not self.gripper_max_rate > 0:
+            raise ValueError("gripper_max_rate must be > 0 (command units per second)")
 
 
 class SafetyLayer:

@@ -21,6 +21,7 @@ import pathlib
 from typing import Literal
 
 from robot_rl import config
+from robot_rl.control.safety import SafetyConfig
 
 BUILTIN = pathlib.Path(__file__).parent / "builtin"
 DEFAULT_ROBOT = "arm6"
@@ -87,6 +88,10 @@ class GripperSpec:
     actuators: list[str] = dataclasses.field(default_factory=list)   # position actuators of the fingers ([]: no gripper)
     open: float = 0.04       # their position when fully open (a command of 1)
     closed: float = 0.0      # and fully closed (a command of -1); the opening feature maps this to 1..0
+    # How fast the safety layer lets the gripper command change (command units per second; the
+    # full range is 2): about the fingers' own speed, so it stops a chattering command without
+    # slowing a grasp the hand could make.
+    max_rate: float = SafetyConfig.gripper_max_rate
 
 
 @dataclasses.dataclass
