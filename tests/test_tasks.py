@@ -158,7 +158,8 @@ def test_a_robot_without_a_gripper_reaches_through_ros(procs, tmp_path, outside_
     desc = tmp_path / "bare_arm.yaml"
     desc.write_text((BUILTIN / "arm6.yaml").read_text().replace("arm6.xml", str(BUILTIN / "arm6.xml"))
                     .replace("name: arm6", "name: bare_arm")
-                    .replace("gripper: {actuators: [grip_left, grip_right], open: 0.04, closed: 0.0}", "gripper: {}"))
+                    .replace("gripper: {actuators: [grip_left, grip_right], open: 0.04, closed: 0.0, max_rate: 20.0}",
+                             "gripper: {}"))
     d = robot.load(str(desc))
     assert not d.has_gripper and "gripper" not in proprio_names(d) and action_names(d) == ["dx", "dy", "dz", "dyaw"]
     procs.env = {**procs.env, "PYTHONPATH": f"{outside_task}:{procs.env.get('PYTHONPATH', '')}"}
