@@ -28,9 +28,8 @@ import torch
 
 from robot_rl.learn import device as devices
 from robot_rl.learn.encoder import ObsEncoder
-from robot_rl.learn.config import EncoderConfig
+from robot_rl.learn.config import EncoderConfig, SACConfig
 from robot_rl.learn.sac import SAC
-from robot_rl.learn.config import SACConfig
 
 
 def steps_per_s(step, seconds: float, device: torch.device = torch.device("cpu")) -> float:

@@ -192,9 +192,8 @@ def test_bc_encoder_lets_only_the_imitation_term_into_the_encoder():
     without it. The encoder differs (imitation gradient), the critic and the actor do not (the
     term adds nothing to the critic's gradient, and the actor still learns on detached features)."""
     from robot_rl.learn.encoder import ObsEncoder
-    from robot_rl.learn.config import EncoderConfig
+    from robot_rl.learn.config import EncoderConfig, SACConfig
     from robot_rl.learn.sac import SAC
-    from robot_rl.learn.config import SACConfig
 
     rng = np.random.default_rng(0)
     obs = {"proprio": torch.from_numpy(rng.normal(size=(32, 3)).astype(np.float32)),
@@ -255,9 +254,8 @@ def test_actor_pretraining_imitates_the_batch_and_leaves_the_rl_parts_alone():
 def _grasp_sac(enc, action_dim=2, sac_cfg=None, options=None, **aux):
     """SAC with pick_cube's grasp head (a task's aux head, robot_rl.tasks.grasp_head) as the learner
     builds it: by name, through the task's factory."""
-    from robot_rl.learn.config import AuxConfig
+    from robot_rl.learn.config import AuxConfig, SACConfig
     from robot_rl.learn.sac import SAC
-    from robot_rl.learn.config import SACConfig
     from robot_rl.tasks.pick_cube import PickCube
 
     task = PickCube()
@@ -331,9 +329,8 @@ def test_aux_head_learns_from_its_own_batch_through_its_cameras_only():
     trains it on that batch (here the RL batch knows no grasp at all, and the head still learns
     where the square is), with an image pass over the head's cameras only (its batch carries no
     other camera); the encoder's other columns are zero in such a pass."""
-    from robot_rl.learn.config import AuxConfig
+    from robot_rl.learn.config import AuxConfig, EncoderConfig
     from robot_rl.learn.encoder import ObsEncoder
-    from robot_rl.learn.config import EncoderConfig
 
     torch.manual_seed(0)
     enc = ObsEncoder(7, ["cam", "other"], (16, 16), EncoderConfig(channels=8, feature_dim=16, downsample=1))
@@ -381,9 +378,8 @@ def test_actor_without_images_reads_proprio_and_the_aux_estimate_only():
     estimate (the features' last four columns), not on the image features; the critic still reads
     them; actor_proprio narrows the proprio it reads. Needs a head with input; not with a residual."""
     from robot_rl.learn.encoder import ObsEncoder
-    from robot_rl.learn.config import EncoderConfig
+    from robot_rl.learn.config import EncoderConfig, SACConfig
     from robot_rl.learn.sac import SAC
-    from robot_rl.learn.config import SACConfig
 
     enc = ObsEncoder(7, ["cam"], (16, 16), EncoderConfig(channels=8, feature_dim=16, downsample=1))
     sac = _grasp_sac(enc, 3, SACConfig(hidden=[32], actor_images=False), input=True)

@@ -13,9 +13,8 @@ import pytest
 from conftest import REPO, publish_mlp
 from robot_rl import sim
 from robot_rl.learn.learner import Learner
-from robot_rl.learn.config import LearnerConfig
+from robot_rl.learn.config import LearnerConfig, RewardConfig
 from robot_rl.learn.reward import ClassifierReward, episode_labels, split_episodes, train_and_publish
-from robot_rl.learn.config import RewardConfig
 from robot_rl.policy.ort import session
 from robot_rl.policy.registry import PolicyRegistry, load
 from robot_rl.policy.runtime import PolicyRuntime

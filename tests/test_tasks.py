@@ -65,10 +65,8 @@ def test_a_learner_runs_an_outside_tasks_labeler_and_aux_head(outside_task, tmp_
     one before the step that reached) and trains its aux head with the critic (its loss falls), and
     the head goes into the export when the policy reads it, all without robot_rl knowing the task."""
     from robot_rl import sim
-    from robot_rl.learn.config import AuxConfig
+    from robot_rl.learn.config import AuxConfig, LearnerConfig, SACConfig
     from robot_rl.learn.learner import Learner
-    from robot_rl.learn.config import LearnerConfig
-    from robot_rl.learn.config import SACConfig
     from robot_rl.policy.registry import PolicyRegistry
     from robot_rl.policy.runtime import PolicyRuntime
     from robot_rl.sim.experts import make_expert

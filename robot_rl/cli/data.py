@@ -149,9 +149,7 @@ def add_parsers(sub) -> None:
     from robot_rl.store.info import info_text
     from robot_rl.store.lerobot import export_lerobot, import_lerobot
     from robot_rl.store.media import export_video
-    from robot_rl.store.schema import LOSSLESS_CODECS, LOSSY_CODECS
-
-    image_codecs = [*LOSSLESS_CODECS, *LOSSY_CODECS]
+    from robot_rl.store.schema import CODECS
 
     p = sub.add_parser("data", help=COMMANDS["data"][0], description=COMMANDS["data"][0])
     dsub = p.add_subparsers(dest="data_command", metavar="SUBCOMMAND", title="subcommands", required=True)
@@ -185,7 +183,7 @@ def add_parsers(sub) -> None:
                    help="sample rate when the source has no data/timestamp (default %(default)g)")
     d.add_argument("--task", default=dp["task"], help="task name for the imported episodes")
     d.add_argument("--action-key", default=dp["action_key"], help="data/<key> holding actions (default %(default)s)")
-    d.add_argument("--image-codec", choices=image_codecs, default=dp["image_codec"],
+    d.add_argument("--image-codec", choices=CODECS, default=dp["image_codec"],
                    help="codec for image streams (default %(default)s; all but jpeg are lossless)")
     d.add_argument("--jpeg-quality", type=int, default=dp["jpeg_quality"], help="JPEG quality 1..100 (default %(default)s)")
     d = dsub.add_parser("export-lerobot", help=DATA_COMMANDS["export-lerobot"][0],
@@ -208,5 +206,5 @@ def add_parsers(sub) -> None:
                         description=DATA_COMMANDS["import-lerobot"][0])
     d.add_argument("source", type=pathlib.Path, help="LeRobot v3.0 dataset (directory)")
     d.add_argument("store", type=pathlib.Path, help="new store to create")
-    d.add_argument("--image-codec", choices=image_codecs, default=param_default(import_lerobot, "image_codec"),
+    d.add_argument("--image-codec", choices=CODECS, default=param_default(import_lerobot, "image_codec"),
                    help="codec for the camera streams (default %(default)s; all but jpeg are lossless)")

@@ -8,7 +8,7 @@ from robot_rl import config
 from robot_rl.cli.common import (DEFAULT_TASK, ROBOT_HELP, TASK_HELP, UsageError, add_fields, add_overrides, check_task,
                                  fields_of, sim_domain)
 from robot_rl.record.graph import RecordingGraph
-from robot_rl.store.schema import LOSSLESS_CODECS, LOSSY_CODECS
+from robot_rl.store.schema import CODECS
 
 
 def cmd_record(args: argparse.Namespace) -> int:
@@ -116,7 +116,7 @@ def add_parsers(sub) -> None:
         "registry": "policy registry --reward-model names are looked up in",
         "env": "with --sim: an adapted Gymnasium env's mapping as the simulator (docs/ENVS.md; e.g. "
                "robot_rl/envs/gym_hil/pick_cube.yaml); its task, robot, cameras, image size and rate are used",
-    }, choices={"codec": [*LOSSLESS_CODECS, *LOSSY_CODECS]})
+    }, choices={"codec": list(CODECS)})
 
     from robot_rl.session.config import SessionConfig as S   # (no torch: its defaults for the help)
 

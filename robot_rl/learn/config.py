@@ -7,10 +7,19 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
+import re
 from typing import Any, Literal, Optional
 
 from robot_rl.policy.registry import DEFAULT_ROOT, check_name
 from robot_rl.policy.spec import PolicyError
+
+DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+
+def check_device(spec: str) -> None:
+    """`device` names auto, cpu, cuda or cuda:N (whether torch can use it: robot_rl.learn.device)."""
+    if not DEVICE_RE.match(spec or ""):
+        raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {spec!r}")
 
 
 @dataclasses.dataclass
@@ -47,7 +56,7 @@ class SACConfig:
 
 @dataclasses.dataclass
 class EncoderConfig:
-    channels: int = 16          # per conv layer (32 costs ~3.7x the time on two CPU cores)
+    channels: int = 16          # per conv layer
     feature_dim: int = 64       # per camera
     downsample: int = 2         # average-pool factor applied to images first (1: none)
     keypoints: bool = False     # spatial-softmax keypoints instead of the flattened map (ImageEncoder)
@@ -133,8 +142,7 @@ class LearnerConfig:
             raise ValueError("actor_pretrain_updates is for mode sac; a residual starts from its base policy")
         for name, aux in self.aux.items():
             aux.validate()
-        from robot_rl.learn import device as devices   # (torch: loaded by the learner that validates)
-        devices.check(self.device)
+        check_device(self.device)
         if not self.sac.actor_images and not any(a.input for a in self.aux.values()):
             raise ValueError("sac.actor_images: false leaves the actor proprio and the aux heads' predictions: "
                              "it needs a head with input: true")
@@ -159,7 +167,7 @@ class BCConfig:
     downsample: int = 2            # cnn: images average-pooled by this before the convolutions
     control_hz: float = 10.0
     # action chunking (ACT): predict the next `chunk` actions; the runtime executes their temporal
-    # ensemble with weights exp(-chunk_decay * i). 1 = one action per step, as before.
+    # ensemble with weights exp(-chunk_decay * i). 1 = one action per step.
     chunk: int = 1
     chunk_decay: float = 0.01
     seed: int = 0

@@ -6,22 +6,16 @@ next batch overlaps the current update (robot_rl.learn.learner prefetches it on 
 """
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import torch
 
-DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
-
-
-def check(spec: str) -> None:
-    if not DEVICE_RE.match(spec or ""):
-        raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {spec!r}")
+from robot_rl.learn.config import check_device
 
 
 def resolve(spec: str) -> torch.device:
     """The torch device for a config's `device`; a clear error for a GPU torch cannot use."""
-    check(spec)
+    check_device(spec)
     if spec == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(spec)

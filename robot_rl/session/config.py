@@ -6,9 +6,7 @@ import dataclasses
 import pathlib
 from typing import Literal, Optional
 
-from robot_rl.learn.config import BCConfig
-from robot_rl.learn.config import LearnerConfig
-from robot_rl.learn.config import SACConfig
+from robot_rl.learn.config import BCConfig, LearnerConfig, SACConfig
 from robot_rl.robot import DEFAULT_ROBOT
 from robot_rl.sim.corrector import CorrectorConfig
 from robot_rl.tasks import DEFAULT_TASK

@@ -25,6 +25,7 @@ SUCCESS_UNKNOWN, SUCCESS_NO, SUCCESS_YES = -1, 0, 1
 
 LOSSLESS_CODECS = ("none", "zstd", "lz4")
 LOSSY_CODECS = ("jpeg",)
+CODECS = LOSSLESS_CODECS + LOSSY_CODECS   # every stream codec (the lossy ones for rgb streams only)
 StreamKind = Literal["rgb", "depth", "vector"]
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
@@ -75,9 +76,9 @@ class StreamSpec:
         if self.kind == "depth":
             if len(self.shape) != 2 or dt.kind not in "uf":
                 raise ValueError(f"stream {self.name}: depth samples are [H, W] uint16 or float, got {self.dtype} {self.shape}")
-        if self.codec not in LOSSLESS_CODECS + LOSSY_CODECS:
+        if self.codec not in CODECS:
             raise ValueError(f"stream {self.name}: codec {self.codec!r} is not one of "
-                             f"{', '.join(LOSSLESS_CODECS + LOSSY_CODECS)}")
+                             f"{', '.join(CODECS)}")
         if self.codec in LOSSY_CODECS and self.kind != "rgb":
             raise ValueError(f"stream {self.name}: codec {self.codec!r} is lossy; only rgb streams may use it "
                              "(proprio and depth stay lossless)")
