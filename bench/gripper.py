@@ -1,0 +1,81 @@
+"""How fast each simulated hand closes and opens, for its description's `gripper.max_rate`.
+
+    .venv/bin/python bench/gripper.py                      # the builtin robots (arm6, arm7, panda, jaco)
+    .venv-gym-hil/bin/python bench/gripper.py --gym-hil    # gym-hil's Panda and Robotiq 2F-85
+
+From open, the fingers get a full close command held for --steps control steps, then a full open
+one; the opening (1 open .. 0 closed, measured at the fingers) is printed after each step. A
+safety layer's gripper rate limit slower than the fingers only delays every grasp (docs/ROBOTS.md):
+the figure to read is how many steps the fingers take on their own to go 90% of the way. A limit
+of 2 x the command rate (Hz) command units per second lets a full close through in one step. The builtin robots step the
+simulator directly (robot_rl.sim, no safety layer in between). gym-hil runs in its own environment
+(docs/ENVS.md), so that mode imports gym-hil only: its gripper reading is the command, not the
+fingers, so the fingers' joint is read from its MuJoCo data.
+"""
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+
+def steps_to_90(opening: list[float]) -> int | None:
+    """The first step at which the fingers are 90% of the way from where they started."""
+    start, end = opening[0], opening[-1]
+    for k, o in enumerate(opening[1:], 1):
+        if abs(o - start) >= 0.9 * abs(end - start):
+            return k
+    return None
+
+
+def builtin(robots: list[str], steps: int):
+    from robot_rl import sim
+    for robot in robots:
+        env = sim.make(robot=robot)
+        env.reset(seed=0)
+        hz = env.description.command.rate_hz
+        runs = {}
+        for name, g in (("close", -1.0), ("open", 1.0)):
+            seq = [float(env.gripper_opening())]
+            for _ in range(steps):
+                env.step(np.array([0, 0, 0, 0, g]))
+                seq.append(float(env.gripper_opening()))
+            runs[name] = seq
+        yield robot, hz, runs, env.description.gripper.max_rate
+
+
+def gym_hil(steps: int):
+    import gymnasium as gym
+    import gym_hil  # noqa: F401  (registers its envs)
+    env = gym.make("gym_hil/PandaPickCubeBase-v0", image_obs=False)
+    env.reset(seed=0)
+    model, data = env.unwrapped._model, env.unwrapped._data
+    joint = model.joint("right_driver_joint")
+    hi = float(model.jnt_range[joint.id][1])
+    def opening():
+        return 1.0 - float(data.qpos[model.jnt_qposadr[joint.id]]) / hi
+    runs = {}
+    for name, g in (("close", 1.0), ("open", -1.0)):   # its grasp: +1 closes fully, -1 opens
+        seq = [opening()]
+        for _ in range(steps):
+            env.step(np.array([0, 0, 0, 0, 0, 0, g], np.float32))
+            seq.append(opening())
+        runs[name] = seq
+    yield "gym_hil_panda", 1.0 / env.unwrapped.control_dt, runs, None
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--robots", default="arm6,arm7,panda,jaco", help="builtin robots, comma-separated")
+    p.add_argument("--gym-hil", action="store_true", help="gym-hil's Panda instead (run with .venv-gym-hil's python)")
+    p.add_argument("--steps", type=int, default=6, help="control steps each command is held")
+    a = p.parse_args()
+    rows = gym_hil(a.steps) if a.gym_hil else builtin(a.robots.split(","), a.steps)
+    for robot, hz, runs, declared in rows:
+        for name, seq in runs.items():
+            print(f"{robot:14s} {name:5s} at {hz:g} Hz: " + " ".join(f"{o:.2f}" for o in seq)
+                  + f"   90% in {steps_to_90(seq)} steps" + (f"   (max_rate declared {declared:g}/s)" if declared else ""))
+
+
+if __name__ == "__main__":
+    main()
