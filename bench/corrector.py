@@ -9,7 +9,8 @@ the simulated human under each judge (robot_rl.sim.corrector: "plan" takes over 
 leaves the scripted expert's route, "progress" only when the task stops advancing). The policy's
 action goes to the human, and what the human commands to the simulator, as in a session, but
 without the control node's safety layer. "Needless takeovers": episodes the human took over that
-the policy finishes alone on the same seed (of those it finishes alone), a judge's false alarms.
+the policy finishes alone on the same seed (of those it finishes alone), a judge's false alarms;
+"set off by": how many takeovers each of the judge's triggers started (off_plan, stall, regress).
 Prints a table; writes JSON with --json.
 """
 from __future__ import annotations
@@ -23,7 +24,7 @@ import numpy as np
 
 def run(policy, env, seeds, judge: str | None, settings: dict | None = None) -> dict:
     from robot_rl.sim.corrector import CorrectorConfig, SimulatedHuman
-    success, steps, took_over, takeovers, episode_takeovers = [], 0, 0, 0, []
+    success, steps, took_over, takeovers, episode_takeovers, triggers = [], 0, 0, 0, [], {}
     for seed in seeds:
         obs, info = env.reset(seed=int(seed))
         human = SimulatedHuman(env, CorrectorConfig(judge=judge, **(settings or {})), seed=int(seed)) if judge else None
@@ -40,10 +41,12 @@ def run(policy, env, seeds, judge: str | None, settings: dict | None = None) -> 
             obs, _, term, trunc, info = env.step(action)
             done = term or trunc
         success.append(bool(info["success"]))
+        for k, n in (human.triggers.items() if human else ()):
+            triggers[k] = triggers.get(k, 0) + n
         episode_takeovers.append(takeovers - sum(episode_takeovers))
     return {"judge": judge or "alone", "success_rate": float(np.mean(success)), "steps": steps,
             "intervention_rate": took_over / steps, "takeovers_per_episode": takeovers / len(seeds),
-            "success": success, "episode_takeovers": episode_takeovers}
+            "success": success, "episode_takeovers": episode_takeovers, "triggers": triggers}
 
 
 def main() -> None:
@@ -73,7 +76,7 @@ def main() -> None:
     seeds = list(range(args.first_seed, args.first_seed + args.episodes))
     rows = []
     print(f"{'policy':<48} {'human':<9} {'success':>8} {'intervention steps':>19} {'takeovers/episode':>18} "
-          f"{'needless takeovers':>19}")
+          f"{'needless takeovers':>19}  set off by")
     for path in args.policies:
         policy = PolicyRuntime.from_file(path)
         alone = None
@@ -86,7 +89,8 @@ def main() -> None:
             rows.append(r)
             needless = f"{r['needless_takeovers']} of {sum(alone)}" if judge else "-"
             print(f"{str(path)[-48:]:<48} {r['judge']:<9} {r['success_rate']:>8.0%} {r['intervention_rate']:>19.0%} "
-                  f"{r['takeovers_per_episode']:>18.2f} {needless:>19}", flush=True)
+                  f"{r['takeovers_per_episode']:>18.2f} {needless:>19}  "
+                  + " ".join(f"{k} {n}" for k, n in sorted(r["triggers"].items())), flush=True)
     env.close()
     if args.json:
         args.json.write_text(json.dumps({"seeds": seeds, "settings": settings, "rows": rows}, indent=1))

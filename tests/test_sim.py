@@ -211,7 +211,9 @@ def test_robot_description_names_are_checked(tmp_path):
         config.from_dict(SimConfig, {"robot": "no_such_robot"})
 
 
-def _corrected_episodes(policy, n=10, **human_kw):
+def _corrected_episodes(policy, n=10, triggers=None, **human_kw):
+    """(success, per-step intervention flags) of n corrected episodes; `triggers`, a list, gets
+    each episode's takeovers by what set them off."""
     from robot_rl.sim.corrector import CorrectedEnv, CorrectorConfig, SimulatedHuman
     env = make("pick_cube", cameras=[])
     human = SimulatedHuman(env, CorrectorConfig(**human_kw), seed=0)
@@ -225,6 +227,8 @@ def _corrected_episodes(policy, n=10, **human_kw):
             flags.append(info["is_intervention"])
             done = term or trunc
         out.append((info["success"], flags))
+        if triggers is not None:
+            triggers.append(dict(human.triggers))
     return out
 
 
@@ -348,8 +352,10 @@ def test_expert_replan_picks_up_the_plan_where_the_scene_is():
 
 def test_the_progress_judge_still_takes_over_a_policy_that_gets_nowhere():
     idle = lambda env, obs, info: np.zeros(5)  # noqa: E731
-    results = _corrected_episodes(idle, judge="progress", patience=3, reaction_steps=3)
+    triggers = []
+    results = _corrected_episodes(idle, judge="progress", patience=3, reaction_steps=3, triggers=triggers)
     assert sum(s for s, _ in results) >= 9
+    assert all(t.get("off_plan", 0) >= 1 and "regress" not in t for t in triggers), triggers
     # the task does not advance, so off the plan is off: noticed after `patience` steps, acts 3 later
     assert all(flags.index(True) == 2 + 3 for _, flags in results)
 
@@ -390,10 +396,12 @@ def test_the_progress_judge_hands_back_once_the_policy_is_on_track():
 def test_the_progress_judge_takes_over_when_the_task_goes_backwards():
     """A policy that does the expert's job, then climbs away: the human takes over once the task is
     `regress_m` behind its best, long before a stall would have made it."""
+    triggers = []
     results = _corrected_episodes(_expert_after(0, away_at=8), judge="progress", stall_steps=50,
-                                  reaction_steps=1, n=6)
-    for success, flags in results:
+                                  reaction_steps=1, n=6, triggers=triggers)
+    for (success, flags), set_off in zip(results, triggers):
         assert success and 8 < flags.index(True) <= 8 + 5, flags
+        assert set_off.get("regress", 0) >= 1 and "stall" not in set_off, set_off
 
 
 def test_a_bad_corrector_judge_is_refused():

@@ -68,6 +68,7 @@ class SimulatedHuman:
         self.countdown: Optional[int] = None   # reaction delay running
         self.driving = 0                       # steps of control left
         self.interventions = 0
+        self.triggers: dict[str, int] = {}     # takeovers by what set them off (off_plan, stall, regress)
 
     def act(self, policy_action: np.ndarray, obs: dict[str, Any], info: dict[str, Any]) -> tuple[np.ndarray, bool]:
         """(action to execute, intervening) for this step."""
@@ -104,9 +105,12 @@ class SimulatedHuman:
         else:
             self.since_progress += 1
         regressed = by_progress and distance > self.best_distance + self.cfg.regress_m
-        if self.countdown is None and (self.off_plan >= self.cfg.patience or self.since_progress >= self.cfg.stall_steps
-                                       or regressed):
-            self.countdown = self.cfg.reaction_steps
+        if self.countdown is None:
+            trigger = ("off_plan" if self.off_plan >= self.cfg.patience else
+                       "stall" if self.since_progress >= self.cfg.stall_steps else "regress" if regressed else None)
+            if trigger is not None:
+                self.countdown = self.cfg.reaction_steps
+                self.triggers[trigger] = self.triggers.get(trigger, 0) + 1
         if self.countdown is not None:
             if self.countdown == 0:
                 self.countdown = None
