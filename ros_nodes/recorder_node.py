@@ -11,7 +11,8 @@ Episodes: each starts while every stream delivers and the control node drives (w
 service, the first waits for the graph's start-up to be over: robot_rl.record.control_watch); an
 operator event or max_episode_s ends one; the node commits it (in the background), calls
 reset_service (the simulator's /sim/reset; an episode starts at the `t_ns=` its reply names, if
-any; a lost reply is asked for again) or waits reset_wait_s for the operator to reset the scene,
+any; a lost reply is asked for again; a service not up yet is waited for, 60 s before the first
+episode and 5 s between episodes, with the status lines going on) or waits reset_wait_s for the operator to reset the scene,
 and starts the next, until `episodes` are done
 (then it exits 0). It announces each episode on /episode/event ("start <episode>", "end <episode>
 <status>"); the reset service's reply goes into the episode's notes (the simulator's seed). A store
@@ -191,7 +192,7 @@ class RecorderNode(RobotRLNode):
                         self.get_logger().warning(f"the control node held {self.control.holds} times in "
                                                   f"{c.warmup_max_s:g} s of warm-up: resetting while it drives")
                     # the graph's start-up transients are over: reset
-                    future, phase = self._reset(timeout_s=60.0), "resetting"
+                    future, phase = self._reset(service_wait_s=60.0), "resetting"
                 elif phase == "start" and t >= until and ready and (not c.wait_for_control or self.control.driving(t)):
                     episode = rec.begin(start_ns, min_sensor_ns=min_stamp)
                     self.pub_episode.publish(String(data=f"start {episode}"))
@@ -218,6 +219,13 @@ class RecorderNode(RobotRLNode):
                     else:
                         self.get_logger().info(f"next episode in {c.reset_wait_s:g} s: reset the scene")
                         phase, until = "start", t + c.reset_wait_s
+                elif phase == "resetting" and future is None:   # the service is not up yet
+                    if self.reset_client.service_is_ready():
+                        future = self._reset()
+                    elif t - self._reset_called > self._service_wait_s:
+                        self.get_logger().error(f"{c.reset_service} is not available after {self._service_wait_s:g} s; "
+                                                f"starting the next episode anyway")
+                        future = _Done()
                 elif phase == "resetting" and not future.done() and t - self._reset_called > c.reset_reply_s:
                     self.get_logger().warning(f"{c.reset_service}: no reply in {c.reset_reply_s:g} s; calling it again")
                     future = self._reset()
@@ -240,6 +248,8 @@ class RecorderNode(RobotRLNode):
     def _waiting(self, phase: str, t: float, ready: bool, until: float) -> str:
         """Between episodes: what the recorder waits for, for the status line."""
         c = self.config
+        if phase == "resetting" and not self.reset_client.service_is_ready():
+            return f"waiting for {c.reset_service} to come up ({t - self._reset_called:.0f} s)"
         if phase == "resetting":
             return f"waiting for {c.reset_service}'s reply"
         if phase == "committing":
@@ -308,11 +318,12 @@ class RecorderNode(RobotRLNode):
         self.get_logger().info(f"episode {commit.episode} committed ({commit.status}) in {commit.latency_s:.2f} s: "
                                f"{commit.steps} steps, samples {commit.samples}")
 
-    def _reset(self, timeout_s: float = 5.0):
-        self._reset_called = time.monotonic()
-        if not self.reset_client.wait_for_service(timeout_sec=timeout_s):
-            self.get_logger().error(f"{self.config.reset_service} is not available; starting the next episode anyway")
-            return _Done()
+    def _reset(self, service_wait_s: float = 5.0):
+        """The reset call's future; None while the service is not up (the thread goes on taking
+        samples and printing status lines, and calls once it is, or gives up after service_wait_s)."""
+        self._reset_called, self._service_wait_s = time.monotonic(), service_wait_s
+        if not self.reset_client.service_is_ready():
+            return None
         return self.reset_client.call_async(Trigger.Request())
 
     def close(self) -> None:

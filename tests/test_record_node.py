@@ -187,6 +187,30 @@ def test_a_lost_reset_reply_is_asked_for_again(procs, tmp_path):
     assert [e.status for e in eps] == ["complete", "complete"] and all("reset: episode" in e.notes for e in eps)
 
 
+@pytest.mark.hil
+def test_a_reset_service_that_never_comes_up_is_waited_for_with_the_status_lines_going_on(procs, tmp_path):
+    """The recorder waits for a reset service that is not up without blocking its thread: its status
+    lines say what it waits for, and start_timeout_s still ends the wait (the service's own 60 s
+    limit before the first episode would be long past it)."""
+    import yaml
+
+    from robot_rl.record.graph import RecordingGraph, recording_nodes
+
+    store_path = tmp_path / "noreset.zarr"
+    nodes = [dataclasses.asdict(n) for n in recording_nodes(RecordingGraph(
+        store=str(store_path), episodes=1, sim=True, teleop="expert", max_episode_s=30.0))]
+    recorder = next(n for n in nodes if n["name"] == "recorder")
+    recorder["parameters"].update(reset_service="/sim/reset_nobody", start_timeout_s=12.0)
+    graph = tmp_path / "graph.yaml"
+    graph.write_text(yaml.safe_dump({"name": "noreset", "nodes": nodes}))
+    proc = procs.start([ROBOT_RL, "up", str(graph)], "up")
+    assert wait_exit(proc, 120) != 0
+    log = proc.log_path.read_text(errors="replace")
+    assert re.search(r"waiting for /sim/reset_nobody to come up \(\d+ s\)", log), log[-3000:]
+    assert "no episode started in 12 s: waiting for /sim/reset_nobody to come up" in log, log[-3000:]
+    assert verify(store_path).ok and len(EpisodeStore(store_path).episodes()) == 0
+
+
 def test_a_recorder_that_cannot_start_an_episode_fails_naming_what_it_waited_for(procs, tmp_path):
     """start_timeout_s (set by graphs with the simulator inside): a robot whose streams never come
     makes the recorder exit 1 with what it waited for, not wait forever; the store is left valid."""
