@@ -45,8 +45,10 @@ def builtin(robots: list[str], steps: int):
 
 
 def gym_hil(steps: int):
+    import importlib
+
     import gymnasium as gym
-    import gym_hil  # noqa: F401  (registers its envs)
+    importlib.import_module("gym_hil")   # registers its envs
     env = gym.make("gym_hil/PandaPickCubeBase-v0", image_obs=False)
     env.reset(seed=0)
     model, data = env.unwrapped._model, env.unwrapped._data
