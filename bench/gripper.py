@@ -3,11 +3,14 @@
     .venv/bin/python bench/gripper.py                      # the builtin robots (arm6, arm7, panda, jaco)
     .venv-gym-hil/bin/python bench/gripper.py --gym-hil    # gym-hil's Panda and Robotiq 2F-85
 
-From open, the fingers get a full close command held for --steps control steps, then a full open
+From open, the fingers get a full close command held for --steps (8) control steps, then a full open
 one; the opening (1 open .. 0 closed, measured at the fingers) is printed after each step. A
 safety layer's gripper rate limit slower than the fingers only delays every grasp (docs/ROBOTS.md):
-the figure to read is how many steps the fingers take on their own to go 90% of the way. A limit
-of 2 x the command rate (Hz) command units per second lets a full close through in one step. The builtin robots step the
+the figures to read are how many steps the fingers take on their own to go 90% of the way, and,
+for the builtin robots, how many they take with the command ramped at the description's
+`gripper.max_rate` (the safety layer's limit): where the second is larger, the limit delays every
+grasp. A limit of 2 x the command rate (Hz) command units per second lets a full close through in
+one step. The builtin robots step the
 simulator directly (robot_rl.sim, no safety layer in between). gym-hil runs in its own environment
 (docs/ENVS.md), so that mode imports gym-hil only: its gripper reading is the command, not the
 fingers, so the fingers' joint is read from its MuJoCo data.
@@ -20,10 +23,11 @@ import numpy as np
 
 
 def steps_to_90(opening: list[float]) -> int | None:
-    """The first step at which the fingers are 90% of the way from where they started."""
-    start, end = opening[0], opening[-1]
+    """The first step at which the fingers are 90% of the way closed (from open) or open (from
+    closed); None: not within the steps run."""
+    target = 0.0 if opening[0] > 0.5 else 1.0
     for k, o in enumerate(opening[1:], 1):
-        if abs(o - start) >= 0.9 * abs(end - start):
+        if abs(o - target) <= 0.1:
             return k
     return None
 
@@ -34,6 +38,7 @@ def builtin(robots: list[str], steps: int):
         env = sim.make(robot=robot)
         env.reset(seed=0)
         hz = env.description.command.rate_hz
+        rate = env.description.gripper.max_rate
         runs = {}
         for name, g in (("close", -1.0), ("open", 1.0)):
             seq = [float(env.gripper_opening())]
@@ -41,7 +46,15 @@ def builtin(robots: list[str], steps: int):
                 env.step(np.array([0, 0, 0, 0, g]))
                 seq.append(float(env.gripper_opening()))
             runs[name] = seq
-        yield robot, hz, runs, env.description.gripper.max_rate
+        # the same close with the command ramped as the safety layer's limit ramps it
+        env.reset(seed=0)
+        g, seq = 1.0, [float(env.gripper_opening())]
+        for _ in range(steps):
+            g = max(-1.0, g - rate / hz)
+            env.step(np.array([0, 0, 0, 0, g]))
+            seq.append(float(env.gripper_opening()))
+        runs[f"close, {rate:g}/s limit"] = seq
+        yield robot, hz, runs
 
 
 def gym_hil(steps: int):
@@ -63,20 +76,20 @@ def gym_hil(steps: int):
             env.step(np.array([0, 0, 0, 0, 0, 0, g], np.float32))
             seq.append(opening())
         runs[name] = seq
-    yield "gym_hil_panda", 1.0 / env.unwrapped.control_dt, runs, None
+    yield "gym_hil_panda", 1.0 / env.unwrapped.control_dt, runs   # its max_rate: robot_rl/envs/gym_hil/panda.yaml
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--robots", default="arm6,arm7,panda,jaco", help="builtin robots, comma-separated")
     p.add_argument("--gym-hil", action="store_true", help="gym-hil's Panda instead (run with .venv-gym-hil's python)")
-    p.add_argument("--steps", type=int, default=6, help="control steps each command is held")
+    p.add_argument("--steps", type=int, default=8, help="control steps each command is held")
     a = p.parse_args()
     rows = gym_hil(a.steps) if a.gym_hil else builtin(a.robots.split(","), a.steps)
-    for robot, hz, runs, declared in rows:
+    for robot, hz, runs in rows:
         for name, seq in runs.items():
-            print(f"{robot:14s} {name:5s} at {hz:g} Hz: " + " ".join(f"{o:.2f}" for o in seq)
-                  + f"   90% in {steps_to_90(seq)} steps" + (f"   (max_rate declared {declared:g}/s)" if declared else ""))
+            print(f"{robot:14s} {name:20s} at {hz:g} Hz: " + " ".join(f"{o:.2f}" for o in seq)
+                  + f"   90% in {steps_to_90(seq)} steps")
 
 
 if __name__ == "__main__":
