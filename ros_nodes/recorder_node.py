@@ -16,7 +16,8 @@ episode and 5 s between episodes, with the status lines going on) or waits reset
 operator to reset the scene, and starts the next, until `episodes` are done (then it exits 0). It
 announces each episode on /episode/event ("start <episode>", "end <episode> <status>"); the reset
 service's reply goes into the episode's notes (the simulator's seed). A store that exists is
-appended to. Stopping the node mid-episode commits the episode as `aborted`; a kill -9 leaves it for `robot-rl data repair` (or the next run) to recover.
+appended to. Stopping the node mid-episode commits the episode as `aborted`; a kill -9 leaves it
+for `robot-rl data repair` (or the next run) to recover.
 
 Like the control loop, a thread of its own takes every message raw from subscriptions no executor
 spins (ros_nodes.polled): an rclpy executor costs ~220 us of Python per message here.
