@@ -10,10 +10,10 @@ the figures to read are how many steps the fingers take on their own to go 90% o
 for the builtin robots, how many they take with the command ramped at the description's
 `gripper.max_rate` (the safety layer's limit): where the second is larger, the limit delays every
 grasp. A limit of 2 x the command rate (Hz) command units per second lets a full close through in
-one step. The builtin robots step the
-simulator directly (robot_rl.sim, no safety layer in between). gym-hil runs in its own environment
-(docs/ENVS.md), so that mode imports gym-hil only: its gripper reading is the command, not the
-fingers, so the fingers' joint is read from its MuJoCo data.
+one step. The builtin robots step the simulator directly (robot_rl.sim, no safety layer in
+between). gym-hil runs in its own environment (docs/ENVS.md), so that mode imports gym-hil only:
+its gripper reading is the command, not the fingers, so the fingers' joint is read from its MuJoCo
+data.
 """
 from __future__ import annotations
 
@@ -32,6 +32,15 @@ def steps_to_90(opening: list[float]) -> int | None:
     return None
 
 
+def trace(step, opening, commands) -> list[float]:
+    """The opening before and after each of `commands` (one gripper command a step)."""
+    seq = [opening()]
+    for g in commands:
+        step(g)
+        seq.append(opening())
+    return seq
+
+
 def builtin(robots: list[str], steps: int):
     from robot_rl import sim
     for robot in robots:
@@ -39,21 +48,13 @@ def builtin(robots: list[str], steps: int):
         env.reset(seed=0)
         hz = env.description.command.rate_hz
         rate = env.description.gripper.max_rate
-        runs = {}
-        for name, g in (("close", -1.0), ("open", 1.0)):
-            seq = [float(env.gripper_opening())]
-            for _ in range(steps):
-                env.step(np.array([0, 0, 0, 0, g]))
-                seq.append(float(env.gripper_opening()))
-            runs[name] = seq
+        step = lambda g: env.step(np.array([0, 0, 0, 0, g]))   # noqa: E731
+        opening = lambda: float(env.gripper_opening())        # noqa: E731
+        runs = {"close": trace(step, opening, [-1.0] * steps), "open": trace(step, opening, [1.0] * steps)}
         # the same close with the command ramped as the safety layer's limit ramps it
         env.reset(seed=0)
-        g, seq = 1.0, [float(env.gripper_opening())]
-        for _ in range(steps):
-            g = max(-1.0, g - rate / hz)
-            env.step(np.array([0, 0, 0, 0, g]))
-            seq.append(float(env.gripper_opening()))
-        runs[f"close, {rate:g}/s limit"] = seq
+        ramp = [max(-1.0, 1.0 - rate / hz * k) for k in range(1, steps + 1)]
+        runs[f"close, {rate:g}/s limit"] = trace(step, opening, ramp)
         yield robot, hz, runs
 
 
@@ -69,13 +70,9 @@ def gym_hil(steps: int):
     hi = float(model.jnt_range[joint.id][1])
     def opening():
         return 1.0 - float(data.qpos[model.jnt_qposadr[joint.id]]) / hi
-    runs = {}
-    for name, g in (("close", 1.0), ("open", -1.0)):   # its grasp: +1 closes fully, -1 opens
-        seq = [opening()]
-        for _ in range(steps):
-            env.step(np.array([0, 0, 0, 0, 0, 0, g], np.float32))
-            seq.append(opening())
-        runs[name] = seq
+    step = lambda g: env.step(np.array([0, 0, 0, 0, 0, 0, g], np.float32))   # noqa: E731
+    # its grasp: +1 closes fully, -1 opens
+    runs = {"close": trace(step, opening, [1.0] * steps), "open": trace(step, opening, [-1.0] * steps)}
     yield "gym_hil_panda", 1.0 / env.unwrapped.control_dt, runs   # its max_rate: robot_rl/envs/gym_hil/panda.yaml
 
 
