@@ -360,9 +360,10 @@ def test_the_progress_judge_still_takes_over_a_policy_that_gets_nowhere():
     assert all(flags.index(True) == 2 + 3 for _, flags in results)
 
 
-def _expert_after(k: int, scale: float = 1.0, away_at: int = 10**6):
+def _expert_after(k: int, scale: float = 1.0, away_at: int = 10**6, back_at: int = 10**6):
     """A policy that idles for k steps, then does what the expert would at `scale` of its speed,
-    and from step `away_at` on climbs away from the task."""
+    from step `away_at` on climbs away from the task, and from `back_at` on does the expert's job
+    again."""
     holder = {}
 
     def policy(env, obs, info):
@@ -371,9 +372,9 @@ def _expert_after(k: int, scale: float = 1.0, away_at: int = 10**6):
             e.reset()
         if env.steps < k:
             return np.zeros(5)
-        if env.steps >= away_at:
+        if away_at <= env.steps < back_at:
             return np.array([0.0, 0.0, 1.0, 0.0, 1.0])
-        if env.steps == k or info.get("is_intervention"):   # from wherever the scene is when it gets control
+        if env.steps in (k, back_at) or info.get("is_intervention"):   # from wherever the scene is when it gets control
             e.replan(info)
         a = e.act(obs, info)
         a[:4] *= scale
@@ -402,6 +403,19 @@ def test_the_progress_judge_takes_over_when_the_task_goes_backwards():
     for (success, flags), set_off in zip(results, triggers):
         assert success and 8 < flags.index(True) <= 8 + 5, flags
         assert set_off.get("regress", 0) >= 1 and "stall" not in set_off, set_off
+
+
+def test_the_progress_judge_leaves_a_policy_that_mends_its_mistake_before_the_takeover():
+    """The same climb away, but the policy heads back to the task before the human's reaction delay
+    is over (a missed grasp it reopens and retries): the human leaves it be. Climbing on, it is
+    taken over (above)."""
+    triggers = []
+    results = _corrected_episodes(_expert_after(0, away_at=8, back_at=10), judge="progress", stall_steps=50,
+                                  reaction_steps=2, n=6, triggers=triggers)
+    assert all(s and not any(f) for s, f in results) and not any(triggers), (results, triggers)
+    late = _corrected_episodes(_expert_after(0, away_at=8, back_at=14), judge="progress", stall_steps=50,
+                               reaction_steps=2, n=6)
+    assert all(any(f) for _, f in late)
 
 
 def test_a_bad_corrector_judge_is_refused():

@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+import yaml
 
 from conftest import REPO, run_logged, user_module, wait_exit
 from robot_rl import tasks
@@ -153,11 +154,10 @@ def test_a_robot_without_a_gripper_reaches_through_ros(procs, tmp_path, outside_
     from robot_rl.robot.features import action_names, proprio_names
     from robot_rl.store import EpisodeStore
 
+    fields = yaml.safe_load((BUILTIN / "arm6.yaml").read_text())
+    fields.update(name="bare_arm", model={"mjcf": str(BUILTIN / fields["model"]["mjcf"])}, gripper={})
     desc = tmp_path / "bare_arm.yaml"
-    desc.write_text((BUILTIN / "arm6.yaml").read_text().replace("arm6.xml", str(BUILTIN / "arm6.xml"))
-                    .replace("name: arm6", "name: bare_arm")
-                    .replace("gripper: {actuators: [grip_left, grip_right], open: 0.04, closed: 0.0, max_rate: 20.0}",
-                             "gripper: {}"))
+    desc.write_text(yaml.safe_dump(fields))
     d = robot.load(str(desc))
     assert not d.has_gripper and "gripper" not in proprio_names(d) and action_names(d) == ["dx", "dy", "dz", "dyaw"]
     procs.env = {**procs.env, "PYTHONPATH": f"{outside_task}:{procs.env.get('PYTHONPATH', '')}"}

@@ -11,7 +11,8 @@ What "wrong" is depends on its judge:
   the policy takes: off the expert's route for `patience` steps on which the task did not advance,
   no new best for `stall_steps`, or the task `regress_m` behind its best. It hands back once the
   policy's proposed motion heads the way the expert's does (direction, not speed) with the same
-  gripper command. Its plan follows the scene (Expert.replan: at the object it compares the policy
+  gripper command, and by the same test it does not take over at the end of its reaction delay
+  if the policy is already mending a mistake (off the route or going back) itself. Its plan follows the scene (Expert.replan: at the object it compares the policy
   with closing on it, not with the approach its phases started with). It leaves a policy that
   succeeds by its own route alone, so its intervention rate falls as the policy gets better.
 - "plan": off the expert's route (the action's distance to the expert's over `tube`) for
@@ -66,6 +67,7 @@ class SimulatedHuman:
         self.last_distance = np.inf     # the first step of an episode is not progress
         self.since_progress = 0
         self.countdown: Optional[int] = None   # reaction delay running
+        self.trigger: Optional[str] = None     # what started it
         self.driving = 0                       # steps of control left
         self.interventions = 0
         self.triggers: dict[str, int] = {}     # takeovers by what set them off (off_plan, stall, regress)
@@ -109,12 +111,17 @@ class SimulatedHuman:
             trigger = ("off_plan" if self.off_plan >= self.cfg.patience else
                        "stall" if self.since_progress >= self.cfg.stall_steps else "regress" if regressed else None)
             if trigger is not None:
-                self.countdown = self.cfg.reaction_steps
-                self.triggers[trigger] = self.triggers.get(trigger, 0) + 1
+                self.countdown, self.trigger = self.cfg.reaction_steps, trigger
         if self.countdown is not None:
             if self.countdown == 0:
                 self.countdown = None
+                if by_progress and self.trigger != "stall" and self._on_track(np.asarray(policy_action), expert_action, True):
+                    # by the time a person's hand is on the stick the policy is mending its mistake
+                    # itself (reopening, heading back): they leave it be, and judge from here
+                    self._watch_again(distance)
+                    return np.asarray(policy_action, dtype=np.float64), False
                 self.driving = self.cfg.hold_steps
+                self.triggers[self.trigger] = self.triggers.get(self.trigger, 0) + 1
                 if by_progress:   # a person plans from the scene as it is now, not from where the
                     self.expert.replan(info)   # expert's phases went while the policy drove
                 self.interventions += 1
