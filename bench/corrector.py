@@ -3,6 +3,7 @@ many of the corrected episodes succeed.
 
     python bench/corrector.py runs/session/policies/session_base/v0001.onnx \
         runs/session/policies/session/v0011.onnx --episodes 20
+    python bench/corrector.py runs/panda/policies/session/v0028.onnx --robot panda --judges progress
 
 For each registry ONNX policy, on the same held-out seeds: the policy alone (no human), then with
 the simulated human under each judge (robot_rl.sim.corrector: "plan" takes over when the policy
@@ -53,6 +54,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("policies", type=pathlib.Path, nargs="+", help="registry .onnx files")
     ap.add_argument("--task", default="pick_cube")
+    ap.add_argument("--robot", default=None, help="builtin name or description YAML (default: the builtin default)")
     ap.add_argument("--episodes", type=int, default=20)
     ap.add_argument("--first-seed", type=int, default=500_000, help="held-out seeds first..first+episodes-1")
     ap.add_argument("--json", type=pathlib.Path, default=None)
@@ -70,8 +72,9 @@ def main() -> None:
     from robot_rl.control.core import robot_control
     from robot_rl.policy.runtime import PolicyRuntime
 
-    _, to_command = robot_control(robot.load(robot.DEFAULT_ROBOT), 10.0)   # the env's action scaling = the control node's, as in eval
-    env = sim.make(args.task, cameras=["front", "wrist"], image_size=[128, 128], control_hz=10.0,
+    name = args.robot or robot.DEFAULT_ROBOT
+    _, to_command = robot_control(robot.load(name), 10.0)   # the env's action scaling = the control node's, as in eval
+    env = sim.make(args.task, name, cameras=["front", "wrist"], image_size=[128, 128], control_hz=10.0,
                    max_pos_step=float(to_command.scale[0]), max_yaw_step=float(to_command.scale[3]))
     seeds = list(range(args.first_seed, args.first_seed + args.episodes))
     rows = []
