@@ -12,9 +12,10 @@ What "wrong" is depends on its judge:
   no new best for `stall_steps`, or the task `regress_m` behind its best. It hands back once the
   policy's proposed motion heads the way the expert's does (direction, not speed) with the same
   gripper command, and by the same test it does not take over at the end of its reaction delay
-  if the policy is already mending a mistake (off the route or going back) itself. Its plan follows the scene (Expert.replan: at the object it compares the policy
-  with closing on it, not with the approach its phases started with). It leaves a policy that
-  succeeds by its own route alone, so its intervention rate falls as the policy gets better.
+  if the policy is already mending a mistake (off the route or going back) itself. Its plan
+  follows the scene (Expert.replan: at the object it compares the policy with closing on it, not
+  with the approach its phases started with). It leaves a policy that succeeds by its own route
+  alone, so its intervention rate falls as the policy gets better.
 - "plan": off the expert's route (the action's distance to the expert's over `tube`) for
   `patience` steps, or no progress toward the expert's current goal for `stall_steps`; it hands
   back once the policy's action is within the tube. It takes over a policy that succeeds by
@@ -115,7 +116,8 @@ class SimulatedHuman:
         if self.countdown is not None:
             if self.countdown == 0:
                 self.countdown = None
-                if by_progress and self.trigger != "stall" and self._on_track(np.asarray(policy_action), expert_action, True):
+                if (by_progress and self.trigger != "stall"
+                        and self._on_track(np.asarray(policy_action), expert_action, by_progress)):
                     # by the time a person's hand is on the stick the policy is mending its mistake
                     # itself (reopening, heading back): they leave it be, and judge from here
                     self._watch_again(distance)
