@@ -596,7 +596,8 @@ class ControlNode(RobotRLNode):
         if safety.estopped:
             level, state = DiagnosticStatus.ERROR, "E-STOPPED"
         elif watchdog.holding:
-            level, state = DiagnosticStatus.WARN, "holding"
+            stale = watchdog.stale(time.monotonic_ns())   # the inputs are stamped when received, on this clock
+            level, state = DiagnosticStatus.WARN, f"holding (stale: {', '.join(stale)})" if stale else "holding"
         elif self.core.faults > self._faults_seen:   # a policy fault since the last report
             level, state = DiagnosticStatus.WARN, self.core.last_fault
         self._faults_seen = self.core.faults
@@ -605,7 +606,8 @@ class ControlNode(RobotRLNode):
                   "waited": self.waited,
                   "period_error_p50_us": round(per["p50_us"], 1), "period_error_p99_us": round(per["p99_us"], 1),
                   "compute_p99_us": round(comp["p99_us"], 1), "obs_age_p99_us": round(lat["p99_us"], 1),
-                  "stale_events": watchdog.stale_events, "clamps": json.dumps(dict(safety.counts)),
+                  "stale_events": watchdog.stale_events, "stale_inputs": json.dumps(dict(watchdog.stale_inputs)),
+                  "clamps": json.dumps(dict(safety.counts)),
                   "malformed_inputs": json.dumps(self.polled.malformed()),
                   "policy_faults": self.core.faults, "last_policy_fault": self.core.last_fault,
                   "last_refused_update": self.last_refusal}
@@ -616,6 +618,7 @@ class ControlNode(RobotRLNode):
         self.get_logger().info(f"{values['policy']}: {self.ticks} ticks, period error p99 {per['p99_us']:.0f} us, "
                                f"compute p99 {comp['p99_us']:.0f} us, obs age p99 {lat['p99_us']:.0f} us, "
                                f"{self.overruns} overruns, {state}, clamps {values['clamps']}"
+                               + (f", holds by stale input {values['stale_inputs']}" if watchdog.stale_inputs else "")
                                + (f", {self.waited} ticks waited for the simulator" if self.lockstep_wait_ns else ""))
 
     def close(self) -> None:
@@ -627,7 +630,8 @@ class ControlNode(RobotRLNode):
                       "period_error": summarize_ns(self.period_err.values()), "latency": summarize_ns(self.latency.values()),
                       "compute": summarize_ns(self.compute.values()),
                       "policy": policy_version(self.core.policy), "swaps": self.swap_log, "clamps": dict(self.core.safety.counts),
-                      "stale_events": self.core.watchdog.stale_events, "estopped": self.core.safety.estopped,
+                      "stale_events": self.core.watchdog.stale_events, "stale_inputs": dict(self.core.watchdog.stale_inputs),
+                      "estopped": self.core.safety.estopped,
                       "policy_faults": self.core.faults, "last_policy_fault": self.core.last_fault,
                       "inputs_received": {s.topic: s.received for s in self.polled.subs},
                       "malformed_inputs": self.polled.malformed(), "compute_parts": {k: summarize_ns(v.values()) for k, v in self.prof.items()}}

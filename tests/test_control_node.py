@@ -77,7 +77,7 @@ def test_control_node_drives_the_sim_and_hot_swaps_only_good_policies(procs, tmp
     assert abs(np.median(ticks[1:, 1]) / 1e6 - 50.0) < 5.0 and ticks[1:, 1].max() / 1e6 <= rep["max_gap_ms"] + 1e-6
     sent = ticks[:, 2] >= 0
     assert sent.sum() > 60 and np.all(ticks[sent, 2:] > 0)  # compute and observation age of every command
-    assert rep["stale_events"] >= 1  # held when the sim went silent
+    assert rep["stale_events"] >= 1 and rep["stale_inputs"].get("proprio", 0) >= 1  # held when the sim went silent
     log = ctl.log_path.read_text()
     assert "policy update refused, keeping pol/v0002" in log
 

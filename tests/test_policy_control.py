@@ -130,7 +130,7 @@ def test_watchdog_holds_within_one_period_and_resumes_after_fresh_data():
     assert first_hold <= 30 + 5 + 1  # max age 50 ms = 5 periods, noticed at the next tick
     resumed = states.index(True, first_hold)
     assert resumed == 50 + 10  # fresh again at 50, then 100 ms of fresh data
-    assert wd.stale_events == 1
+    assert wd.stale_events == 1 and wd.stale_inputs == {"camera": 1}   # which input held the loop
 
 
 def test_exported_policy_drives_the_simulator_like_torch_and_the_human_overrides(registry):

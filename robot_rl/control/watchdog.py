@@ -2,6 +2,7 @@
 only after every input has been fresh for `resume_after_s` without a break."""
 from __future__ import annotations
 
+import collections
 from typing import Optional
 
 
@@ -13,6 +14,7 @@ class Watchdog:
         self.fresh_since: Optional[int] = None
         self.holding = True          # nothing seen yet
         self.stale_events = 0
+        self.stale_inputs: collections.Counter[str] = collections.Counter()   # holds by the input that went stale
 
     def update(self, name: str, stamp_ns: int) -> None:
         if name not in self.last_ns:
@@ -25,9 +27,11 @@ class Watchdog:
 
     def ok(self, now_ns: int) -> bool:
         """True when the loop may act on its inputs at now_ns."""
-        if self.stale(now_ns):
+        stale = self.stale(now_ns)
+        if stale:
             if not self.holding:
                 self.stale_events += 1
+                self.stale_inputs.update(stale)
             self.holding, self.fresh_since = True, None
             return False
         if self.holding:
