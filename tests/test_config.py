@@ -159,7 +159,14 @@ def test_a_session_learner_with_aux_heads_takes_the_sessions_task(tmp_path):
     head = "learner.aux.grasp={weight: 1.0, cameras: [wrist], batch: 64, input: true}"
     cfg = config.load(SessionConfig, None, ["task=open_drawer", head])
     assert cfg.learner.task == "" and cfg.learner_config().task == "open_drawer"
-    assert config.load(SessionConfig, None, ["task=open_drawer"]).learner_config().task == ""   # no heads, no task
+    assert cfg.learner_config().aux["grasp"].cameras == ["wrist"]   # the config's heads, not the task's defaults
+    # named none, the learner trains those the task recommends (the grasping tasks: grasp, read by the policy) ...
+    default = config.load(SessionConfig, None, ["task=open_drawer"]).learner_config()
+    assert default.task == "open_drawer" and list(default.aux) == ["grasp"] and default.aux["grasp"].input
+    # ... none for a task that recommends none, with task_aux off, or without cameras: no heads, no task
+    for overrides in (["task=peg_insert"], ["task=open_drawer", "task_aux=false"], ["task=open_drawer", "cameras="]):
+        lc = config.load(SessionConfig, None, overrides).learner_config()
+        assert (lc.task, lc.aux) == ("", {}), overrides
     # a learner on its own must name the task its heads come from
     alone = config.load(LearnerConfig, None, [head.removeprefix("learner."), "store=s.zarr", "policy=p"])
     with pytest.raises(ValueError, match="aux grasp needs the task whose heads they are"):

@@ -584,6 +584,23 @@ def test_grasp_offsets_point_at_the_last_close_of_a_success():
     np.testing.assert_allclose(grasp_offsets(obs, action, success=True)[:, 0], 0.03 - obs[:, -5], atol=1e-7)
 
 
+def test_goal_offsets_point_at_where_a_success_ended():
+    """robot_rl.tasks.grasp.goal_offsets (peg_insert's `goal` label): the ee position and yaw at the
+    last step minus each step's, on every step; NaN for a failure."""
+    from robot_rl.tasks.grasp import goal_offsets
+
+    obs = np.zeros((5, 2 * 1 + 5), np.float32)
+    obs[:, -5] = np.arange(5) * 0.01                 # ee x moves 1 cm a step
+    obs[:, -3] = [0.1, 0.08, 0.06, 0.05, 0.05]       # ee z goes down
+    obs[:, -2] = [-3.1, 3.1, 3.0, 3.0, 3.0]          # ee yaw, across +-pi
+    off = goal_offsets(obs, success=True)
+    assert off.shape == (5, 4) and off.dtype == np.float32
+    np.testing.assert_allclose(off[:, 0], 0.04 - obs[:, -5], atol=1e-7)
+    np.testing.assert_allclose(off[:, 2], 0.05 - obs[:, -3], atol=1e-7)
+    np.testing.assert_allclose(off[:, 3], [-0.1832, -0.1, 0, 0, 0], atol=1e-4)   # wrapped: -0.18, not 6.1
+    assert np.isnan(goal_offsets(obs, success=False)).all()
+
+
 # --- missing and truncated chunks (issue #34) ----------------------------------------------------
 def _unit_file(store: EpisodeStore, label: str, row: int) -> pathlib.Path:
     """The file (shard, or chunk of an unsharded array) holding `row` of array `label`."""

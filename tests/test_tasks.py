@@ -102,6 +102,39 @@ def test_a_learner_runs_an_outside_tasks_labeler_and_aux_head(outside_task, tmp_
     np.testing.assert_allclose(rt(obs), learner.behavior_policy(deterministic=True)(obs), atol=1e-4)
 
 
+def test_peg_insert_labels_where_the_peg_went_in_and_its_head_learns_it(tmp_path):
+    """peg_insert's `goal` labeler on the expert's recorded episodes: the tool's position plus the
+    label is above the hole (within its half width: the peg hangs straight down from the tool), on
+    every step; the learner trains the `goal` head that a session's learner takes by default."""
+    from robot_rl import sim
+    from robot_rl.learn.config import LearnerConfig, SACConfig
+    from robot_rl.learn.learner import Learner
+    from robot_rl.session import SessionConfig
+    from robot_rl.sim.experts import make_expert
+    from robot_rl.sim.rollout import rollout, sim_store_spec
+    from robot_rl.store.writer import StoreWriter
+    from robot_rl.tasks.peg_insert import HOLE_HALF
+
+    env = sim.make("peg_insert", cameras=["front"], image_size=[32, 32])
+    store, holes = tmp_path / "peg.zarr", []
+    with StoreWriter(store, sim_store_spec(env)) as w:
+        for seed in range(2):
+            holes.append(env.reset(seed=seed)[1]["state"]["hole_pos"])
+            assert rollout(env, w, seed, operator=make_expert(env, seed=seed))["success"]
+    env.close()
+    aux = SessionConfig(task="peg_insert").learner_config().aux
+    cfg = LearnerConfig(store=str(store), policy="peg", registry=str(tmp_path / "policies"), run_dir=str(tmp_path / "run"),
+                        batch=32, utd=100.0, task="peg_insert", aux=aux, sac=SACConfig(augment_pad=0))
+    learner = Learner(cfg)
+    s = learner.sampler
+    assert list(aux) == ["goal"] and s.count("goal") == len(s)
+    for i, ep in enumerate(learner.store.episodes()):
+        b = s.batch(np.arange(*ep.steps))
+        where = b["obs"][:, -5:-3] + b["labels"]["goal"][:, :2]
+        assert np.abs(where - holes[i][:2]).max() < HOLE_HALF, (i, where[0], holes[i])
+    assert np.isfinite(learner.update()["goal_loss"])
+
+
 def test_the_learner_and_the_store_name_no_task():
     """Nothing under robot_rl/learn or robot_rl/store names a task or an object (the issue's grep;
     `peg` only as a word, not inside JPEG, the image codec) or a proprio column layout."""

@@ -6,7 +6,7 @@ import dataclasses
 import pathlib
 from typing import Literal, Optional
 
-from robot_rl.learn.config import BCConfig, LearnerConfig, SACConfig
+from robot_rl.learn.config import AuxConfig, BCConfig, LearnerConfig, SACConfig
 from robot_rl.robot import DEFAULT_ROBOT
 from robot_rl.sim.corrector import CorrectorConfig
 from robot_rl.tasks import DEFAULT_TASK
@@ -77,6 +77,10 @@ class SessionConfig:
     # handing back once the policy heads the right way, so its intervention rate falls as the policy
     # improves.
     corrector_judge: Literal["plan", "progress"] = CorrectorConfig.judge
+    # The learner also trains the auxiliary heads the task recommends (Task.default_aux; the grasping
+    # tasks: where the episode grasped, which the policy reads) when `learner.aux` names none: a
+    # policy that misjudges where the object is misses its first grasp, and the human takes over.
+    task_aux: bool = True
     bc: BCConfig = dataclasses.field(default_factory=_default_bc)
     learner: LearnerConfig = dataclasses.field(default_factory=_default_learner)
 
@@ -119,10 +123,15 @@ class SessionConfig:
 
     def learner_config(self) -> LearnerConfig:
         # auxiliary heads are the session's task's unless the learner names another
-        task = self.learner.task or (self.task if self.learner.aux else "")
+        aux = self.learner.aux
+        if not aux and self.task_aux and self.cameras:   # (the heads read the cameras' features)
+            from robot_rl import config, tasks
+            aux = {name: config.from_dict(AuxConfig, fields)
+                   for name, fields in tasks.get(self.learner.task or self.task)().default_aux().items()}
+        task = self.learner.task or (self.task if aux else "")
         cfg = dataclasses.replace(self.learner, store=str(self.store), policy=self.name, registry=str(self.registry),
                                   run_dir=str(self.learner_dir), base=str(self.bc_checkpoint) if
-                                  self.learner.mode == "residual" else "", task=task)
+                                  self.learner.mode == "residual" else "", task=task, aux=aux)
         cfg.validate()
         return cfg
 

@@ -85,6 +85,11 @@ class Task:
         columns (the configured cameras' image features); `options` are the config's for it."""
         raise ValueError(f"task {self.name} has no auxiliary head {name!r}")
 
+    def default_aux(self) -> dict[str, dict[str, Any]]:
+        """The auxiliary heads a session's learner trains for this task when its config names none
+        (`learner.aux`), by name: each an AuxConfig's fields (robot_rl.learn.config). None by default."""
+        return {}
+
 
 
 

@@ -56,16 +56,37 @@ def grasp_offsets(obs: np.ndarray, executed_action: np.ndarray, success: bool) -
     closes = gripper_closes(executed_action)
     if not len(closes):
         return out
-    ee = obs[:, lay.ee_pos]
-    yaw = obs[:, lay.ee_yaw]
-    if not (np.isfinite(ee[closes[-1]]).all() and np.isfinite(yaw[closes[-1]])):
-        return out
     start = 0
     if len(closes) > 1:   # the first open command after the previous close (exists: the last close follows one)
         grip = np.asarray(executed_action, np.float64)[:, -1]
         start = closes[-2] + int(np.flatnonzero(grip[closes[-2]:] > 0)[0])
-    out[start:, :3] = ee[closes[-1]] - ee[start:]
-    out[start:, 3] = (yaw[closes[-1]] - yaw[start:] + np.pi) % (2 * np.pi) - np.pi
+    return _offsets(obs, lay, int(closes[-1]), start, out)
+
+
+def goal_offsets(obs: np.ndarray, success: bool) -> np.ndarray:
+    """[L, 4] float32: the ee pose at the last step of a successful episode (where the task was
+    done: a peg in its hole) minus each step's, as grasp_offsets; NaN everywhere when the episode
+    did not succeed or has no ee pose."""
+    obs = np.asarray(obs, np.float64)
+    out = np.full((obs.shape[0], GRASP_DIM), np.nan, np.float32)
+    if not success or obs.ndim != 2 or obs.shape[1] < 7 or obs.shape[0] < 2:
+        return out
+    try:
+        lay = ProprioLayout.of_dim(obs.shape[1])
+    except ValueError:   # not a robot's proprio vector (an imported store): no labels
+        return out
+    return _offsets(obs, lay, obs.shape[0] - 1, 0, out)
+
+
+def _offsets(obs: np.ndarray, lay: ProprioLayout, at: int, start: int, out: np.ndarray) -> np.ndarray:
+    """out[start:] = the ee position and yaw at step `at` minus each step's (yaw wrapped to
+    [-pi, pi)); out unchanged when the pose at `at` is not finite."""
+    ee = obs[:, lay.ee_pos]
+    yaw = obs[:, lay.ee_yaw]
+    if not (np.isfinite(ee[at]).all() and np.isfinite(yaw[at])):
+        return out
+    out[start:, :3] = ee[at] - ee[start:]
+    out[start:, 3] = (yaw[at] - yaw[start:] + np.pi) % (2 * np.pi) - np.pi
     return out
 
 
@@ -77,7 +98,8 @@ def grasp_phase(moving: bool, at_grasp: bool, over: bool) -> int:
 
 
 class GraspLabels:
-    """A Task mix-in: the `grasp` labeler (grasp_offsets) and the `grasp` auxiliary head."""
+    """A Task mix-in: the `grasp` labeler (grasp_offsets) and the `grasp` auxiliary head, which a
+    session's learner trains by default."""
 
     def labelers(self):
         return {"grasp": Labeler(GRASP_DIM, lambda steps, success: grasp_offsets(
@@ -88,6 +110,11 @@ class GraspLabels:
             return super().aux_head(name, columns, proprio_dim, hidden, options)
         from robot_rl.tasks.grasp_head import GraspHead   # torch: only where a learner runs
         return GraspHead(columns, proprio_dim, hidden, options)
+
+    def default_aux(self):
+        # a session's learner predicts the grasp from every camera, from a batch of its own labelled
+        # steps, and its actor and critic read that prediction (in the gripper's yaw frame)
+        return {"grasp": {"weight": 1.0, "batch": 64, "input": True, "options": {"frame": "gripper"}}}
 
 
 class GraspOutcome:

@@ -1,7 +1,8 @@
 """The grasp head: an auxiliary head (robot_rl.learn.aux) that learns from image features where a
 successful episode grasped relative to the gripper and the yaw it still had to turn (the `grasp`
-label, robot_rl.tasks.grasp). A sparse reward says only that an episode succeeded; this asks the
-encoder directly where the object is.
+label, robot_rl.tasks.grasp), or, on another label of the same form, where it finished (peg_insert's
+`goal`). A sparse reward says only that an episode succeeded; this asks the encoder directly where
+the object is.
 
 Options (the learner config's `aux: {grasp: {options: ...}}`):
 - frame: world | gripper. The offset in the world's axes, or turned into the gripper's yaw frame,
@@ -30,16 +31,17 @@ class GraspHead(AuxHead):
     """features' image columns -> [dx, dy, dz, dyaw] in the world's axes, in UNITS (the scale actor
     and critic read it at with `input: true`; `si()` turns it into metres and radians)."""
 
-    def __init__(self, columns: Sequence[int], proprio_dim: int, hidden: int, options: Mapping[str, Any]) -> None:
-        super().__init__(label="grasp", out_dim=GRASP_DIM)
+    def __init__(self, columns: Sequence[int], proprio_dim: int, hidden: int, options: Mapping[str, Any],
+                 label: str = "grasp") -> None:
+        super().__init__(label=label, out_dim=GRASP_DIM)
         unknown = set(options) - {"frame"}
         if unknown:
-            raise ValueError(f"aux.grasp.options: unknown {', '.join(sorted(unknown))} (known: frame)")
+            raise ValueError(f"aux.{label}.options: unknown {', '.join(sorted(unknown))} (known: frame)")
         frame = options.get("frame", "world")
         if frame not in FRAMES:
-            raise ValueError(f"aux.grasp.options.frame must be world or gripper, got {frame!r}")
+            raise ValueError(f"aux.{label}.options.frame must be world or gripper, got {frame!r}")
         if not columns:
-            raise ValueError("the grasp head needs a camera: it reads image features only")
+            raise ValueError(f"the {label} head needs a camera: it reads image features only")
         self.register_buffer("columns", torch.as_tensor(list(columns), dtype=torch.long))
         self.register_buffer("units", torch.tensor(UNITS))
         self.net = mlp(len(columns), GRASP_DIM, [hidden])
