@@ -13,6 +13,10 @@ Only the final attempt is labelled, from where the gripper re-opened after the c
 last one: an earlier attempt may have pushed or dropped the object, so before it the object was
 elsewhere (bench/grasp_labels.py scores labels against the simulator's truth; docs/BENCHMARKS.md).
 
+`goal_offsets` is the same label with where a successful episode ended in place of where it
+grasped: peg_insert's `goal` (its peg is in the hand from the start; the last step is the peg in
+the hole).
+
 Layouts: the proprio features of robot_rl.robot.features (the ee position and yaw columns); the
 action's last dimension is the gripper command, > 0 open, <= 0 closed.
 """
