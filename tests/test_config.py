@@ -163,8 +163,9 @@ def test_a_session_learner_with_aux_heads_takes_the_sessions_task(tmp_path):
     # named none, the learner trains those the task recommends (the grasping tasks: grasp, read by the policy) ...
     default = config.load(SessionConfig, None, ["task=open_drawer"]).learner_config()
     assert default.task == "open_drawer" and list(default.aux) == ["grasp"] and default.aux["grasp"].input
-    # ... none for a task that recommends none, with task_aux off, or without cameras: no heads, no task
-    for overrides in (["task=peg_insert"], ["task=open_drawer", "task_aux=false"], ["task=open_drawer", "cameras="]):
+    assert list(config.load(SessionConfig, None, ["task=peg_insert"]).learner_config().aux) == ["goal"]
+    # ... none with task_aux off, or without cameras: no heads, no task
+    for overrides in (["task=open_drawer", "task_aux=false"], ["task=open_drawer", "cameras="]):
         lc = config.load(SessionConfig, None, overrides).learner_config()
         assert (lc.task, lc.aux) == ("", {}), overrides
     # a learner on its own must name the task its heads come from

@@ -187,7 +187,8 @@ def test_policy_cli_export_check_list_and_run(tmp_path):
     real = run("run", "--policy", "policies/demo", "--real", "--duration", "6", timeout=120)
     assert real.returncode == 0, real.stdout[-2000:] + real.stderr[-2000:]
     assert "[control" in real.stdout and "[sim" not in real.stdout
-    assert "overruns, holding," in real.stdout and "overruns, running," not in real.stdout
+    # held on the robot's inputs, which it names (nothing has arrived: proprio and both cameras stale)
+    assert "overruns, holding (stale: proprio" in real.stdout and "overruns, running," not in real.stdout
 
 
 def test_hold_on_a_broken_state_keeps_the_last_safe_command():
