@@ -59,28 +59,37 @@ def test_a_task_written_outside_the_package_runs_by_its_dotted_path(outside_task
     assert np.array_equal(goals[0], goals[1]) and not np.array_equal(goals[0], goals[2])   # the seed places it
 
 
+def _expert_store(task: str, store: pathlib.Path, episodes: int, key: str) -> list:
+    """Record the task's expert on seeds 0.. (front camera, 32x32) into a store; each episode's
+    info["state"][key] at its reset."""
+    from robot_rl import sim
+    from robot_rl.sim.experts import make_expert
+    from robot_rl.sim.rollout import rollout, sim_store_spec
+    from robot_rl.store.writer import StoreWriter
+
+    env = sim.make(task, cameras=["front"], image_size=[32, 32])
+    where = []
+    with StoreWriter(store, sim_store_spec(env)) as w:
+        for seed in range(episodes):
+            where.append(env.reset(seed=seed)[1]["state"][key])
+            assert rollout(env, w, seed, operator=make_expert(env, seed=seed))["success"]
+    env.close()
+    return where
+
+
 def test_a_learner_runs_an_outside_tasks_labeler_and_aux_head(outside_task, tmp_path):
     """The learner, given the outside task by its dotted path, runs its labeler on every recorded
     episode (the expert's reaches: the label plus the tool's position is where the marker was, to
     the task's 1.5 cm success radius plus the last step's motion: the last stored observation is the
     one before the step that reached) and trains its aux head with the critic (its loss falls), and
     the head goes into the export when the policy reads it, all without robot_rl knowing the task."""
-    from robot_rl import sim
     from robot_rl.learn.config import AuxConfig, LearnerConfig, SACConfig
     from robot_rl.learn.learner import Learner
     from robot_rl.policy.registry import PolicyRegistry
     from robot_rl.policy.runtime import PolicyRuntime
-    from robot_rl.sim.experts import make_expert
-    from robot_rl.sim.rollout import rollout, sim_store_spec
-    from robot_rl.store.writer import StoreWriter
 
-    env = sim.make("my_tasks:Reach", cameras=["front"], image_size=[32, 32])
-    store, goals = tmp_path / "reach.zarr", []
-    with StoreWriter(store, sim_store_spec(env)) as w:
-        for seed in range(4):
-            goals.append(env.reset(seed=seed)[1]["state"]["goal"])
-            assert rollout(env, w, seed, operator=make_expert(env, seed=seed))["success"]
-    env.close()
+    store = tmp_path / "reach.zarr"
+    goals = _expert_store("my_tasks:Reach", store, 4, "goal")
     cfg = LearnerConfig(store=str(store), policy="reach", registry=str(tmp_path / "policies"),
                         run_dir=str(tmp_path / "run"), batch=32, utd=100.0, task="my_tasks:Reach",
                         aux={"goal": AuxConfig(input=True)}, sac=SACConfig(augment_pad=0), export_every_s=1e6, checkpoint_every_s=1e6,
@@ -106,22 +115,13 @@ def test_peg_insert_labels_where_the_peg_went_in_and_its_head_learns_it(tmp_path
     """peg_insert's `goal` labeler on the expert's recorded episodes: the tool's position plus the
     label is above the hole (within its half width: the peg hangs straight down from the tool), on
     every step; the learner trains the `goal` head that a session's learner takes by default."""
-    from robot_rl import sim
     from robot_rl.learn.config import LearnerConfig, SACConfig
     from robot_rl.learn.learner import Learner
     from robot_rl.session import SessionConfig
-    from robot_rl.sim.experts import make_expert
-    from robot_rl.sim.rollout import rollout, sim_store_spec
-    from robot_rl.store.writer import StoreWriter
     from robot_rl.tasks.peg_insert import HOLE_HALF
 
-    env = sim.make("peg_insert", cameras=["front"], image_size=[32, 32])
-    store, holes = tmp_path / "peg.zarr", []
-    with StoreWriter(store, sim_store_spec(env)) as w:
-        for seed in range(2):
-            holes.append(env.reset(seed=seed)[1]["state"]["hole_pos"])
-            assert rollout(env, w, seed, operator=make_expert(env, seed=seed))["success"]
-    env.close()
+    store = tmp_path / "peg.zarr"
+    holes = _expert_store("peg_insert", store, 2, "hole_pos")
     aux = SessionConfig(task="peg_insert").learner_config().aux
     cfg = LearnerConfig(store=str(store), policy="peg", registry=str(tmp_path / "policies"), run_dir=str(tmp_path / "run"),
                         batch=32, utd=100.0, task="peg_insert", aux=aux, sac=SACConfig(augment_pad=0))

@@ -49,13 +49,8 @@ def grasp_offsets(obs: np.ndarray, executed_action: np.ndarray, success: bool) -
     previous close; the first step if there was none) to the end; NaN before it. NaN everywhere
     when the episode did not succeed, never switched the gripper from open to closed (one that holds
     its tool from the start), or has no ee position there."""
-    obs = np.asarray(obs, np.float64)
-    out = np.full((obs.shape[0], GRASP_DIM), np.nan, np.float32)
-    if not success or obs.ndim != 2 or obs.shape[1] < 7 or obs.shape[0] < 2:
-        return out
-    try:
-        lay = ProprioLayout.of_dim(obs.shape[1])
-    except ValueError:   # not a robot's proprio vector (an imported store): no labels
+    obs, out, lay = _unlabelled(obs, success)
+    if lay is None:
         return out
     closes = gripper_closes(executed_action)
     if not len(closes):
@@ -71,15 +66,24 @@ def goal_offsets(obs: np.ndarray, success: bool) -> np.ndarray:
     """[L, 4] float32: the ee pose at the last step of a successful episode (where the task was
     done: a peg in its hole) minus each step's, as grasp_offsets; NaN everywhere when the episode
     did not succeed or has no ee pose."""
+    obs, out, lay = _unlabelled(obs, success)
+    if lay is None:
+        return out
+    return _offsets(obs, lay, obs.shape[0] - 1, 0, out)
+
+
+def _unlabelled(obs: np.ndarray, success: bool) -> tuple[np.ndarray, np.ndarray, Optional[ProprioLayout]]:
+    """(obs as float64, an all-NaN [L, 4] label, the proprio layout), the layout None when the
+    episode gets no labels: not a success, under two steps, or not a robot's proprio vector (an
+    imported store)."""
     obs = np.asarray(obs, np.float64)
     out = np.full((obs.shape[0], GRASP_DIM), np.nan, np.float32)
     if not success or obs.ndim != 2 or obs.shape[1] < 7 or obs.shape[0] < 2:
-        return out
+        return obs, out, None
     try:
-        lay = ProprioLayout.of_dim(obs.shape[1])
-    except ValueError:   # not a robot's proprio vector (an imported store): no labels
-        return out
-    return _offsets(obs, lay, obs.shape[0] - 1, 0, out)
+        return obs, out, ProprioLayout.of_dim(obs.shape[1])
+    except ValueError:
+        return obs, out, None
 
 
 def _offsets(obs: np.ndarray, lay: ProprioLayout, at: int, start: int, out: np.ndarray) -> np.ndarray:
