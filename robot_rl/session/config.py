@@ -77,9 +77,10 @@ class SessionConfig:
     # handing back once the policy heads the right way, so its intervention rate falls as the policy
     # improves.
     corrector_judge: Literal["plan", "progress"] = CorrectorConfig.judge
-    # The learner also trains the auxiliary heads the task recommends (Task.default_aux; the grasping
-    # tasks: where the episode grasped, which the policy reads) when `learner.aux` names none: a
-    # policy that misjudges where the object is misses its first grasp, and the human takes over.
+    # The learner also trains the auxiliary heads the task recommends (Task.default_aux, read by the
+    # policy: the grasping tasks' where the episode grasped, peg_insert's where it ended) when
+    # `learner.aux` names none: a policy that misjudges where the object is misses its first try,
+    # and the human takes over.
     task_aux: bool = True
     bc: BCConfig = dataclasses.field(default_factory=_default_bc)
     learner: LearnerConfig = dataclasses.field(default_factory=_default_learner)
