@@ -14,8 +14,8 @@ last one: an earlier attempt may have pushed or dropped the object, so before it
 elsewhere (bench/grasp_labels.py scores labels against the simulator's truth; docs/BENCHMARKS.md).
 
 `goal_offsets` is the same label with where a successful episode ended in place of where it
-grasped: peg_insert's `goal` (its peg is in the hand from the start; the last step is the peg in
-the hole).
+grasped: the `goal` label and head of `GoalLabels` (peg_insert: its peg is in the hand from the
+start; the last step is the peg in the hole).
 
 Layouts: the proprio features of robot_rl.robot.features (the ee position and yaw columns); the
 action's last dimension is the gripper command, > 0 open, <= 0 closed.
@@ -105,24 +105,44 @@ def grasp_phase(moving: bool, at_grasp: bool, over: bool) -> int:
     return 3 if moving else 2 if at_grasp else 1 if over else 0
 
 
-class GraspLabels:
-    """A Task mix-in: the `grasp` labeler (grasp_offsets) and the `grasp` auxiliary head, which a
-    session's learner trains by default."""
+class OffsetLabels:
+    """A Task mix-in: one hindsight label of the form [dx, dy, dz, dyaw] named `label` (its
+    `offsets(steps, success)`), the grasp head on it (robot_rl.tasks.grasp_head), and that head as
+    the one a session's learner trains by default (Task.default_aux)."""
+    label = ""
+
+    def offsets(self, steps, success: bool) -> np.ndarray:
+        raise NotImplementedError
 
     def labelers(self):
-        return {"grasp": Labeler(GRASP_DIM, lambda steps, success: grasp_offsets(
-            steps["obs"], steps["executed_action"], success))}
+        return {self.label: Labeler(GRASP_DIM, self.offsets)}
 
     def aux_head(self, name, columns, proprio_dim, hidden, options):
-        if name != "grasp":
+        if name != self.label:
             return super().aux_head(name, columns, proprio_dim, hidden, options)
         from robot_rl.tasks.grasp_head import GraspHead   # torch: only where a learner runs
-        return GraspHead(columns, proprio_dim, hidden, options)
+        return GraspHead(columns, proprio_dim, hidden, options, label=self.label)
 
     def default_aux(self):
-        # a session's learner predicts the grasp from every camera, from a batch of its own labelled
+        # a session's learner predicts the label from every camera, from a batch of its own labelled
         # steps, and its actor and critic read that prediction (in the gripper's yaw frame)
-        return {"grasp": {"weight": 1.0, "batch": 64, "input": True, "options": {"frame": "gripper"}}}
+        return {self.label: {"weight": 1.0, "batch": 64, "input": True, "options": {"frame": "gripper"}}}
+
+
+class GraspLabels(OffsetLabels):
+    """The `grasp` label (grasp_offsets) and head: where a successful episode grasped."""
+    label = "grasp"
+
+    def offsets(self, steps, success):
+        return grasp_offsets(steps["obs"], steps["executed_action"], success)
+
+
+class GoalLabels(OffsetLabels):
+    """The `goal` label (goal_offsets) and head: where a successful episode ended."""
+    label = "goal"
+
+    def offsets(self, steps, success):
+        return goal_offsets(steps["obs"], success)
 
 
 class GraspOutcome:

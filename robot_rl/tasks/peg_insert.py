@@ -6,8 +6,8 @@ import mujoco
 import numpy as np
 
 from robot_rl.sim.experts import Expert, nearest_yaw
-from robot_rl.tasks.base import Labeler, Task, start_pose
-from robot_rl.tasks.grasp import GRASP_DIM, goal_offsets
+from robot_rl.tasks.base import Task, start_pose
+from robot_rl.tasks.grasp import GoalLabels
 
 PEG_HALF = 0.011          # 22 mm square peg
 HOLE_HALF = 0.012         # 24 mm square hole: 2 mm total clearance, 1 mm a side
@@ -90,8 +90,9 @@ class PegOutcome:
                 "depth_cm": round(100 * self.depth, 2)}
 
 
-class PegInsert(Task):
-    """Insert a held square peg 2 cm deep into a hole with 2 mm total clearance."""
+class PegInsert(GoalLabels, Task):
+    """Insert a held square peg 2 cm deep into a hole with 2 mm total clearance. The learner may use
+    where successful episodes ended, the peg in the hole (GoalLabels)."""
     name = "peg_insert"
     expert = PegInsertExpert
     outcomes = PegOutcome
@@ -149,17 +150,3 @@ class PegInsert(Task):
         # the peg's tip closer to where success puts it (2 cm down the hole)
         hole = model.body_pos[self.body]
         return float(-np.linalg.norm(self.peg_tip(data) - [hole[0], hole[1], HOLE_DEPTH - 0.02]))
-
-    # --- for the learner: where the peg went in, relative to the gripper (robot_rl.tasks.grasp) ----
-    def labelers(self):
-        return {"goal": Labeler(GRASP_DIM, lambda steps, success: goal_offsets(steps["obs"], success))}
-
-    def aux_head(self, name, columns, proprio_dim, hidden, options):
-        if name != "goal":
-            return super().aux_head(name, columns, proprio_dim, hidden, options)
-        from robot_rl.tasks.grasp_head import GraspHead   # torch: only where a learner runs
-        return GraspHead(columns, proprio_dim, hidden, options, label="goal")
-
-    def default_aux(self):
-        # as the grasping tasks' grasp head: the policy reads where the hole is, from the cameras
-        return {"goal": {"weight": 1.0, "batch": 64, "input": True, "options": {"frame": "gripper"}}}
