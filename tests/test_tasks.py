@@ -111,7 +111,7 @@ def test_a_learner_runs_an_outside_tasks_labeler_and_aux_head(outside_task, tmp_
     np.testing.assert_allclose(rt(obs), learner.behavior_policy(deterministic=True)(obs), atol=1e-4)
 
 
-def test_peg_insert_labels_where_the_peg_went_in_and_its_head_learns_it(tmp_path):
+def test_peg_insert_labels_where_the_peg_went_in_and_trains_its_goal_head(tmp_path):
     """peg_insert's `goal` labeler on the expert's recorded episodes: the tool's position plus the
     label is above the hole (within its half width: the peg hangs straight down from the tool), on
     every step; the learner trains the `goal` head that a session's learner takes by default."""

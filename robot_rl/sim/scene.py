@@ -10,10 +10,10 @@ def add_scene(spec: mujoco.MjSpec, width: int = 128, height: int = 128) -> None:
     """Table, lights, floor and the front camera around a robot spec (table top at z = 0)."""
     spec.visual.global_.offwidth = max(spec.visual.global_.offwidth, 640)
     spec.visual.global_.offheight = max(spec.visual.global_.offheight, 480)
-    # No multisampling: headless MuJoCo renders on the CPU (Mesa), where 4x MSAA costs half the
-    # render time of a step (a robot model with fine meshes renders too slowly for its control rate
-    # beside a learner, and the control node holds on stale frames); without it only object edges
-    # alias, by a pixel.
+    # No multisampling: headless MuJoCo renders on the CPU (Mesa), where MSAA is a large share of
+    # each step's render time (docs/BENCHMARKS.md): a robot model with fine meshes then renders too
+    # slowly for its control rate beside a learner, and the control node holds on stale frames.
+    # Without it only object edges alias, by a pixel.
     spec.visual.quality.offsamples = 0
     wb = spec.worldbody
     tex = spec.add_texture(name="rl_grid", type=mujoco.mjtTexture.mjTEXTURE_2D,
