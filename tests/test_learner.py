@@ -234,6 +234,35 @@ def test_export_runs_in_onnxruntime_and_a_fresh_residual_is_the_base(session_sto
         np.testing.assert_allclose(action, ref[0].numpy(), atol=1e-5)
 
 
+def test_the_residual_learner_runs_its_base_once_per_row_and_reads_it_back_unchanged(session_store, tmp_path):
+    """The base's actions in a batch come from a per-row cache: equal to the base run on that
+    batch's observations and bootstrap observations, and the base runs again only on rows it has
+    not seen."""
+    from robot_rl.learn.bc import train_bc
+    from robot_rl.learn.config import BCConfig
+    from robot_rl.policy.checkpoint import save_checkpoint
+
+    path, _ = session_store
+    base, pcfg, _ = train_bc(EpisodeStore.open(path), BCConfig(kind="cnn", steps=5, batch=16))
+    save_checkpoint(base, pcfg, tmp_path / "base.safetensors")
+    learner = Learner(learner_cfg(path, tmp_path, mode="residual", base=str(tmp_path / "base.safetensors"), batch=64))
+    learner.refresh()
+    seen = []
+    run_base = learner._base_action
+    learner._base_action = lambda obs: (seen.append(len(obs["proprio"])), run_base(obs))[1]
+    for _ in range(3):
+        batch = learner.sample_batch()
+        np.testing.assert_allclose(batch["base_action"].numpy(), run_base(batch["obs"]).numpy(), atol=1e-6)
+        np.testing.assert_allclose(batch["next_base_action"].numpy(), run_base(batch["next_obs"]).numpy(), atol=1e-6)
+    assert 0 < seen[0] <= 128   # two 64-row halves, each row once
+    rows = learner.sampler.rows()
+    both = np.concatenate([rows, learner.sampler.next_rows(rows)])
+    before = len(seen)
+    learner._base_actions(rows, learner._batch(rows))   # fills in every row's action once
+    learner._base_actions(rows, learner._batch(rows))   # all cached: the base does not run
+    assert len(seen) <= before + 1 and sum(seen) == len(np.unique(both))
+
+
 def test_action_chunks_are_the_persons_next_actions_inside_the_episode(session_store):
     """Chunk targets for action-chunking BC, checked step by step against the store: the executed
     actions of t..t+k-1 while they are the person's and in the same episode, nothing after. In

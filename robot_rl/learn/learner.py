@@ -113,6 +113,7 @@ class Learner:
         self.convert = BatchConverter(self.streams, self.action)
         self._mid = torch.from_numpy(self.convert.mid).to(self.device)
         self._half = torch.from_numpy(self.convert.half).to(self.device)
+        self._base_cache = np.empty((0, len(self.convert.mid)), np.float32)   # _base_actions(): per sampler row
         # on CUDA the next batch is assembled on a thread while the GPU runs the current update
         self._prefetch: Optional[concurrent.futures.ThreadPoolExecutor] = None
         self._pending: Optional[concurrent.futures.Future] = None
@@ -187,6 +188,27 @@ class Learner:
             a = self.base(*[obs[o.name] for o in self.base_cfg.obs])
         return torch.clamp((a.float() - self._mid) / self._half, -1.0, 1.0)
 
+    def _base_actions(self, rows: np.ndarray, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The base's actions on the batch's observations and on their bootstrap observations. The
+        base is frozen and a row's observation never changes, so each row's action is computed
+        once, on its first draw, and kept (a float per action value per row) instead of running the
+        base's image passes on every batch twice."""
+        nxt = self.sampler.next_rows(rows)
+        both = np.concatenate([rows, nxt])
+        if len(self._base_cache) <= both.max():
+            grown = np.full((max(int(both.max()) + 1, 2 * len(self._base_cache)), len(self._mid)), np.nan, np.float32)
+            grown[:len(self._base_cache)] = self._base_cache
+            self._base_cache = grown
+        todo = np.isnan(self._base_cache[both, 0])
+        if todo.any():
+            _, first = np.unique(both[todo], return_index=True)   # a row drawn twice is computed once
+            at = np.sort(np.flatnonzero(todo)[first])             # its first place in both
+            now, then = torch.from_numpy(at[at < len(rows)]), torch.from_numpy(at[at >= len(rows)] - len(rows))
+            obs = {k: torch.cat([batch["obs"][k][now], batch["next_obs"][k][then]]) for k in batch["obs"]}
+            self._base_cache[both[at]] = self._base_action(obs).cpu().numpy()
+        cached = torch.from_numpy(self._base_cache[both]).to(self.device)
+        return cached[:len(rows)], cached[len(rows):]
+
     def _batch(self, rows: np.ndarray) -> dict[str, Any]:
         """The sampler's rows as torch tensors on the learner's device."""
         return devices.to_device(self.convert(self.sampler.batch(rows)), self.device)
@@ -205,8 +227,7 @@ class Learner:
             rows = s.draw(b, "human" if human else "all")
         batch = self._batch(rows)
         if self.base is not None:
-            batch["base_action"] = self._base_action(batch["obs"])
-            batch["next_base_action"] = self._base_action(batch["next_obs"])
+            batch["base_action"], batch["next_base_action"] = self._base_actions(rows, batch)
         return batch
 
     def sample_aux_batches(self) -> dict[str, dict[str, Any]]:

@@ -259,6 +259,10 @@ class TransitionSampler:
         """A step column over every loaded row (obs, action, policy_action, reward, intervention...)."""
         return self._cols[name].view
 
+    def next_rows(self, rows: np.ndarray) -> np.ndarray:
+        """The rows whose observations are these rows' bootstrap observations (batch()'s next_obs)."""
+        return self._next.view[rows]
+
     def sample_index(self, stream: str, rows: np.ndarray) -> np.ndarray:
         """The store indices of the frames these rows used (for reading them at full resolution)."""
         return self._sample_idx[stream].view[rows]
