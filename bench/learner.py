@@ -5,7 +5,11 @@
    actions), critic ensembles of 2 and 10; and from two 128x128 cameras + proprio (the encoder
    shared by actor and critic, images pooled to 64x64, DrQ shifts). One update = critic (+
    encoder), actor and temperature steps and the target update.
-2. Committed episode -> live policy: a writer commits simulator episodes into a store the learner
+2. A session's learner update (`--session`): what `robot-rl session` runs on pick_cube, its learner
+   settings as they are (residual on a CNN BC base, the task's grasp head with its own batch, batch
+   128), on a store of simulator episodes (expert demonstrations and corrected episodes), through
+   Learner.update (sampling, the base's actions, the aux batch, the SAC step).
+3. Committed episode -> live policy: a writer commits simulator episodes into a store the learner
    follows (refresh every 0.25 s, export every --export-every-s); per episode, the time until the
    learner has loaded it, until the first export trained on it is in the registry, and until that
    export is loaded, checked and warmed up by a PolicyRuntime (what the control node does before it
@@ -13,10 +17,12 @@
 
     python bench/learner.py [--seconds 10] [--threads 2] [--episodes 5]
     python bench/learner.py --devices cpu,cuda --episodes 0      # a GPU machine: updates/s on both
+    python bench/learner.py --skip-updates --episodes 0 --session --threads 1   # the session's learner alone
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import pathlib
 import shutil
 import tempfile
@@ -76,6 +82,44 @@ def bench_updates(args, device: torch.device) -> None:
     rate = steps_per_s(lambda: sac.pretrain_actor(batch), args.seconds, device)
     print(f"actor pretraining on the same cameras + proprio, batch {b}, {device.type}: {rate:.1f} BC steps/s "
           f"({1e3 / rate:.1f} ms per step)")
+
+
+def bench_session(args) -> None:
+    from robot_rl import sim
+    from robot_rl.learn.bc import train_bc
+    from robot_rl.learn.learner import Learner
+    from robot_rl.policy.checkpoint import save_checkpoint
+    from robot_rl.session.config import SessionConfig
+    from robot_rl.sim.corrector import SimulatedHuman
+    from robot_rl.sim.experts import make_expert
+    from robot_rl.sim.rollout import rollout, sim_store_spec
+    from robot_rl.store.reader import EpisodeStore
+    from robot_rl.store.writer import StoreWriter
+
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="bench_learner_session_"))
+    try:
+        session = SessionConfig(out=str(tmp))
+        env = sim.make(session.task, session.robot, image_size=[session.image_size] * 2)
+        with StoreWriter(session.store, sim_store_spec(env)) as w:
+            for seed in range(session.demos):
+                rollout(env, w, seed, operator=make_expert(env, seed=seed))
+            for seed in range(100, 105):
+                rollout(env, w, seed, policy=lambda obs: np.zeros(5), operator=SimulatedHuman(env, seed=seed),
+                        policy_version=1)
+        env.close()
+        base, pcfg, _ = train_bc(EpisodeStore.open(session.store), dataclasses.replace(session.bc, steps=20))
+        save_checkpoint(base, pcfg, session.bc_checkpoint)
+        cfg = dataclasses.replace(session.learner_config(), export_every_s=1e6, checkpoint_every_s=1e6,
+                                  plot_every_s=1e6, critic_warmup_updates=0, threads=args.threads)
+        learner = Learner(cfg)
+        learner.refresh()
+        rate = steps_per_s(learner.update, args.seconds, learner.device)
+        print(f"a session's learner update ({session.task}, {cfg.mode} on a {pcfg.kind} BC base, heads "
+              f"{', '.join(cfg.aux) or 'none'}, batch {cfg.batch}, {len(learner.sampler)} transitions, "
+              f"{torch.get_num_threads()} thread(s), {learner.device.type}): {rate:.1f} updates/s "
+              f"({1e3 / rate:.1f} ms per update)")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def bench_latency(args) -> None:
@@ -144,6 +188,8 @@ def main() -> None:
     ap.add_argument("--export-every-s", type=float, default=2.0)
     ap.add_argument("--latency-batch", type=int, default=64)
     ap.add_argument("--skip-updates", action="store_true")
+    ap.add_argument("--session", action="store_true", help="also time a session's learner update (residual on a "
+                    "BC base, the task's heads)")
     ap.add_argument("--devices", default="cpu", help="comma list of learner devices for the updates/s part "
                     "(cpu, cuda, cuda:N)")
     args = ap.parse_args()
@@ -151,6 +197,8 @@ def main() -> None:
     if not args.skip_updates:
         for spec in args.devices.split(","):
             bench_updates(args, devices.resolve(spec))
+    if args.session:
+        bench_session(args)
     if args.episodes:
         bench_latency(args)
 
