@@ -125,8 +125,10 @@ class OffsetLabels:
 
     def default_aux(self):
         # a session's learner predicts the label from every camera, from a batch of its own labelled
-        # steps, and its actor and critic read that prediction (in the gripper's yaw frame)
-        return {self.label: {"weight": 1.0, "batch": 64, "input": True, "options": {"frame": "gripper"}}}
+        # steps, and its actor and critic read that prediction (in the gripper's yaw frame); the
+        # head's loss weighs 4x the critic's in the encoder, since where the object is decides
+        # where the policy closes (docs/BENCHMARKS.md, "Tasks")
+        return {self.label: {"weight": 4.0, "batch": 64, "input": True, "options": {"frame": "gripper"}}}
 
 
 class GraspLabels(OffsetLabels):
