@@ -108,8 +108,10 @@ def grasp_phase(moving: bool, at_grasp: bool, over: bool) -> int:
 class OffsetLabels:
     """A Task mix-in: one hindsight label of the form [dx, dy, dz, dyaw] named `label` (its
     `offsets(steps, success)`), the grasp head on it (robot_rl.tasks.grasp_head), and that head as
-    the one a session's learner trains by default (Task.default_aux)."""
+    the one a session's learner trains by default (Task.default_aux), its loss weighed
+    `head_weight` against the critic's in the encoder."""
     label = ""
+    head_weight = 1.0
 
     def offsets(self, steps, success: bool) -> np.ndarray:
         raise NotImplementedError
@@ -125,15 +127,16 @@ class OffsetLabels:
 
     def default_aux(self):
         # a session's learner predicts the label from every camera, from a batch of its own labelled
-        # steps, and its actor and critic read that prediction (in the gripper's yaw frame); the
-        # head's loss weighs 4x the critic's in the encoder, since where the object is decides
-        # where the policy closes (docs/BENCHMARKS.md, "Tasks")
-        return {self.label: {"weight": 4.0, "batch": 64, "input": True, "options": {"frame": "gripper"}}}
+        # steps, and its actor and critic read that prediction (in the gripper's yaw frame)
+        return {self.label: {"weight": self.head_weight, "batch": 64, "input": True, "options": {"frame": "gripper"}}}
 
 
 class GraspLabels(OffsetLabels):
-    """The `grasp` label (grasp_offsets) and head: where a successful episode grasped."""
+    """The `grasp` label (grasp_offsets) and head: where a successful episode grasped. Its loss
+    weighs 4x in a session's encoder: where the head puts the object is where the policy closes
+    (docs/BENCHMARKS.md, "Tasks", has the sessions at 1x and 4x)."""
     label = "grasp"
+    head_weight = 4.0
 
     def offsets(self, steps, success):
         return grasp_offsets(steps["obs"], steps["executed_action"], success)
