@@ -163,7 +163,10 @@ def test_a_session_learner_with_aux_heads_takes_the_sessions_task(tmp_path):
     # named none, the learner trains those the task recommends (the grasping tasks: grasp, read by the policy) ...
     default = config.load(SessionConfig, None, ["task=open_drawer"]).learner_config()
     assert default.task == "open_drawer" and list(default.aux) == ["grasp"] and default.aux["grasp"].input
-    assert list(config.load(SessionConfig, None, ["task=peg_insert"]).learner_config().aux) == ["goal"]
+    peg = config.load(SessionConfig, None, ["task=peg_insert"]).learner_config().aux
+    assert list(peg) == ["goal"]
+    # the grasp head's loss weighs 4x in the encoder, peg_insert's goal head 1x (head_weight)
+    assert (default.aux["grasp"].weight, peg["goal"].weight) == (4.0, 1.0)
     # ... none with task_aux off, or without cameras: no heads, no task
     for overrides in (["task=open_drawer", "task_aux=false"], ["task=open_drawer", "cameras="]):
         lc = config.load(SessionConfig, None, overrides).learner_config()
