@@ -6,9 +6,13 @@ pooled to 64x64, DrQ shifts as the learner uses them) plus a small head learn th
 gripper to the cube on the frames of N scripted demonstrations (before the lift), and are scored on
 the expert's frames of 20 held-out layouts, binned by how far the gripper is from the cube. Inputs:
 which cameras, whether proprio is read, and whether the offset is in the world's or the gripper's
-(yaw) axes: what `sac.grasp_aux_cameras` / `grasp_aux_frame` choose in the learner.
+(yaw) axes (what the grasp head's `cameras` and `options.frame` choose in the learner); the DrQ
+shift the training frames get (`--pads`: the learner's `sac.augment_pad`) and the encoder's
+spatial-softmax keypoints (`--keypoints`: `encoder.keypoints`).
 
     python bench/localization.py --demos 10 40 --inputs wrist:gripper front,wrist front,wrist,proprio
+    python bench/localization.py --demos 10 --inputs front,wrist:gripper --pads 4 2 0 --keypoints both
+    python bench/localization.py --demos 10 --inputs front,wrist:gripper --offsamples 0 4 --seeds 0 1 2
 
 Prints one line per (demos, inputs): median horizontal error on held-out frames per distance bin
 and that of always predicting the training mean.
@@ -50,13 +54,13 @@ def collect(env, seeds, make_expert):
 
 
 def to_gripper(offset: torch.Tensor, proprio: torch.Tensor) -> torch.Tensor:
-    """World-axes offsets into the gripper's yaw frame (the proprio's yaw column), as the learner turns them."""
-    from robot_rl.learn.encoder import turn_xy
+    """World-axes offsets into the gripper's yaw frame (the proprio's yaw column), as the grasp head turns them."""
     from robot_rl.robot.features import ProprioLayout
+    from robot_rl.tasks.grasp_head import turn_xy
     return turn_xy(offset, -proprio[:, ProprioLayout.of_dim(proprio.shape[1]).ee_yaw])
 
 
-def run(train, test, inputs: str, steps: int, seed: int) -> str:
+def run(train, test, inputs: str, steps: int, seed: int, pad: int = 4, keypoints: bool = False) -> str:
     from robot_rl.learn.augment import random_shift
     from robot_rl.learn.nets import mlp
     from robot_rl.policy.models import ImageEncoder
@@ -66,13 +70,13 @@ def run(train, test, inputs: str, steps: int, seed: int) -> str:
     cams = [p for p in parts if p in ("front", "wrist")]
     gripper = frame == "gripper"
     torch.manual_seed(seed)
-    enc = nn.ModuleDict({c: ImageEncoder((64, 64), 16, 64, 1) for c in cams})
+    enc = nn.ModuleDict({c: ImageEncoder((64, 64), 16, 64, 1, keypoints) for c in cams})
     mean, std = train["proprio"].mean(0), train["proprio"].std(0).clamp_min(1e-3)
     head = mlp(64 * len(cams) + (train["proprio"].shape[1] if "proprio" in parts else 0), 3, [256])
     opt = torch.optim.Adam([*enc.parameters(), *head.parameters()], lr=3e-4)
 
     def features(d, idx, augment):
-        f = [enc[c](random_shift(d[c][idx], 4) if augment else d[c][idx]) for c in cams]
+        f = [enc[c](random_shift(d[c][idx], pad) if augment else d[c][idx]) for c in cams]
         if "proprio" in parts:
             f.append((d["proprio"][idx] - mean) / std)
         return torch.cat(f, 1)
@@ -105,26 +109,40 @@ def main() -> None:
     ap.add_argument("--inputs", nargs="+", default=["wrist:gripper", "wrist:world", "front,wrist:world",
                                                     "front,wrist,proprio:world"],
                     help="cameras (front, wrist) and proprio, comma-separated, then :world or :gripper axes")
+    ap.add_argument("--pads", type=int, nargs="+", default=[4], help="DrQ shifts (pixels of the 64x64 frames) to compare")
+    ap.add_argument("--keypoints", choices=["off", "on", "both"], default="off",
+                    help="the encoder's spatial-softmax keypoints (encoder.keypoints)")
     ap.add_argument("--steps", type=int, default=1500, help="gradient steps (the learner's actor pretraining: 1500)")
     ap.add_argument("--held-out", type=int, default=20)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0], help="initialisation seeds of encoder and head")
+    ap.add_argument("--offsamples", type=int, nargs="+", default=[None],
+                    help="render with this many multisamples (the scene's default: none) and compare")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     from robot_rl import sim
     from robot_rl.sim.experts import make_expert
     torch.set_num_threads(args.threads)
-    env = sim.make("pick_cube", image_size=[128, 128], control_hz=10.0)
-    test = collect(env, 100_000 + np.arange(args.held_out), make_expert)
-    print(f"held-out: {args.held_out} layouts, {len(test['offset'])} expert frames; median horizontal error of the "
-          f"cube's position relative to the gripper (cm) by the gripper's distance from it", flush=True)
-    for n in args.demos:
-        train = collect(env, 10_000 + np.arange(n), make_expert)
-        for inputs in args.inputs:
-            t0 = time.monotonic()
-            line = run(train, test, inputs, args.steps, args.seed)
-            print(f"{n:3d} demos ({len(train['offset'])} frames), {inputs:28s} {line}  [{time.monotonic() - t0:.0f} s]",
-                  flush=True)
-    env.close()
+    for samples in args.offsamples:
+        env = sim.make("pick_cube", image_size=[128, 128], control_hz=10.0)
+        if samples is not None:   # read when the renderer is made, at the first frame
+            env.model.vis.quality.offsamples = samples
+        test = collect(env, 100_000 + np.arange(args.held_out), make_expert)
+        print(f"held-out: {args.held_out} layouts, {len(test['offset'])} expert frames"
+              + ("" if samples is None else f", rendered with {samples} multisamples")
+              + "; median horizontal error of the cube's position relative to the gripper (cm) by the gripper's "
+                "distance from it", flush=True)
+        for n in args.demos:
+            train = collect(env, 10_000 + np.arange(n), make_expert)
+            for inputs in args.inputs:
+                for pad in args.pads:
+                    for kp in {"off": [False], "on": [True], "both": [False, True]}[args.keypoints]:
+                        for seed in args.seeds:
+                            t0 = time.monotonic()
+                            line = run(train, test, inputs, args.steps, seed, pad, kp)
+                            what = f"{inputs} pad {pad}" + (" keypoints" if kp else "") + f" seed {seed}"
+                            print(f"{n:3d} demos ({len(train['offset'])} frames), {what:43s} {line}  "
+                                  f"[{time.monotonic() - t0:.0f} s]", flush=True)
+        env.close()
 
 
 if __name__ == "__main__":
