@@ -91,7 +91,7 @@ FLAG_FIELDS = [
     ("actor_pretrain", "actor_pretrain_updates", None), ("critic_warmup", "critic_warmup_updates", None),
     ("bc_weight", "sac.bc_weight", None), ("no_bc_filter", "sac.bc_q_filter", lambda v: not v),
     ("bc_encoder", "sac.bc_encoder", None),
-    ("keypoints", "encoder.keypoints", None), ("downsample", "encoder.downsample", None),
+    ("downsample", "encoder.downsample", None),
     ("augment_pad", "sac.augment_pad", None), ("target_entropy", "sac.target_entropy", None),
     ("init_temperature", "sac.init_temperature", None),
     ("threads", "threads", lambda v: v or 0),   # the one source of the thread count: the learner config
@@ -305,8 +305,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                     help="DrQ random shift in pixels of the pooled frames (sac.augment_pad; 0: off)")
     ap.add_argument("--downsample", type=int, default=2,
                     help="the encoder's average-pool factor on the camera frames (encoder.downsample; 1: full resolution)")
-    ap.add_argument("--keypoints", action="store_true",
-                    help="spatial-softmax keypoints in the image encoder (encoder.keypoints)")
     ap.add_argument("--image-size", type=int, default=128)
     ap.add_argument("--eval-every", type=int, default=1000)
     ap.add_argument("--eval-episodes", type=int, default=20)

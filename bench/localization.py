@@ -7,11 +7,10 @@ gripper to the cube on the frames of N scripted demonstrations (before the lift)
 the expert's frames of 20 held-out layouts, binned by how far the gripper is from the cube. Inputs:
 which cameras, whether proprio is read, and whether the offset is in the world's or the gripper's
 (yaw) axes (what the grasp head's `cameras` and `options.frame` choose in the learner); the DrQ
-shift the training frames get (`--pads`: the learner's `sac.augment_pad`) and the encoder's
-spatial-softmax keypoints (`--keypoints`: `encoder.keypoints`).
+shift the training frames get (`--pads`: the learner's `sac.augment_pad`) and the render's multisampling (`--offsamples`).
 
     python bench/localization.py --demos 10 40 --inputs wrist:gripper front,wrist front,wrist,proprio
-    python bench/localization.py --demos 10 --inputs front,wrist:gripper --pads 4 2 0 --keypoints both
+    python bench/localization.py --demos 10 40 --inputs front,wrist:gripper --pads 2 4 6 0
     python bench/localization.py --demos 10 --inputs front,wrist:gripper --offsamples 0 4 --seeds 0 1 2
 
 Prints one line per (demos, inputs): median horizontal error on held-out frames per distance bin
@@ -60,7 +59,7 @@ def to_gripper(offset: torch.Tensor, proprio: torch.Tensor) -> torch.Tensor:
     return turn_xy(offset, -proprio[:, ProprioLayout.of_dim(proprio.shape[1]).ee_yaw])
 
 
-def run(train, test, inputs: str, steps: int, seed: int, pad: int = 4, keypoints: bool = False) -> str:
+def run(train, test, inputs: str, steps: int, seed: int, pad: int = 4) -> str:
     from robot_rl.learn.augment import random_shift
     from robot_rl.learn.nets import mlp
     from robot_rl.policy.models import ImageEncoder
@@ -70,7 +69,7 @@ def run(train, test, inputs: str, steps: int, seed: int, pad: int = 4, keypoints
     cams = [p for p in parts if p in ("front", "wrist")]
     gripper = frame == "gripper"
     torch.manual_seed(seed)
-    enc = nn.ModuleDict({c: ImageEncoder((64, 64), 16, 64, 1, keypoints) for c in cams})
+    enc = nn.ModuleDict({c: ImageEncoder((64, 64), 16, 64, 1) for c in cams})
     mean, std = train["proprio"].mean(0), train["proprio"].std(0).clamp_min(1e-3)
     head = mlp(64 * len(cams) + (train["proprio"].shape[1] if "proprio" in parts else 0), 3, [256])
     opt = torch.optim.Adam([*enc.parameters(), *head.parameters()], lr=3e-4)
@@ -110,8 +109,6 @@ def main() -> None:
                                                     "front,wrist,proprio:world"],
                     help="cameras (front, wrist) and proprio, comma-separated, then :world or :gripper axes")
     ap.add_argument("--pads", type=int, nargs="+", default=[4], help="DrQ shifts (pixels of the 64x64 frames) to compare")
-    ap.add_argument("--keypoints", choices=["off", "on", "both"], default="off",
-                    help="the encoder's spatial-softmax keypoints (encoder.keypoints)")
     ap.add_argument("--steps", type=int, default=1500, help="gradient steps (the learner's actor pretraining: 1500)")
     ap.add_argument("--held-out", type=int, default=20)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0], help="initialisation seeds of encoder and head")
@@ -135,13 +132,12 @@ def main() -> None:
             train = collect(env, 10_000 + np.arange(n), make_expert)
             for inputs in args.inputs:
                 for pad in args.pads:
-                    for kp in {"off": [False], "on": [True], "both": [False, True]}[args.keypoints]:
-                        for seed in args.seeds:
-                            t0 = time.monotonic()
-                            line = run(train, test, inputs, args.steps, seed, pad, kp)
-                            what = f"{inputs} pad {pad}" + (" keypoints" if kp else "") + f" seed {seed}"
-                            print(f"{n:3d} demos ({len(train['offset'])} frames), {what:43s} {line}  "
-                                  f"[{time.monotonic() - t0:.0f} s]", flush=True)
+                    for seed in args.seeds:
+                        t0 = time.monotonic()
+                        line = run(train, test, inputs, args.steps, seed, pad)
+                        what = f"{inputs} pad {pad} seed {seed}"
+                        print(f"{n:3d} demos ({len(train['offset'])} frames), {what:34s} {line}  "
+                              f"[{time.monotonic() - t0:.0f} s]", flush=True)
         env.close()
 
 

@@ -429,13 +429,3 @@ def test_temporal_ensemble_by_hand():
         ens(np.zeros((2, 1)))
     with pytest.raises(ValueError):
         TemporalEnsemble(0)
-
-
-def test_spatial_softmax_finds_where_a_channel_fires():
-    """Keypoints: a channel hot at one cell reads as that cell's (x, y) in [-1, 1]; a flat one as the centre."""
-    from robot_rl.policy.models import SpatialSoftmax
-    maps = torch.zeros(1, 2, 5, 9)
-    maps[0, 0, 4, 2] = 50.0          # row 4 of 5 (y = 1), column 2 of 9 (x = -0.5)
-    xy = SpatialSoftmax(5, 9)(maps).reshape(2, 2)
-    torch.testing.assert_close(xy[0], torch.tensor([-0.5, 1.0]), atol=1e-4, rtol=0)
-    torch.testing.assert_close(xy[1], torch.tensor([0.0, 0.0]), atol=1e-6, rtol=0)

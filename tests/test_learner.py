@@ -599,17 +599,6 @@ def _export_matches_torch(learner, path, tmp_path):
     return obs, torch_action
 
 
-def test_keypoint_encoder_trains_and_exports_with_parity(session_store, tmp_path):
-    """encoder.keypoints: the learner trains a spatial-softmax image encoder and its export passes the
-    parity check (the run exports at its end) and runs in onnxruntime on recorded frames."""
-    from robot_rl.learn.config import EncoderConfig
-
-    path, _ = session_store
-    learner = Learner(learner_cfg(path, tmp_path, encoder=EncoderConfig(keypoints=True), max_updates=3))
-    learner.run()
-    _export_matches_torch(learner, path, tmp_path)
-
-
 @pytest.mark.parametrize("actor", ["images", "recipe"])
 def test_aux_input_policy_trains_resumes_and_exports_with_parity(session_store, tmp_path, actor):
     """An aux head with input: true (pick_cube's grasp head, from the wrist camera, in the gripper's

@@ -59,7 +59,6 @@ class EncoderConfig:
     channels: int = 16          # per conv layer
     feature_dim: int = 64       # per camera
     downsample: int = 2         # average-pool factor applied to images first (1: none)
-    keypoints: bool = False     # spatial-softmax keypoints instead of the flattened map (ImageEncoder)
 
     def validate(self) -> None:
         if self.channels < 1 or self.feature_dim < 1 or self.downsample < 1:

@@ -29,8 +29,7 @@ class ObsEncoder(nn.Module):
         self.cameras = list(cameras)
         self.register_buffer("mean", torch.as_tensor(np.zeros(proprio_dim) if mean is None else mean, dtype=torch.float32))
         self.register_buffer("std", torch.as_tensor(np.ones(proprio_dim) if std is None else std, dtype=torch.float32))
-        self.image_encoders = nn.ModuleDict({c: ImageEncoder(image_hw, cfg.channels, cfg.feature_dim, cfg.downsample,
-                                                                   cfg.keypoints)
+        self.image_encoders = nn.ModuleDict({c: ImageEncoder(image_hw, cfg.channels, cfg.feature_dim, cfg.downsample)
                                              for c in self.cameras})
         self.out_dim = proprio_dim + len(self.cameras) * cfg.feature_dim
 

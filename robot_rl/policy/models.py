@@ -91,47 +91,24 @@ def pool_frames(images: torch.Tensor, k: int) -> torch.Tensor:
     return torch.round(x).to(torch.uint8).permute(0, 2, 3, 1)
 
 
-class SpatialSoftmax(nn.Module):
-    """[B, C, H, W] feature maps -> [B, 2C]: per channel, the expected (x, y) in [-1, 1] under a
-    softmax over its map (Levine et al. 2016's keypoints, robomimic's default for visuomotor BC):
-    where something is, as numbers a small head can map linearly to a motion toward it."""
-
-    def __init__(self, height: int, width: int) -> None:
-        super().__init__()
-        ys, xs = torch.meshgrid(torch.linspace(-1, 1, height), torch.linspace(-1, 1, width), indexing="ij")
-        self.register_buffer("grid", torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=1))   # [HW, 2]
-
-    def forward(self, maps: torch.Tensor) -> torch.Tensor:
-        attention = torch.softmax(maps.flatten(2), dim=-1)          # [B, C, HW]
-        return (attention @ self.grid).flatten(1)                  # [B, C * 2]
-
-
 class ImageEncoder(nn.Module):
     """One camera: uint8 [B, H, W, 3] -> [B, feature_dim], LayerNorm + tanh bounded (DrQ-v2 / SERL
     style). Frames are average-pooled by `downsample` first: on two CPU cores 64x64 costs ~4x less
     than 128x128. Takes the camera's full frames (`image_hw`) or frames already pooled (learners
-    keep pooled frames in RAM: 4x less memory and conversion work per batch).
+    keep pooled frames in RAM: 4x less memory and conversion work per batch)."""
 
-    `keypoints`: the last conv keeps stride 1 (a 13x13 map from 64x64 instead of 7x7) and a
-    SpatialSoftmax replaces the flattened map, so the head sees where each channel fires."""
-
-    def __init__(self, image_hw: Sequence[int], channels: int = 16, feature_dim: int = 64, downsample: int = 2,
-                 keypoints: bool = False) -> None:
+    def __init__(self, image_hw: Sequence[int], channels: int = 16, feature_dim: int = 64, downsample: int = 2) -> None:
         super().__init__()
         if downsample < 1 or image_hw[0] % downsample or image_hw[1] % downsample:
             raise ValueError(f"downsample {downsample} must divide the image size {list(image_hw)}")
         self.image_hw, self.downsample = tuple(int(v) for v in image_hw), int(downsample)
         c = channels
         # in-place ReLUs: the activation maps are the largest tensors here, and memory-bound on CPU
-        layers = [nn.Conv2d(3, c, 3, stride=2), nn.ReLU(inplace=True), nn.Conv2d(c, c, 3, stride=2),
-                  nn.ReLU(inplace=True), nn.Conv2d(c, c, 3, stride=1 if keypoints else 2)]
-        probe = nn.Sequential(*layers)
+        self.conv = nn.Sequential(nn.Conv2d(3, c, 3, stride=2), nn.ReLU(inplace=True), nn.Conv2d(c, c, 3, stride=2),
+                                  nn.ReLU(inplace=True), nn.Conv2d(c, c, 3, stride=2), nn.ReLU(inplace=True),
+                                  nn.Flatten())
         with torch.no_grad():
-            h, w = probe(torch.zeros(1, 3, self.image_hw[0] // downsample, self.image_hw[1] // downsample)).shape[2:]
-        # keypoints: the softmax needs the raw map (a ReLU would flatten all-negative maps to uniform)
-        self.conv = nn.Sequential(*layers, SpatialSoftmax(h, w)) if keypoints else \
-            nn.Sequential(*layers, nn.ReLU(inplace=True), nn.Flatten())
-        flat = 2 * c if keypoints else c * h * w
+            flat = self.conv(torch.zeros(1, 3, self.image_hw[0] // downsample, self.image_hw[1] // downsample)).shape[1]
         self.head = nn.Sequential(nn.Linear(flat, feature_dim), nn.LayerNorm(feature_dim), nn.Tanh())
         self.feature_dim = feature_dim
 
