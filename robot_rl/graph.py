@@ -206,6 +206,8 @@ class GraphRunner:
         self._out_lock = threading.Lock()
         self._stop_reason: str | None = None
         self._exit_code = 0
+        # optional nodes that ended for good while the graph ran, by name: how ("exited with code 1")
+        self.ended_early: dict[str, str] = {}
         self._width = max(len(s.name) for s in graph.nodes)
 
     # -- output ------------------------------------------------------------------------------
@@ -286,6 +288,7 @@ class GraphRunner:
                 self._stop_reason = f"{spec.name} ended"
             else:
                 self._say(f"node {spec.name} {how}" + ("; giving up restarts" if want_restart else ""))
+                self.ended_early[spec.name] = how
 
     def _drain_child(self, child: _Child) -> None:
         """Forward what a finished child left in its pipe, then close the pipe."""

@@ -3,7 +3,8 @@ scripted expert records demonstrations through the recording graph, BC trains a 
 node runs it with the simulated human correcting while the learner node trains beside it and the
 control node swaps its exports in, the learner catches up, the best of its last exports on validation seeds becomes the final policy, both policies are evaluated on held-out
 seeds, and the report is written. Then the session is continued: nothing done is redone, more HIL
-episodes are recorded and the learner resumes from its checkpoint.
+episodes are recorded and the learner resumes from its checkpoint; and continued once more with its
+learner killed, which the session survives and reports.
 
 The short version runs in CI (`-m hil` selects the whole HIL suite: these plus the fault tests in
 the other files); ROBOT_RL_HIL_LONG=1 also runs the default session (about 8 minutes here, as the README says)."""
@@ -11,12 +12,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import sys
 
 import numpy as np
 import pytest
 
-from conftest import run_logged
+from conftest import run_logged, wait_exit, wait_until
 from robot_rl.policy.registry import PolicyRegistry
 from robot_rl.session import DEMO_NOTES, HIL_NOTES
 from robot_rl.store import EpisodeStore
@@ -36,7 +39,7 @@ def session(tmp_path, env, *args, timeout=240):
                       logs, timeout, cwd=tmp_path, env=env)
 
 
-def test_session_short_runs_every_stage_and_continues(tmp_path, ros_child_env):
+def test_session_short_runs_every_stage_and_continues(tmp_path, ros_child_env, procs):
     res = session(tmp_path, ros_child_env, *SHORT)
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-4000:]
@@ -117,6 +120,27 @@ def test_session_short_runs_every_stage_and_continues(tmp_path, ros_child_env):
     kept = {r["ref"]: r for r in sel["candidates"]}
     assert all(r == kept[r["ref"]] for r in sel2["candidates"] if r["ref"] in kept)
     assert json.loads((root / "eval.json").read_text())["final"]["version"] == sel2["chosen"]
+
+    # the learner killed (kill -9) as the episodes start: they are recorded all the same, on the
+    # policy the control node had; the session says so in its log and report, and catches up
+    before = len(reg.versions("session"))
+    run = procs.start([sys.executable, "-m", "robot_rl.cli", "session", "--out", str(root), *SHORT[:2],
+                       "--hil-episodes", "6", *SHORT[4:]], "killed")
+
+    def started():
+        return re.search(r"started learner \(pid (\d+)\)", run.log_path.read_text(errors="replace"))
+    assert wait_until(started, 120), run.log_path.read_text(errors="replace")[-3000:]
+    os.kill(int(started().group(1)), signal.SIGKILL)
+    assert wait_exit(run, 300) == 0, run.log_path.read_text(errors="replace")[-4000:]
+    out = run.log_path.read_text(errors="replace")
+    assert "hil: the learner was killed by SIGKILL during the session" in out
+    assert verify(root / "store.zarr").ok
+    assert len([e for e in EpisodeStore.open(root / "store.zarr").episodes(status="complete")
+                if e.notes.startswith(HIL_NOTES)]) == 6
+    state = json.loads((root / "session.json").read_text())
+    assert state["hil_learner_stopped"] == {"how": "was killed by SIGKILL", "caught_up": True}
+    assert "**The learner was killed by SIGKILL during the session**" in (root / "report.md").read_text()
+    assert len(reg.versions("session")) > before   # the catch-up's export
 
 
 def test_session_refuses_bad_input_in_one_line(tmp_path, ros_child_env):

@@ -9,7 +9,7 @@ import json
 import os
 import pathlib
 import time
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
@@ -103,6 +103,15 @@ def _versions(cfg) -> list[dict[str, Any]]:
     return rows
 
 
+def _learner_stopped(stopped: Optional[dict]) -> str:
+    """The report's line on a learner that ended during the HIL episodes (the session's state)."""
+    if not stopped:
+        return ""
+    return (f"\n**The learner {stopped['how']} during the session**: from then on the control node ran the "
+            "last policy it had" + (", and the learner caught up on every episode after them" if stopped["caught_up"]
+                                    else "") + " (its own lines are in the session's log).\n")
+
+
 def write_report(cfg, state: dict[str, Any]) -> list[pathlib.Path]:
     root = cfg.root
     hil = hil_episode_table(cfg)
@@ -168,7 +177,8 @@ def write_report(cfg, state: dict[str, Any]) -> list[pathlib.Path]:
                   f"{np.mean([r['success'] for r in hil]):.0%} succeeded. Intervention rate (share of steps the "
                   f"human drove): first 10 episodes {np.mean([r['intervention_rate'] for r in first]):.0%}, last 10 "
                   f"{np.mean([r['intervention_rate'] for r in last]):.0%}. "
-                  f"{len({r['policy_version'] for r in hil})} policy versions ran in the control node.\n"))
+                  f"{len({r['policy_version'] for r in hil})} policy versions ran in the control node.\n"
+                  + _learner_stopped(state.get("hil_learner_stopped"))))
     md(("img", session_png))
     if learning_png.exists():
         md(("md", "## Learning curves (the learner's run)\n"))

@@ -179,7 +179,17 @@ class Session:
             # being recorded; the catch-up below resumes it from its checkpoint
             nodes.append(NodeSpec(name="learner", module="learner_node", required=False,
                                   parameters={"config": str(lpath), "resume": resume}))
-            code = GraphRunner(GraphConfig(name="session_hil", nodes=nodes, domain_id=self._domain())).run()
+            runner = GraphRunner(GraphConfig(name="session_hil", nodes=nodes, domain_id=self._domain()))
+            code = runner.run()
+            if "learner" in runner.ended_early:
+                # the episodes are good data, but they ran on an older policy than the learner would
+                # have made: say so here and in the report, not only in the node's log above
+                catch_up = c.catchup or not reg.versions(c.name)
+                self.state["hil_learner_stopped"] = {"how": runner.ended_early["learner"], "caught_up": catch_up}
+                log.warning("hil: the learner %s during the session: from then on the control node ran the last "
+                            "policy it had%s", runner.ended_early["learner"],
+                            "; the catch-up below trains on every episode" if catch_up else
+                            " (catchup: true would train on the rest after the episodes)")
             if code != 0:
                 return code
             resume = (c.learner_dir / "checkpoint.safetensors").exists()
