@@ -7,7 +7,8 @@ gripper to the cube on the frames of N scripted demonstrations (before the lift)
 the expert's frames of 20 held-out layouts, binned by how far the gripper is from the cube. Inputs:
 which cameras, whether proprio is read, and whether the offset is in the world's or the gripper's
 (yaw) axes (what the grasp head's `cameras` and `options.frame` choose in the learner); the DrQ
-shift the training frames get (`--pads`: the learner's `sac.augment_pad`) and the render's multisampling (`--offsamples`).
+shift the training frames get (`--pads`: the learner's `sac.augment_pad`) and the render's
+multisampling (`--offsamples`).
 
     python bench/localization.py --demos 10 40 --inputs wrist:gripper front,wrist front,wrist,proprio
     python bench/localization.py --demos 10 40 --inputs front,wrist:gripper --pads 2 4 6 0
@@ -59,7 +60,7 @@ def to_gripper(offset: torch.Tensor, proprio: torch.Tensor) -> torch.Tensor:
     return turn_xy(offset, -proprio[:, ProprioLayout.of_dim(proprio.shape[1]).ee_yaw])
 
 
-def run(train, test, inputs: str, steps: int, seed: int, pad: int = 4) -> str:
+def run(train, test, inputs: str, steps: int, seed: int, pad: int) -> str:
     from robot_rl.learn.augment import random_shift
     from robot_rl.learn.nets import mlp
     from robot_rl.policy.models import ImageEncoder

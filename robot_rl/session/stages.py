@@ -176,7 +176,8 @@ class Session:
                 notes=f"{HIL_NOTES}, corrections by "
                       f"{f'the simulated human ({c.corrector_judge} judge)' if c.sim else c.teleop}"))
             # the learner may die: the robot keeps running the last good policy and the episodes keep
-            # being recorded; the catch-up below resumes it from its checkpoint
+            # being recorded; the catch-up below resumes it from its checkpoint when it left no export
+            # (or with catchup: true)
             nodes.append(NodeSpec(name="learner", module="learner_node", required=False,
                                   parameters={"config": str(lpath), "resume": resume}))
             runner = GraphRunner(GraphConfig(name="session_hil", nodes=nodes, domain_id=self._domain()))
