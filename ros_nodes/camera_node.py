@@ -17,13 +17,11 @@ from typing import Literal
 from ros_nodes.runtime import NodeConfig, RobotRLNode, main_entry, qos
 
 from ros_nodes import convert  # noqa: E402
-from rclpy.duration import Duration  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 
 from robot_rl.cameras import CameraError, ResizedCamera, open_camera  # noqa: E402
 from robot_rl.config import ConfigError  # noqa: E402
 
-ACK_TIMEOUT_S = 5.0   # a reliable publisher waits this long for its subscribers before the node exits
 
 
 @dataclass
@@ -89,9 +87,6 @@ class CameraNode(RobotRLNode):
                 frame = self.camera.read()
             except CameraError as exc:
                 self.get_logger().info(f"camera {c.camera}: {exc}; {self.camera.frames} frames, {self.camera.drops} dropped")
-                if c.reliable and not self._all_acked():
-                    self.get_logger().warning(f"camera {c.camera}: a subscriber had not acknowledged every frame "
-                                              f"{ACK_TIMEOUT_S:g} s after the last")
                 self.stop(0 if str(exc).startswith("end of") else 1)
                 return
             try:
@@ -112,13 +107,6 @@ class CameraNode(RobotRLNode):
                 self.get_logger().info(f"camera {c.camera}: {self.camera.frames} frames ({rate:.1f} fps), "
                                        f"{self.camera.drops} dropped, clock {frame.clock}")
                 t_log, n_log = now, self.camera.frames
-
-    def _all_acked(self) -> bool:
-        """Wait until reliable subscribers acknowledged every frame published: a node that exits right
-        after its last frame (a replay's end) would otherwise take the unacknowledged ones with it."""
-        timeout = Duration(seconds=ACK_TIMEOUT_S)
-        return all(pub.wait_for_all_acked(timeout) for pub in (self.pub_image, self.pub_info, self.pub_depth)
-                   if pub is not None)
 
     def close(self) -> None:
         self._stop.set()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+import time
 import typing
 from dataclasses import dataclass
 from typing import Any, Callable, Literal, TypeVar
@@ -24,6 +25,7 @@ from robot_rl import ros_env
 ros_env.ensure_prepared()  # before rclpy is imported: may re-exec this process once
 
 import rclpy  # noqa: E402
+from rclpy.duration import Duration  # noqa: E402
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
@@ -38,6 +40,7 @@ from rcl_interfaces.msg import ParameterDescriptor  # noqa: E402
 from robot_rl import config as cfg  # noqa: E402
 
 EXIT_CONFIG_ERROR = 2
+ACK_TIMEOUT_S = 5.0   # a stopping node waits this long in all for its reliable subscribers' acknowledgements
 C = TypeVar("C", bound="NodeConfig")
 
 
@@ -128,9 +131,31 @@ class RobotRLNode(Node):
         self.exit_code = 0
 
     def stop(self, exit_code: int = 0) -> None:
-        """End spinning (from a callback): the process then cleans up and exits with exit_code."""
+        """End spinning (from a callback or the node's own thread): the process then cleans up and
+        exits with exit_code. First it waits, up to ACK_TIMEOUT_S in all, until the subscribers of
+        each reliable publisher acknowledged what it sent: a node that stops right after its last
+        message (a replay's end, a source's last sample, the simulator's last step) would otherwise
+        take the unacknowledged ones with it."""
         self.exit_code = exit_code
+        unacked = self.unacknowledged(ACK_TIMEOUT_S)
+        if unacked:
+            self.get_logger().warning(f"stopping with messages on {', '.join(unacked)} not acknowledged by every "
+                                      f"subscriber {ACK_TIMEOUT_S:g} s after they were sent")
         self.context.try_shutdown()
+
+    def unacknowledged(self, timeout_s: float) -> list[str]:
+        """The topics whose reliable publisher still has messages a subscriber has not acknowledged
+        after waiting up to timeout_s for all of them together (best-effort publishers never wait)."""
+        deadline = time.monotonic() + timeout_s
+        late = []
+        for pub in list(self.publishers):
+            left = max(deadline - time.monotonic(), 0.0)
+            try:
+                if not pub.wait_for_all_acked(Duration(seconds=left)):
+                    late.append(pub.topic_name)
+            except Exception:  # noqa: BLE001 - a publisher destroyed meanwhile has nothing left to wait for
+                continue
+        return late
 
     def close(self) -> None:
         """Override to flush reports or files at shutdown (runs after spinning ends)."""

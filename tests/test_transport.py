@@ -1,6 +1,11 @@
 """Real rclpy nodes in separate processes, over our loopback DDS profile: nothing dropped."""
 from __future__ import annotations
 
+import os
+import re
+import signal
+import time
+
 import pytest
 
 from conftest import read_json, wait_exit
@@ -37,3 +42,35 @@ def test_joint_state_at_500hz_drops_nothing(procs, tmp_path):
                         joints=7)
     assert sent["published"] == got["received"] == 2500, (sent, got)
     assert got["out_of_order"] == 0
+
+
+
+def test_a_stopping_node_waits_for_a_paused_subscriber_to_acknowledge(procs, tmp_path):
+    # The subscriber is paused (SIGSTOP: it can acknowledge nothing) mid-stream and resumed a second
+    # after the source published its last frame and called stop(): the source is still there to
+    # resend what it missed (RobotRLNode.stop() waits up to ACK_TIMEOUT_S), so nothing is lost.
+    count = 30
+    monitor = procs.node("topic_monitor", "monitor", topic="/stream", msg_type="sensor_msgs/msg/Image",
+                         qos="reliable", check_frame_counter=True, expected_count=count, duration_s=60.0,
+                         status_period_s=0.2, report_path=str(tmp_path / "monitor.json"))
+    source = procs.node("synthetic_source", "source", topic="/stream", kind="image", qos="reliable", rate_hz=10.0,
+                        count=count, wait_for_subscribers=1, settle_s=0.0, width=320, height=240,
+                        encoding="rgb8", report_path=str(tmp_path / "source.json"))
+    deadline = time.monotonic() + 60
+    while not re.search(r"/stream: [\d.]+ Hz, [1-9]\d* msgs", monitor.log_path.read_text(errors="replace")):
+        assert time.monotonic() < deadline and source.poll() is None, source.log_path.read_text()
+        time.sleep(0.05)
+    os.kill(monitor.pid, signal.SIGSTOP)
+    try:
+        while "done" not in source.log_path.read_text(errors="replace"):
+            assert time.monotonic() < deadline and source.poll() is None, source.log_path.read_text()
+            time.sleep(0.05)
+        time.sleep(1.0)
+        assert source.poll() is None, "the source exited with frames unacknowledged"
+    finally:
+        os.kill(monitor.pid, signal.SIGCONT)
+    assert wait_exit(source, 30) == 0, source.log_path.read_text()
+    assert wait_exit(monitor, 30) == 0, monitor.log_path.read_text()
+    got = read_json(tmp_path / "monitor.json")
+    assert got["received"] == count and got["missing_frames"] == [], got
+    assert "not acknowledged" not in source.log_path.read_text()
