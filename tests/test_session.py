@@ -133,13 +133,13 @@ def test_session_short_runs_every_stage_and_continues(tmp_path, ros_child_env, p
     os.kill(int(started().group(1)), signal.SIGKILL)
     assert wait_exit(run, 300) == 0, run.log_path.read_text(errors="replace")[-4000:]
     out = run.log_path.read_text(errors="replace")
-    assert "hil: the learner was killed by SIGKILL during the session" in out
+    assert "hil: the learner was killed by SIGKILL during HIL episodes 5-6" in out
     assert verify(root / "store.zarr").ok
     assert len([e for e in EpisodeStore.open(root / "store.zarr").episodes(status="complete")
                 if e.notes.startswith(HIL_NOTES)]) == 6
     state = json.loads((root / "session.json").read_text())
-    assert state["hil_learner_stopped"] == {"how": "was killed by SIGKILL", "caught_up": True}
-    assert "**The learner was killed by SIGKILL during the session**" in (root / "report.md").read_text()
+    assert state["hil_learner_stopped"] == [{"how": "was killed by SIGKILL", "caught_up": True, "episodes": [5, 6]}]
+    assert "**The learner was killed by SIGKILL during HIL episodes 5-6**" in (root / "report.md").read_text()
     assert len(reg.versions("session")) > before   # the catch-up's export
 
 

@@ -103,13 +103,17 @@ def _versions(cfg) -> list[dict[str, Any]]:
     return rows
 
 
-def _learner_stopped(stopped: Optional[dict]) -> str:
-    """The report's line on a learner that ended during the HIL episodes (the session's state)."""
-    if not stopped:
-        return ""
-    return (f"\n**The learner {stopped['how']} during the session**: from then on the control node ran the "
-            "last policy it had" + (", and the learner caught up on every episode after them" if stopped["caught_up"]
-                                    else "") + " (its own lines are in the session's log).\n")
+def _learner_stopped(stopped: Optional[list[dict]]) -> str:
+    """The report's lines on learners that ended during runs of the HIL stage (the session's state:
+    one entry per run whose learner stopped, with that run's HIL episodes)."""
+    lines = []
+    for s in [stopped] if isinstance(stopped, dict) else stopped or []:   # (one dict before 2026-12-08)
+        when = "HIL episodes {}-{}".format(*s["episodes"]) if "episodes" in s else "the session"
+        lines.append(f"\n**The learner {s['how']} during {when}**: from then on the control "
+                     "node ran the last policy it had" + (", and the learner caught up on every episode after them"
+                                                          if s["caught_up"] else "")
+                     + " (its own lines are in the session's log).\n")
+    return "".join(lines)
 
 
 def write_report(cfg, state: dict[str, Any]) -> list[pathlib.Path]:

@@ -185,10 +185,15 @@ class Session:
             if "learner" in runner.ended_early:
                 # the episodes are good data, but they ran on an older policy than the learner would
                 # have made: say so here and in the report, not only in the node's log above
+                # kept per run of the stage: a later continuation whose learner runs through adds none
                 catch_up = c.catchup or not reg.versions(c.name)
-                self.state["hil_learner_stopped"] = {"how": runner.ended_early["learner"], "caught_up": catch_up}
-                log.warning("hil: the learner %s during the session: from then on the control node ran the last "
-                            "policy it had%s", runner.ended_early["learner"],
+                stops = self.state.get("hil_learner_stopped", [])
+                stops = [stops] if isinstance(stops, dict) else stops   # (one dict before 2026-12-08)
+                self.state["hil_learner_stopped"] = stops
+                stops.append({"how": runner.ended_early["learner"], "caught_up": catch_up,
+                              "episodes": [have + 1, have + todo]})
+                log.warning("hil: the learner %s during HIL episodes %d-%d: from then on the control node ran the "
+                            "last policy it had%s", runner.ended_early["learner"], have + 1, have + todo,
                             "; the catch-up below trains on every episode" if catch_up else
                             " (catchup: true would train on the rest after the episodes)")
             if code != 0:
