@@ -8,8 +8,9 @@
   them once, through us) and get SIGTERM if the runner itself dies (PR_SET_PDEATHSIG); a node also
   ends by itself once its parent is no longer the runner (ROBOT_RL_RUNNER_PID, ros_nodes.runtime),
   so no orphan outlives the graph.
-- A node with `restart: on-failure|always` is restarted (up to max_restarts); a required node that
-  ends for good ends the graph, and the runner exits 1 if it failed (0 if it exited cleanly).
+- A node with `restart: on-failure|always` is restarted (up to max_restarts), and finds how many
+  times in ROBOT_RL_NODE_RESTARTS (a learner then continues from its checkpoint); a required node
+  that ends for good ends the graph, and the runner exits 1 if it failed (0 if it exited cleanly).
 
 This module is ROS-free: it only starts processes.
 """
@@ -208,6 +209,8 @@ class GraphRunner:
         self._exit_code = 0
         # optional nodes that ended for good while the graph ran, by name: how ("exited with code 1")
         self.ended_early: dict[str, str] = {}
+        # nodes restarted while the graph ran, by name: how each run before a restart ended
+        self.restarted: dict[str, list[str]] = {}
         self._width = max(len(s.name) for s in graph.nodes)
 
     # -- output ------------------------------------------------------------------------------
@@ -224,6 +227,7 @@ class GraphRunner:
         env = dict(self.env)
         env.update(child.spec.env)
         env[ros_env.RUNNER_PID_VAR] = str(os.getpid())   # ros_nodes.runtime: a node ends when we are gone
+        env[ros_env.RESTARTS_VAR] = str(child.restarts)   # a restarted node may continue where it stopped
         child.proc = subprocess.Popen(
             child.spec.command(self.python), env=env,
             stdin=None if child.spec.stdin == "inherit" else subprocess.DEVNULL,
@@ -278,6 +282,7 @@ class GraphRunner:
             if want_restart and child.restarts < spec.max_restarts:
                 child.restarts += 1
                 child.restart_at = now + spec.restart_delay_s
+                self.restarted.setdefault(spec.name, []).append(how)
                 self._say(f"{spec.name} {how}; restarting in {spec.restart_delay_s:g} s "
                           f"({child.restarts}/{spec.max_restarts})")
                 continue

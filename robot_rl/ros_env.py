@@ -37,6 +37,7 @@ DdsScope = Literal["loopback", "hosts", "system"]
 
 MARKER = "ROBOT_RL_ROS_ENV"  # set to the DDS scope once a process environment is prepared
 RUNNER_PID_VAR = "ROBOT_RL_RUNNER_PID"   # the graph runner's pid, in its children (ros_nodes.runtime)
+RESTARTS_VAR = "ROBOT_RL_NODE_RESTARTS"  # how many times the runner restarted this node before (0: first start)
 BOOTSTRAP_FLAG = "_ROS_WHEELS_BOOTSTRAP_COMPLETE"
 PROFILE_VAR = "FASTDDS_DEFAULT_PROFILES_FILE"
 DEPRECATED_PROFILE_VAR = "FASTRTPS_DEFAULT_PROFILES_FILE"  # Fast DDS 3 warns and may prefer it

@@ -6,7 +6,9 @@ robot_rl.policy.transfer's metadata + ONNX bytes), which the control node writes
 registry before the same checks. Glue only: the learner itself knows nothing of ROS.
 
 Parameters: `config`, a LearnerConfig YAML (`robot-rl learn` writes runs/<policy>/learner.yaml),
-`send` (path or value), `resume` (continue from the run's checkpoint) and `store_wait_s` (on a
+`send` (path or value), `resume` (continue from the run's checkpoint; a learner the graph runner
+restarts after a failure always continues from it when there is one, never from scratch: a fresh
+learner would export untrained weights to the robot) and `store_wait_s` (on a
 learner host, wait this long for the replica store to appear: ros_nodes/episode_replica.py makes it
 when the robot host first answers). The node exits when the learner finishes
 (max_updates, idle_exit_s) or on SIGINT/SIGTERM, after a final export and checkpoint.
@@ -23,7 +25,7 @@ from ros_nodes.runtime import NodeConfig, RobotRLNode, main_entry, qos
 
 from std_msgs.msg import String, UInt8MultiArray  # noqa: E402
 
-from robot_rl import config, log  # noqa: E402
+from robot_rl import config, log, ros_env  # noqa: E402
 from robot_rl.learn.learner import Learner  # noqa: E402
 from robot_rl.learn.config import LearnerConfig  # noqa: E402
 from robot_rl.policy.spec import PolicyError  # noqa: E402
@@ -56,8 +58,15 @@ class LearnerNode(RobotRLNode):
             self.pub_model = self.create_publisher(UInt8MultiArray, POLICY_MODEL_TOPIC, qos("latched"))
         else:
             self.pub = self.create_publisher(String, "/policy/update", qos("latched"))
+        resume = self.config.resume
+        restarts = int(os.environ.get(ros_env.RESTARTS_VAR, "0") or 0)
+        if restarts:
+            resume = resume or Learner.checkpoint_file(lcfg).exists()
+            self.get_logger().warning(f"restarted after a failure ({restarts}): "
+                                      + ("continuing from the run's checkpoint" if resume else
+                                         "no checkpoint yet, starting over"))
         try:
-            self.learner = Learner(lcfg, on_export=self._announce, resume=self.config.resume)
+            self.learner = Learner(lcfg, on_export=self._announce, resume=resume)
         except (StoreError, PolicyError, OSError, ValueError) as exc:
             raise config.ConfigError(str(exc)) from None
         if self.learner.resumed_from is not None:

@@ -384,9 +384,14 @@ class Learner:
         return path
 
     # --- checkpoints ------------------------------------------------------------------------------
+    @staticmethod
+    def checkpoint_file(cfg: LearnerConfig) -> pathlib.Path:
+        """Where a learner of this config keeps its checkpoint (resume reads it)."""
+        return cfg.run_path / "checkpoint.safetensors"
+
     @property
     def checkpoint_path(self) -> pathlib.Path:
-        return self.run_dir / "checkpoint.safetensors"
+        return self.checkpoint_file(self.cfg)
 
     def checkpoint(self) -> Optional[pathlib.Path]:
         if self.agent is None:

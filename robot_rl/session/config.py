@@ -54,6 +54,10 @@ class SessionConfig:
     # data (off: the policy over-fits the last data it saw; docs/BENCHMARKS.md). The final policy
     # is then the learner node's last export, made as the robot stopped.
     catchup: bool = False
+    # A learner that fails during the HIL episodes (an error, an OOM kill) is started again this many
+    # times, continuing from its checkpoint (ros_nodes/learner_node.py), while the robot goes on with
+    # the last policy it had; 0: never (the session then goes on without it, as after the last try).
+    learner_restarts: int = 2
     # The final policy is the best of the learner's last `select_last` exports on `select_episodes`
     # validation seeds (seed+200000..; simulator only); select_last < 2 or select_episodes 0: the
     # last export. Why: consecutive exports differ a lot in held-out success (docs/BENCHMARKS.md).
@@ -88,8 +92,8 @@ class SessionConfig:
     def validate(self) -> None:
         if self.demos < 1 or self.hil_episodes < 0 or self.eval_episodes < 0:
             raise ValueError("demos >= 1, hil_episodes >= 0, eval_episodes >= 0")
-        if self.select_last < 0 or self.select_episodes < 0:
-            raise ValueError("select_last >= 0 and select_episodes >= 0")
+        if self.select_last < 0 or self.select_episodes < 0 or self.learner_restarts < 0:
+            raise ValueError("select_last >= 0, select_episodes >= 0 and learner_restarts >= 0")
         if not self.sim and self.teleop == "expert":
             raise ValueError("the scripted expert needs the simulator: set teleop to a device (keyboard, gamepad, "
                              "spacemouse) for a robot")

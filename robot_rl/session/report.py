@@ -103,10 +103,16 @@ def _versions(cfg) -> list[dict[str, Any]]:
     return rows
 
 
-def _learner_stopped(stopped: Optional[list[dict]]) -> str:
-    """The report's lines on learners that ended during runs of the HIL stage (the session's state:
-    one entry per run whose learner stopped, with that run's HIL episodes)."""
+def _learner_stopped(stopped: Optional[list[dict]], restarted: Optional[list[dict]] = None) -> str:
+    """The report's lines on learners that failed during runs of the HIL stage (the session's state:
+    one entry per run whose learner was restarted, or stopped for good, with that run's HIL
+    episodes)."""
     lines = []
+    for r in restarted or []:
+        first, last = r["episodes"]
+        lines.append(f"\n**The learner {r['how'][0]} during HIL episodes {first}-{last}** and was started again "
+                     f"from its checkpoint ({len(r['how'])} time(s): {'; '.join(r['how'])}); meanwhile the control "
+                     "node ran the last policy it had.\n")
     for s in [stopped] if isinstance(stopped, dict) else stopped or []:   # (one dict before 2026-12-08)
         when = "HIL episodes {}-{}".format(*s["episodes"]) if "episodes" in s else "the session"
         lines.append(f"\n**The learner {s['how']} during {when}**: from then on the control "
@@ -182,7 +188,7 @@ def write_report(cfg, state: dict[str, Any]) -> list[pathlib.Path]:
                   f"human drove): first 10 episodes {np.mean([r['intervention_rate'] for r in first]):.0%}, last 10 "
                   f"{np.mean([r['intervention_rate'] for r in last]):.0%}. "
                   f"{len({r['policy_version'] for r in hil})} policy versions ran in the control node.\n"
-                  + _learner_stopped(state.get("hil_learner_stopped"))))
+                  + _learner_stopped(state.get("hil_learner_stopped"), state.get("hil_learner_restarted"))))
     md(("img", session_png))
     if learning_png.exists():
         md(("md", "## Learning curves (the learner's run)\n"))

@@ -176,12 +176,19 @@ class Session:
                 notes=f"{HIL_NOTES}, corrections by "
                       f"{f'the simulated human ({c.corrector_judge} judge)' if c.sim else c.teleop}"))
             # the learner may die: the robot keeps running the last good policy and the episodes keep
-            # being recorded; the catch-up below resumes it from its checkpoint when it left no export
-            # (or with catchup: true)
+            # being recorded; the runner starts it again from its checkpoint (learner_restarts times),
+            # and after the last try the catch-up below resumes it when it left no export (or with
+            # catchup: true)
             nodes.append(NodeSpec(name="learner", module="learner_node", required=False,
-                                  parameters={"config": str(lpath), "resume": resume}))
+                                  restart="on-failure" if c.learner_restarts else "never",
+                                  max_restarts=c.learner_restarts, parameters={"config": str(lpath), "resume": resume}))
             runner = GraphRunner(GraphConfig(name="session_hil", nodes=nodes, domain_id=self._domain()))
             code = runner.run()
+            if "learner" in runner.restarted:
+                fails = runner.restarted["learner"]
+                self.state.setdefault("hil_learner_restarted", []).append({"how": fails, "episodes": [have + 1, have + todo]})
+                log.warning("hil: the learner %s during HIL episodes %d-%d and was started again from its "
+                            "checkpoint (%d time(s))", fails[0], have + 1, have + todo, len(fails))
             if "learner" in runner.ended_early:
                 # the episodes are good data, but they ran on an older policy than the learner would
                 # have made: say so here and in the report, not only in the node's log above
