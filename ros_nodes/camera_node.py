@@ -23,7 +23,6 @@ from robot_rl.cameras import CameraError, ResizedCamera, open_camera  # noqa: E4
 from robot_rl.config import ConfigError  # noqa: E402
 
 
-
 @dataclass
 class CameraNodeConfig(NodeConfig):
     backend: Literal["realsense", "opencv", "replay"] = "opencv"

@@ -7,8 +7,8 @@ registry before the same checks. Glue only: the learner itself knows nothing of 
 
 Parameters: `config`, a LearnerConfig YAML (`robot-rl learn` writes runs/<policy>/learner.yaml),
 `send` (path or value), `resume` (continue from the run's checkpoint; a learner the graph runner
-restarts after a failure always continues from it when there is one, never from scratch: a fresh
-learner would export untrained weights to the robot) and `store_wait_s` (on a
+restarts after a failure does so whenever there is one, since starting over would send the robot
+untrained weights in place of what it learned) and `store_wait_s` (on a
 learner host, wait this long for the replica store to appear: ros_nodes/episode_replica.py makes it
 when the robot host first answers). The node exits when the learner finishes
 (max_updates, idle_exit_s) or on SIGINT/SIGTERM, after a final export and checkpoint.

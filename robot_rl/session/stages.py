@@ -195,7 +195,7 @@ class Session:
                 # kept per run of the stage: a later continuation whose learner runs through adds none
                 catch_up = c.catchup or not reg.versions(c.name)
                 stops = self.state.get("hil_learner_stopped", [])
-                stops = [stops] if isinstance(stops, dict) else stops   # (one dict before 2026-12-08)
+                stops = [stops] if isinstance(stops, dict) else stops   # (one dict before 6f92175)
                 self.state["hil_learner_stopped"] = stops
                 stops.append({"how": runner.ended_early["learner"], "caught_up": catch_up,
                               "episodes": [have + 1, have + todo]})
