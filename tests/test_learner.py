@@ -149,6 +149,17 @@ def test_resume_continues_exactly(session_store, tmp_path):
     assert meta.parent == "pol/v0001" and meta.metrics["updates"] == 12
 
 
+def test_every_export_is_checkpointed_so_a_resume_starts_from_what_the_robot_runs(session_store, tmp_path):
+    path, _ = session_store
+    learner = Learner(learner_cfg(path, tmp_path, cameras="", export_every_s=1e-6))   # checkpoints: every 1e6 s
+    while learner.updates < 20:
+        learner.step(max_updates_per_step=4)
+    last = learner.exported[-1]
+    assert len(learner.exported) >= 3 and last["updates"] == learner.updates
+    resumed = Learner(learner_cfg(path, tmp_path, cameras=""), resume=True)
+    assert resumed.updates == last["updates"] and resumed.exported[-1]["version"] == last["version"]
+
+
 def test_the_learner_device_is_checked_at_start(session_store, tmp_path):
     path, _ = session_store
     with pytest.raises(ValueError, match="device must be auto, cpu, cuda or cuda:N"):

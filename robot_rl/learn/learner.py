@@ -8,7 +8,8 @@ Each iteration: pick up newly committed episodes (every `refresh_s`; they count 
 UTD governor), take the gradient updates the UTD ratio allows (none when data is not arriving:
 the ratio is enforced, and the achieved one is logged), export every `export_every_s` (parity
 check, registry, then `on_export(path, sha256)`, which the ROS node turns into /policy/update),
-checkpoint every `checkpoint_every_s` and write metrics (JSONL) and plots (PNG) to `run_dir`.
+checkpoint every `checkpoint_every_s` and with every export, and write metrics (JSONL) and plots
+(PNG) to `run_dir`.
 
 Batches are RLPD's: `demo_fraction` from steps where a person acted (demonstrations and
 interventions) and the rest from episodes a policy ran (interventions included): an intervention
@@ -442,9 +443,11 @@ class Learner:
         for _ in range(n):
             self.update()
         now = time.monotonic()
-        if self._due("export", cfg.export_every_s, now):
-            self.export_now()
-        if self._due("checkpoint", cfg.checkpoint_every_s, now):
+        exported = self._due("export", cfg.export_every_s, now) and self.export_now() is not None
+        # a checkpoint with every export too: a learner restarted after a failure continues from the
+        # weights its last export runs on the robot, not from older ones
+        if self._due("checkpoint", cfg.checkpoint_every_s, now) or exported:
+            self._last["checkpoint"] = now
             self.checkpoint()
         if self._due("metrics", 1.0, now):
             self.write_metrics()
