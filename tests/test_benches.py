@@ -1,5 +1,5 @@
 """The benchmarks under bench/ run: each on its smallest input, in its own process, printing its
-figures. No figure is checked against a target here (docs/BENCHMARKS.md has the real runs); this
+figures (the ROS ones in the test's own ROS domain, or one of their own). No figure is checked against a target here (docs/BENCHMARKS.md has the real runs); this
 catches a bench that no longer runs against the code it measures (an import moved, a config field
 renamed), which otherwise shows only the day someone needs its numbers."""
 from __future__ import annotations
@@ -13,9 +13,9 @@ import pytest
 from conftest import REPO
 
 
-def bench(script: str, *args, cwd=None, timeout=600) -> str:
+def bench(script: str, *args, cwd=None, timeout=600, env=None) -> str:
     res = subprocess.run([sys.executable, str(REPO / "bench" / script), *map(str, args)], cwd=cwd or REPO,
-                         capture_output=True, text=True, timeout=timeout)
+                         capture_output=True, text=True, timeout=timeout, env=env)
     assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
     return res.stdout
 
@@ -59,3 +59,15 @@ def test_the_learning_bench_and_the_benches_that_read_its_output(tmp_path):
     assert res.returncode == 0, res.stderr[-2000:]
     out = bench("corrector.py", tmp_path / "policies" / "base" / "v0001.onnx", "--episodes", 1, "--judges", "progress")
     assert "progress" in out and "needless takeovers" in out
+
+
+@pytest.mark.ros
+@pytest.mark.parametrize("script, args, prints", [
+    ("sim.py", ["--node-seconds", 1], "sim node, two 128x128 cameras, 10 Hz control: real-time factor"),
+    ("record.py", ["--episodes", 1, "--episode-s", 1], "store:"),
+    ("ros_message_cost.py", ["--frames", 20], "1280x720"),
+    ("ros_transport.py", ["--seconds", 1], "JointState 7 dof @500Hz (reliable)"),
+    ("control_loop.py", ["--seconds", 2, "--repeat", 1, "--cases", "cnn", "--vm-probe", 0], "targets: compute p99"),
+])
+def test_a_ros_bench_prints_its_figures(script, args, prints, ros_child_env):
+    assert prints in bench(script, *args, env=ros_child_env)
