@@ -113,8 +113,8 @@ def _learner_stopped(stopped: Optional[list[dict]], restarted: Optional[list[dic
         lines.append(f"\n**The learner {r['how'][0]} during HIL episodes {first}-{last}** and was started again "
                      f"from its checkpoint ({len(r['how'])} time(s): {'; '.join(r['how'])}); meanwhile the control "
                      "node ran the last policy it had.\n")
-    for s in [stopped] if isinstance(stopped, dict) else stopped or []:   # (one dict before 6f92175)
-        when = "HIL episodes {}-{}".format(*s["episodes"]) if "episodes" in s else "the session"
+    for s in stopped or []:
+        when = "HIL episodes {}-{}".format(*s["episodes"]) if "episodes" in s else "the session"   # (before 6f92175)
         lines.append(f"\n**The learner {s['how']} during {when}**: from then on the control "
                      "node ran the last policy it had" + (", and the learner caught up on every episode after them"
                                                           if s["caught_up"] else "")

@@ -66,6 +66,8 @@ class Session:
         # what this session was run with (the last invocation's), for the report and the benches
         (cfg.root / "session.yaml").write_text(yaml.safe_dump(config.to_dict(cfg), sort_keys=False))
         self.state: dict[str, Any] = json.loads(self.state_path.read_text()) if self.state_path.exists() else {}
+        if isinstance(self.state.get("hil_learner_stopped"), dict):   # one dict, no episodes, before 6f92175
+            self.state["hil_learner_stopped"] = [self.state["hil_learner_stopped"]]
 
     def _save_state(self) -> None:
         _write_json(self.state_path, self.state)
@@ -194,11 +196,8 @@ class Session:
                 # have made: say so here and in the report, not only in the node's log above
                 # kept per run of the stage: a later continuation whose learner runs through adds none
                 catch_up = c.catchup or not reg.versions(c.name)
-                stops = self.state.get("hil_learner_stopped", [])
-                stops = [stops] if isinstance(stops, dict) else stops   # (one dict before 6f92175)
-                self.state["hil_learner_stopped"] = stops
-                stops.append({"how": runner.ended_early["learner"], "caught_up": catch_up,
-                              "episodes": [have + 1, have + todo]})
+                self.state.setdefault("hil_learner_stopped", []).append(
+                    {"how": runner.ended_early["learner"], "caught_up": catch_up, "episodes": [have + 1, have + todo]})
                 log.warning("hil: the learner %s during HIL episodes %d-%d: from then on the control node ran the "
                             "last policy it had%s", runner.ended_early["learner"], have + 1, have + todo,
                             "; the catch-up below trains on every episode" if catch_up else
