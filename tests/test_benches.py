@@ -1,7 +1,8 @@
 """The benchmarks under bench/ run: each on its smallest input, in its own process, printing its
-figures (the ROS ones in the test's own ROS domain, or one of their own). No figure is checked against a target here (docs/BENCHMARKS.md has the real runs); this
-catches a bench that no longer runs against the code it measures (an import moved, a config field
-renamed), which otherwise shows only the day someone needs its numbers."""
+figures (the ROS ones in the test's own ROS domain, or one of their own). No figure is checked
+against a target here (docs/BENCHMARKS.md has the real runs); this catches a bench that no longer
+runs against the code it measures (an import moved, a config field renamed), which otherwise
+shows only the day someone needs its numbers."""
 from __future__ import annotations
 
 import json

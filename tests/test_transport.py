@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import read_json, wait_exit
+from conftest import read_json, wait_exit, wait_until
 
 pytestmark = pytest.mark.ros
 
@@ -44,7 +44,6 @@ def test_joint_state_at_500hz_drops_nothing(procs, tmp_path):
     assert got["out_of_order"] == 0
 
 
-
 def test_a_stopping_node_waits_for_a_paused_subscriber_to_acknowledge(procs, tmp_path):
     # The subscriber is paused (SIGSTOP: it can acknowledge nothing) mid-stream and resumed a second
     # after the source published its last frame and called stop(): the source is still there to
@@ -56,15 +55,13 @@ def test_a_stopping_node_waits_for_a_paused_subscriber_to_acknowledge(procs, tmp
     source = procs.node("synthetic_source", "source", topic="/stream", kind="image", qos="reliable", rate_hz=10.0,
                         count=count, wait_for_subscribers=1, settle_s=0.0, width=320, height=240,
                         encoding="rgb8", report_path=str(tmp_path / "source.json"))
-    deadline = time.monotonic() + 60
-    while not re.search(r"/stream: [\d.]+ Hz, [1-9]\d* msgs", monitor.log_path.read_text(errors="replace")):
-        assert time.monotonic() < deadline and source.poll() is None, source.log_path.read_text()
-        time.sleep(0.05)
+    def receiving():   # the monitor's status line counts a message
+        return re.search(r"/stream: [\d.]+ Hz, [1-9]\d* msgs", monitor.log_path.read_text(errors="replace"))
+    assert wait_until(receiving, 60), source.log_path.read_text()
     os.kill(monitor.pid, signal.SIGSTOP)
     try:
-        while "done" not in source.log_path.read_text(errors="replace"):
-            assert time.monotonic() < deadline and source.poll() is None, source.log_path.read_text()
-            time.sleep(0.05)
+        assert wait_until(lambda: "done" in source.log_path.read_text(errors="replace"), 60), \
+            source.log_path.read_text()
         time.sleep(1.0)
         assert source.poll() is None, "the source exited with frames unacknowledged"
     finally:

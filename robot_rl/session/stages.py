@@ -183,12 +183,14 @@ class Session:
             # catchup: true)
             nodes.append(NodeSpec(name="learner", module="learner_node", required=False,
                                   restart="on-failure" if c.learner_restarts else "never",
-                                  max_restarts=c.learner_restarts, parameters={"config": str(lpath), "resume": resume}))
+                                  max_restarts=c.learner_restarts,
+                                  parameters={"config": str(lpath), "resume": resume}))
             runner = GraphRunner(GraphConfig(name="session_hil", nodes=nodes, domain_id=self._domain()))
             code = runner.run()
             if "learner" in runner.restarted:
                 fails = runner.restarted["learner"]
-                self.state.setdefault("hil_learner_restarted", []).append({"how": fails, "episodes": [have + 1, have + todo]})
+                self.state.setdefault("hil_learner_restarted", []).append(
+                    {"how": fails, "episodes": [have + 1, have + todo]})
                 log.warning("hil: the learner %s during HIL episodes %d-%d and was started again from its "
                             "checkpoint (%d time(s))", fails[0], have + 1, have + todo, len(fails))
             if "learner" in runner.ended_early:
