@@ -124,8 +124,7 @@ def test_session_short_runs_every_stage_and_continues(tmp_path, ros_child_env, p
     # the learner killed (kill -9) as the episodes start: started again, it continues from its
     # checkpoint; killed again (learner_restarts=1: no more tries), the episodes are recorded all the
     # same, on the policy the control node had; the session says both in its log and report (no
-    # catch-up here: the first run above took that path, and on a loaded machine its 200 owed updates
-    # take minutes)
+    # catch-up here: the first run above takes that path)
     run = procs.start([sys.executable, "-m", "robot_rl.cli", "session", "--out", str(root), *SHORT[:2],
                        "--hil-episodes", "8", *SHORT[4:], "--set", "learner_restarts=1", "--set", "catchup=false"],
                       "killed")
