@@ -429,3 +429,66 @@ def test_temporal_ensemble_by_hand():
         ens(np.zeros((2, 1)))
     with pytest.raises(ValueError):
         TemporalEnsemble(0)
+
+
+def test_gripper_choice_keeps_the_base_unless_the_other_grip_rates_a_margin_higher():
+    """The discrete gripper critic's decision by hand: Q columns (closed, open); without a base its
+    better choice; with one, the base's command (its own value) unless the other rates > margin higher."""
+    from robot_rl.learn.sac_gripper import GripperChoice
+
+    class Fixed(torch.nn.Module):
+        def forward(self, features):
+            return features[None].expand(2, -1, -1)     # two members that agree: q = the features
+
+    choose = GripperChoice(Fixed(), margin=0.1)
+    q = torch.tensor([[0.0, 0.05], [0.0, 0.2], [0.3, 0.0], [0.5, 0.45]])
+    grip, chosen = choose(q)
+    assert grip.tolist() == [1.0, 1.0, -1.0, -1.0] and chosen.all()
+    base = torch.tensor([-0.7, -0.7, 0.4, 0.4])      # closing, closing, open, open
+    grip, chosen = choose(q, base)
+    # 0.05 above: kept; 0.2 above: opened; 0.3 above (closed over open): closed; 0.05 above: kept
+    assert grip.tolist() == pytest.approx([-0.7, 1.0, -1.0, 0.4]) and chosen.tolist() == [False, True, True, False]
+
+
+def _gripper_bandit(residual: bool, human: bool, updates: int = 400):
+    """One-step episodes with one motion dimension and a gripper: reward 1 where the grip is open
+    when obs[0] > 0 and closed otherwise, 0 else. Residual: the base always closes (-0.9). human:
+    the reward is 0 everywhere and half of each batch is a person choosing right (imitation only)."""
+    from robot_rl.learn.config import SACConfig
+    from robot_rl.learn.encoder import ObsEncoder
+    from robot_rl.learn.sac_gripper import GripperSAC
+
+    sac = GripperSAC(ObsEncoder(2), 2, SACConfig(hidden=[64, 64], lr=1e-3, residual_scale=0.5 if residual else 0.0,
+                                                 bc_weight=1.0 if human else 0.0), seed=0)
+    rng = np.random.default_rng(0)
+    test = torch.from_numpy(rng.uniform(-0.8, 0.8, (256, 2)).astype(np.float32))
+    base_test = torch.tensor([[0.0, -0.9]]).expand(256, -1) if residual else None
+    start = sac.act({"proprio": test}, base_test, deterministic=True)[:, 1]
+    for _ in range(updates):
+        obs = rng.uniform(-0.8, 0.8, (128, 2)).astype(np.float32)
+        act = rng.uniform(-1, 1, (128, 2)).astype(np.float32)
+        act[:, 1] = np.where(rng.random(128) < 0.5, -1.0, 1.0)
+        people = np.arange(128) < 64 if human else np.zeros(128, bool)
+        act[people, 1] = np.where(obs[people, 0] > 0, 1.0, -1.0)
+        right = (act[:, 1] > 0) == (obs[:, 0] > 0)
+        batch = {"obs": {"proprio": torch.from_numpy(obs)}, "next_obs": {"proprio": torch.from_numpy(obs)},
+                 "action": torch.from_numpy(act), "discount": torch.zeros(128),
+                 "ret": torch.zeros(128) if human else torch.from_numpy(right.astype(np.float32)),
+                 "intervention": torch.from_numpy(people)}
+        if residual:
+            batch["base_action"] = batch["next_base_action"] = torch.tensor([[0.0, -0.9]]).expand(128, -1)
+        metrics = sac.update(batch)
+    grip = sac.act({"proprio": test}, base_test, deterministic=True)[:, 1]
+    return test[:, 0], start, grip, metrics
+
+
+def test_gripper_critic_learns_the_grip_from_rewards_and_from_people():
+    # a residual starts as its base (both choices rated alike), then opens only where opening pays
+    x, start, grip, metrics = _gripper_bandit(residual=True, human=False)
+    assert torch.all(start == -0.9)
+    right = torch.where(x > 0, grip == 1.0, grip == -0.9)
+    assert right.float().mean() > 0.95, float(right.float().mean())
+    assert 0.3 < metrics["gripper_override"] < 0.7 and np.isfinite(metrics["gripper_loss"])
+    # no reward at all: DQfD's margin on the person's steps alone teaches their choice
+    x, _, grip, metrics = _gripper_bandit(residual=False, human=True)
+    assert ((grip > 0) == (x > 0)).float().mean() > 0.95 and "gripper_imitation" in metrics

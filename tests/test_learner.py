@@ -670,3 +670,45 @@ def test_learning_bench_runs_the_recipe_file_with_flags_on_top(tmp_path):
     flags = cfg("--bc-weight", "2")   # no file: the flags and their defaults
     assert flags["sac"]["bc_weight"] == 2.0 and flags["aux"] == {} and flags["task"] == ""
     assert flags["sac"]["init_temperature"] == 0.1 and flags["critic_warmup_updates"] == 0
+
+
+@pytest.mark.parametrize("mode", ["residual", "sac"])
+def test_gripper_agent_starts_as_its_base_trains_resumes_and_exports_with_parity(session_store, tmp_path, mode):
+    """agent sac_gripper: the exported policy's last dimension is the discrete critic's choice. A
+    residual's first export commands the base's grip exactly (both choices rated alike at the start);
+    the export matches torch in onnxruntime; a resumed learner has the gripper critic back."""
+    from robot_rl.learn.bc import train_bc
+    from robot_rl.learn.config import BCConfig
+    from robot_rl.learn.sac_gripper import GripperSAC
+    from robot_rl.policy.checkpoint import save_checkpoint
+
+    path, _ = session_store
+    kw = dict(agent="sac_gripper", max_updates=3)
+    if mode == "residual":
+        base, pcfg, _ = train_bc(EpisodeStore.open(path), BCConfig(kind="cnn", steps=10, batch=16))
+        save_checkpoint(base, pcfg, tmp_path / "base.safetensors")
+        kw.update(mode="residual", base=str(tmp_path / "base.safetensors"), residual_scale=0.5)
+        # an action that does not end with a gripper command is refused, before anything is written
+        pcfg.action = dataclasses.replace(pcfg.action, names=pcfg.action.names[:-1] + ["a4"])
+        save_checkpoint(base, pcfg, tmp_path / "nogrip.safetensors")
+        with pytest.raises(ValueError, match="has none: use agent sac"):
+            Learner(learner_cfg(path, tmp_path / "x", **{**kw, "base": str(tmp_path / "nogrip.safetensors")}))
+        assert not (tmp_path / "x").exists()
+    else:
+        kw.update(actor_pretrain_updates=2)
+    learner = Learner(learner_cfg(path, tmp_path, **kw))
+    if mode == "residual":   # before any update: the base's grip on every stored step
+        act, store = learner.behavior_policy(deterministic=True), EpisodeStore.open(path)
+        for row in list(store.iter_steps(store.episode(DEMOS)))[::10]:
+            a = act({"front": row["samples"]["front_rgb"], "wrist": row["samples"]["wrist_rgb"], "proprio": row["obs"]})
+            assert a[-1] == pytest.approx(act.last_base[-1], abs=1e-6)
+    learner.run()
+    assert isinstance(learner.agent, GripperSAC) and learner.agent.actor.net[-1].out_features == 2 * 4
+    _, torch_action = _export_matches_torch(learner, path, tmp_path)
+    if mode == "sac":
+        assert abs(torch_action[-1]) == 1.0       # the critic's choice: fully open or fully closed
+    metrics = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert any(np.isfinite(m.get("gripper_loss", np.nan)) for m in metrics)
+    resumed = Learner(learner_cfg(path, tmp_path, **{**kw, "max_updates": 4}), resume=True)
+    for k, v in learner.agent.gripper_critic.state_dict().items():
+        assert torch.equal(v, resumed.agent.gripper_critic.state_dict()[k])
