@@ -38,7 +38,6 @@ class SACConfig:
     bc_encoder: bool = False                 # ... and that term also trains the encoder (with the critic)
     actor_images: bool = True                # False: the actor reads proprio + the aux heads' predictions only
     actor_proprio: list[int] = dataclasses.field(default_factory=list)   # ... only these proprio columns ([]: all)
-    gripper_margin: float = 0.05             # agent sac_gripper, residual: how much better the other grip must rate
 
     def validate(self) -> None:
         if not 2 <= self.target_subset <= self.ensemble:
@@ -47,8 +46,8 @@ class SACConfig:
             raise ValueError("lr > 0, tau in (0, 1], init_temperature > 0")
         if not 0 <= self.residual_scale <= 1 or self.augment_pad < 0:
             raise ValueError("residual_scale must be in [0, 1] and augment_pad >= 0")
-        if self.bc_weight < 0 or self.gripper_margin < 0:
-            raise ValueError("bc_weight and gripper_margin must be >= 0")
+        if self.bc_weight < 0:
+            raise ValueError("bc_weight must be >= 0")
         if self.actor_proprio and self.actor_images:
             raise ValueError("actor_proprio picks the proprio columns of an actor without images (actor_images: false)")
         if not self.actor_images and self.residual_scale > 0:
@@ -88,7 +87,6 @@ class LearnerConfig:
     registry: str = DEFAULT_ROOT
     run_dir: str = ""                        # checkpoint, metrics.jsonl, plots; "" = runs/<policy>
     mode: Literal["sac", "residual"] = "sac"
-    agent: Literal["sac", "sac_gripper"] = "sac"   # sac_gripper: a discrete critic decides the gripper command
     base: str = ""                           # residual: the base policy's checkpoint (robot-rl bc --checkpoint)
     residual_scale: float = 0.2
     cameras: str = "auto"                    # rgb streams to learn from; "" = state only

@@ -46,7 +46,6 @@ from robot_rl.learn.data import BatchConverter, action_spec, camera_name, image_
 from robot_rl.learn.deploy import DeployedPolicy
 from robot_rl.learn.encoder import ObsEncoder
 from robot_rl.learn.sac import SAC
-from robot_rl.learn.sac_gripper import GripperSAC
 from robot_rl.learn.utd import UTDGovernor
 from robot_rl import tasks
 from robot_rl.log import ensure as ensure_logging, get_logger
@@ -79,6 +78,7 @@ class Learner:
         log.info("learner device: %s", devices.describe(self.device))
         self.store = EpisodeStore.open(cfg.store)   # before anything is written: a bad store changes nothing
         self.run_dir = cfg.run_path
+        self.run_dir.mkdir(parents=True, exist_ok=True)
         self.streams = image_streams(self.store, cfg.cameras)
         self.obs = obs_specs(self.store, self.streams)
         self.base, self.base_cfg = None, None
@@ -93,10 +93,6 @@ class Learner:
                 raise PolicyError(f"base policy pools images by {self.base_cfg.downsample}, the learner by "
                                   f"{cfg.encoder.downsample}: set encoder.downsample={self.base_cfg.downsample}")
         self.action = self.base_cfg.action if self.base_cfg else action_spec(self.store)
-        if cfg.agent == "sac_gripper" and self.action.names[-1:] != ["gripper"]:
-            raise ValueError(f"agent sac_gripper decides a gripper command, the action's last value; this action "
-                             f"({', '.join(self.action.names)}) has none: use agent sac")
-        self.run_dir.mkdir(parents=True, exist_ok=True)
         k = cfg.encoder.downsample
         pool = (lambda f: pool_frames(torch.from_numpy(f), k).numpy()) if k > 1 and self.streams else None
         reward: Any = cfg.reward
@@ -183,9 +179,8 @@ class Learner:
 
         def make_head(name, columns):
             return task.aux_head(name, columns, proprio_dim, cfg.sac.hidden[0], cfg.aux[name].options)
-        agent = GripperSAC if cfg.agent == "sac_gripper" else SAC
-        return agent(encoder, self.action.dim, sac_cfg, seed=cfg.seed, aux=cfg.aux, make_head=make_head,
-                     device=self.device)
+        return SAC(encoder, self.action.dim, sac_cfg, seed=cfg.seed, aux=cfg.aux, make_head=make_head,
+                   device=self.device)
 
     def _base_action(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
         """The base policy's action, normalized as BatchConverter normalizes actions."""
@@ -348,8 +343,7 @@ class Learner:
         base_names = [o.name for o in self.base_cfg.obs] if self.base_cfg else []
         return DeployedPolicy(self.agent.encoder, self.agent.actor, self.action, [o.name for o in self.obs],
                               base=self.base, base_obs_names=base_names,
-                              residual_scale=self.cfg.residual_scale if self.base is not None else 0.0,
-                              gripper=getattr(self.agent, "gripper", None)).eval()
+                              residual_scale=self.cfg.residual_scale if self.base is not None else 0.0).eval()
 
     def _recorded_inputs(self, n: int = 16) -> dict[str, np.ndarray]:
         """Full-resolution observations from the store, for the export's parity check."""

@@ -3,7 +3,7 @@ a squashed-Gaussian actor and a critic ensemble evaluated in one batched pass.""
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence
+from typing import Sequence
 
 import torch
 from torch import nn
@@ -80,21 +80,17 @@ class EnsembleLayerNorm(nn.Module):
         super().__init__()
         self.weight = nn.Parameter(torch.ones(ensemble, 1, dim))
         self.bias = nn.Parameter(torch.zeros(ensemble, 1, dim))
-        self.dim = dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # the width written as a constant: an ONNX export (the gripper critic's) cannot take it from x
-        return nn.functional.layer_norm(x, (self.dim,)) * self.weight + self.bias
+        return nn.functional.layer_norm(x, x.shape[-1:]) * self.weight + self.bias
 
 
 class CriticEnsemble(nn.Module):
     """E independent Q(obs, action) networks (LayerNorm MLPs), evaluated together: each layer is
     one batched matmul over the members, faster than member by member (docs/BENCHMARKS.md).
-    forward returns [E, B]. With action_dim 0 and `values` > 1 it is a discrete critic: Q(obs) of
-    each of `values` choices, [E, B, values]."""
+    forward returns [E, B]."""
 
-    def __init__(self, obs_dim: int, action_dim: int, ensemble: int = 2, hidden: Sequence[int] = (256, 256),
-                 values: int = 1) -> None:
+    def __init__(self, obs_dim: int, action_dim: int, ensemble: int = 2, hidden: Sequence[int] = (256, 256)) -> None:
         super().__init__()
         if ensemble < 2:
             raise ValueError("the critic ensemble needs at least 2 members (the target takes a min)")
@@ -104,11 +100,9 @@ class CriticEnsemble(nn.Module):
         for h in hidden:
             layers += [EnsembleLinear(ensemble, d, h), EnsembleLayerNorm(ensemble, h), nn.ReLU()]
             d = h
-        layers.append(EnsembleLinear(ensemble, d, values))
+        layers.append(EnsembleLinear(ensemble, d, 1))
         self.net = nn.Sequential(*layers)
-        self.values = values
 
-    def forward(self, obs: torch.Tensor, action: Optional[torch.Tensor] = None) -> torch.Tensor:
-        x = obs if action is None else torch.cat([obs, action], dim=-1)
-        q = self.net(x.unsqueeze(0).expand(self.ensemble, -1, -1))
-        return q.squeeze(-1) if self.values == 1 else q
+    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([obs, action], dim=-1)
+        return self.net(x.unsqueeze(0).expand(self.ensemble, -1, -1)).squeeze(-1)

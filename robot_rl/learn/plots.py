@@ -54,7 +54,7 @@ def plot_run(run_dir: str | pathlib.Path, out: Optional[str | pathlib.Path] = No
         pts = [(m["updates"], m[key]) for m in metrics if m.get(key) is not None]
         return (np.array([p[0] for p in pts]), np.array([p[1] for p in pts])) if pts else (np.array([]), np.array([]))
 
-    for ax, keys, title in ((axes[0, 1], ["critic_loss", "gripper_loss"], "critic loss"), (axes[0, 2], ["actor_loss"], "actor loss"),
+    for ax, keys, title in ((axes[0, 1], ["critic_loss"], "critic loss"), (axes[0, 2], ["actor_loss"], "actor loss"),
                             (axes[1, 0], ["q_mean"], "Q (mean over batch)"), (axes[1, 1], ["alpha", "entropy"], "temperature, entropy"),
                             (axes[1, 2], ["utd_measured"], "update-to-data ratio (achieved)")):
         for k in keys:

@@ -53,10 +53,6 @@ from robot_rl.learn.residual import combine
 
 
 class SAC:
-    # trailing action dimensions another part decides (the gripper variant's discrete critic,
-    # robot_rl.learn.sac_gripper): the actor and the critic act on the ones before them
-    discrete_tail = 0
-
     def __init__(self, encoder: ObsEncoder, action_dim: int, config: Optional[SACConfig] = None, seed: int = 0,
                  aux: Optional[Mapping[str, AuxConfig]] = None, make_head: Optional[HeadFactory] = None,
                  device: torch.device | str = "cpu") -> None:
@@ -65,8 +61,6 @@ class SAC:
         the temperature and the optimizers' state live (batches must be there too)."""
         self.cfg = c = config or SACConfig()
         c.validate()
-        motion_dim = action_dim - self.discrete_tail
-        self.motion_dim = motion_dim
         torch.manual_seed(seed)
         self.residual = c.residual_scale > 0
         self.aux_cfg = dict(aux or {})
@@ -85,7 +79,7 @@ class SAC:
         self.apart = {k: h for k, h in self.heads.items() if k not in inputs}
         self.actor: torch.nn.Module
         if c.actor_images:
-            self.actor = SquashedGaussianActor(encoder.out_dim + (action_dim if self.residual else 0), motion_dim,
+            self.actor = SquashedGaussianActor(encoder.out_dim + (action_dim if self.residual else 0), action_dim,
                                                c.hidden, zero_init_mean=self.residual)
         else:   # proprio's columns (all or actor_proprio's) and the input heads' predictions
             if not inputs:
@@ -97,15 +91,15 @@ class SAC:
             except IndexError:
                 raise ValueError(f"actor_proprio {c.actor_proprio}: the proprio vector has {len(proprio)} "
                                  "columns") from None
-            self.actor = ColumnsActor(proprio + encoder.input_columns(), motion_dim, c.hidden)
-        self.critic = CriticEnsemble(encoder.out_dim, motion_dim, c.ensemble, c.hidden)
+            self.actor = ColumnsActor(proprio + encoder.input_columns(), action_dim, c.hidden)
+        self.critic = CriticEnsemble(encoder.out_dim, action_dim, c.ensemble, c.hidden)
         self.device = torch.device(device)
         for m in (self.encoder, self.actor, self.critic, *self.apart.values()):
             m.to(self.device)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.log_alpha = torch.tensor(float(torch.log(torch.tensor(c.init_temperature))), device=self.device,
                                       requires_grad=True)
-        self.target_entropy = -float(motion_dim) if c.target_entropy is None else c.target_entropy
+        self.target_entropy = -float(action_dim) if c.target_entropy is None else c.target_entropy
         self.opt_actor = torch.optim.Adam(self.actor.parameters(), lr=c.lr)
         self.opt_critic = torch.optim.Adam([*self.critic.parameters(), *self.encoder.parameters(),
                                             *[p for h in self.apart.values() for p in h.parameters()]], lr=c.lr)
@@ -114,7 +108,7 @@ class SAC:
         self.pretrain_updates = 0
         self.pretrain_metrics: dict[str, float] = {}   # the aux heads' last pretraining metrics, for the log
         self._opt_pretrain: Optional[torch.optim.Optimizer] = None
-        self.ones = torch.ones(motion_dim, device=self.device)
+        self.ones = torch.ones(action_dim, device=self.device)
 
     @property
     def alpha(self) -> torch.Tensor:
@@ -140,29 +134,27 @@ class SAC:
             return self.actor(features, deterministic)
         assert base_action is not None, "residual mode needs the base policy's action"
         r, logp = self.actor(torch.cat([features, base_action], dim=-1), deterministic)
-        return combine(base_action[..., :self.motion_dim], r, self.cfg.residual_scale, -self.ones, self.ones), logp
+        return combine(base_action, r, self.cfg.residual_scale, -self.ones, self.ones), logp
 
-    def q_value(self, features: torch.Tensor, action: torch.Tensor, target: bool = False) -> torch.Tensor:
-        """The critic ensemble [E, B] (or its target) on the action's dimensions the actor decides."""
-        return (self.critic_target if target else self.critic)(features, action[..., :self.motion_dim])
+    def q_value(self, features: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """The critic ensemble [E, B]."""
+        return self.critic(features, action)
 
     # --- the losses ---------------------------------------------------------------------------------
-    def critic_loss(self, obs: dict, next_obs: dict, batch: dict
-                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """n-step TD error of every ensemble member; returns (loss, the features of obs, Q [E, B],
-        the features of next_obs, without gradient)."""
+    def critic_loss(self, obs: dict, next_obs: dict, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """n-step TD error of every ensemble member; returns (loss, the features of obs, Q [E, B])."""
         c = self.cfg
         with torch.no_grad():
             # the online encoder for the next observation, as DrQ-v2 (no target encoder: one image pass less)
             next_f = self.encoder(next_obs)
             next_a, next_logp = self.policy(next_f, batch.get("next_base_action"))
-            q_next = self.q_value(next_f, next_a, target=True)
+            q_next = self.critic_target(next_f, next_a)
             pick = torch.randperm(c.ensemble)[:c.target_subset]
             v_next = q_next[pick].min(0).values - self.alpha * next_logp
             target = batch["ret"] + batch["discount"] * v_next
         features = self.encoder(obs)
         q = self.q_value(features, batch["action"])
-        return ((q - target[None]) ** 2).mean(), features, q, next_f
+        return ((q - target[None]) ** 2).mean(), features, q
 
     def aux_loss(self, name: str, features: torch.Tensor, batch: dict,
                  own_batch: Optional[dict] = None) -> tuple[torch.Tensor, dict[str, float]]:
@@ -180,7 +172,7 @@ class SAC:
                    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
         """SAC's actor loss on detached features (+ the BC term); returns (loss, log-prob, metrics)."""
         a, logp = self.policy(features, batch.get("base_action"))
-        loss = (self.alpha.detach() * logp - self.q_value(features, a).mean(0)).mean()
+        loss = (self.alpha.detach() * logp - self.critic(features, a).mean(0)).mean()
         metrics: dict[str, float] = {}
         if self.cfg.bc_weight > 0 and "intervention" in batch:
             bc_loss, kept = self._bc_loss(features, batch, q_data)
@@ -203,7 +195,7 @@ class SAC:
         mode's critic warm-up. aux_batches: heads that learn from a batch of their own, by name."""
         c = self.cfg
         obs, next_obs = self._augment(batch["obs"]), self._augment(batch["next_obs"])
-        critic_loss, features, q, next_f = self.critic_loss(obs, next_obs, batch)
+        critic_loss, features, q = self.critic_loss(obs, next_obs, batch)
         metrics = {"critic_loss": critic_loss.item(), "q_mean": q.detach().mean().item(), "alpha": self.alpha.item()}
         encoder_loss = critic_loss
         for name in self.heads:
@@ -215,7 +207,6 @@ class SAC:
             bc_enc, _ = self._bc_loss(features, batch, q.detach().mean(0), q_filter=False)
             encoder_loss = encoder_loss + c.bc_weight * bc_enc
         self._step(self.opt_critic, encoder_loss)
-        metrics.update(self.discrete_update(features.detach(), next_f, batch))
         if update_actor:
             actor_loss, logp, m = self.actor_loss(features.detach(), batch, q.detach().mean(0))
             self._step(self.opt_actor, actor_loss)
@@ -226,11 +217,6 @@ class SAC:
                 tp.lerp_(p, c.tau)
         self.updates += 1
         return metrics
-
-    def discrete_update(self, features: torch.Tensor, next_features: torch.Tensor, batch: dict) -> dict[str, float]:
-        """A step of whatever decides the `discrete_tail` dimensions, on the critic's features
-        (detached) of obs and next_obs; returns its metrics. Plain SAC has none."""
-        return {}
 
     def pretrain_actor(self, batch: dict) -> float:
         """One BC step on every row of the batch (encoder + actor's deterministic action toward
@@ -244,8 +230,7 @@ class SAC:
                                                   lr=self.cfg.lr)
         features = self.encoder(self._augment(batch["obs"]))
         a_det, _ = self.policy(features, deterministic=True)
-        m = self.motion_dim
-        loss = ((a_det[..., :m] - batch["action"][..., :m]) ** 2).sum(-1).mean()
+        loss = ((a_det - batch["action"]) ** 2).sum(-1).mean()
         total = loss
         for name in self.heads:
             aux, self.pretrain_metrics = self.aux_loss(name, features, batch)
@@ -265,9 +250,8 @@ class SAC:
         keep = human
         if self.cfg.bc_q_filter if q_filter is None else q_filter:
             with torch.no_grad():
-                keep = human & (q_data >= self.q_value(features, a_det).mean(0))
-        m = self.motion_dim
-        err = ((a_det[..., :m] - batch["action"][..., :m]) ** 2).sum(-1)
+                keep = human & (q_data >= self.critic(features, a_det).mean(0))
+        err = ((a_det - batch["action"]) ** 2).sum(-1)
         return (err * keep).sum() / human.sum(), float(keep.sum() / human.sum())
 
     def predict(self, name: str, obs: dict[str, torch.Tensor]) -> torch.Tensor:
